@@ -1,0 +1,36 @@
+# tdkt — the two commands do all the set-up themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+INBOX ?= input_samples/hop-thu
+OUT ?= output
+CONFIG ?= input_samples/tdkt.toml
+
+.PHONY: consolidate templates test lint samples bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+consolidate: $(STAMP)
+	$(BIN)/tdkt consolidate $(INBOX) --out $(OUT) --config $(CONFIG)
+
+templates: $(STAMP)
+	$(BIN)/tdkt templates --out $(OUT) --config $(CONFIG)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+samples: $(STAMP)
+	$(BIN)/python -m tests.sample_inbox input_samples
+
+clean:
+	rm -rf $(VENV) .pytest_cache

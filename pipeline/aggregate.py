@@ -1,0 +1,171 @@
+"""Totals of a registration round: by unit, by cấp học and by khối thi đua."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .findings import Finding, Severity
+from .forms import Vocabulary
+from .rules import RuleSet, quota_limit
+from .submission import Registry, Submission
+from .text import name_sort_key
+
+STAFF_SHEET = "staff"
+UNIT_SHEET = "unit"
+NOT_REGISTERED = "khong_dang_ky"
+LEADER_GROUP = "CBQL"
+
+STATUS_VALID = "Hợp lệ"
+STATUS_ERRORS = "Có lỗi"
+STATUS_INVALID = "Không hợp lệ"
+STATUS_MISSING = "Chưa nộp"
+
+# Columns summed from units into cấp học, khối and grand totals.
+COUNT_COLUMNS = ["expected", "submitted", "valid", "with_errors", "invalid", "missing",
+                 "staff_registry", "staff_listed", "registered", "non_leader_registered",
+                 "cstd_quota", "cstd_counted"]
+
+
+def unit_status(sub: Submission | None) -> str:
+    """Hợp lệ / Có lỗi / Không hợp lệ / Chưa nộp for a unit's counted submission."""
+    if sub is None:
+        return STATUS_MISSING
+    if not sub.counted or any(sub.sheet_rejected(s.id) for s in sub.form.sheets):
+        return STATUS_INVALID
+    if any(f.severity is Severity.ERROR for f in sub.findings):
+        return STATUS_ERRORS
+    return STATUS_VALID
+
+
+def staff_rows(chosen: dict[str, Submission]) -> pd.DataFrame:
+    """Every counted staff row of every unit, with its unit code and Excel row."""
+    frames = []
+    for code, sub in sorted(chosen.items()):
+        rows = sub.counted_rows(STAFF_SHEET)
+        if not rows.empty:
+            frames.append(rows.reset_index().assign(unit_code=code, file=sub.file))
+    columns = ["unit_code", "file", "row", "full_name", "birth_date", "sex", "position",
+               "staff_group", "title", "commendation", "initiative"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True).reindex(
+        columns=list(dict.fromkeys([*columns, *pd.concat(frames).columns])))
+
+
+def collective_rows(chosen: dict[str, Submission]) -> pd.DataFrame:
+    """Every counted collective row (the unit and its groups)."""
+    frames = []
+    for code, sub in sorted(chosen.items()):
+        rows = sub.counted_rows(UNIT_SHEET)
+        if not rows.empty:
+            frames.append(rows.reset_index().assign(unit_code=code, file=sub.file))
+    columns = ["unit_code", "file", "row", "collective_name", "collective_kind", "members",
+               "collective_title", "commendation"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns)
+
+
+def _counts(frame: pd.DataFrame, column: str, codes: list[str]) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=codes, dtype=int)
+    table = pd.crosstab(frame["unit_code"], frame[column])
+    return table.reindex(columns=codes, fill_value=0)
+
+
+def unit_table(registry: Registry, chosen: dict[str, Submission], submitted: set[str],
+               staff: pd.DataFrame, collectives: pd.DataFrame,
+               vocabs: dict[str, Vocabulary], rules: RuleSet) -> pd.DataFrame:
+    """One row per registry unit: status, headcounts, registrations by title, quota."""
+    units = registry.units.copy()
+    units["status"] = [unit_status(chosen.get(c)) for c in units.index]
+    units["file"] = [chosen[c].file if c in chosen else "" for c in units.index]
+    units["expected"] = 1
+    units["submitted"] = units.index.isin(sorted(submitted)).astype(int)
+    units["valid"] = (units["status"] == STATUS_VALID).astype(int)
+    units["with_errors"] = (units["status"] == STATUS_ERRORS).astype(int)
+    units["invalid"] = (units["status"] == STATUS_INVALID).astype(int)
+    units["missing"] = (units["status"] == STATUS_MISSING).astype(int)
+    units["staff_registry"] = units[["managers", "teachers", "support_staff"]].fillna(0).sum(
+        axis=1).astype(int)
+    registered = staff[staff["title"] != NOT_REGISTERED] if not staff.empty else staff
+    units["staff_listed"] = staff.groupby("unit_code").size().reindex(units.index, fill_value=0) \
+        if not staff.empty else 0
+    units["registered"] = _per_unit(registered, units.index)
+    non_leaders = registered[registered["staff_group"] != LEADER_GROUP] \
+        if not registered.empty else registered
+    units["non_leader_registered"] = _per_unit(non_leaders, units.index)
+    titles = _counts(staff, "title", vocabs["individual_titles"].codes)
+    for code in vocabs["individual_titles"].codes:
+        units[f"title:{code}"] = titles[code].reindex(units.index, fill_value=0) \
+            if code in titles else 0
+    ctitles = _counts(collectives, "collective_title", vocabs["collective_titles"].codes)
+    for code in vocabs["collective_titles"].codes:
+        units[f"collective:{code}"] = ctitles[code].reindex(units.index, fill_value=0) \
+            if code in ctitles else 0
+    quota = rules.rule("cstd_co_so.quota")
+    base = sum(units[f"title:{t}"] for t in quota.params["base_titles"])
+    units["cstd_counted"] = sum(units[f"title:{t}"] for t in quota.params["counted_titles"])
+    units["cstd_quota"] = [quota_limit(int(b), quota) for b in base]
+    units["cstd_base"] = base
+    units["quota_exceeded"] = units["cstd_counted"] > units["cstd_quota"]
+    return _with_shares(units)
+
+
+def _per_unit(frame: pd.DataFrame, index: pd.Index) -> pd.Series:
+    if frame.empty:
+        return pd.Series(0, index=index)
+    return frame.groupby("unit_code").size().reindex(index, fill_value=0)
+
+
+def _with_shares(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    staff = table["staff_registry"].where(table["staff_registry"] > 0)
+    table["registration_share"] = (table["registered"] / staff).fillna(0.0)
+    regs = table["registered"].where(table["registered"] > 0)
+    table["non_leader_share"] = (table["non_leader_registered"] / regs).fillna(0.0)
+    return table
+
+
+def totals_by(units: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The unit table summed by a key (level or block), shares recomputed from the sums."""
+    summed = [c for c in units.columns if c in COUNT_COLUMNS or c.startswith(("title:",
+                                                                              "collective:"))]
+    table = units.groupby(key, sort=True)[summed].sum()
+    if key == "block":
+        table.insert(0, "level", units.groupby("block")["level"].agg(
+            lambda s: ", ".join(sorted(set(s)))))
+    return _with_shares(table.reset_index())
+
+
+def quota_findings(units: pd.DataFrame, chosen: dict[str, Submission], rules: RuleSet,
+                   vocabs: dict[str, Vocabulary]) -> list[Finding]:
+    """A warning for every unit whose CSTĐCS registrations exceed the share of LĐTT."""
+    quota = rules.rule("cstd_co_so.quota")
+    titles = vocabs["individual_titles"]
+    counted_label = ", ".join(titles.by_code(t).abbr for t in quota.params["counted_titles"])
+    findings = []
+    for code, row in units[units["quota_exceeded"]].iterrows():
+        sub = chosen[code]
+        table = sub.tables.get(STAFF_SHEET)
+        findings.append(Finding.make(
+            quota.finding or "quota-exceeded", sub.file, unit=code,
+            sheet=table.raw.name if table else None,
+            value=f"{row['cstd_counted']} {counted_label} trên {row['cstd_base']} người đăng ký "
+                  f"{titles.by_code(quota.params['base_titles'][0]).abbr} trở lên",
+            expected=f"{row['cstd_quota']} ({quota.params['share']:.0%}, làm tròn "
+                     f"{_ROUNDING_LABELS[quota.params.get('rounding', 'floor')]}; {quota.basis})"))
+    return findings
+
+
+_ROUNDING_LABELS = {"floor": "xuống", "ceil": "lên", "nearest": "đến số gần nhất"}
+
+
+def sorted_people(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """People in Vietnamese list order inside each group: given name, then the rest."""
+    if frame.empty:
+        return frame
+    keys = frame["full_name"].map(lambda n: name_sort_key(str(n)))
+    order = sorted(range(len(frame)), key=lambda i: (
+        tuple(str(frame.iloc[i][c]) for c in by), keys.iloc[i]))
+    return frame.iloc[order].reset_index(drop=True)

@@ -1,0 +1,166 @@
+"""Dòng lệnh tdkt: the thin client of the library. Help and messages are Vietnamese."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from . import settings
+from .config import ConfigError, load_config
+from .findings import DefinitionError, Severity, catalogue
+from .registry import RegistryError, load_registry
+from .run import Consolidation, LockedError, consolidate
+
+DEFAULT_CONFIG = Path("tdkt.toml")
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _Group(click.Group):
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[TUỲ CHỌN] LỆNH [ĐỐI SỐ]…", prefix="Cách dùng: ")
+
+
+class _Command(click.Command):
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        pieces = self.collect_usage_pieces(ctx)
+        text = " ".join(pieces).replace("[OPTIONS]", "[TUỲ CHỌN]")
+        formatter.write_usage(ctx.command_path, text, prefix="Cách dùng: ")
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [r for p in self.get_params(ctx) if (r := p.get_help_record(ctx))]
+        if rows:
+            with formatter.section("Tuỳ chọn"):
+                formatter.write_dl(rows)
+
+
+def _fail(message: str, code: int = settings.EXIT_USAGE) -> None:
+    click.secho(f"Lỗi: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def _config(path: Path, year: str | None):
+    try:
+        return load_config(path, year)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _progress(files: Iterator[Path], total: int) -> Iterator[Path]:
+    if total < settings.PROGRESS_MIN_FILES or not sys.stderr.isatty():
+        yield from files
+        return
+    with click.progressbar(files, length=total, label="Đang đọc các tệp", file=sys.stderr,
+                           item_show_func=lambda p: p.name if p else "") as bar:
+        yield from bar
+
+
+@click.group(cls=_Group, context_settings=CONTEXT)
+@click.version_option(package_name="tdkt", message="tdkt %(version)s")
+def main() -> None:
+    """tdkt — tổng hợp thi đua, khen thưởng của các trường.
+
+    Phòng đặt các tệp đăng ký của trường vào một thư mục (hộp thư) rồi chạy
+    `tdkt consolidate`; chương trình đọc, kiểm tra, tổng hợp theo cấp học và khối thi đua,
+    và ghi bảng tổng hợp cho Phòng, cho Sở và tệp phản hồi cho từng trường.
+    """
+
+
+_config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG,
+    show_default=True, help="Tệp cấu hình của cơ quan (tên cơ quan, năm học, danh mục đơn vị).")
+_year_option = click.option("--year", "year", metavar="NĂM-HỌC",
+                            help="Năm học, ví dụ 2025-2026 (mặc định: theo tệp cấu hình).")
+
+
+@main.command(cls=_Command)
+@click.argument("inbox", metavar="HỘP-THƯ",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("output"), show_default=True, help="Thư mục ghi kết quả.")
+@_config_option
+@_year_option
+@click.option("--strict", is_flag=True,
+              help="Trả mã thoát 1 khi có bất kỳ lỗi nào trong tệp của trường.")
+def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | None,
+                        strict: bool) -> None:
+    """Tổng hợp bản đăng ký thi đua của các trường trong HỘP-THƯ.
+
+    Tệp của trường không bao giờ bị sửa, di chuyển hay chạy; tệp lỗi được báo và giữ nguyên.
+    Kết quả ghi vào OUT/<năm học>/dang-ky/.
+
+    Ví dụ: tdkt consolidate input_samples/hop-thu --out output --config input_samples/tdkt.toml
+    """
+    config = _config(config_path, year)
+    try:
+        result = consolidate(inbox, out, config, progress=_progress)
+    except LockedError:
+        _fail(f"Một lần chạy khác đang ghi vào “{out}”; hãy chờ lần đó xong rồi chạy lại.",
+              settings.EXIT_LOCKED)
+    except (RegistryError, DefinitionError, ConfigError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"Không ghi được kết quả vào “{out}”: {exc}", settings.EXIT_USAGE)
+    _summary(result)
+    if strict and result.errors:
+        sys.exit(settings.EXIT_STRICT_ERRORS)
+
+
+consolidate_command.name = "consolidate"
+
+
+def _summary(result: Consolidation) -> None:
+    subs = result.submissions
+    counted = sum(s.counted for s in subs)
+    with_errors = sum(any(f.severity is Severity.ERROR for f in s.findings) for s in subs)
+    units = result.units
+    click.echo(f"Năm học {result.school_year} — {result.office.name}, {result.office.parent}")
+    click.echo(f"Số tệp đã đọc: {len(subs)}; được tổng hợp: {counted}; có lỗi: {with_errors}.")
+    click.echo(f"Đơn vị: {int(units['expected'].sum())} trong danh mục, "
+               f"{int(units['submitted'].sum())} đã nộp, {int(units['missing'].sum())} chưa nộp.")
+    click.echo(f"Lỗi: {len(result.errors)}; cảnh báo: {len(result.findings) - len(result.errors)}.")
+    if result.out_dir is not None:
+        click.echo(f"Kết quả: {result.out_dir}")
+
+
+@main.command(cls=_Command)
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("output"), show_default=True, help="Thư mục ghi biểu mẫu.")
+@_config_option
+@_year_option
+@click.option("--form", "form_id", default="dang-ky", show_default=True,
+              help="Mã biểu mẫu (dang-ky: bản đăng ký thi đua).")
+def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> None:
+    """Ghi cho mỗi đơn vị trong danh mục một biểu mẫu có sẵn mã và tên đơn vị.
+
+    Các tệp ghi vào OUT/<năm học>/mau-<biểu mẫu>/; gửi mỗi trường tệp của mình.
+
+    Ví dụ: tdkt templates --out output --config input_samples/tdkt.toml
+    """
+    from .forms import load_forms
+    from .template import UnitInfo, write_templates
+
+    config = _config(config_path, year)
+    try:
+        forms = load_forms()
+        forms.current(form_id)
+        registry, _ = load_registry(config.registry, forms)
+    except (RegistryError, DefinitionError) as exc:
+        _fail(str(exc))
+    units = [UnitInfo(code=code, name=str(row["unit_name"]), level=str(row["level"]),
+                      headcount=int(row[["managers", "teachers", "support_staff"]].sum()))
+             for code, row in registry.units.iterrows()]
+    target = out / config.school_year / f"mau-{form_id}"
+    paths = write_templates(forms, form_id, units, target, config.school_year,
+                            config.office_for())
+    click.echo(f"Đã ghi {len(paths)} biểu mẫu vào {target}")
+
+
+@main.command(cls=_Command)
+def codes() -> None:
+    """Liệt kê các mã lỗi/cảnh báo, mức độ và cách sửa."""
+    for entry in catalogue().values():
+        click.echo(f"{entry.code:20} {entry.severity.label:9} {entry.hint}")

@@ -1,0 +1,95 @@
+"""The office's configuration (tdkt.toml): who consolidates, which year, which registry."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .findings import DefinitionError
+
+_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
+
+
+class ConfigError(Exception):
+    """The configuration file is missing or wrong: the run cannot start."""
+
+
+@dataclass(frozen=True)
+class Office:
+    name: str
+    parent: str
+    level: str
+    place: str = ""
+    signer: str = "Thủ trưởng đơn vị"
+    from_year: str | None = None
+    until_year: str | None = None
+
+    def covers(self, school_year: str) -> bool:
+        """Whether this office consolidates in the given school year."""
+        start = year_start(school_year)
+        return (self.from_year is None or year_start(self.from_year) <= start) and (
+            self.until_year is None or start <= year_start(self.until_year)
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    school_year: str
+    registry: Path
+    offices: tuple[Office, ...]
+    province_office: Office
+    path: Path | None = None
+
+    def office_for(self, school_year: str | None = None) -> Office:
+        """The consolidating office of a school year (the configured year by default)."""
+        year = school_year or self.school_year
+        matches = [o for o in self.offices if o.covers(year)]
+        if len(matches) != 1:
+            raise ConfigError(
+                f"Cấu hình phải có đúng một cơ quan tổng hợp cho năm học {year} "
+                f"(tìm thấy {len(matches)})."
+            )
+        return matches[0]
+
+
+def year_start(school_year: str) -> int:
+    """2025 for "2025-2026"; raises on a malformed school year."""
+    match = _YEAR.match(school_year.strip())
+    if not match or int(match.group(2)) != int(match.group(1)) + 1:
+        raise ConfigError(f"Năm học “{school_year}” không đúng dạng 2025-2026.")
+    return int(match.group(1))
+
+
+def _office(raw: dict, where: str) -> Office:
+    try:
+        return Office(**raw)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: mục cơ quan không hợp lệ: {exc}") from exc
+
+
+def load_config(path: Path, school_year: str | None = None) -> Config:
+    """Read tdkt.toml; relative paths are taken from the file's folder."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"Không tìm thấy tệp cấu hình “{path}”.") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Tệp cấu hình “{path}” sai cú pháp: {exc}") from exc
+    try:
+        year = school_year or raw["school_year"]
+        year_start(year)
+        registry = Path(raw["registry"])
+        if not registry.is_absolute():
+            registry = path.parent / registry
+        offices = tuple(_office(o, str(path)) for o in raw["offices"])
+        province = _office(raw["province_office"] | {"level": "tinh"}, str(path))
+    except KeyError as exc:
+        raise ConfigError(f"Tệp cấu hình “{path}” thiếu mục {exc}.") from exc
+    except DefinitionError as exc:
+        raise ConfigError(str(exc)) from exc
+    config = Config(school_year=year, registry=registry, offices=offices,
+                    province_office=province, path=path)
+    config.office_for(year)
+    return config

@@ -1,0 +1,223 @@
+"""Cell values → clean values: NFC, legacy encodings, text dates, serial dates, synonyms.
+
+A value that cannot be understood is left as found, for validation to report; a value that was
+understood only after a correction is converted and reported as a warning, one per cell.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .findings import Finding
+from .forms import Column, Derive, Sheet, Vocabulary
+from .legacy import fix_legacy
+from .text import clean, fold, loose
+
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+# Plausible serial numbers for the dates these forms hold (1900 … 2099).
+_SERIAL_RANGE = (1, 73051)
+_TEXT_DATE = re.compile(r"^(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?$")
+_INTEGER_TEXT = re.compile(r"^[+-]?\d+(?:[.,]0+)?$")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What normalisation needs besides the cell: vocabularies and the registry's unit codes."""
+
+    vocabs: dict[str, Vocabulary]
+    unit_codes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A correction made to one cell: the finding code and what the value became."""
+
+    code: str
+    value: str
+    expected: str
+
+
+def format_date(value: dt.date) -> str:
+    """05/09/1985."""
+    return value.strftime("%d/%m/%Y")
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return format_date(value.date())
+    if isinstance(value, dt.date):
+        return format_date(value)
+    if isinstance(value, bool):
+        return "Có" if value else "Không"
+    return str(value)
+
+
+def normalized_text(value: Any) -> tuple[str | None, Fix | None]:
+    """Clean NFC text; converts legacy TCVN3/VNI glyphs and decomposed Unicode, saying so."""
+    if value is None:
+        return None, None
+    raw = _as_text(value)
+    text = clean(raw)
+    if not text:
+        return None, None
+    converted, encoding = fix_legacy(text)
+    if encoding:
+        converted = clean(converted)
+        return converted, Fix("legacy-encoding", raw, converted)
+    if isinstance(value, str) and unicodedata.normalize("NFC", raw) != raw:
+        return text, Fix("unicode-nfd", raw, text)
+    return text, None
+
+
+def normalized_choice(value: Any, vocab: Vocabulary) -> tuple[Any, Fix | None]:
+    """The vocabulary code of a label or synonym; a match made without diacritics is flagged."""
+    text, fix = normalized_text(value)
+    if text is None:
+        return None, None
+    code = vocab.exact.get(loose(text))
+    if code is not None:
+        if fix is not None:
+            fix = Fix(fix.code, fix.value, vocab.label_of(code))
+        return code, fix
+    code = vocab.folded.get(fold(text))
+    if code is not None:
+        return code, fix or Fix("choice-normalized", text, vocab.label_of(code))
+    return text, fix
+
+
+def _date_from_text(text: str) -> dt.date | None:
+    match = _TEXT_DATE.match(text)
+    try:
+        if match:
+            day, month, year = (int(g) for g in match.groups())
+            return dt.date(year, month, day)
+        match = _ISO_DATE.match(text)
+        if match:
+            year, month, day = (int(g) for g in match.groups())
+            return dt.date(year, month, day)
+    except ValueError:
+        return None
+    return None
+
+
+def normalized_date(value: Any) -> tuple[Any, Fix | None]:
+    """A date from a date cell, an Excel serial number or dd/mm/yyyy text."""
+    if value is None:
+        return None, None
+    if isinstance(value, dt.datetime):
+        return value.date(), None
+    if isinstance(value, dt.date):
+        return value, None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _SERIAL_RANGE[0] <= value <= _SERIAL_RANGE[1]:
+            day = _EXCEL_EPOCH + dt.timedelta(days=int(value))
+            return day, Fix("date-as-serial", _as_text(value), format_date(day))
+        return _as_text(value), None
+    text, _ = normalized_text(value)
+    if text is None:
+        return None, None
+    parsed = _date_from_text(text)
+    if parsed is None:
+        return text, None
+    return parsed, Fix("date-as-text", text, format_date(parsed))
+
+
+def normalized_integer(value: Any) -> tuple[Any, Fix | None]:
+    """An int from a number cell or digits stored as text."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        return _as_text(value), None
+    if isinstance(value, int):
+        return value, None
+    if isinstance(value, float):
+        return (int(value), None) if value.is_integer() else (value, None)
+    text, _ = normalized_text(value)
+    if text is None:
+        return None, None
+    if _INTEGER_TEXT.match(text.replace(" ", "")):
+        return int(float(text.replace(" ", "").replace(",", "."))), None
+    return text, None
+
+
+def normalized_unit_code(value: Any, unit_codes: frozenset[str]) -> tuple[Any, Fix | None]:
+    """A unit code as text; a code typed as a number that lost its leading zeros is restored."""
+    if value is None:
+        return None, None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        digits = str(int(value))
+        padded = [c for c in unit_codes if c.isdigit() and c != digits and c.lstrip("0") == digits]
+        if len(padded) == 1:
+            return padded[0], Fix("code-lost-zero", digits, padded[0])
+        return digits, None
+    text, fix = normalized_text(value)
+    return text, fix
+
+
+def normalized_value(value: Any, column: Column, context: Context) -> tuple[Any, Fix | None]:
+    """One cell's value, normalised by its column type."""
+    if column.type == "choice":
+        return normalized_choice(value, context.vocabs[column.choices])
+    if column.type == "date":
+        return normalized_date(value)
+    if column.type == "integer":
+        return normalized_integer(value)
+    if column.type == "unit_code":
+        return normalized_unit_code(value, context.unit_codes)
+    return normalized_text(value)
+
+
+def fix_finding(fix: Fix, *, file: str, sheet: str, cell: str, column: str,
+                unit: str | None) -> Finding:
+    """The warning that reports a correction."""
+    return Finding.make(fix.code, file, sheet=sheet, cell=cell, column=column, value=fix.value,
+                        expected=fix.expected, unit=unit)
+
+
+def normalized_frame(
+    frame: pd.DataFrame, sheet: Sheet, letters: dict[str, str], context: Context, *,
+    file: str, sheet_name: str, unit: str | None,
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """Every cell of a table normalised by its column, with one warning per corrected cell."""
+    out = pd.DataFrame(index=frame.index)
+    findings: list[Finding] = []
+    for column_id in frame.columns:
+        column = sheet.column(column_id)
+        results = [normalized_value(v, column, context) for v in frame[column_id]]
+        out[column_id] = pd.Series([r[0] for r in results], index=frame.index, dtype=object)
+        for row, (_, fix) in zip(frame.index, results, strict=True):
+            if fix is not None:
+                findings.append(fix_finding(fix, file=file, sheet=sheet_name,
+                                            cell=f"{letters[column_id]}{row}",
+                                            column=column.header, unit=unit))
+    return out, findings
+
+
+def derived_frame(frame: pd.DataFrame, derive: Iterable[Derive],
+                  vocabs: dict[str, Vocabulary]) -> pd.DataFrame:
+    """Columns an older layout lacks, derived as its form definition says."""
+    out = frame.copy()
+    for d in derive:
+        source = out[d.source] if d.source in out else pd.Series(None, index=out.index)
+        values = source
+        if d.split:
+            values = values.map(lambda v, sep=d.split: clean(str(v).split(sep)[0])
+                                if isinstance(v, str) else v)
+        if d.choices:
+            vocab = vocabs[d.choices]
+            values = values.map(lambda v, vocab=vocab: normalized_choice(v, vocab)[0])
+        if d.via:
+            vocab = vocabs[d.via]
+            codes = set(vocab.codes)
+            values = values.map(lambda v, vocab=vocab, codes=codes, attr=d.attribute:
+                                vocab.by_code(v).attrs.get(attr) if v in codes else None)
+        out[d.into] = values.astype(object)
+    return out

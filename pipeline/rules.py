@@ -1,0 +1,102 @@
+"""Rule sets per school year: legal rules and local policy as data, with their citations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import settings
+from .findings import DefinitionError, catalogue
+
+STATUSES = ("verified", "secondary", "old-law", "local", "unverified")
+STATUS_LABELS = {
+    "verified": "đã đối chiếu văn bản",
+    "secondary": "theo nguồn thứ cấp",
+    "old-law": "theo văn bản cũ, cần đối chiếu văn bản mới",
+    "local": "quy định của địa phương",
+    "unverified": "chưa xác minh, cần đối chiếu văn bản",
+}
+ROUNDINGS = {"floor": math.floor, "ceil": math.ceil, "nearest": lambda x: math.floor(x + 0.5)}
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    description: str
+    citation: str
+    status: str
+    effective_from: dt.date
+    applies: tuple[str, ...]
+    finding: str | None = None
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def basis(self) -> str:
+        """"NĐ 91/2017/NĐ-CP Điều 9 khoản 3 — theo văn bản cũ, cần đối chiếu văn bản mới"."""
+        return f"{self.citation} — {STATUS_LABELS[self.status]}"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    school_year: str
+    version: str
+    starts: dt.date
+    ends: dt.date
+    legal_basis: dict[str, str]
+    office_level: str
+    giay_khen_issuer: str
+    rules: dict[str, Rule] = field(hash=False, compare=False)
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id; a missing one is a definition error."""
+        try:
+            return self.rules[rule_id]
+        except KeyError as exc:
+            raise DefinitionError(f"rule set {self.version} has no rule {rule_id!r}") from exc
+
+
+def _rule(raw: dict[str, Any], where: str) -> Rule:
+    try:
+        rule = Rule(id=raw["id"], description=raw["description"], citation=raw["citation"],
+                    status=raw["status"], effective_from=raw["effective_from"],
+                    applies=tuple(raw.get("applies", ())), finding=raw.get("finding"),
+                    params=dict(raw.get("params") or {}))
+    except KeyError as exc:
+        raise DefinitionError(f"{where}: rule lacks {exc}") from exc
+    if rule.status not in STATUSES:
+        raise DefinitionError(f"{where}: rule {rule.id}: unknown status {rule.status!r}")
+    if rule.finding and rule.finding not in catalogue():
+        raise DefinitionError(f"{where}: rule {rule.id}: unknown finding {rule.finding!r}")
+    rounding = rule.params.get("rounding")
+    if rounding is not None and rounding not in ROUNDINGS:
+        raise DefinitionError(f"{where}: rule {rule.id}: unknown rounding {rounding!r}")
+    return rule
+
+
+def load_rules(school_year: str, directory: Path = settings.RULES_DIR) -> RuleSet:
+    """The rule set of a school year, from schemas/rules/<school year>.yaml."""
+    path = directory / f"{school_year}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.yaml")))
+        raise DefinitionError(f"Chưa có bộ quy tắc cho năm học {school_year} (có: {known}).")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rules = [_rule(r, path.name) for r in raw["rules"]]
+    ids = [r.id for r in rules]
+    if len(set(ids)) != len(ids):
+        raise DefinitionError(f"{path.name}: duplicate rule ids")
+    return RuleSet(school_year=str(raw["school_year"]), version=str(raw["version"]),
+                   starts=raw["starts"], ends=raw["ends"], legal_basis=raw["legal_basis"],
+                   office_level=raw["office_level"], giay_khen_issuer=raw["giay_khen_issuer"],
+                   rules={r.id: r for r in rules})
+
+
+def quota_limit(base: int, rule: Rule) -> int:
+    """How many may hold the capped title, given how many reach the base title."""
+    share = float(rule.params["share"])
+    rounded = ROUNDINGS[rule.params.get("rounding", "floor")](base * share + 1e-9)
+    return max(int(rounded), int(rule.params.get("minimum", 0))) if base else 0

@@ -1,0 +1,254 @@
+"""consolidate(): the stages in order, then an atomic write of every output under a lock."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import settings
+from .aggregate import (
+    collective_rows,
+    quota_findings,
+    staff_rows,
+    totals_by,
+    unit_table,
+)
+from .config import Config, Office
+from .findings import Finding, Severity, sorted_findings
+from .forms import FormSet, load_forms
+from .normalize import Context
+from .read import file_sha256, read_workbook
+from .registry import load_registry
+from .rules import RuleSet, load_rules
+from .submission import Registry, Submission, submission
+
+ROUND = "dang-ky"
+
+
+class LockedError(Exception):
+    """Another run is writing to the same output folder."""
+
+
+@dataclass
+class Consolidation:
+    """Everything one round's reports are made from."""
+
+    school_year: str
+    round: str
+    office: Office
+    province: Office
+    rules: RuleSet
+    forms: FormSet
+    registry: Registry
+    registry_file: str
+    submissions: list[Submission]
+    chosen: dict[str, Submission]
+    units: pd.DataFrame
+    by_level: pd.DataFrame
+    by_block: pd.DataFrame
+    staff: pd.DataFrame
+    collectives: pd.DataFrame
+    findings: list[Finding]
+    run_date: dt.date
+    outputs: list[Path] = field(default_factory=list)
+    out_dir: Path | None = None
+
+    @property
+    def errors(self) -> list[Finding]:
+        """Findings of severity lỗi."""
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+
+# Stages
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """The files in the inbox, in name order; folders and links are not followed."""
+    return sorted((p for p in inbox.iterdir() if p.is_file() and not p.is_symlink()),
+                  key=lambda p: p.name)
+
+
+def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
+                    context: Context) -> Submission:
+    """One inbox file → a submission, however broken the file is."""
+    name = path.relative_to(inbox).as_posix()
+    book, findings = read_workbook(path, name)
+    mtime = path.stat().st_mtime_ns
+    if book is None or findings:
+        sha = book.sha256 if book else file_sha256(path)
+        return Submission(file=name, path=path, sha256=sha, raw=book, findings=findings,
+                          mtime_ns=mtime)
+    return submission(book, forms, ROUND, registry, context, mtime_ns=mtime)
+
+
+def chosen_submissions(submissions: list[Submission]) -> dict[str, Submission]:
+    """The newest usable submission of each unit; older ones are marked superseded.
+
+    Newest: the later "Ngày lập" written on the form, then the later file time, then the name.
+    """
+    by_unit: dict[str, list[Submission]] = {}
+    for sub in submissions:
+        if sub.unit_code and sub.form is not None:
+            by_unit.setdefault(sub.unit_code, []).append(sub)
+    chosen: dict[str, Submission] = {}
+    for code, subs in sorted(by_unit.items()):
+        ordered = sorted(subs, key=lambda s: (s.report_date or dt.date.min, s.mtime_ns, s.file))
+        newest = ordered[-1]
+        chosen[code] = newest
+        for old in ordered[:-1]:
+            old.superseded_by = newest.file
+            when = f"ngày lập {old.report_date:%d/%m/%Y}" if old.report_date else "gửi trước"
+            old.findings.append(Finding.make("superseded", old.file, unit=code, value=when,
+                                             expected=newest.file))
+    return chosen
+
+
+def consolidation(inbox: Path, config: Config, *, run_date: dt.date | None = None,
+                  progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
+                  ) -> Consolidation:
+    """Read, normalise, validate and aggregate every file of the inbox (no writing)."""
+    forms = load_forms()
+    rules = load_rules(config.school_year)
+    registry, registry_findings = load_registry(config.registry, forms)
+    context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
+    files = inbox_files(inbox)
+    iterator: Iterator[Path] = iter(files)
+    if progress is not None:
+        iterator = progress(iterator, len(files))
+    submissions = [read_submission(p, inbox, forms, registry, context) for p in iterator]
+    chosen = chosen_submissions(submissions)
+    submitted = {s.unit_code for s in submissions if s.unit_code}
+    staff = staff_rows(chosen)
+    collectives = collective_rows(chosen)
+    units = unit_table(registry, chosen, submitted, staff, collectives, forms.vocabs, rules)
+    findings = [f for s in submissions for f in s.findings] + registry_findings
+    findings += quota_findings(units, chosen, rules, forms.vocabs)
+    return Consolidation(
+        school_year=config.school_year, round=ROUND, office=config.office_for(),
+        province=config.province_office, rules=rules, forms=forms, registry=registry,
+        registry_file=config.registry.name, submissions=submissions, chosen=chosen,
+        units=units, by_level=totals_by(units, "level"), by_block=totals_by(units, "block"),
+        staff=staff, collectives=collectives, findings=sorted_findings(findings),
+        run_date=run_date or dt.date.today())
+
+
+# Writing
+
+
+@contextlib.contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold the output folder's lock; another run gets LockedError at once."""
+    out.mkdir(parents=True, exist_ok=True)
+    handle = (out / settings.LOCK_FILE).open("a+")
+    try:
+        try:
+            _lock(handle)
+        except OSError as exc:
+            raise LockedError(str(out)) from exc
+        yield
+    finally:
+        handle.close()
+
+
+def _lock(handle) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace target with staging; the old outputs stay until the new ones are in place."""
+    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def write_outputs(result: Consolidation, out: Path) -> list[Path]:
+    """Every report of the round, written into a staging folder and swapped in at once."""
+    from .report import write_reports  # the reports need xlsxwriter only when writing
+
+    target = out / result.school_year / settings.OUTPUT_ROUND_DIRS[result.round]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        written = write_reports(result, staging)
+        manifest = staging / settings.MANIFEST_FILE
+        manifest.write_text(json.dumps(manifest_data(result, written, staging), ensure_ascii=False,
+                                       indent=2), encoding="utf-8")
+        _swap_in(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    result.out_dir = target
+    result.outputs = sorted(target / p.relative_to(staging) for p in [*written, manifest])
+    return result.outputs
+
+
+def manifest_data(result: Consolidation, written: list[Path], root: Path) -> dict:
+    """The machine-readable record of the run."""
+    classification = {}
+    for sub in result.submissions:
+        if sub.superseded_by:
+            status = "superseded"
+        elif sub.counted:
+            status = "accepted"
+        else:
+            status = "rejected"
+        classification[sub.file] = status
+    return {
+        "tool": "tdkt",
+        "generated_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "run_date": result.run_date.isoformat(),
+        "school_year": result.school_year,
+        "round": result.round,
+        "office": {"name": result.office.name, "parent": result.office.parent,
+                   "level": result.office.level},
+        "forms": sorted({s.form.key for s in result.submissions if s.form}),
+        "current_form": result.forms.current(result.round).key,
+        "rule_set": {"school_year": result.rules.school_year, "version": result.rules.version},
+        "registry": result.registry_file,
+        "inputs": [{"file": s.file, "sha256": s.sha256, "classification": classification[s.file],
+                    "form": s.form.form if s.form else None,
+                    "version": s.form.version if s.form else None, "unit": s.unit_code,
+                    "superseded_by": s.superseded_by}
+                   for s in sorted(result.submissions, key=lambda s: s.file)],
+        "units": [{"unit": code, "name": row["unit_name"], "level": row["level"],
+                   "block": row["block"], "status": row["status"], "file": row["file"] or None}
+                  for code, row in result.units.iterrows()],
+        "counts": {"files": len(result.submissions),
+                   "accepted": sum(v == "accepted" for v in classification.values()),
+                   "errors": len(result.errors),
+                   "warnings": len(result.findings) - len(result.errors),
+                   "units_expected": int(result.units["expected"].sum()),
+                   "units_missing": int(result.units["missing"].sum())},
+        "findings": [{k: f.to_dict()[k] for k in ("file", "sheet", "cell", "code", "severity",
+                                                   "value", "expected", "message", "unit")}
+                     for f in result.findings],
+        "outputs": sorted(p.relative_to(root).as_posix() for p in written),
+    }
+
+
+def consolidate(inbox: Path, out: Path, config: Config, *, run_date: dt.date | None = None,
+                progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
+                ) -> Consolidation:
+    """The whole job: consolidate the inbox and write every output under `out/<year>/dang-ky/`."""
+    with output_lock(out):
+        result = consolidation(inbox, config, run_date=run_date, progress=progress)
+        write_outputs(result, out)
+    return result

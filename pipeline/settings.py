@@ -1,0 +1,65 @@
+"""Every default of tdkt, named once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+SCHEMAS_DIR = PROJECT_DIR / "schemas"
+FORMS_DIR = SCHEMAS_DIR / "forms"
+VOCAB_DIR = SCHEMAS_DIR / "vocab"
+RULES_DIR = SCHEMAS_DIR / "rules"
+CATALOGUE_PATH = SCHEMAS_DIR / "findings.yaml"
+
+# The hidden sheet every template carries: A1 form id, B1 version, C1 unit code.
+META_SHEET = "_tdkt"
+# The hidden sheet holding the dropdown lists of a template.
+LISTS_SHEET = "Danh mục"
+INSTRUCTIONS_SHEET = "Hướng dẫn"
+
+# Extensions the reader opens as workbooks; anything else is reported, never opened.
+WORKBOOK_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
+# How far down a sheet the reader looks for the header row and header fields.
+HEADER_SCAN_ROWS = 30
+# A header row must match at least this many of a sheet's columns to count.
+MIN_HEADER_MATCHES = 3
+# Rows in a template left open for input on the staff sheet (beyond the registry headcount).
+TEMPLATE_SPARE_ROWS = 30
+TEMPLATE_MIN_ROWS = 60
+TEMPLATE_COLLECTIVE_ROWS = 15
+# Excel's limit for an inline dropdown list (characters); longer lists go to a hidden sheet.
+EXCEL_INLINE_LIST_LIMIT = 255
+
+# Rows whose text starts with one of these (folded) phrases end a table: signature blocks.
+FOOTER_PREFIXES = (
+    "ngay ",
+    "thu truong",
+    "hieu truong",
+    "nguoi lap",
+    "xac nhan",
+    "(ky",
+    "ky ten",
+    "noi nhan",
+)
+
+OUTPUT_ROUND_DIRS = {"dang-ky": "dang-ky", "ket-qua": "ket-qua"}
+FEEDBACK_DIR = "phan-hoi"
+LOCK_FILE = ".tdkt.lock"
+MANIFEST_FILE = "manifest.json"
+
+# Exit codes of the command line.
+EXIT_OK = 0
+EXIT_STRICT_ERRORS = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+
+# Show a progress bar from this many files on.
+PROGRESS_MIN_FILES = 20
+
+FONT_NAME = "Times New Roman"
+
+# Template input checks: dates typed into a template must fall in this range (ISO dates).
+TEMPLATE_DATE_RANGE = ("1940-01-01", "2030-12-31")
+# Width of a template column the form does not define (the header block needs five columns).
+TEMPLATE_DEFAULT_WIDTH = 14

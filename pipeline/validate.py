@@ -1,0 +1,193 @@
+"""Pandera schemas built from the form definitions, and their failures turned into findings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from .findings import Finding
+from .forms import Check, Column, Sheet, Vocabulary
+from .normalize import format_date
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+# Pandera's own check names → our finding codes (custom checks carry our code as `error`).
+_BUILTIN_CODES = {"not_nullable": "missing-value"}
+
+
+# Checks by column type
+
+
+def _is_date(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: v is None or isinstance(v, dt.date))
+
+
+def _is_integer(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)))
+
+
+def _in_range(low: float | None, high: float | None) -> Callable[[pd.Series], pd.Series]:
+    def check(series: pd.Series) -> pd.Series:
+        return series.map(lambda v: not isinstance(v, int) or (
+            (low is None or v >= low) and (high is None or v <= high)))
+    return check
+
+
+def _is_email(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: v is None or bool(_EMAIL.match(str(v))))
+
+
+def _column_checks(column: Column, vocabs: dict[str, Vocabulary]) -> list[pa.Check]:
+    if column.type == "choice":
+        return [pa.Check.isin(vocabs[column.choices].codes, error="not-in-list")]
+    if column.type == "date":
+        return [pa.Check(_is_date, error="bad-date")]
+    if column.type == "integer":
+        checks = [pa.Check(_is_integer, error="bad-number")]
+        if column.min is not None or column.max is not None:
+            checks.append(pa.Check(_in_range(column.min, column.max), error="out-of-range"))
+        return checks
+    if column.type == "email":
+        return [pa.Check(_is_email, error="bad-email")]
+    return []
+
+
+# Cross-column checks: registered by name, parameters from the form definition
+
+
+def _required_if(check: Check) -> Callable[[pd.DataFrame], pd.Series]:
+    when_column, when_in = check.params["when_column"], set(check.params["when_in"])
+
+    def run(frame: pd.DataFrame) -> pd.Series:
+        if check.column not in frame or when_column not in frame:
+            return pd.Series(True, index=frame.index)
+        return ~(frame[when_column].isin(when_in) & frame[check.column].isna())
+    return run
+
+
+def _unique(check: Check) -> Callable[[pd.DataFrame], pd.Series]:
+    columns = list(check.params["columns"])
+
+    def run(frame: pd.DataFrame) -> pd.Series:
+        if not set(columns) <= set(frame.columns):
+            return pd.Series(True, index=frame.index)
+        keys = frame[columns].map(_unique_key)
+        complete = keys.notna().all(axis=1)
+        return ~(keys.duplicated(keep="first") & complete)
+    return run
+
+
+def _unique_key(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.casefold()
+    return value
+
+
+CROSS_CHECKS: dict[str, Callable[[Check], Callable[[pd.DataFrame], pd.Series]]] = {
+    "required_if": _required_if,
+    "unique": _unique,
+}
+
+
+def build_schema(sheet: Sheet, vocabs: dict[str, Vocabulary]) -> pa.DataFrameSchema:
+    """The Pandera schema of one form sheet, over its normalised frame (columns = column ids)."""
+    columns = {
+        c.id: pa.Column(object, nullable=not c.required, required=False,
+                        checks=_column_checks(c, vocabs))
+        for c in sheet.columns
+    }
+    checks = [pa.Check(CROSS_CHECKS[c.check](c), error=c.code) for c in sheet.checks]
+    return pa.DataFrameSchema(columns, checks=checks, coerce=False)
+
+
+# Failures → findings
+
+
+def _expected(column: Column, vocabs: dict[str, Vocabulary], code: str) -> str:
+    if column.type == "choice":
+        return ", ".join(vocabs[column.choices].labels)
+    if column.type == "date":
+        return "ngày dạng ngày/tháng/năm, ví dụ 05/09/1985"
+    if column.type == "integer":
+        if code == "out-of-range":
+            low = "" if column.min is None else f"từ {column.min:g} "
+            high = "" if column.max is None else f"đến {column.max:g}"
+            return f"số {low}{high}".strip()
+        return "một số nguyên"
+    if column.type == "email":
+        return "địa chỉ thư điện tử"
+    return f"nội dung cột “{column.header}”"
+
+
+def _display(value: Any, column: Column, vocabs: dict[str, Vocabulary]) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if column.type == "choice" and value in vocabs[column.choices].codes:
+        return vocabs[column.choices].label_of(value)
+    if isinstance(value, dt.date):
+        return format_date(value)
+    return str(value)
+
+
+def _cross_finding(check: Check, row: int, frame: pd.DataFrame, sheet: Sheet,
+                   vocabs: dict[str, Vocabulary], where: dict[str, Any]) -> Finding:
+    letters = where["letters"]
+    target = sheet.column(check.column) if check.column in letters else None
+    cell = f"{letters.get(check.column, '')}{row}"
+    if check.check == "unique":
+        columns = list(check.params["columns"])
+        key = frame.loc[row, columns]
+        same = frame[columns].map(_unique_key).eq(key.map(_unique_key)).all(axis=1)
+        first = int(same[same].index[0])
+        value = " – ".join(_display(frame.loc[row, c], sheet.column(c), vocabs) for c in columns)
+        expected = f"dòng {first}"
+    else:
+        when = sheet.column(check.params["when_column"])
+        value = _display(frame.loc[row, when.id], when, vocabs)
+        expected = check.params.get("expected", "")
+    return Finding.make(check.code, where["file"], sheet=where["sheet"], cell=cell,
+                        column=target.header if target else None, value=value,
+                        expected=expected, unit=where["unit"])
+
+
+def validation_findings(frame: pd.DataFrame, sheet: Sheet, vocabs: dict[str, Vocabulary], *,
+                        letters: dict[str, str], file: str, sheet_name: str,
+                        unit: str | None) -> list[Finding]:
+    """Every problem in one normalised sheet, found in one lazy Pandera run."""
+    schema = build_schema(sheet, vocabs)
+    try:
+        schema.validate(frame, lazy=True)
+        return []
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+    where = {"file": file, "sheet": sheet_name, "unit": unit, "letters": letters}
+    checks = {c.code: c for c in sheet.checks}
+    findings: list[Finding] = []
+    seen: set[tuple[str, int, str]] = set()
+    for case in cases.itertuples(index=False):
+        if case.index is None or pd.isna(case.index):
+            continue
+        row = int(case.index)
+        code = _BUILTIN_CODES.get(str(case.check), str(case.check))
+        if code in checks:
+            key = (code, row, checks[code].column)
+            if key not in seen:
+                seen.add(key)
+                findings.append(_cross_finding(checks[code], row, frame, sheet, vocabs, where))
+            continue
+        column = sheet.column(str(case.column))
+        key = (code, row, column.id)
+        if key in seen:
+            continue
+        seen.add(key)
+        findings.append(Finding.make(
+            code, file, sheet=sheet_name, cell=f"{letters[column.id]}{row}", column=column.header,
+            value=_display(case.failure_case, column, vocabs),
+            expected=_expected(column, vocabs, code), unit=unit))
+    return findings

@@ -1,0 +1,670 @@
+"""Seeded generator of the demo registry and sample inbox, with a record of what it planted.
+
+`python -m tests.sample_inbox input_samples` (or `make samples`) rewrites:
+  input_samples/danh-muc-don-vi.xlsx  the unit registry
+  input_samples/hop-thu/              the inbox: most schools correct, some with real faults
+  input_samples/expected.json         the truth: every planted finding and every counted row
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import shutil
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from openpyxl.utils import get_column_letter
+
+from pipeline.config import load_config
+from pipeline.forms import Form, FormSet, Sheet, load_forms
+from pipeline.rules import load_rules, quota_limit
+from pipeline.template import UnitInfo, write_template
+
+SEED = 20251001
+SCHOOL_YEAR = "2025-2026"
+INBOX = "hop-thu"
+REGISTRY = "danh-muc-don-vi.xlsx"
+EXPECTED = "expected.json"
+
+LEVELS = [  # level, count, name stem, blocks
+    ("MN", 12, "Trường Mầm non", ["Khối Mầm non 1", "Khối Mầm non 2"]),
+    ("TH", 14, "Trường Tiểu học", ["Khối Tiểu học 1", "Khối Tiểu học 2"]),
+    ("THCS", 12, "Trường THCS", ["Khối THCS"]),
+    ("TH&THCS", 6, "Trường TH và THCS", ["Khối Liên cấp"]),
+    ("TH-THCS-THPT", 2, "Trường Liên cấp TH-THCS-THPT", ["Khối Liên cấp"]),
+]
+PLACES = ["Tân Lập", "Hòa Bình", "Quang Trung", "Lê Lợi", "Hoa Sen", "Sơn Ca", "Bình Minh",
+          "Hướng Dương", "Đồng Tâm", "Kim Đồng", "Võ Thị Sáu", "Nguyễn Trãi", "Chu Văn An",
+          "Trần Phú", "Lý Tự Trọng", "Tân Tiến", "Phú Lâm", "Đoàn Kết", "An Khánh", "Thống Nhất"]
+SURNAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ",
+            "Ngô", "Dương", "Lý", "Đinh", "Lương"]
+MIDDLE = {"nam": ["Văn", "Đức", "Minh", "Quang", "Hữu", "Thanh", "Công"],
+          "nu": ["Thị", "Ngọc", "Thu", "Thanh", "Thị Mai", "Thị Thanh", "Kim"]}
+GIVEN = {"nam": ["An", "Bình", "Cường", "Dũng", "Hải", "Hùng", "Long", "Minh", "Nam", "Quân",
+                 "Sơn", "Tuấn", "Việt", "Đạt", "Khánh", "Thắng", "Phúc", "Trung"],
+         "nu": ["Hà", "Hạnh", "Hiền", "Hoa", "Hương", "Lan", "Linh", "Mai", "Nga", "Ngọc",
+                "Phương", "Tâm", "Thảo", "Thủy", "Trang", "Vân", "Yến", "Ánh", "Oanh", "Dung"]}
+ETHNICITIES = ["Kinh"] * 12 + ["Tày", "Nùng", "Dao", "Mường"]
+SUPPORT_POSITIONS = ["ke_toan", "van_thu", "y_te", "thu_vien", "thiet_bi", "bao_ve",
+                     "cap_duong"]
+INITIATIVES = ["Một số biện pháp nâng cao chất lượng dạy học môn Toán",
+               "Ứng dụng công nghệ thông tin trong giảng dạy", "Biện pháp rèn kỹ năng đọc",
+               "Tổ chức hoạt động trải nghiệm cho học sinh", "Nâng cao hiệu quả công tác chủ nhiệm",
+               "Giáo dục kỹ năng sống cho trẻ mẫu giáo", "Đổi mới sinh hoạt tổ chuyên môn"]
+# TCVN3 (ABC) glyphs of the two values the legacy-encoding fault plants.
+TCVN3 = {"Lao động tiên tiến": "Lao ®éng tiªn tiÕn", "Nguyễn Văn Hùng": "NguyÔn V¨n Hïng"}
+
+
+@dataclass
+class Person:
+    full_name: str
+    birth_date: dt.date
+    sex: str  # sexes code
+    ethnicity: str
+    position: str  # positions code
+    staff_group: str
+    title: str  # individual_titles code
+    commendation: str | None
+    initiative: str | None
+    counted: bool = True
+
+
+@dataclass
+class Unit:
+    code: str
+    name: str
+    level: str
+    block: str
+    disadvantaged: bool
+    managers: int
+    teachers: int
+    support: int
+    email: str
+    people: list[Person] = field(default_factory=list)
+    collectives: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def headcount(self) -> int:
+        return self.managers + self.teachers + self.support
+
+
+class Planted:
+    """What the generator planted: findings per file and the truth of what counts."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, dict[str, Any]] = {}
+
+    def file(self, name: str, unit: str | None, counted: bool) -> dict[str, Any]:
+        self.files[name] = {"unit": unit, "counted": counted, "findings": []}
+        return self.files[name]
+
+    def add(self, name: str, code: str, sheet: str | None, cell: str | None) -> None:
+        self.files[name]["findings"].append([code, sheet, cell])
+
+
+# People and units
+
+
+def _person(rng: random.Random, position: str, group: str, taken: set[tuple[str, str]]) -> Person:
+    while True:
+        sex = rng.choice(["nam", "nu", "nu"])
+        name = f"{rng.choice(SURNAMES)} {rng.choice(MIDDLE[sex])} {rng.choice(GIVEN[sex])}"
+        birth = dt.date(rng.randint(1968, 2001), rng.randint(1, 12), rng.randint(1, 28))
+        if (name, birth.isoformat()) not in taken:
+            taken.add((name, birth.isoformat()))
+            break
+    title = "khong_dang_ky" if rng.random() < 0.06 else "lao_dong_tien_tien"
+    return Person(name, birth, sex, rng.choice(ETHNICITIES), position, group, title,
+                  rng.choice([None, None, None, "giay_khen"]) if title != "khong_dang_ky"
+                  else None, None)
+
+
+def _people(rng: random.Random, unit: Unit, quota_share: float) -> list[Person]:
+    taken: set[tuple[str, str]] = set()
+    positions = ["hieu_truong"] + ["pho_hieu_truong"] * (unit.managers - 1)
+    people = [_person(rng, p, "CBQL", taken) for p in positions]
+    for i in range(unit.teachers):
+        position = "to_truong" if i < 2 else ("tong_phu_trach" if i == 2 else "giao_vien")
+        people.append(_person(rng, position, "GV", taken))
+    for i in range(unit.support):
+        people.append(_person(rng, SUPPORT_POSITIONS[i % len(SUPPORT_POSITIONS)], "NV", taken))
+    base = [p for p in people if p.title != "khong_dang_ky"]
+    limit = int(len(base) * quota_share + 1e-9)
+    for p in rng.sample(base, rng.randint(0, limit)):
+        p.title = "cstd_co_so"
+        p.initiative = rng.choice(INITIATIVES)
+    return people
+
+
+def _collectives(rng: random.Random, unit: Unit) -> list[dict[str, Any]]:
+    rows = [{"collective_name": unit.name, "collective_kind": "don_vi", "members": unit.headcount,
+             "collective_title": rng.choice(["tt_lao_dong_xuat_sac", "tt_lao_dong_xuat_sac",
+                                             "tt_lao_dong_tien_tien", "co_thi_dua_tinh"]),
+             "commendation": rng.choice([None, "bang_khen_tinh", "giay_khen"])}]
+    for i in range(rng.randint(1, 3)):
+        rows.append({"collective_name": f"Tổ chuyên môn {i + 1}",
+                     "collective_kind": "to_chuyen_mon", "members": rng.randint(4, 12),
+                     "collective_title": rng.choice(["tt_lao_dong_tien_tien",
+                                                     "tt_lao_dong_xuat_sac"]),
+                     "commendation": rng.choice([None, "giay_khen"])})
+    return rows
+
+
+def make_units(rng: random.Random, quota_share: float) -> list[Unit]:
+    units = []
+    places = iter(rng.sample(PLACES * 4, len(PLACES) * 4))
+    for n_level, (level, count, stem, blocks) in enumerate(LEVELS, start=1):
+        used: set[str] = set()
+        for i in range(count):
+            place = next(places)
+            while place in used:
+                place = next(places)
+            used.add(place)
+            small = level == "MN"
+            unit = Unit(code=f"{n_level:02d}{i + 1:03d}", name=f"{stem} {place}", level=level,
+                        block=blocks[i % len(blocks)], disadvantaged=rng.random() < 0.25,
+                        managers=rng.randint(2, 3), teachers=rng.randint(8 if small else 14,
+                                                                         20 if small else 40),
+                        support=rng.randint(2, 6), email=f"c{n_level}{i + 1:02d}@tanlap.edu.vn")
+            unit.people = _people(rng, unit, quota_share)
+            unit.collectives = _collectives(rng, unit)
+            units.append(unit)
+    return units
+
+
+# Registry
+
+
+def write_registry(units: list[Unit], forms: FormSet, path: Path) -> None:
+    """The registry workbook, laid out as its form definition says."""
+    sheet = forms.current("danh-muc").sheets[0]
+    levels = forms.vocabs["levels"]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet.name
+    ws["A1"] = "DANH MỤC ĐƠN VỊ THAM GIA THI ĐUA NĂM HỌC " + SCHOOL_YEAR
+    for col, column in enumerate(sheet.columns, start=1):
+        ws.cell(row=3, column=col, value=column.header)
+        ws.column_dimensions[get_column_letter(col)].width = column.width
+    for i, u in enumerate(units, start=1):
+        values = {"seq": i, "unit_code": u.code, "unit_name": u.name,
+                  "level": levels.label_of(u.level), "block": u.block,
+                  "disadvantaged": "Có" if u.disadvantaged else "Không", "managers": u.managers,
+                  "teachers": u.teachers, "support_staff": u.support, "email": u.email}
+        for col, column in enumerate(sheet.columns, start=1):
+            cell = ws.cell(row=3 + i, column=col, value=values[column.id])
+            if column.type == "unit_code":
+                cell.number_format = "@"
+    ws.freeze_panes = "A4"
+    wb.save(path)
+
+
+# Filling a template as a school would
+
+
+def _header(ws, sheet: Sheet) -> tuple[int, dict[str, int]]:
+    wanted = {c.header: c.id for c in sheet.columns}
+    for row in ws.iter_rows(min_row=1, max_row=40):
+        found = {wanted[c.value]: c.column for c in row if isinstance(c.value, str)
+                 and c.value in wanted}
+        if len(found) >= 3:
+            return row[0].row, found
+    raise AssertionError(f"no header row for {sheet.name}")
+
+
+def _field_cell(ws, label: str) -> tuple[int, int]:
+    for row in ws.iter_rows(min_row=1, max_row=30):
+        for c in row:
+            if c.value == label:
+                return c.row, c.column + 1
+    raise AssertionError(f"no field {label}")
+
+
+def _label(forms: FormSet, column, value: Any) -> Any:
+    if value is None or column.type != "choice":
+        return value
+    return forms.vocabs[column.choices].label_of(value)
+
+
+def person_values(p: Person, seq: int) -> dict[str, Any]:
+    return {"seq": seq, "full_name": p.full_name, "birth_date": p.birth_date, "sex": p.sex,
+            "ethnicity": p.ethnicity, "position": p.position, "staff_group": p.staff_group,
+            "title": p.title, "commendation": p.commendation, "initiative": p.initiative,
+            "note": None}
+
+
+@dataclass
+class Filled:
+    """A filled workbook and where its cells are: (sheet name, column id) → column letter."""
+
+    wb: Any
+    first_row: dict[str, int]
+    letters: dict[tuple[str, str], str]
+
+    def cell(self, sheet_id: str, column_id: str, index: int) -> str:
+        return f"{self.letters[(sheet_id, column_id)]}{self.first_row[sheet_id] + index}"
+
+
+def filled_template(form: Form, forms: FormSet, unit: Unit, path: Path, office,
+                    report_date: dt.date) -> Filled:
+    """A template made by `tdkt templates`, filled in its input cells only."""
+    info = UnitInfo(code=unit.code, name=unit.name, level=unit.level, headcount=unit.headcount)
+    write_template(form, forms.vocabs, info, path, SCHOOL_YEAR, office)
+    wb = openpyxl.load_workbook(path)
+    first_row: dict[str, int] = {}
+    letters: dict[tuple[str, str], str] = {}
+    for sheet in form.sheets:
+        ws = wb[sheet.name]
+        header, columns = _header(ws, sheet)
+        first_row[sheet.id] = header + 1
+        for cid, col in columns.items():
+            letters[(sheet.id, cid)] = get_column_letter(col)
+        if sheet.id == "unit":
+            if "report_date" in {f.id for f in sheet.fields}:
+                r, c = _field_cell(ws, sheet.column("report_date").header)
+                ws.cell(row=r, column=c, value=report_date).number_format = "dd/mm/yyyy"
+            rows = unit.collectives
+            values = [dict(row, seq=i + 1) for i, row in enumerate(rows)]
+        else:
+            values = [person_values(p, i + 1) for i, p in enumerate(unit.people)]
+        for i, row in enumerate(values):
+            for cid, col in columns.items():
+                value = _label(forms, sheet.column(cid), row.get(cid))
+                cell = ws.cell(row=header + 1 + i, column=col)
+                cell.value = value
+                if isinstance(value, dt.date):
+                    cell.number_format = "dd/mm/yyyy"
+    wb.save(path)
+    return Filled(wb=wb, first_row=first_row, letters=letters)
+
+
+def sheet_grids(wb) -> dict[str, list[list[Any]]]:
+    """The visible sheets' values, for re-saving in another format or layout."""
+    grids = {}
+    for ws in wb.worksheets:
+        if ws.sheet_state != "visible":
+            continue
+        grids[ws.title] = [[c.value for c in row] for row in ws.iter_rows()]
+    return grids
+
+
+def write_xls(grids: dict[str, list[list[Any]]], path: Path) -> None:
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    date_style = xlwt.easyxf(num_format_str="dd/mm/yyyy")
+    for name, grid in grids.items():
+        ws = book.add_sheet(name)
+        for r, row in enumerate(grid):
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, dt.date):
+                    ws.write(r, c, value, date_style)
+                else:
+                    ws.write(r, c, value)
+    book.save(str(path))
+
+
+def write_ods(grids: dict[str, list[list[Any]]], path: Path) -> None:
+    import pandas as pd
+
+    with pd.ExcelWriter(path, engine="odf") as writer:
+        for name, grid in grids.items():
+            width = max(len(r) for r in grid)
+            frame = pd.DataFrame([r + [None] * (width - len(r)) for r in grid], dtype=object)
+            frame.to_excel(writer, sheet_name=name, header=False, index=False)
+
+
+def write_plain_xlsx(grids: dict[str, list[list[Any]]], path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, grid in grids.items():
+        ws = wb.create_sheet(name)
+        for r, row in enumerate(grid, start=1):
+            for c, value in enumerate(row, start=1):
+                if value is not None:
+                    cell = ws.cell(row=r, column=c, value=value)
+                    if isinstance(value, dt.date):
+                        cell.number_format = "dd/mm/yyyy"
+    wb.save(path)
+
+
+# The inbox
+
+
+class Inbox:
+    """Writes the inbox files and records, for each, what it planted and what counts."""
+
+    def __init__(self, root: Path, forms: FormSet, office, rng: random.Random) -> None:
+        self.dir = root / INBOX
+        self.forms, self.office, self.rng = forms, office, rng
+        self.form = forms.current("dang-ky")
+        self.staff_sheet = self.form.sheet("staff").name
+        self.unit_sheet = self.form.sheet("unit").name
+        self.planted = Planted()
+        self.units: dict[str, dict[str, Any]] = {}
+
+    def date(self) -> dt.date:
+        return dt.date(2025, 10, self.rng.randint(6, 25))
+
+    def truth(self, unit: Unit, file: str, status: str, collectives: bool = True) -> None:
+        self.units[unit.code] = {
+            "status": status, "file": file,
+            "staff": [[p.title, p.staff_group] for p in unit.people if p.counted],
+            "collectives": [c["collective_title"] for c in unit.collectives] if collectives else [],
+        }
+
+    def template_file(self, unit: Unit, name: str | None = None, form: Form | None = None,
+                      report_date: dt.date | None = None) -> tuple[str, Filled]:
+        name = name or f"dang-ky_{unit.code}.xlsx"
+        filled = filled_template(form or self.form, self.forms, unit, self.dir / name,
+                                 self.office, report_date or self.date())
+        return name, filled
+
+    def clean(self, unit: Unit) -> None:
+        name, _ = self.template_file(unit)
+        self.planted.file(name, unit.code, True)
+        self.truth(unit, name, "Hợp lệ")
+
+    def _edit(self, name: str, edits: dict[tuple[str, str], Any],
+              formats: dict[tuple[str, str], str] | None = None) -> None:
+        wb = openpyxl.load_workbook(self.dir / name)
+        for (sheet, cell), value in edits.items():
+            wb[sheet][cell].value = value
+        for (sheet, cell), fmt in (formats or {}).items():
+            wb[sheet][cell].number_format = fmt
+        wb.save(self.dir / name)
+
+    def _index(self, unit: Unit, title: str | None = None, skip: int = 0) -> int:
+        found = [i for i, p in enumerate(unit.people) if title is None or p.title == title]
+        return found[min(skip, len(found) - 1)]
+
+    # One method per fault a real school makes
+
+    def no_diacritics(self, unit: Unit) -> None:
+        _ensure_title(unit, "cstd_co_so")
+        name, f = self.template_file(unit)
+        self.planted.file(name, unit.code, True)
+        a, b = self._index(unit, "lao_dong_tien_tien", 2), self._index(unit, "cstd_co_so")
+        cells = {a: "Lao dong tien tien", b: "CSTD co so"}
+        edits = {(self.staff_sheet, f.cell("staff", "title", i)): v for i, v in cells.items()}
+        self._edit(name, edits)
+        for sheet, cell in edits:
+            self.planted.add(name, "choice-normalized", sheet, cell)
+        self.truth(unit, name, "Hợp lệ")
+
+    def nfd(self, unit: Unit) -> None:
+        name, f = self.template_file(unit)
+        self.planted.file(name, unit.code, True)
+        cell = f.cell("staff", "full_name", 0)
+        self._edit(name, {(self.staff_sheet, cell):
+                          unicodedata.normalize("NFD", unit.people[0].full_name)})
+        self.planted.add(name, "unicode-nfd", self.staff_sheet, cell)
+        self.truth(unit, name, "Hợp lệ")
+
+    def tcvn3(self, unit: Unit) -> None:
+        i = self._index(unit, "lao_dong_tien_tien", 1)
+        j = self._index(unit, None, 5)
+        unit.people[j].full_name, unit.people[j].sex = "Nguyễn Văn Hùng", "nam"
+        name, f = self.template_file(unit)
+        self.planted.file(name, unit.code, True)
+        edits = {(self.staff_sheet, f.cell("staff", "title", i)): TCVN3["Lao động tiên tiến"],
+                 (self.staff_sheet, f.cell("staff", "full_name", j)): TCVN3["Nguyễn Văn Hùng"]}
+        self._edit(name, edits)
+        for sheet, cell in edits:
+            self.planted.add(name, "legacy-encoding", sheet, cell)
+        self.truth(unit, name, "Hợp lệ")
+
+    def text_dates(self, unit: Unit) -> None:
+        name, f = self.template_file(unit)
+        self.planted.file(name, unit.code, True)
+        cells = [f.cell("staff", "birth_date", i) for i in (1, 2, 3)]
+        people = unit.people[1:4]
+        edits = {(self.staff_sheet, cells[0]): people[0].birth_date.strftime("%d/%m/%Y"),
+                 (self.staff_sheet, cells[1]): people[1].birth_date.strftime("%d/%m/%Y"),
+                 (self.staff_sheet, cells[2]): (people[2].birth_date - dt.date(1899, 12, 30)).days}
+        formats = {(self.staff_sheet, cells[0]): "@", (self.staff_sheet, cells[1]): "@",
+                   (self.staff_sheet, cells[2]): "General"}
+        self._edit(name, edits, formats)
+        for code, cell in zip(["date-as-text", "date-as-text", "date-as-serial"], cells,
+                              strict=True):
+            self.planted.add(name, code, self.staff_sheet, cell)
+        self.truth(unit, name, "Hợp lệ")
+
+    def blank_required(self, unit: Unit) -> None:
+        name, f = self.template_file(unit)
+        self.planted.file(name, unit.code, True)
+        cells = [f.cell("staff", "birth_date", 4), f.cell("staff", "sex", 5)]
+        self._edit(name, {(self.staff_sheet, c): None for c in cells})
+        for cell in cells:
+            self.planted.add(name, "missing-value", self.staff_sheet, cell)
+        unit.people[4].counted = unit.people[5].counted = False
+        self.truth(unit, name, "Có lỗi")
+
+    def own_layout(self, unit: Unit) -> None:
+        """Columns reordered, one renamed to a known alias, one extra; no hidden sheet."""
+        tmp, f = self.template_file(unit, name="_tmp.xlsx")
+        grids = sheet_grids(openpyxl.load_workbook(self.dir / tmp))
+        (self.dir / tmp).unlink()
+        grid = grids[self.staff_sheet]
+        header = f.first_row["staff"] - 2  # 0-based header row
+        birth = openpyxl.utils.column_index_from_string(f.letters[("staff", "birth_date")]) - 1
+        sex = openpyxl.utils.column_index_from_string(f.letters[("staff", "sex")]) - 1
+        full = openpyxl.utils.column_index_from_string(f.letters[("staff", "full_name")]) - 1
+        width = max(len(r) for r in grid)
+        for r, row in enumerate(grid):
+            row.extend([None] * (width - len(row)))
+            row[birth], row[sex] = row[sex], row[birth]
+            if r == header:
+                row[full] = "Họ tên"
+                row.append("Số điện thoại")
+            elif r > header and r - header - 1 < len(unit.people):
+                row.append(f"09{self.rng.randint(10_000_000, 99_999_999)}")
+        name = f"Đăng ký thi đua {unit.name}.xlsx"
+        write_plain_xlsx(grids, self.dir / name)
+        self.planted.file(name, unit.code, True)
+        self.planted.add(name, "unknown-column", self.staff_sheet,
+                         f"{get_column_letter(width + 1)}{header + 1}")
+        self.truth(unit, name, "Hợp lệ")
+
+    def old_version(self, unit: Unit) -> None:
+        name, _ = self.template_file(unit, name=f"dang-ky_{unit.code}_mau-nam-truoc.xlsx",
+                                     form=self.forms.get("dang-ky", "2024.1"))
+        self.planted.file(name, unit.code, True)
+        self.planted.add(name, "old-form-version", None, None)
+        self.truth(unit, name, "Hợp lệ")
+
+    def unknown_unit(self, unit: Unit) -> None:
+        name, _ = self.template_file(unit, name=f"dang-ky_{unit.code}.xlsx")
+        self.planted.file(name, None, False)
+        self.planted.add(name, "unknown-unit", None, None)
+
+    def sent_twice(self, unit: Unit) -> None:
+        first_title = unit.people[0].title
+        unit.people[0].title = "khong_dang_ky"
+        old, _ = self.template_file(unit, report_date=dt.date(2025, 10, 5))
+        unit.people[0].title = first_title
+        new, _ = self.template_file(unit, name=f"dang-ky_{unit.code} (gửi lại).xlsx",
+                                    report_date=dt.date(2025, 10, 20))
+        self.planted.file(old, unit.code, False)
+        self.planted.add(old, "superseded", None, None)
+        self.planted.file(new, unit.code, True)
+        self.truth(unit, new, "Hợp lệ")
+
+    def xls(self, unit: Unit) -> None:
+        tmp, _ = self.template_file(unit, name="_tmp.xlsx")
+        grids = sheet_grids(openpyxl.load_workbook(self.dir / tmp))
+        (self.dir / tmp).unlink()
+        name = f"{unit.code}.xls"
+        write_xls(grids, self.dir / name)
+        self.planted.file(name, unit.code, True)
+        self.planted.add(name, "old-file-format", None, None)
+        self.truth(unit, name, "Hợp lệ")
+
+    def ods(self, unit: Unit) -> None:
+        tmp, _ = self.template_file(unit, name="_tmp.xlsx")
+        grids = sheet_grids(openpyxl.load_workbook(self.dir / tmp))
+        (self.dir / tmp).unlink()
+        name = f"{unit.code}.ods"
+        write_ods(grids, self.dir / name)
+        self.planted.file(name, unit.code, True)
+        self.truth(unit, name, "Hợp lệ")
+
+    def person_twice(self, unit: Unit) -> None:
+        twin = Person(**{**unit.people[6].__dict__, "counted": False})
+        unit.people.append(twin)
+        name, f = self.template_file(unit)
+        self.planted.file(name, unit.code, True)
+        self.planted.add(name, "duplicate-person", self.staff_sheet,
+                         f.cell("staff", "full_name", len(unit.people) - 1))
+        self.truth(unit, name, "Có lỗi")
+
+    def no_initiative(self, unit: Unit) -> None:
+        _ensure_title(unit, "cstd_co_so")
+        i = self._index(unit, "cstd_co_so")
+        unit.people[i].initiative = None
+        name, f = self.template_file(unit)
+        self.planted.file(name, unit.code, True)
+        self.planted.add(name, "missing-initiative", self.staff_sheet,
+                         f.cell("staff", "initiative", i))
+        self.truth(unit, name, "Hợp lệ")
+
+    def free_typed(self, unit: Unit) -> None:
+        i = self._index(unit, "lao_dong_tien_tien", 6)
+        name, f = self.template_file(unit)
+        self.planted.file(name, unit.code, True)
+        cell = f.cell("staff", "title", i)
+        self._edit(name, {(self.staff_sheet, cell): "Chiến sĩ giỏi"})
+        self.planted.add(name, "not-in-list", self.staff_sheet, cell)
+        unit.people[i].counted = False
+        self.truth(unit, name, "Có lỗi")
+
+    def lost_zero(self, unit: Unit) -> None:
+        name = f"DK thi dua {unit.code}.xlsx"
+        self.template_file(unit, name=name)
+        wb = openpyxl.load_workbook(self.dir / name)
+        del wb["_tdkt"]
+        ws = wb[self.unit_sheet]
+        row, col = _field_cell(ws, self.form.sheet("unit").column("unit_code").header)
+        ws.cell(row=row, column=col).value = int(unit.code)
+        ws.cell(row=row, column=col).number_format = "General"
+        wb.save(self.dir / name)
+        self.planted.file(name, unit.code, True)
+        self.planted.add(name, "code-lost-zero", self.unit_sheet, f"{get_column_letter(col)}{row}")
+        self.truth(unit, name, "Hợp lệ")
+
+    def legacy_list(self, unit: Unit) -> None:
+        name = f"Danh sach dang ky thi dua {unit.code} (mau cu).xlsx"
+        sheet = "Danh sách"
+        write_legacy_list(unit, self.forms, self.dir / name, sheet)
+        self.planted.file(name, unit.code, True)
+        self.planted.add(name, "legacy-layout", sheet, "6")
+        self.truth(unit, name, "Hợp lệ", collectives=False)
+
+    def over_quota(self, unit: Unit, limit: int) -> None:
+        lao_dong = [p for p in unit.people if p.title == "lao_dong_tien_tien"]
+        wanted = limit + 2 - sum(p.title == "cstd_co_so" for p in unit.people)
+        for p in lao_dong[:wanted]:
+            p.title, p.initiative = "cstd_co_so", INITIATIVES[0]
+        name, _ = self.template_file(unit)
+        self.planted.file(name, unit.code, True)
+        self.planted.add(name, "quota-exceeded", self.staff_sheet, None)
+        self.truth(unit, name, "Hợp lệ")
+
+
+def _ensure_title(unit: Unit, title: str) -> None:
+    if not any(p.title == title for p in unit.people):
+        p = next(p for p in unit.people[3:] if p.title == "lao_dong_tien_tien")
+        p.title, p.initiative = title, INITIATIVES[1]
+
+
+def write_legacy_list(unit: Unit, forms: FormSet, path: Path, sheet: str) -> None:
+    """The list layout offices used before the templates: two-row merged header, Ông (bà)."""
+    titles, positions = forms.vocabs["individual_titles"], forms.vocabs["positions"]
+    commendations = forms.vocabs["commendations"]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet
+    ws["A1"], ws["E1"] = "UBND XÃ TÂN LẬP", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
+    ws["A2"], ws["E2"] = unit.name.upper(), "Độc lập - Tự do - Hạnh phúc"
+    ws["A4"] = f"DANH SÁCH ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM HỌC {SCHOOL_YEAR}"
+    ws.merge_cells("A4:F4")
+    for col, text in zip("ABCD", ["Stt", "Ông (bà)", "Họ và tên", "Chức vụ, đơn vị"],
+                         strict=True):
+        ws[f"{col}6"] = text
+        ws.merge_cells(f"{col}6:{col}7")
+    ws["E6"] = "Đăng ký thi đua, khen thưởng"
+    ws.merge_cells("E6:F6")
+    ws["E7"], ws["F7"] = "Thi đua", "Khen thưởng"
+    for i, p in enumerate(unit.people):
+        row = 8 + i
+        ws[f"A{row}"] = i + 1
+        ws[f"B{row}"] = "Ông" if p.sex == "nam" else "Bà"
+        ws[f"C{row}"] = p.full_name
+        ws[f"D{row}"] = f"{positions.label_of(p.position)}, {unit.name}"
+        ws[f"E{row}"] = titles.by_code(p.title).abbr if p.title != "khong_dang_ky" \
+            else titles.label_of(p.title)
+        ws[f"F{row}"] = commendations.label_of(p.commendation) if p.commendation else None
+    end = 8 + len(unit.people) + 1
+    ws[f"E{end}"] = "Tân Lập, ngày 10 tháng 10 năm 2025"
+    ws[f"E{end + 1}"] = "HIỆU TRƯỞNG"
+    wb.save(path)
+
+
+def build(root: Path) -> dict[str, Any]:
+    """Write the registry, the inbox and expected.json under `root`; returns the record."""
+    rng = random.Random(SEED)
+    forms = load_forms()
+    config = load_config(root / "tdkt.toml", SCHOOL_YEAR)
+    quota = load_rules(SCHOOL_YEAR).rule("cstd_co_so.quota")
+    units = make_units(rng, float(quota.params["share"]))
+    write_registry(units, forms, root / REGISTRY)
+    inbox = Inbox(root, forms, config.office_for(), rng)
+    shutil.rmtree(inbox.dir, ignore_errors=True)
+    inbox.dir.mkdir(parents=True)
+    faults = {1: inbox.nfd, 2: inbox.no_diacritics, 12: inbox.tcvn3, 13: inbox.own_layout,
+              14: inbox.sent_twice, 15: inbox.no_initiative, 16: inbox.lost_zero,
+              17: inbox.legacy_list, 26: inbox.text_dates, 27: inbox.blank_required,
+              28: inbox.old_version, 29: inbox.xls, 30: inbox.ods, 31: inbox.person_twice,
+              32: inbox.free_typed}
+    missing = {5, 20, 33, 41}
+    for i, unit in enumerate(units):
+        if i in missing:
+            inbox.units[unit.code] = {"status": "Chưa nộp", "file": None, "staff": [],
+                                      "collectives": []}
+        elif i == 34:
+            base = sum(p.title != "khong_dang_ky" for p in unit.people)
+            inbox.over_quota(unit, quota_limit(base, quota))
+        else:
+            faults.get(i, inbox.clean)(unit)
+    stranger = Unit(code="09001", name="Trường Tiểu học Thực hành Sư phạm", level="TH",
+                    block="Khối Tiểu học 1", disadvantaged=False, managers=2, teachers=12,
+                    support=3, email="thsp@tanlap.edu.vn")
+    stranger.people = _people(rng, stranger, float(quota.params["share"]))
+    stranger.collectives = _collectives(rng, stranger)
+    inbox.unknown_unit(stranger)
+    (inbox.dir / "Công văn gửi Phòng.docx").write_bytes(b"PK\x03\x04 not really a document")
+    inbox.planted.file("Công văn gửi Phòng.docx", None, False)
+    inbox.planted.add("Công văn gửi Phòng.docx", "not-a-workbook", None, None)
+    openpyxl.Workbook().save(inbox.dir / "bang-dang-ky-trong.xlsx")
+    inbox.planted.file("bang-dang-ky-trong.xlsx", None, False)
+    inbox.planted.add("bang-dang-ky-trong.xlsx", "empty-workbook", None, None)
+    record = {"seed": SEED, "school_year": SCHOOL_YEAR, "files": inbox.planted.files,
+              "units": inbox.units}
+    (root / EXPECTED).write_text(json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True),
+                                 encoding="utf-8")
+    return record
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "input_samples")
+    result = build(target)
+    print(f"{len(result['files'])} tệp trong {target / INBOX}; "
+          f"{sum(bool(f['findings']) for f in result['files'].values())} tệp có lỗi cài sẵn.")
