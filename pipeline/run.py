@@ -113,9 +113,12 @@ def chosen_submissions(submissions: list[Submission]) -> dict[str, Submission]:
 
 def consolidation(inbox: Path, config: Config, *, run_date: dt.date | None = None,
                   progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
-                  ) -> Consolidation:
-    """Read, normalise, validate and aggregate every file of the inbox (no writing)."""
-    forms = load_forms()
+                  forms: FormSet | None = None) -> Consolidation:
+    """Read, normalise, validate and aggregate every file of the inbox (no writing).
+
+    `forms` defaults to the definitions under schemas/.
+    """
+    forms = forms or load_forms()
     rules = load_rules(config.school_year)
     registry, registry_findings = load_registry(config.registry, forms)
     context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
@@ -246,9 +249,9 @@ def manifest_data(result: Consolidation, written: list[Path], root: Path) -> dic
 
 def consolidate(inbox: Path, out: Path, config: Config, *, run_date: dt.date | None = None,
                 progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
-                ) -> Consolidation:
+                forms: FormSet | None = None) -> Consolidation:
     """The whole job: consolidate the inbox and write every output under `out/<year>/dang-ky/`."""
     with output_lock(out):
-        result = consolidation(inbox, config, run_date=run_date, progress=progress)
+        result = consolidation(inbox, config, run_date=run_date, progress=progress, forms=forms)
         write_outputs(result, out)
     return result

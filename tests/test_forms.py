@@ -1,0 +1,136 @@
+"""Form definitions are data: they load, bad ones fail at load, and changes need no code."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+import yaml
+
+from pipeline.config import load_config
+from pipeline.findings import DefinitionError, catalogue
+from pipeline.forms import load_forms
+from pipeline.run import consolidation
+from pipeline.settings import FORMS_DIR, LISTS_SHEET, VOCAB_DIR
+from pipeline.template import UnitInfo, write_template
+from pipeline.validate import build_schema
+
+from .test_roundtrip import CODE, _fill_as_school, _unit
+
+FILES = Path(__file__).parent / "files"
+
+
+# General
+
+
+def test_forms_every_definition_loads(forms):
+    assert {f.key for f in forms.forms} >= {"dang-ky 2025.1", "dang-ky 2024.1", "dang-ky cu",
+                                            "danh-muc 2025.1"}
+    assert forms.current("dang-ky").version == "2025.1"
+    for form in forms.forms:
+        for sheet in form.sheets:
+            assert sheet.columns
+            schema = build_schema(sheet, forms.vocabs)
+            assert set(schema.columns) == set(sheet.column_ids)
+            for check in sheet.checks:
+                assert check.code in catalogue()
+
+
+def test_forms_every_vocabulary_value_is_reachable_by_its_label(forms):
+    for vocab in forms.vocabs.values():
+        for value in vocab.values:
+            assert vocab.exact[value.label.lower()] == value.code
+
+
+def _copy_schemas(tmp_path: Path) -> tuple[Path, Path]:
+    forms_dir, vocab_dir = tmp_path / "forms", tmp_path / "vocab"
+    shutil.copytree(FORMS_DIR, forms_dir)
+    shutil.copytree(VOCAB_DIR, vocab_dir)
+    return forms_dir, vocab_dir
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("type: choice, choices: sexes", "type: choice, choices: genders", "unknown choices"),
+    ("{id: ethnicity, header: Dân tộc, type: text", "{id: ethnicity, header: Dân tộc, type: txt",
+     "unknown column type"),
+    ("check: required_if", "check: required_unless", "unknown check"),
+    ("code: missing-initiative", "code: no-initiative", "not in the catalogue"),
+    ("when_column: title", "when_column: titel", "unknown columns"),
+])
+def test_forms_unknown_names_fail_at_load(tmp_path, old, new, message):
+    forms_dir, vocab_dir = _copy_schemas(tmp_path)
+    path = forms_dir / "dang-ky" / "2025.1.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(DefinitionError, match=message):
+        load_forms(forms_dir, vocab_dir)
+
+
+# A new version, a new column and a new vocabulary value, by data only
+
+
+@pytest.fixture
+def changed_forms(tmp_path):
+    forms_dir, vocab_dir = _copy_schemas(tmp_path)
+    current = forms_dir / "dang-ky" / "2025.1.yaml"
+    current.write_text(current.read_text(encoding="utf-8").replace("current: true",
+                                                                   "current: false"),
+                       encoding="utf-8")
+    shutil.copy(FILES / "forms-2026" / "2026.1.yaml", forms_dir / "dang-ky" / "2026.1.yaml")
+    shutil.copy(FILES / "forms-2026" / "unions.yaml", vocab_dir / "unions.yaml")
+    titles_path = vocab_dir / "individual_titles.yaml"
+    titles = yaml.safe_load(titles_path.read_text(encoding="utf-8"))
+    titles["values"].insert(3, {"code": "cstd_bo", "label": "Chiến sĩ thi đua cấp bộ",
+                                "abbr": "CSTĐ bộ", "rank": 3, "synonyms": ["CSTĐ cấp bộ"]})
+    titles_path.write_text(yaml.safe_dump(titles, allow_unicode=True), encoding="utf-8")
+    return load_forms(forms_dir, vocab_dir)
+
+
+def test_forms_template_follows_a_data_change(changed_forms, tmp_path):
+    form = changed_forms.current("dang-ky")
+    assert form.version == "2026.1"
+    config = load_config(Path(__file__).parent.parent / "input_samples" / "tdkt.toml")
+    path = write_template(form, changed_forms.vocabs, UnitInfo(CODE, "Trường X", "TH", 20),
+                          tmp_path / "t.xlsx", "2025-2026", config.office_for())
+    wb = openpyxl.load_workbook(path)
+    headers = [c.value for row in wb["Cá nhân"].iter_rows(max_row=10) for c in row]
+    assert "Đoàn thể" in headers
+    lists = [c.value for row in wb[LISTS_SHEET].iter_rows() for c in row]
+    assert "Công đoàn" in lists and "Chiến sĩ thi đua cấp bộ" in lists
+    assert wb["_tdkt"]["B1"].value == "2026.1"
+
+
+def test_forms_reader_and_schema_follow_a_data_change(changed_forms, office, tmp_path):
+    root = office()
+    config = load_config(root / "tdkt.toml")
+    form = changed_forms.current("dang-ky")
+    path = root / "hop-thu" / "dang-ky.xlsx"
+    write_template(form, changed_forms.vocabs, UnitInfo(CODE, "Trường X", "TH", 20), path,
+                   "2025-2026", config.office_for())
+    unit = _unit(changed_forms)
+    _fill_as_school(path, unit, changed_forms)
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Cá nhân"]
+    header = next(r for r in range(1, 30) if ws.cell(r, 1).value == "STT")
+    col = {ws.cell(header, c).value: c for c in range(1, ws.max_column + 1)}
+    ws.cell(header + 1, col["Đoàn thể"]).value = "Công đoàn"
+    ws.cell(header + 2, col["Danh hiệu thi đua đăng ký"]).value = "CSTĐ cấp bộ"
+    wb.save(path)
+    schema = build_schema(form.sheet("staff"), changed_forms.vocabs)
+    assert "union" in schema.columns
+    result = consolidation(root / "hop-thu", config, forms=changed_forms)
+    assert [f.message for f in result.findings] == []
+    assert result.units.loc[CODE, "title:cstd_bo"] == 1
+    assert result.staff.loc[0, "union"] == "cong_doan"
+    # The same file read with the definitions in schemas/: the new column and value are unknown.
+    plain = consolidation(root / "hop-thu", config)
+    codes = sorted((f.code, f.cell[0]) for f in plain.findings if f.cell)
+    assert ("unknown-column", col_letter(col["Đoàn thể"])) in codes
+    assert ("not-in-list", col_letter(col["Danh hiệu thi đua đăng ký"])) in codes
+
+
+def col_letter(index: int) -> str:
+    return openpyxl.utils.get_column_letter(index)
