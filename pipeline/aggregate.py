@@ -127,15 +127,26 @@ def _with_shares(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def totals_by(units: pd.DataFrame, key: str) -> pd.DataFrame:
-    """The unit table summed by a key (level or block), shares recomputed from the sums."""
+def totals_by(units: pd.DataFrame, key: str, levels: list[str]) -> pd.DataFrame:
+    """The unit table summed by cấp học or khối, shares recomputed from the sums.
+
+    Cấp học come in the vocabulary's order `levels`; khối by their first cấp học, then name.
+    """
     summed = [c for c in units.columns if c in COUNT_COLUMNS or c.startswith(("title:",
                                                                               "collective:"))]
     table = units.groupby(key, sort=True)[summed].sum()
     if key == "block":
-        table.insert(0, "level", units.groupby("block")["level"].agg(
-            lambda s: ", ".join(sorted(set(s)))))
-    return _with_shares(table.reset_index())
+        block_levels = units.groupby("block")["level"].agg(
+            lambda s: sorted(set(s), key=lambda v: _rank(v, levels)))
+        table.insert(0, "level", block_levels.map(", ".join))
+        ranked = sorted(table.index, key=lambda b: (_rank(block_levels[b][0], levels), b))
+    else:
+        ranked = sorted(table.index, key=lambda v: _rank(v, levels))
+    return _with_shares(table.loc[ranked].reset_index())
+
+
+def _rank(value: str, order: list[str]) -> tuple[int, str]:
+    return (order.index(value) if value in order else len(order), str(value))
 
 
 def quota_findings(units: pd.DataFrame, chosen: dict[str, Submission], rules: RuleSet,

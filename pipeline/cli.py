@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import click
@@ -19,22 +20,69 @@ DEFAULT_CONFIG = Path("tdkt.toml")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-class _Group(click.Group):
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage(ctx.command_path, "[TUỲ CHỌN] LỆNH [ĐỐI SỐ]…", prefix="Cách dùng: ")
+class _Vietnamese:
+    """Help screens in Vietnamese: usage line, option and command sections, help option."""
 
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.help = "Hiện hướng dẫn này rồi thoát."
+        return option
 
-class _Command(click.Command):
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        pieces = self.collect_usage_pieces(ctx)
-        text = " ".join(pieces).replace("[OPTIONS]", "[TUỲ CHỌN]")
+        pieces = self.collect_usage_pieces(ctx)  # type: ignore[attr-defined]
+        text = " ".join(pieces).replace("[OPTIONS]", "[TUỲ CHỌN]").replace(
+            "COMMAND [ARGS]...", "LỆNH [ĐỐI SỐ]…")
         formatter.write_usage(ctx.command_path, text, prefix="Cách dùng: ")
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [r for p in self.get_params(ctx) if (r := p.get_help_record(ctx))]
+        rows = [r for p in self.get_params(ctx) if (r := p.get_help_record(ctx))]  # type: ignore
         if rows:
             with formatter.section("Tuỳ chọn"):
                 formatter.write_dl(rows)
+        if isinstance(self, click.Group):
+            commands = [(n, self.get_command(ctx, n)) for n in self.list_commands(ctx)]
+            rows = [(n, c.get_short_help_str(60)) for n, c in commands if c and not c.hidden]
+            if rows:
+                with formatter.section("Lệnh"):
+                    formatter.write_dl(rows)
+
+
+class _Group(_Vietnamese, click.Group):
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        """Run the command; a wrong invocation is explained in Vietnamese, exit code 2."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Đã dừng.", err=True)
+            sys.exit(1)
+        except click.UsageError as exc:
+            _fail(f"{_usage_message(exc)}\nXem hướng dẫn: tdkt --help")
+        sys.exit(code or 0)
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    if isinstance(exc, click.MissingParameter) and exc.param is not None:
+        return f"thiếu {exc.param.human_readable_name}."
+    if isinstance(exc, click.NoSuchOption):
+        return f"không có tuỳ chọn {exc.option_name}."
+    if isinstance(exc, click.BadParameter) and exc.param is not None:
+        return f"giá trị không hợp lệ cho {exc.param.human_readable_name} ({exc.format_message()})."
+    return f"lệnh không đúng ({exc.format_message()})."
+
+
+class _Command(_Vietnamese, click.Command):
+    pass
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tdkt")
+    except metadata.PackageNotFoundError:  # run from a source tree
+        return "0+source"
 
 
 def _fail(message: str, code: int = settings.EXIT_USAGE) -> None:
@@ -59,7 +107,7 @@ def _progress(files: Iterator[Path], total: int) -> Iterator[Path]:
 
 
 @click.group(cls=_Group, context_settings=CONTEXT)
-@click.version_option(package_name="tdkt", message="tdkt %(version)s")
+@click.version_option(_version(), message="tdkt %(version)s", help="Hiện phiên bản rồi thoát.")
 def main() -> None:
     """tdkt — tổng hợp thi đua, khen thưởng của các trường.
 
@@ -77,8 +125,7 @@ _year_option = click.option("--year", "year", metavar="NĂM-HỌC",
 
 
 @main.command(cls=_Command)
-@click.argument("inbox", metavar="HỘP-THƯ",
-                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("inbox", metavar="HỘP-THƯ", type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("output"), show_default=True, help="Thư mục ghi kết quả.")
 @_config_option
@@ -94,6 +141,8 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
 
     Ví dụ: tdkt consolidate input_samples/hop-thu --out output --config input_samples/tdkt.toml
     """
+    if not inbox.is_dir():
+        _fail(f"Không tìm thấy thư mục hộp thư “{inbox}”.")
     config = _config(config_path, year)
     try:
         result = consolidate(inbox, out, config, progress=_progress)

@@ -134,11 +134,13 @@ def consolidation(inbox: Path, config: Config, *, run_date: dt.date | None = Non
     units = unit_table(registry, chosen, submitted, staff, collectives, forms.vocabs, rules)
     findings = [f for s in submissions for f in s.findings] + registry_findings
     findings += quota_findings(units, chosen, rules, forms.vocabs)
+    levels = forms.vocabs["levels"].codes
     return Consolidation(
         school_year=config.school_year, round=ROUND, office=config.office_for(),
         province=config.province_office, rules=rules, forms=forms, registry=registry,
         registry_file=config.registry.name, submissions=submissions, chosen=chosen,
-        units=units, by_level=totals_by(units, "level"), by_block=totals_by(units, "block"),
+        units=units, by_level=totals_by(units, "level", levels),
+        by_block=totals_by(units, "block", levels),
         staff=staff, collectives=collectives, findings=sorted_findings(findings),
         run_date=run_date or dt.date.today())
 

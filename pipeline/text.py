@@ -14,7 +14,8 @@ _PUNCT = re.compile(r"[^\w&%/+-]+")
 # Vietnamese alphabetical order; tones sort after letters.
 _ALPHABET = "aăâbcdđeêghiklmnoôơpqrstuưvxy"
 _LETTER_RANK = {ch: i for i, ch in enumerate(_ALPHABET)}
-_TONES = {"\u0300": 2, "\u0301": 4, "\u0303": 3, "\u0309": 1, "\u0323": 5}  # huyền hỏi ngã sắc nặng
+# Dictionary order of tones: ngang, huyền, hỏi, ngã, sắc, nặng.
+_TONES = {"\u0300": 1, "\u0309": 2, "\u0303": 3, "\u0301": 4, "\u0323": 5}
 _BASE_MARKS = {"\u0306", "\u0302", "\u031b"}  # breve, circumflex, horn are part of the letter
 
 

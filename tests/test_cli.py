@@ -1,0 +1,153 @@
+"""The command line: Vietnamese help, exit codes, the lock, atomic outputs, CLI = library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import cli, report
+from pipeline.config import load_config
+from pipeline.findings import catalogue
+from pipeline.run import consolidate, output_lock
+
+from .conftest import SAMPLES, workbook_cells
+
+COMMANDS = sorted(cli.main.commands)
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli.main, list(args))
+
+
+def _args(root: Path, out: Path, *extra: str) -> list[str]:
+    return ["consolidate", str(root / "hop-thu"), "--out", str(out), "--config",
+            str(root / "tdkt.toml"), *extra]
+
+
+# Help
+
+
+@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
+def test_cli_help_is_vietnamese(command):
+    result = _run(*command, "--help")
+    assert result.exit_code == 0
+    text = result.output
+    assert "Cách dùng:" in text
+    assert unicodedata.is_normalized("NFC", text)
+    assert any(ch in text for ch in "ạảấầẩẫậắằẳẵặẹẻẽếềểễệịỉọỏốồổỗộớờởỡợụủứừửữựỳỷỹđ")
+    for english in ("Usage:", "Options:", "Show this message"):
+        assert english not in text
+
+
+def test_cli_every_command_has_an_example_or_is_trivial():
+    for name in COMMANDS:
+        doc = cli.main.commands[name].help or ""
+        assert doc.strip(), name
+        assert "Ví dụ:" in doc or name == "codes", name
+
+
+def test_cli_codes_lists_the_catalogue():
+    result = _run("codes")
+    assert result.exit_code == 0
+    for code in catalogue():
+        assert code in result.output
+
+
+# Exit codes
+
+
+def test_cli_consolidate_completes_with_school_errors(office, tmp_path):
+    root = office({"rac.txt": b"hello"})
+    result = _run(*_args(root, tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "Số tệp đã đọc: 1" in result.output
+    assert "Đơn vị: 46 trong danh mục, 0 đã nộp, 46 chưa nộp." in result.output
+    strict = _run(*_args(root, tmp_path / "out", "--strict"))
+    assert strict.exit_code == 1
+
+
+def test_cli_wrong_invocation_exits_2(office, tmp_path):
+    root = office()
+    assert _run("consolidate").exit_code == 2
+    assert _run("consolidate", str(tmp_path / "khong-co")).exit_code == 2
+    (root / "danh-muc-don-vi.xlsx").write_bytes(b"not a workbook")
+    result = _run(*_args(root, tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "Không đọc được danh mục đơn vị" in result.output
+    bad = root / "tdkt.toml"
+    bad.write_text('school_year = "2025"\n', encoding="utf-8")
+    assert _run(*_args(root, tmp_path / "out")).exit_code == 2
+
+
+def test_cli_second_run_is_refused_with_code_3(office, tmp_path):
+    root = office()
+    out = tmp_path / "out"
+    with output_lock(out):
+        child = subprocess.run([sys.executable, "-m", "pipeline", *_args(root, out)],
+                               capture_output=True, text=True, timeout=120)
+    assert child.returncode == 3
+    assert "Một lần chạy khác đang ghi" in child.stderr
+    assert not (out / "2025-2026").exists()
+
+
+# Atomic outputs
+
+
+def test_cli_failed_run_leaves_previous_outputs_intact(office, tmp_path, monkeypatch):
+    root = office()
+    out = tmp_path / "out"
+    config = load_config(root / "tdkt.toml")
+    shutil_copy = (SAMPLES / "hop-thu" / "dang-ky_01001.xlsx").read_bytes()
+    (root / "hop-thu" / "dang-ky_01001.xlsx").write_bytes(shutil_copy)
+    first = consolidate(root / "hop-thu", out, config)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(result, path):
+        path.write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report, "write_province_workbook", broken)
+    (root / "hop-thu" / "dang-ky_01001.xlsx").unlink()
+    result = _run(*_args(root, out))
+    assert result.exit_code == 2
+    assert "Không ghi được kết quả" in result.output
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert first.units.loc["01001", "status"] == "Hợp lệ"
+    assert not [p for p in (out / "2025-2026").iterdir() if p.name.startswith(".")]
+
+
+# The CLI is a thin client
+
+
+def test_cli_writes_what_the_library_writes(office, tmp_path):
+    root = office()
+    for name in ("dang-ky_01001.xlsx", "03004.xls", "Công văn gửi Phòng.docx"):
+        (root / "hop-thu" / name).write_bytes((SAMPLES / "hop-thu" / name).read_bytes())
+    result = _run(*_args(root, tmp_path / "cli"))
+    assert result.exit_code == 0, result.output
+    library = consolidate(root / "hop-thu", tmp_path / "lib", load_config(root / "tdkt.toml"))
+    cli_dir = tmp_path / "cli" / "2025-2026" / "dang-ky"
+    for path in sorted(library.out_dir.rglob("*.xlsx")):
+        assert workbook_cells(path) == workbook_cells(cli_dir / path.relative_to(
+            library.out_dir))
+    lib_manifest = json.loads((library.out_dir / "manifest.json").read_text(encoding="utf-8"))
+    cli_manifest = json.loads((cli_dir / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("inputs", "units", "findings", "outputs", "counts", "rule_set"):
+        assert lib_manifest[key] == cli_manifest[key]
+    assert f"Lỗi: {len(library.errors)};" in result.output
+
+
+def test_cli_templates_writes_one_per_unit(office, tmp_path):
+    root = office()
+    result = _run("templates", "--out", str(tmp_path), "--config", str(root / "tdkt.toml"))
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "2025-2026" / "mau-dang-ky").glob("*.xlsx"))
+    assert len(files) == 46
+    assert "Đã ghi 46 biểu mẫu" in result.output

@@ -1,0 +1,116 @@
+"""Laws that hold for every input: text helpers, and totals that add up for any valid batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import unicodedata
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.aggregate import COUNT_COLUMNS
+from pipeline.config import load_config
+from pipeline.forms import load_forms
+from pipeline.normalize import normalized_text
+from pipeline.run import consolidation
+from pipeline.text import fold, name_sort_key, nfc
+
+from .conftest import SAMPLES
+from .sample_inbox import SCHOOL_YEAR, Person, Unit, filled_template
+
+FORMS = load_forms()
+CONFIG = load_config(SAMPLES / "tdkt.toml")
+REGISTRY_CODES = ["01001", "01002", "02001", "02005", "03001", "04001", "05001"]
+VIETNAMESE = st.text(alphabet="aăâbcdđeêghiklmnoôơpqrstuưvxyáàảãạấầẩẫậéèẻẽẹếềểễệíìỉĩịóòỏõọ"
+                     "ốồổỗộớờởỡợúùủũụứừửữựýỳỷỹỵ AĂÂĐÊÔƠƯ", min_size=1, max_size=30)
+
+
+# Text
+
+
+@given(st.text())
+def test_properties_nfc_and_fold_are_idempotent(text):
+    assert nfc(nfc(text)) == nfc(text)
+    assert fold(fold(text)) == fold(text)
+    assert fold(unicodedata.normalize("NFD", text)) == fold(text)
+
+
+@given(st.lists(VIETNAMESE.filter(str.strip), min_size=1, max_size=12))
+def test_properties_name_sort_key_is_a_total_order(names):
+    keys = [name_sort_key(n) for n in sorted(names, key=name_sort_key)]
+    assert keys == sorted(keys)
+    assert keys == [name_sort_key(n) for n in sorted(reversed(names), key=name_sort_key)]
+    for name in names:
+        assert name_sort_key(unicodedata.normalize("NFD", name)) == name_sort_key(name)
+
+
+def test_properties_name_sort_key_orders_the_vietnamese_way():
+    names = ["Trần Văn Bình", "Lê Thị Ánh", "Nguyễn Văn An", "Phạm Thị Ân", "Đỗ Văn Dũng",
+             "Vũ Thị Đào", "Hồ Thị Ảnh"]
+    assert sorted(names, key=name_sort_key) == [
+        "Nguyễn Văn An", "Hồ Thị Ảnh", "Lê Thị Ánh", "Phạm Thị Ân", "Trần Văn Bình",
+        "Đỗ Văn Dũng", "Vũ Thị Đào"]
+
+
+@given(st.one_of(st.text(), VIETNAMESE))
+def test_properties_normalising_twice_changes_nothing(text):
+    once, _ = normalized_text(text)
+    if once is not None:
+        again, fix = normalized_text(once)
+        assert again == once and fix is None
+
+
+# Totals
+
+
+TITLES = FORMS.vocabs["individual_titles"].codes
+GROUP_POSITIONS = {"CBQL": "pho_hieu_truong", "GV": "giao_vien", "NV": "van_thu"}
+person = st.tuples(st.sampled_from(TITLES), st.sampled_from(sorted(GROUP_POSITIONS)),
+                   st.sampled_from(["nam", "nu"]))
+unit_plan = st.tuples(st.lists(person, min_size=1, max_size=8),
+                      st.lists(st.sampled_from(FORMS.vocabs["collective_titles"].codes),
+                               min_size=1, max_size=3))
+batch = st.dictionaries(st.sampled_from(REGISTRY_CODES), unit_plan, min_size=1, max_size=4)
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=batch)
+def test_properties_totals_add_up_for_any_valid_batch(plan, tmp_path_factory):
+    root = tmp_path_factory.mktemp("batch")
+    inbox = root / "hop-thu"
+    inbox.mkdir()
+    for name in ("tdkt.toml", "danh-muc-don-vi.xlsx"):
+        shutil.copy(SAMPLES / name, root / name)
+    config = load_config(root / "tdkt.toml")
+    registry = consolidation(inbox, config).units
+    for code, (people, collectives) in plan.items():
+        row = registry.loc[code]
+        unit = Unit(code, row["unit_name"], row["level"], row["block"], False, 1, 1, 1, "")
+        unit.people = [Person(f"Nguyễn Văn {chr(65 + i)}", dt.date(1980, 1, 1 + i), sex, "Kinh",
+                              GROUP_POSITIONS[group], group, title, None,
+                              "Sáng kiến" if title in ("cstd_co_so", "cstd_tinh") else None)
+                       for i, (title, group, sex) in enumerate(people)]
+        unit.collectives = [{"collective_name": f"Tổ {i + 1}", "collective_kind": "to_chuyen_mon",
+                             "members": 5, "collective_title": t, "commendation": None}
+                            for i, t in enumerate(collectives)]
+        filled_template(FORMS.current("dang-ky"), FORMS, unit, inbox / f"{code}.xlsx",
+                        config.office_for(SCHOOL_YEAR), dt.date(2025, 10, 1))
+    result = consolidation(inbox, config)
+    assert [f for f in result.findings if f.code != "quota-exceeded"] == []
+    summed = [c for c in result.units.columns if c in COUNT_COLUMNS
+              or c.startswith(("title:", "collective:"))]
+    grand = result.units[summed].sum()
+    for table in (result.by_level, result.by_block):
+        assert (table[summed].sum() == grand).all()
+    titles = Counter(t for people, _ in plan.values() for t, _, _ in people)
+    for title in TITLES:
+        assert grand[f"title:{title}"] == titles[title]
+    assert grand["registered"] == sum(n for t, n in titles.items() if t != "khong_dang_ky")
+    collectives = Counter(t for _, groups in plan.values() for t in groups)
+    for title in FORMS.vocabs["collective_titles"].codes:
+        assert grand[f"collective:{title}"] == collectives[title]
+    assert grand["submitted"] == len(plan)
+    assert grand["expected"] == len(registry)
