@@ -210,29 +210,41 @@ def _match_fields(table: Table) -> None:
                 table.fields[spec.id] = (None, row0, col0 + 1)
 
 
-def find_table(sheet: Sheet, book: RawBook, taken: set[str]) -> Table | None:
-    """The workbook sheet holding a form sheet: by name first, then by the best header match."""
+def find_table(sheet: Sheet, book: RawBook, taken: set[str], *, by_name: bool) -> Table | None:
+    """The workbook sheet holding a form sheet.
+
+    By name (or alias) when `by_name`; otherwise the untaken sheet whose header row matches at
+    least half of the form sheet's columns (a renamed sheet).
+    """
     names = {fold(n) for n in sheet.names}
-    candidates = [s for s in book.visible_sheets if s.name not in taken]
-    by_name = [s for s in candidates if fold(s.name) in names]
-    for raw in by_name + [s for s in candidates if s not in by_name]:
+    candidates = [s for s in book.visible_sheets if s.name not in taken
+                  and (fold(s.name) in names) == by_name]
+    for raw in candidates:
         table = _match_header(sheet, raw)
-        if table is not None:
+        if table is not None and (by_name or 2 * len(table.columns) >= len(sheet.columns)):
             _match_fields(table)
             return table
     return None
 
 
+def find_tables(form: Form, book: RawBook) -> dict[str, Table]:
+    """Each form sheet's table: sheets found by name first, then renamed ones by their headers."""
+    tables: dict[str, Table] = {}
+    taken: set[str] = set()
+    for by_name in (True, False):
+        for sheet in form.sheets:
+            if sheet.id in tables:
+                continue
+            table = find_table(sheet, book, taken, by_name=by_name)
+            if table is not None:
+                tables[sheet.id] = table
+                taken.add(table.raw.name)
+    return {s.id: tables[s.id] for s in form.sheets if s.id in tables}
+
+
 def form_score(form: Form, book: RawBook) -> int:
     """How many of the form's columns the workbook's headers match (for identification)."""
-    taken: set[str] = set()
-    score = 0
-    for sheet in form.sheets:
-        table = find_table(sheet, book, taken)
-        if table is not None:
-            taken.add(table.raw.name)
-            score += len(table.columns)
-    return score
+    return sum(len(t.columns) for t in find_tables(form, book).values())
 
 
 def identify_form(book: RawBook, forms: FormSet, form_id: str) -> tuple[Form | None, str]:

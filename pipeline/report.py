@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import settings
-from .aggregate import STATUS_INVALID, STATUS_MISSING, sorted_people
+from .aggregate import NOT_REGISTERED, STATUS_INVALID, STATUS_MISSING, sorted_people
 from .findings import Finding, Severity
 from .forms import Vocabulary
 from .read import RawBook
@@ -90,13 +90,22 @@ def _unit_frame(result: Consolidation) -> pd.DataFrame:
 def _staff_frame(result: Consolidation) -> pd.DataFrame:
     staff = result.staff.merge(result.units[["unit_name", "level", "block"]], left_on="unit_code",
                                right_index=True, how="left")
+    staff["title_code"] = staff["title"]
     staff = _labelled(staff, result.forms.vocabs, {
         "sex": "sexes", "position": "positions", "title": "individual_titles",
         "commendation": "commendations"})
     staff = sorted_people(staff.drop(columns="seq", errors="ignore"),
                           ["level", "block", "unit_code"])
-    staff.insert(0, "seq", range(1, len(staff) + 1))
-    return staff
+    if "note" not in staff:  # older layouts have no note column
+        staff["note"] = None
+    return _numbered(staff)
+
+
+def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with a fresh STT column 1…n."""
+    out = frame.drop(columns="seq", errors="ignore").reset_index(drop=True)
+    out.insert(0, "seq", range(1, len(out) + 1))
+    return out
 
 
 def _collective_frame(result: Consolidation) -> pd.DataFrame:
@@ -186,16 +195,23 @@ def write_office_workbook(result: Consolidation, path: Path) -> Path:
              Col("unit_name", "Tên đơn vị", 30), Col("level", "Cấp học", 10),
              Col("block", "Khối thi đua", 16), Col("status", "Tình trạng", 12),
              Col("reason", "Lý do", 50), Col("email", "Email", 24)], totals_label=None)
+        staff = _staff_frame(result)
+        person_cols = [Col("seq", "STT", 5, "int"), Col("full_name", "Họ và tên", 24),
+                       Col("birth_date", "Ngày sinh", 11, "date"), Col("sex", "Giới tính", 7),
+                       Col("position", "Chức vụ", 18), Col("staff_group", "Nhóm", 6),
+                       Col("unit_name", "Đơn vị", 28), Col("level", "Cấp học", 9),
+                       Col("block", "Khối thi đua", 15)]
         book.table_sheet(
             "Cá nhân đăng ký", f"DANH SÁCH CÁ NHÂN ĐĂNG KÝ THI ĐUA NĂM HỌC {year}",
-            _staff_frame(result),
-            [Col("seq", "STT", 5, "int"), Col("full_name", "Họ và tên", 24),
-             Col("birth_date", "Ngày sinh", 11, "date"), Col("sex", "Giới tính", 7),
-             Col("position", "Chức vụ", 18), Col("staff_group", "Nhóm", 6),
-             Col("unit_name", "Đơn vị", 28), Col("level", "Cấp học", 9),
-             Col("block", "Khối thi đua", 15), Col("title", "Danh hiệu đăng ký", 22),
+            _numbered(staff[staff["title_code"] != NOT_REGISTERED]),
+            [*person_cols, Col("title", "Danh hiệu đăng ký", 22),
              Col("commendation", "Hình thức khen thưởng", 24),
              Col("initiative", "Sáng kiến/đề tài dự kiến", 34)], totals_label=None)
+        book.table_sheet(
+            "Cá nhân chưa đăng ký",
+            f"DANH SÁCH CB-GV-NV CHƯA ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM HỌC {year}",
+            _numbered(staff[staff["title_code"] == NOT_REGISTERED]),
+            [*person_cols, Col("note", "Ghi chú", 24)], totals_label=None)
         book.table_sheet(
             "Tập thể đăng ký", f"DANH SÁCH TẬP THỂ ĐĂNG KÝ THI ĐUA NĂM HỌC {year}",
             _collective_frame(result),
@@ -252,7 +268,7 @@ def write_province_workbook(result: Consolidation, path: Path) -> Path:
                    Col("birth_date", "Ngày sinh", 11, "date"), Col("position", "Chức vụ", 18),
                    Col("unit_name", "Đơn vị", 30), Col("level", "Cấp học", 9),
                    Col("initiative", "Sáng kiến/đề tài dự kiến", 40)]
-    provincial = provincial.assign(seq=range(1, len(provincial) + 1))
+    provincial = _numbered(provincial)
     with ReportBook(path, letterhead, f"Báo cáo đăng ký thi đua năm học {year}") as book:
         book.table_sheet("Tổng hợp", f"BÁO CÁO TỔNG HỢP ĐĂNG KÝ THI ĐUA NĂM HỌC {year}", summary,
                          [Col("level", "Cấp học", 12), Col("level_name", "Tên cấp học", 22),

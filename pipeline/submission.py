@@ -12,7 +12,7 @@ import pandas as pd
 from .findings import Finding, Severity, catalogue
 from .forms import Form, FormSet, Sheet
 from .normalize import Context, derived_frame, fix_finding, normalized_frame, normalized_value
-from .read import RawBook, Table, cell_address, find_table, identify_form, table_frame
+from .read import RawBook, Table, cell_address, find_tables, identify_form, table_frame
 from .text import clean, fold
 from .validate import validation_findings
 
@@ -199,15 +199,8 @@ def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry |
                                          expected=expected))
         return sub
     sub.form = form
-    taken: set[str] = set()
-    missing: list[Sheet] = []
-    for sheet in form.sheets:
-        table = find_table(sheet, book, taken)
-        if table is None:
-            missing.append(sheet)
-            continue
-        taken.add(table.raw.name)
-        sub.tables[sheet.id] = table
+    sub.tables = find_tables(form, book)
+    missing = [s for s in form.sheets if s.id not in sub.tables]
     unit_table = next((t for t in sub.tables.values() if t.sheet.fields), None)
     field_findings: list[Finding] = []
     if unit_table is not None:

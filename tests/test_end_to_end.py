@@ -158,8 +158,13 @@ def test_end_to_end_province_totals_match_the_generator_truth(sample_run, expect
 
 def test_end_to_end_lists_hold_every_counted_person(sample_run, expected):
     _, out = sample_run
-    people = table_rows(out / "tong-hop-phong.xlsx", "Cá nhân đăng ký", "STT")
-    assert len(people) == sum(len(u["staff"]) for u in expected["units"].values())
+    path = out / "tong-hop-phong.xlsx"
+    people = table_rows(path, "Cá nhân đăng ký", "STT")
+    others = table_rows(path, "Cá nhân chưa đăng ký", "STT")
+    staff = [title for u in expected["units"].values() for title, _ in u["staff"]]
+    assert len(people) == sum(t != "khong_dang_ky" for t in staff)
+    assert len(others) == sum(t == "khong_dang_ky" for t in staff)
+    assert [r["STT"] for r in people] == list(range(1, len(people) + 1))
     missing = table_rows(out / "tong-hop-phong.xlsx", "Chưa nộp – không hợp lệ", "STT")
     truth = {c for c, u in expected["units"].items() if u["status"] == "Chưa nộp"}
     assert {r["Mã đơn vị"] for r in missing} == truth

@@ -1,0 +1,39 @@
+"""The finding catalogue: complete, Vietnamese, and every code produced by some test."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pytest
+
+from pipeline.findings import Finding, Severity, catalogue
+
+from .test_read import COVERED
+
+CODES = sorted(catalogue())
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_catalogue_entry_is_complete_and_vietnamese(code):
+    entry = catalogue()[code]
+    assert re.fullmatch(r"[a-z]+(-[a-z]+)*", code)
+    assert entry.severity in set(Severity)
+    assert entry.scope in {"file", "sheet", "row", "unit"}
+    for text in (entry.message, entry.hint):
+        assert text and unicodedata.is_normalized("NFC", text)
+    finding = Finding.make(code, "tệp.xlsx", sheet="Cá nhân", cell="F12", column="Cột",
+                           value="giá trị", expected="cần")
+    assert "{" not in finding.message and "{" not in finding.hint
+
+
+def test_catalogue_every_code_is_produced_by_a_test(expected):
+    planted = {f[0] for spec in expected["files"].values() for f in spec["findings"]}
+    assert set(CODES) - planted - COVERED == set()
+
+
+def test_catalogue_unknown_code_is_our_mistake():
+    from pipeline.findings import DefinitionError
+
+    with pytest.raises(DefinitionError):
+        Finding.make("no-such-code", "x.xlsx")

@@ -1,0 +1,168 @@
+"""Each kind of problem in one school file ends in exactly its own finding, at its cell."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from pipeline.config import load_config
+from pipeline.registry import RegistryError, load_registry
+from pipeline.run import consolidation
+
+from .conftest import SAMPLES
+
+CLEAN = SAMPLES / "hop-thu" / "dang-ky_01001.xlsx"  # a correct sample file (unit 01001)
+STAFF, UNIT = "Cá nhân", "Đơn vị"
+
+# Codes these tests produce (the catalogue test checks every code is produced somewhere).
+COVERED = {"unreadable-workbook", "unknown-form", "missing-sheet", "missing-column",
+           "ambiguous-column", "bad-date", "bad-number", "out-of-range", "bad-email",
+           "duplicate-unit", "unreadable-layout", "unknown-unit", "not-in-list",
+           "missing-value"}
+
+
+def _findings(root: Path, name: str = "tep.xlsx") -> list[tuple[str, str | None, str | None]]:
+    result = consolidation(root / "hop-thu", load_config(root / "tdkt.toml"))
+    return sorted((f.code, f.sheet, f.cell) for f in result.findings if f.file == name)
+
+
+def _edited(office, edits: dict[tuple[str, str], object], source: Path = CLEAN) -> Path:
+    root = office()
+    target = root / "hop-thu" / "tep.xlsx"
+    shutil.copy(source, target)
+    wb = openpyxl.load_workbook(target)
+    for (sheet, cell), value in edits.items():
+        wb[sheet][cell].value = value
+        if isinstance(value, str) and value.startswith("="):
+            wb[sheet][cell].data_type = "s"  # text that looks like a formula, as typed after '
+    wb.save(target)
+    return root
+
+
+# Files
+
+
+def test_read_corrupt_workbook(office):
+    data = CLEAN.read_bytes()
+    root = office({"tep.xlsx": data[: len(data) // 2]})
+    assert _findings(root) == [("unreadable-workbook", None, None)]
+
+
+def test_read_unknown_form(office):
+    root = office()
+    wb = openpyxl.Workbook()
+    wb.active["A1"], wb.active["B1"] = "Danh sách học sinh", "Lớp"
+    wb.save(root / "hop-thu" / "tep.xlsx")
+    assert _findings(root) == [("unknown-form", None, None)]
+
+
+def test_read_missing_sheet_and_column(office):
+    root = _edited(office, {(STAFF, "B6"): "Tên gọi"})  # the "Họ và tên" header renamed
+    wb = openpyxl.load_workbook(root / "hop-thu" / "tep.xlsx")
+    del wb[UNIT]
+    wb.save(root / "hop-thu" / "tep.xlsx")
+    found = _findings(root)
+    assert ("missing-sheet", None, None) in found
+    assert ("missing-column", STAFF, None) in found
+    assert ("unknown-column", STAFF, "B6") in found
+    assert len(found) == 3
+
+
+def test_read_ambiguous_column(office):
+    root = _edited(office, {(STAFF, "K6"): "Họ và tên"})  # "Ghi chú" header made a 2nd name
+    assert _findings(root) == [("ambiguous-column", STAFF, None)]
+
+
+# Cells
+
+
+def test_read_cell_problems_each_give_one_finding(office):
+    root = _edited(office, {(STAFF, "C8"): "31/02/1985", (STAFF, "D9"): "Không rõ",
+                            (STAFF, "H10"): None, (UNIT, "D13"): "năm", (UNIT, "D14"): 0})
+    assert _findings(root) == [
+        ("bad-date", STAFF, "C8"),
+        ("bad-number", UNIT, "D13"),
+        ("missing-value", STAFF, "H10"),
+        ("not-in-list", STAFF, "D9"),
+        ("out-of-range", UNIT, "D14"),
+    ]
+
+
+def test_read_formula_like_text_stays_text(office, tmp_path):
+    from pipeline.run import consolidate
+
+    root = _edited(office, {(STAFF, "K7"): '=HYPERLINK("http://x.invalid","bấm")',
+                            (STAFF, "J7"): "+cmd|' /C calc'!A0", (STAFF, "K8"): "@SUM(A1)"})
+    result = consolidate(root / "hop-thu", tmp_path, load_config(root / "tdkt.toml"))
+    assert [f for f in result.findings if f.file == "tep.xlsx"] == []
+    copy = openpyxl.load_workbook(result.out_dir / "phan-hoi" / "01001.xlsx")[STAFF]
+    assert copy["K7"].value == '=HYPERLINK("http://x.invalid","bấm")'
+    assert copy["K7"].data_type == "s" and copy["J7"].data_type == "s"
+    office_book = openpyxl.load_workbook(result.out_dir / "tong-hop-phong.xlsx")
+    texts = [c for name in ("Cá nhân đăng ký", "Cá nhân chưa đăng ký")
+             for row in office_book[name].iter_rows() for c in row
+             if c.value in ("+cmd|' /C calc'!A0", "@SUM(A1)")]
+    assert texts and all(c.data_type == "s" for c in texts)
+
+
+# The older list layout
+
+
+def _legacy(root: Path, heading: str) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A2"] = heading
+    for col, text in zip("ABCD", ["Stt", "Ông (bà)", "Họ và tên", "Chức vụ, đơn vị"],
+                         strict=True):
+        ws[f"{col}6"] = text
+        ws.merge_cells(f"{col}6:{col}7")
+    ws["E6"] = "Đăng ký thi đua, khen thưởng"
+    ws.merge_cells("E6:F6")
+    ws["E7"], ws["F7"] = "Thi đua", "Khen thưởng"
+    for i, row in enumerate([(1, "Bà", "Lê Thị Hoa", "Giáo viên, trường", "LĐTT", None)]):
+        for col, value in zip("ABCDEF", row, strict=True):
+            ws[f"{col}{8 + i}"] = value
+    wb.save(root / "hop-thu" / "tep.xlsx")
+
+
+def test_read_legacy_layout_with_no_known_unit(office):
+    root = office()
+    _legacy(root, "TRƯỜNG MẦM NON KHÔNG CÓ")
+    assert _findings(root) == [("legacy-layout", "Sheet", "6"), ("unknown-unit", None, None)]
+
+
+def test_read_legacy_layout_matching_two_units_is_refused(office):
+    root = office()
+    result = consolidation(root / "hop-thu", load_config(root / "tdkt.toml"))
+    names = result.units["unit_name"].tolist()
+    _legacy(root, f"{names[0]} và {names[1]}")
+    found = _findings(root)
+    assert ("unreadable-layout", "Sheet", None) in found
+    assert len(found) == 2
+
+
+# The registry
+
+
+def test_read_registry_problems_are_findings(office, forms):
+    root = office()
+    path = root / "danh-muc-don-vi.xlsx"
+    wb = openpyxl.load_workbook(path)
+    ws = wb.active
+    ws["B5"] = ws["B4"].value  # a duplicated unit code
+    ws["J6"] = "khong-phai-email"
+    wb.save(path)
+    registry, findings = load_registry(path, forms)
+    assert sorted((f.code, f.cell) for f in findings) == [("bad-email", "J6"),
+                                                          ("duplicate-unit", "B5")]
+    assert len(registry.units) == 45
+
+
+def test_read_unreadable_registry_stops_the_run(office, forms):
+    root = office()
+    (root / "danh-muc-don-vi.xlsx").write_bytes(b"")
+    with pytest.raises(RegistryError):
+        load_registry(root / "danh-muc-don-vi.xlsx", forms)
