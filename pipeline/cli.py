@@ -209,6 +209,37 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> N
 
 
 @main.command(cls=_Command)
+@click.argument("file", metavar="TỆP", type=click.Path(path_type=Path))
+@_config_option
+@_year_option
+def check(file: Path, config_path: Path, year: str | None) -> None:
+    """Kiểm tra một tệp của trường và in các lỗi, cảnh báo (không ghi gì).
+
+    Ví dụ: tdkt check hop-thu/dang-ky_01001.xlsx --config input_samples/tdkt.toml
+    """
+    from .forms import load_forms
+    from .normalize import Context
+    from .run import read_submission
+
+    if not file.is_file():
+        _fail(f"Không tìm thấy tệp “{file}”.")
+    config = _config(config_path, year)
+    try:
+        forms = load_forms()
+        registry, _ = load_registry(config.registry, forms)
+    except (RegistryError, DefinitionError) as exc:
+        _fail(str(exc))
+    context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
+    sub = read_submission(file.resolve(), file.resolve().parent, forms, registry, context)
+    form = f"{sub.form.title} ({sub.form.version})" if sub.form else "không nhận ra"
+    click.echo(f"Tệp: {sub.file} — biểu mẫu: {form} — đơn vị: {sub.unit_code or 'không rõ'}")
+    for f in sub.findings:
+        click.echo(f"[{f.severity.label}] {f.message}")
+    errors = sum(f.severity is Severity.ERROR for f in sub.findings)
+    click.echo(f"Lỗi: {errors}; cảnh báo: {len(sub.findings) - errors}.")
+
+
+@main.command(cls=_Command)
 def codes() -> None:
     """Liệt kê các mã lỗi/cảnh báo, mức độ và cách sửa."""
     for entry in catalogue().values():

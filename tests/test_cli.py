@@ -151,3 +151,14 @@ def test_cli_templates_writes_one_per_unit(office, tmp_path):
     files = sorted((tmp_path / "2025-2026" / "mau-dang-ky").glob("*.xlsx"))
     assert len(files) == 46
     assert "Đã ghi 46 biểu mẫu" in result.output
+
+
+def test_cli_check_prints_one_file_s_findings(office):
+    root = office()
+    name = "dang-ky_02001.xlsx"
+    (root / "hop-thu" / name).write_bytes((SAMPLES / "hop-thu" / name).read_bytes())
+    result = _run("check", str(root / "hop-thu" / name), "--config", str(root / "tdkt.toml"))
+    assert result.exit_code == 0, result.output
+    assert "đơn vị: 02001" in result.output
+    assert result.output.count("[Cảnh báo]") == 2
+    assert "Lỗi: 0; cảnh báo: 2." in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import openpyxl
 import pytest
 
 from pipeline.config import load_config
+from pipeline.forms import load_forms
 from pipeline.registry import RegistryError, load_registry
 from pipeline.run import consolidation
 
@@ -112,20 +114,12 @@ def test_read_formula_like_text_stays_text(office, tmp_path):
 
 
 def _legacy(root: Path, heading: str) -> None:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws["A2"] = heading
-    for col, text in zip("ABCD", ["Stt", "Ông (bà)", "Họ và tên", "Chức vụ, đơn vị"],
-                         strict=True):
-        ws[f"{col}6"] = text
-        ws.merge_cells(f"{col}6:{col}7")
-    ws["E6"] = "Đăng ký thi đua, khen thưởng"
-    ws.merge_cells("E6:F6")
-    ws["E7"], ws["F7"] = "Thi đua", "Khen thưởng"
-    for i, row in enumerate([(1, "Bà", "Lê Thị Hoa", "Giáo viên, trường", "LĐTT", None)]):
-        for col, value in zip("ABCDEF", row, strict=True):
-            ws[f"{col}{8 + i}"] = value
-    wb.save(root / "hop-thu" / "tep.xlsx")
+    from .sample_inbox import Person, Unit, write_legacy_list
+
+    unit = Unit("x", heading, "MN", "x", False, 1, 1, 0, "")
+    unit.people = [Person("Lê Thị Hoa", dt.date(1990, 1, 1), "nu", "Kinh", "giao_vien", "GV",
+                          "lao_dong_tien_tien", None, None)]
+    write_legacy_list(unit, load_forms(), root / "hop-thu" / "tep.xlsx", "Sheet")
 
 
 def test_read_legacy_layout_with_no_known_unit(office):
