@@ -136,9 +136,12 @@ def _people(rng: random.Random, unit: Unit, quota_share: float) -> list[Person]:
         people.append(_person(rng, SUPPORT_POSITIONS[i % len(SUPPORT_POSITIONS)], "NV", taken))
     base = [p for p in people if p.title != "khong_dang_ky"]
     limit = int(len(base) * quota_share + 1e-9)
-    for p in rng.sample(base, rng.randint(0, limit)):
+    chosen = rng.sample(base, rng.randint(0, limit))
+    for p in chosen:
         p.title = "cstd_co_so"
         p.initiative = rng.choice(INITIATIVES)
+    if chosen and rng.random() < 0.35:  # now and then a candidate for the province's title
+        chosen[0].title, chosen[0].commendation = "cstd_tinh", "bang_khen_tinh"
     return people
 
 
