@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+RESULTS_INBOX ?= input_samples/hop-thu-ket-qua
+
 consolidate: $(STAMP)
 	$(BIN)/tdkt consolidate $(INBOX) --out $(OUT) --config $(CONFIG)
+	$(BIN)/tdkt consolidate $(RESULTS_INBOX) --round ket-qua --registrations $(INBOX) \
+		--out $(OUT) --config $(CONFIG)
 
 templates: $(STAMP)
 	$(BIN)/tdkt templates --out $(OUT) --config $(CONFIG)

@@ -26,6 +26,10 @@ COUNT_COLUMNS = ["expected", "submitted", "valid", "with_errors", "invalid", "mi
                  "cstd_quota", "cstd_counted"]
 
 
+# Per-unit count columns whose names carry a code: summed like COUNT_COLUMNS.
+COUNTED_PREFIXES = ("title:", "collective:", "proposed:")
+
+
 def unit_status(sub: Submission | None) -> str:
     """Hợp lệ / Có lỗi / Không hợp lệ / Chưa nộp for a unit's counted submission."""
     if sub is None:
@@ -37,33 +41,33 @@ def unit_status(sub: Submission | None) -> str:
     return STATUS_VALID
 
 
-def staff_rows(chosen: dict[str, Submission]) -> pd.DataFrame:
-    """Every counted staff row of every unit, with its unit code and Excel row."""
+def sheet_rows(chosen: dict[str, Submission], sheet_id: str,
+               columns: list[str]) -> pd.DataFrame:
+    """Every counted row of one sheet of every unit, with its unit code, file and Excel row;
+    the given columns first (present even when no file has them), then any others."""
     frames = []
     for code, sub in sorted(chosen.items()):
-        rows = sub.counted_rows(STAFF_SHEET)
+        rows = sub.counted_rows(sheet_id)
         if not rows.empty:
             frames.append(rows.reset_index().assign(unit_code=code, file=sub.file))
-    columns = ["unit_code", "file", "row", "full_name", "birth_date", "sex", "position",
-               "staff_group", "title", "commendation", "initiative"]
+    head = ["unit_code", "file", "row", *columns]
     if not frames:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True).reindex(
-        columns=list(dict.fromkeys([*columns, *pd.concat(frames).columns])))
+        return pd.DataFrame(columns=head)
+    joined = pd.concat(frames, ignore_index=True)
+    return joined.reindex(columns=list(dict.fromkeys([*head, *joined.columns])))
+
+
+def staff_rows(chosen: dict[str, Submission]) -> pd.DataFrame:
+    """Every counted staff row of every unit."""
+    return sheet_rows(chosen, STAFF_SHEET, ["full_name", "birth_date", "sex", "position",
+                                            "staff_group", "title", "commendation",
+                                            "initiative"])
 
 
 def collective_rows(chosen: dict[str, Submission]) -> pd.DataFrame:
     """Every counted collective row (the unit and its groups)."""
-    frames = []
-    for code, sub in sorted(chosen.items()):
-        rows = sub.counted_rows(UNIT_SHEET)
-        if not rows.empty:
-            frames.append(rows.reset_index().assign(unit_code=code, file=sub.file))
-    columns = ["unit_code", "file", "row", "collective_name", "collective_kind", "members",
-               "collective_title", "commendation"]
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True).reindex(columns=columns)
+    return sheet_rows(chosen, UNIT_SHEET, ["collective_name", "collective_kind", "members",
+                                           "collective_title", "commendation"])
 
 
 def _counts(frame: pd.DataFrame, column: str, codes: list[str]) -> pd.DataFrame:
@@ -132,8 +136,7 @@ def totals_by(units: pd.DataFrame, key: str, levels: list[str]) -> pd.DataFrame:
 
     Cấp học come in the vocabulary's order `levels`; khối by their first cấp học, then name.
     """
-    summed = [c for c in units.columns if c in COUNT_COLUMNS or c.startswith(("title:",
-                                                                              "collective:"))]
+    summed = [c for c in units.columns if c in COUNT_COLUMNS or c.startswith(COUNTED_PREFIXES)]
     table = units.groupby(key, sort=True)[summed].sum()
     if key == "block":
         block_levels = units.groupby("block")["level"].agg(

@@ -13,6 +13,7 @@ from . import settings
 from .config import ConfigError, load_config
 from .findings import DefinitionError, Severity, catalogue
 from .registry import RegistryError, load_registry
+from .results import AllocationError
 from .run import Consolidation, LockedError, consolidate
 
 DEFAULT_CONFIG = Path("tdkt.toml")
@@ -132,8 +133,13 @@ _year_option = click.option("--year", "year", metavar="NĂM-HỌC",
 @_year_option
 @click.option("--strict", is_flag=True,
               help="Trả mã thoát 1 khi có bất kỳ lỗi nào trong tệp của trường.")
+@click.option("--round", "round_", type=click.Choice(["dang-ky", "ket-qua"]), default="dang-ky",
+              show_default=True,
+              help="Đợt: dang-ky (đăng ký đầu năm) hoặc ket-qua (kết quả bình xét cuối năm).")
+@click.option("--registrations", type=click.Path(path_type=Path), default=None,
+              help="Hộp thư đăng ký đầu năm để đối chiếu (đợt ket-qua; mặc định theo cấu hình).")
 def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | None,
-                        strict: bool) -> None:
+                        strict: bool, round_: str, registrations: Path | None) -> None:
     """Tổng hợp bản đăng ký thi đua của các trường trong HỘP-THƯ.
 
     Tệp của trường không bao giờ bị sửa, di chuyển hay chạy; tệp lỗi được báo và giữ nguyên.
@@ -144,12 +150,15 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
     if not inbox.is_dir():
         _fail(f"Không tìm thấy thư mục hộp thư “{inbox}”.")
     config = _config(config_path, year)
+    if round_ == "ket-qua" and registrations is None:
+        registrations = config.inboxes.get("dang-ky")
     try:
-        result = consolidate(inbox, out, config, progress=_progress)
+        result = consolidate(inbox, out, config, progress=_progress, round=round_,
+                             registration_inbox=registrations)
     except LockedError:
         _fail(f"Một lần chạy khác đang ghi vào “{out}”; hãy chờ lần đó xong rồi chạy lại.",
               settings.EXIT_LOCKED)
-    except (RegistryError, DefinitionError, ConfigError) as exc:
+    except (RegistryError, DefinitionError, ConfigError, AllocationError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"Không ghi được kết quả vào “{out}”: {exc}", settings.EXIT_USAGE)
@@ -180,8 +189,10 @@ def _summary(result: Consolidation) -> None:
               default=Path("output"), show_default=True, help="Thư mục ghi biểu mẫu.")
 @_config_option
 @_year_option
-@click.option("--form", "form_id", default="dang-ky", show_default=True,
-              help="Mã biểu mẫu (dang-ky: bản đăng ký thi đua).")
+@click.option("--form", "form_id", type=click.Choice(["dang-ky", "ket-qua"]), default="dang-ky",
+              show_default=True,
+              help="Biểu mẫu: dang-ky (bản đăng ký) hoặc ket-qua (kết quả bình xét, có sẵn "
+                   "tiêu chí chấm điểm của khối).")
 def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> None:
     """Ghi cho mỗi đơn vị trong danh mục một biểu mẫu có sẵn mã và tên đơn vị.
 
@@ -190,6 +201,7 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> N
     Ví dụ: tdkt templates --out output --config input_samples/tdkt.toml
     """
     from .forms import load_forms
+    from .rules import block_criteria, load_criteria
     from .template import UnitInfo, write_templates
 
     config = _config(config_path, year)
@@ -197,10 +209,13 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> N
         forms = load_forms()
         forms.current(form_id)
         registry, _ = load_registry(config.registry, forms)
+        criteria = load_criteria(config.school_year) if form_id == "ket-qua" else None
     except (RegistryError, DefinitionError) as exc:
         _fail(str(exc))
     units = [UnitInfo(code=code, name=str(row["unit_name"]), level=str(row["level"]),
-                      headcount=int(row[["managers", "teachers", "support_staff"]].sum()))
+                      headcount=int(row[["managers", "teachers", "support_staff"]].sum()),
+                      rows={"criteria": block_criteria(criteria, str(row["block"]))}
+                      if criteria else {})
              for code, row in registry.units.iterrows()]
     target = out / config.school_year / f"mau-{form_id}"
     paths = write_templates(forms, form_id, units, target, config.school_year,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .findings import DefinitionError
@@ -41,6 +41,8 @@ class Config:
     offices: tuple[Office, ...]
     province_office: Office
     path: Path | None = None
+    inboxes: dict[str, Path] = field(default_factory=dict, hash=False, compare=False)
+    allocation: Path | None = None  # optional workbook of quotas per khối
 
     def office_for(self, school_year: str | None = None) -> Office:
         """The consolidating office of a school year (the configured year by default)."""
@@ -69,6 +71,11 @@ def _office(raw: dict, where: str) -> Office:
         raise ConfigError(f"{where}: mục cơ quan không hợp lệ: {exc}") from exc
 
 
+def _relative(config: Path, value: str) -> Path:
+    target = Path(value)
+    return target if target.is_absolute() else config.parent / target
+
+
 def load_config(path: Path, school_year: str | None = None) -> Config:
     """Read tdkt.toml; relative paths are taken from the file's folder."""
     try:
@@ -80,16 +87,17 @@ def load_config(path: Path, school_year: str | None = None) -> Config:
     try:
         year = school_year or raw["school_year"]
         year_start(year)
-        registry = Path(raw["registry"])
-        if not registry.is_absolute():
-            registry = path.parent / registry
+        registry = _relative(path, raw["registry"])
         offices = tuple(_office(o, str(path)) for o in raw["offices"])
         province = _office(raw["province_office"] | {"level": "tinh"}, str(path))
     except KeyError as exc:
         raise ConfigError(f"Tệp cấu hình “{path}” thiếu mục {exc}.") from exc
     except DefinitionError as exc:
         raise ConfigError(str(exc)) from exc
+    inboxes = {name: _relative(path, p) for name, p in (raw.get("inboxes") or {}).items()}
+    allocation = _relative(path, raw["allocation"]) if raw.get("allocation") else None
     config = Config(school_year=year, registry=registry, offices=offices,
-                    province_office=province, path=path)
+                    province_office=province, path=path, inboxes=inboxes,
+                    allocation=allocation)
     config.office_for(year)
     return config

@@ -13,8 +13,8 @@ from . import settings
 from .findings import DefinitionError, catalogue
 from .text import fold, loose
 
-COLUMN_TYPES = ("text", "choice", "date", "integer", "email", "unit_code")
-CHECK_KINDS = ("required_if", "unique")
+COLUMN_TYPES = ("text", "choice", "date", "integer", "number", "email", "unit_code")
+CHECK_KINDS = ("required_if", "unique", "not_above")
 
 
 # Vocabularies
@@ -232,7 +232,7 @@ def _check(raw: dict[str, Any], where: str, column_ids: set[str]) -> Check:
         raise DefinitionError(f"{where}: unknown check {kind!r}; known: {CHECK_KINDS}")
     if code not in catalogue():
         raise DefinitionError(f"{where}: finding code {code!r} is not in the catalogue")
-    named = {column, raw.get("when_column"), *raw.get("columns", ())} - {None}
+    named = {column, raw.get("when_column"), raw.get("other"), *raw.get("columns", ())} - {None}
     if not named <= column_ids:
         raise DefinitionError(f"{where}: check names unknown columns {sorted(named - column_ids)}")
     return Check(check=kind, code=code, column=column, params=raw)

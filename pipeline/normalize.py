@@ -26,6 +26,7 @@ _SERIAL_RANGE = (1, 73051)
 _TEXT_DATE = re.compile(r"^(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?$")
 _INTEGER_TEXT = re.compile(r"^[+-]?\d+(?:[.,]0+)?$")
+_DECIMAL_TEXT = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,24 @@ def normalized_integer(value: Any) -> tuple[Any, Fix | None]:
     return text, None
 
 
+def normalized_number(value: Any) -> tuple[Any, Fix | None]:
+    """A number from a number cell or text with a decimal comma or point ("85,5")."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        return _as_text(value), None
+    if isinstance(value, (int, float)):
+        return value, None
+    text, _ = normalized_text(value)
+    if text is None:
+        return None, None
+    compact = text.replace(" ", "").rstrip("%")
+    if _DECIMAL_TEXT.match(compact):
+        number = float(compact.replace(",", "."))
+        return (int(number) if number.is_integer() else number), None
+    return text, None
+
+
 def normalized_unit_code(value: Any, unit_codes: frozenset[str]) -> tuple[Any, Fix | None]:
     """A unit code as text; a code typed as a number that lost its leading zeros is restored."""
     if value is None:
@@ -170,6 +189,8 @@ def normalized_value(value: Any, column: Column, context: Context) -> tuple[Any,
         return normalized_date(value)
     if column.type == "integer":
         return normalized_integer(value)
+    if column.type == "number":
+        return normalized_number(value)
     if column.type == "unit_code":
         return normalized_unit_code(value, context.unit_codes)
     return normalized_text(value)

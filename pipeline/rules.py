@@ -24,6 +24,12 @@ STATUS_LABELS = {
 ROUNDINGS = {"floor": math.floor, "ceil": math.ceil, "nearest": lambda x: math.floor(x + 0.5)}
 
 
+# Conditions a rule's `require`/`when` may use; the rule data chooses among them, never code.
+CONDITION_KEYS = {"column", "in", "not_in", "min", "above", "max", "present", "blank", "ratio",
+                  "any", "all", "registered", "leader"}
+SUBJECTS = ("person", "collective", "any")
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str
@@ -34,6 +40,17 @@ class Rule:
     applies: tuple[str, ...]
     finding: str | None = None
     params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    subject: str | None = None  # eligibility rules: person | collective | any
+    proposals: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False,
+                                                  compare=False)
+    when: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    require: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    history: str | None = None  # what earlier years must show; decided "cần kiểm tra"
+
+    @property
+    def decides(self) -> bool:
+        """Whether this is an eligibility rule deciding proposals."""
+        return bool(self.proposals)
 
     @property
     def basis(self) -> str:
@@ -60,14 +77,39 @@ class RuleSet:
             raise DefinitionError(f"rule set {self.version} has no rule {rule_id!r}") from exc
 
 
+def _check_condition(condition: Any, where: str) -> None:
+    if not isinstance(condition, dict) or not condition:
+        raise DefinitionError(f"{where}: a condition must be a mapping, got {condition!r}")
+    unknown = set(condition) - CONDITION_KEYS
+    if unknown:
+        raise DefinitionError(f"{where}: unknown condition keys {sorted(unknown)}")
+    for key in ("any", "all"):
+        for part in condition.get(key, ()):
+            _check_condition(part, where)
+    if "ratio" in condition and len(condition["ratio"]) != 2:
+        raise DefinitionError(f"{where}: ratio takes [numerator, denominator]")
+
+
 def _rule(raw: dict[str, Any], where: str) -> Rule:
     try:
         rule = Rule(id=raw["id"], description=raw["description"], citation=raw["citation"],
                     status=raw["status"], effective_from=raw["effective_from"],
                     applies=tuple(raw.get("applies", ())), finding=raw.get("finding"),
-                    params=dict(raw.get("params") or {}))
+                    params=dict(raw.get("params") or {}), subject=raw.get("subject"),
+                    proposals={k: tuple(v) for k, v in (raw.get("proposals") or {}).items()},
+                    when=raw.get("when"), require=raw.get("require"),
+                    history=raw.get("history"))
     except KeyError as exc:
         raise DefinitionError(f"{where}: rule lacks {exc}") from exc
+    where = f"{where}: rule {rule.id}"
+    if rule.decides:
+        if rule.subject not in SUBJECTS:
+            raise DefinitionError(f"{where}: subject must be one of {SUBJECTS}")
+        if (rule.require is None) == (rule.history is None):
+            raise DefinitionError(f"{where}: give exactly one of require or history")
+        for condition in (rule.require, rule.when):
+            if condition is not None:
+                _check_condition(condition, where)
     if rule.status not in STATUSES:
         raise DefinitionError(f"{where}: rule {rule.id}: unknown status {rule.status!r}")
     if rule.finding and rule.finding not in catalogue():
@@ -100,3 +142,24 @@ def quota_limit(base: int, rule: Rule) -> int:
     share = float(rule.params["share"])
     rounded = ROUNDINGS[rule.params.get("rounding", "floor")](base * share + 1e-9)
     return max(int(rounded), int(rule.params.get("minimum", 0))) if base else 0
+
+
+def load_criteria(school_year: str, directory: Path = settings.CRITERIA_DIR
+                  ) -> dict[str, list[dict[str, Any]]]:
+    """The self-score criteria of each khối (key "default" for khối not listed)."""
+    path = directory / f"{school_year}.yaml"
+    if not path.is_file():
+        raise DefinitionError(f"Chưa có tiêu chí thi đua cho năm học {school_year}.")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    blocks = raw.get("blocks") or {}
+    if "default" not in blocks:
+        raise DefinitionError(f"{path.name}: needs a `default` list of criteria")
+    return {str(block): [{"criterion": str(c["criterion"]), "max_score": c["max"]}
+                         for c in items] for block, items in blocks.items()}
+
+
+def block_criteria(criteria: dict[str, list[dict[str, Any]]], block: str
+                   ) -> tuple[dict[str, Any], ...]:
+    """The criteria rows of one khối, numbered, for a template."""
+    rows = criteria.get(block, criteria["default"])
+    return tuple({"seq": i, **row} for i, row in enumerate(rows, start=1))

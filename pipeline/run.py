@@ -60,6 +60,14 @@ class Consolidation:
     run_date: dt.date
     outputs: list[Path] = field(default_factory=list)
     out_dir: Path | None = None
+    # The year-end round only: every rule decision, one verdict per proposal, the ranking of
+    # units per khối, self-score rows, quotas allocated per khối, registrations not proposed.
+    decisions: pd.DataFrame | None = None
+    verdicts: pd.DataFrame | None = None
+    ranking: pd.DataFrame | None = None
+    criteria: pd.DataFrame | None = None
+    limits: dict | None = None
+    not_proposed: pd.DataFrame | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -77,8 +85,8 @@ def inbox_files(inbox: Path) -> list[Path]:
 
 
 def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
-                    context: Context) -> Submission:
-    """One inbox file → a submission, however broken the file is."""
+                    context: Context, form_id: str = ROUND) -> Submission:
+    """One inbox file → a submission of form `form_id`, however broken the file is."""
     name = path.relative_to(inbox).as_posix()
     book, findings = read_workbook(path, name)
     mtime = path.stat().st_mtime_ns
@@ -86,7 +94,7 @@ def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
         sha = book.sha256 if book else file_sha256(path)
         return Submission(file=name, path=path, sha256=sha, raw=book, findings=findings,
                           mtime_ns=mtime)
-    return submission(book, forms, ROUND, registry, context, mtime_ns=mtime)
+    return submission(book, forms, form_id, registry, context, mtime_ns=mtime)
 
 
 def chosen_submissions(submissions: list[Submission]) -> dict[str, Submission]:
@@ -185,6 +193,10 @@ def _swap_in(staging: Path, target: Path) -> None:
 def write_outputs(result: Consolidation, out: Path) -> list[Path]:
     """Every report of the round, written into a staging folder and swapped in at once."""
     from .report import write_reports  # the reports need xlsxwriter only when writing
+    from .report_results import write_results_reports
+
+    if result.decisions is not None:
+        write_reports = write_results_reports  # the year-end round's reports
 
     target = out / result.school_year / settings.OUTPUT_ROUND_DIRS[result.round]
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -246,14 +258,39 @@ def manifest_data(result: Consolidation, written: list[Path], root: Path) -> dic
                                                    "value", "expected", "message", "unit")}
                      for f in result.findings],
         "outputs": sorted(p.relative_to(root).as_posix() for p in written),
+        **({"decisions": _decision_records(result.decisions)}
+           if result.decisions is not None else {}),
     }
+
+
+def _decision_records(decisions: pd.DataFrame) -> list[dict]:
+    """Every rule decision as unit, person, proposal, rule_id, result, citation (+ status)."""
+    return [{"unit": d.unit_code, "person": d.name, "subject": d.subject, "row": int(d.row),
+             "proposal": f"{d.kind}:{d.proposal}", "rule_id": d.rule_id, "result": d.result,
+             "citation": d.citation, "status": d.status}
+            for d in decisions.sort_values(["unit_code", "subject", "row", "kind",
+                                            "rule_id"]).itertuples()]
 
 
 def consolidate(inbox: Path, out: Path, config: Config, *, run_date: dt.date | None = None,
                 progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
-                forms: FormSet | None = None) -> Consolidation:
-    """The whole job: consolidate the inbox and write every output under `out/<year>/dang-ky/`."""
+                forms: FormSet | None = None, round: str = ROUND,
+                registration_inbox: Path | None = None) -> Consolidation:
+    """The whole job: consolidate the inbox and write every output under `out/<year>/<round>/`.
+
+    The year-end round (`round="ket-qua"`) also reads the registration inbox of the same year.
+    """
     with output_lock(out):
-        result = consolidation(inbox, config, run_date=run_date, progress=progress, forms=forms)
+        if round == ROUND:
+            result = consolidation(inbox, config, run_date=run_date, progress=progress,
+                                   forms=forms)
+        else:
+            from .results import results_consolidation
+
+            previous = out / config.school_year / settings.OUTPUT_ROUND_DIRS[round] / \
+                "tong-hop-phong.xlsx"
+            result = results_consolidation(
+                inbox, config, registration_inbox=registration_inbox, run_date=run_date,
+                previous=previous, progress=progress, forms=forms)
         write_outputs(result, out)
     return result

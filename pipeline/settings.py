@@ -10,6 +10,7 @@ SCHEMAS_DIR = PROJECT_DIR / "schemas"
 FORMS_DIR = SCHEMAS_DIR / "forms"
 VOCAB_DIR = SCHEMAS_DIR / "vocab"
 RULES_DIR = SCHEMAS_DIR / "rules"
+CRITERIA_DIR = SCHEMAS_DIR / "criteria"
 CATALOGUE_PATH = SCHEMAS_DIR / "findings.yaml"
 
 # The hidden sheet every template carries: A1 form id, B1 version, C1 unit code.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -37,6 +37,10 @@ class UnitInfo:
     name: str
     level: str  # a code of the levels vocabulary, e.g. "TH"
     headcount: int = 0  # staff in the registry: sizes the staff sheet
+    # Rows written into a sheet's table (sheet id → rows of column id → value or vocab code),
+    # e.g. the khối's criteria on the self-score sheet; such a table has exactly these rows.
+    rows: dict[str, tuple[dict[str, object], ...]] = field(default_factory=dict, hash=False,
+                                                           compare=False)
 
 
 # Everything the school reads, in one place (Vietnamese, NFC when written).
@@ -55,6 +59,7 @@ _TEXT = {
     "date_hint": "Nhập ngày dạng ngày/tháng/năm (dd/mm/yyyy), ví dụ 05/09/1985.",
     "number_title": "Số không hợp lệ",
     "number_error": "Nhập một số nguyên {range}.",
+    "decimal_error": "Nhập một số {range} (phần thập phân sau dấu phẩy).",
     "range": "từ {low} đến {high}",
     "range_low": "từ {low} trở lên",
     "range_high": "không quá {high}",
@@ -91,6 +96,7 @@ _TYPE_TEXT = {
     "text": "Chữ",
     "date": "Ngày, dạng dd/mm/yyyy",
     "integer": "Số nguyên",
+    "number": "Số (có thể có phần thập phân)",
     "email": "Địa chỉ thư điện tử",
     "unit_code": "Mã đơn vị (giữ số 0 ở đầu)",
 }
@@ -101,10 +107,11 @@ _UNIT_FIELDS = {"unit_code": "code", "unit_name": "name", "level": "level"}
 _SEQ, _UNIT_ROW_NAME, _UNIT_ROW_CODES = "seq", "collective_name", {"collective_kind": "don_vi"}
 
 _TITLE_ROW, _FIELDS_ROW, _LEFT_SPAN, _MIN_SPAN, _RIGHT_MIN_WIDTH = 4, 6, 3, 5, 48
-_NUMBER_FORMATS = {"date": "dd/mm/yyyy", "integer": "0"}
+_NUMBER_FORMATS = {"date": "dd/mm/yyyy", "integer": "0", "number": "General"}
 _THIN = Side(style="thin")
 _BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _GREY = PatternFill("solid", fgColor="D9D9D9")
+_LOCKED_FILL = PatternFill("solid", fgColor="F2F2F2")  # prefilled, locked cells
 _CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _LEFT = Alignment(horizontal="left", vertical="center", wrap_text=True)
 _UNLOCKED = Protection(locked=False)
@@ -184,15 +191,18 @@ def _write_sheet(ws: Worksheet, sheet: Sheet, job: _Job) -> None:
     _write_heading(ws, sheet, widths, right, job)
     for row, spec in enumerate(sheet.fields, start=_FIELDS_ROW):
         _write_field(ws, row, spec, job)
+    prefill = job.unit.rows.get(sheet.id, ())
     if sheet.fields:  # the unit sheet: fields, then a short table of collectives
         header, rows = _FIELDS_ROW + len(sheet.fields) + 1, settings.TEMPLATE_COLLECTIVE_ROWS
     else:
         header = _FIELDS_ROW
         rows = max(settings.TEMPLATE_MIN_ROWS, job.unit.headcount + settings.TEMPLATE_SPARE_ROWS)
+    rows = len(prefill) or rows
     last = _write_table(ws, sheet, header, rows, job)
     if sheet.fields:
         _prefill_unit_row(ws, sheet, header + 1, job)
         last = _write_signature(ws, last + 2, right, len(widths))
+    _prefill_rows(ws, sheet, header + 1, prefill, job)
     _setup_page(ws, f"A1:{get_column_letter(len(widths))}{last}", header)
     ws.freeze_panes = f"A{header + 1}"
     _protect(ws)
@@ -268,6 +278,22 @@ def _prefill_unit_row(ws: Worksheet, sheet: Sheet, row: int, job: _Job) -> None:
             _put(ws.cell(row, col), job.vocabs[spec.choices].label_of(code), alignment=_LEFT)
 
 
+def _prefill_rows(ws: Worksheet, sheet: Sheet, first: int,
+                  rows: tuple[dict[str, object], ...], job: _Job) -> None:
+    """Rows given with the unit (e.g. criteria): vocabulary codes written as their labels."""
+    for offset, values in enumerate(rows):
+        for col, spec in enumerate(sheet.columns, start=1):
+            value = values.get(spec.id)
+            if value is None:
+                continue
+            if spec.choices and value in job.vocabs[spec.choices].codes:
+                value = job.vocabs[spec.choices].label_of(value)
+            _put(ws.cell(first + offset, col), value,
+                 alignment=_CENTER if spec.type in _NUMBER_FORMATS else _LEFT, border=_BOX)
+            if spec.locked:
+                ws.cell(first + offset, col).fill = _LOCKED_FILL
+
+
 def _write_signature(ws: Worksheet, row: int, right: int, span: int) -> int:
     """The date line and the head of unit's signature; returns the last row used."""
     lines = [(_TEXT["date_line"], _font(italic=True)), (_TEXT["signer"], _font(bold=True)),
@@ -335,11 +361,13 @@ def _validate(ws: Worksheet, spec: Column, job: _Job, cells: str) -> None:
                             formula2=str(int(to_excel(high))))
         hint, title = _TEXT["date_hint"], _TEXT["date_title"]
         error = _TEXT["date_error"].format(low=f"{low:%d/%m/%Y}", high=f"{high:%d/%m/%Y}")
-    elif spec.type == "integer" and (spec.min is not None or spec.max is not None):
+    elif spec.type in ("integer", "number") and (spec.min is not None or spec.max is not None):
         operator, bounds, text = _bounds(spec)
-        dv = DataValidation(type="whole", operator=operator, formula1=bounds[0],
+        kind = "whole" if spec.type == "integer" else "decimal"
+        dv = DataValidation(type=kind, operator=operator, formula1=bounds[0],
                             formula2=bounds[1] if len(bounds) > 1 else None)
-        hint = error = _TEXT["number_error"].format(range=text)
+        message = "number_error" if spec.type == "integer" else "decimal_error"
+        hint = error = _TEXT[message].format(range=text)
         title = _TEXT["number_title"]
     elif spec.help:
         dv, hint, title, error = DataValidation(), "", "", ""
@@ -354,14 +382,18 @@ def _validate(ws: Worksheet, spec: Column, job: _Job, cells: str) -> None:
 
 
 def _bounds(spec: Column) -> tuple[str, list[str], str]:
-    """Excel operator, its operands and the Vietnamese wording of an integer column's range."""
-    low = None if spec.min is None else int(spec.min)
-    high = None if spec.max is None else int(spec.max)
+    """Excel operator, its operands and the Vietnamese wording of a number column's range."""
+    low = None if spec.min is None else _plain_number(spec.min)
+    high = None if spec.max is None else _plain_number(spec.max)
     if low is not None and high is not None:
         return "between", [str(low), str(high)], _TEXT["range"].format(low=low, high=high)
     if low is not None:
         return "greaterThanOrEqual", [str(low)], _TEXT["range_low"].format(low=low)
     return "lessThanOrEqual", [str(high)], _TEXT["range_high"].format(high=high)
+
+
+def _plain_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
 
 
 # Instructions
@@ -443,8 +475,8 @@ def _guide_row(spec: Column, vocabs: dict[str, Vocabulary], is_field: bool) -> t
     """Header, required, allowed values and note of one column or header field."""
     if spec.type == "choice" and spec.choices:
         allowed = ", ".join(vocabs[spec.choices].labels)
-    elif spec.type == "integer" and (spec.min is not None or spec.max is not None):
-        allowed = f"{_TYPE_TEXT['integer']} {_bounds(spec)[2]}"
+    elif spec.type in ("integer", "number") and (spec.min is not None or spec.max is not None):
+        allowed = f"{_TYPE_TEXT[spec.type]} {_bounds(spec)[2]}"
     else:
         allowed = _TYPE_TEXT.get(spec.type, _TYPE_TEXT["text"])
     notes = [_TEXT["field_note"]] if is_field else []

@@ -68,8 +68,8 @@ def name_sort_key(full_name: str) -> tuple:
     """Vietnamese list order: by given name (last word), then the rest, letters before tones."""
     words = clean(full_name).split(" ")
     given, rest = words[-1], words[:-1]
-    parts = [_letter_key(given)] + [_letter_key(w) for w in rest]
-    return tuple(p[0] for p in parts), tuple(p[1] for p in parts)
+    # The given name decides first (its letters, then its tones), then each other word.
+    return tuple(_letter_key(w) for w in [given, *rest])
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

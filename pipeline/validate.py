@@ -32,9 +32,17 @@ def _is_integer(series: pd.Series) -> pd.Series:
     return series.map(lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)))
 
 
+def _is_number(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: v is None or _numeric(v))
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _in_range(low: float | None, high: float | None) -> Callable[[pd.Series], pd.Series]:
     def check(series: pd.Series) -> pd.Series:
-        return series.map(lambda v: not isinstance(v, int) or (
+        return series.map(lambda v: not _numeric(v) or (
             (low is None or v >= low) and (high is None or v <= high)))
     return check
 
@@ -48,8 +56,9 @@ def _column_checks(column: Column, vocabs: dict[str, Vocabulary]) -> list[pa.Che
         return [pa.Check.isin(vocabs[column.choices].codes, error="not-in-list")]
     if column.type == "date":
         return [pa.Check(_is_date, error="bad-date")]
-    if column.type == "integer":
-        checks = [pa.Check(_is_integer, error="bad-number")]
+    if column.type in ("integer", "number"):
+        is_valid = _is_integer if column.type == "integer" else _is_number
+        checks = [pa.Check(is_valid, error="bad-number")]
         if column.min is not None or column.max is not None:
             checks.append(pa.Check(_in_range(column.min, column.max), error="out-of-range"))
         return checks
@@ -89,9 +98,23 @@ def _unique_key(value: Any) -> Any:
     return value
 
 
+def _not_above(check: Check) -> Callable[[pd.DataFrame], pd.Series]:
+    other = check.params["other"]
+
+    def run(frame: pd.DataFrame) -> pd.Series:
+        if check.column not in frame or other not in frame:
+            return pd.Series(True, index=frame.index)
+        both = frame[check.column].map(_numeric) & frame[other].map(_numeric)
+        values = pd.to_numeric(frame[check.column].where(both), errors="coerce")
+        limits = pd.to_numeric(frame[other].where(both), errors="coerce")
+        return ~(both & (values > limits))
+    return run
+
+
 CROSS_CHECKS: dict[str, Callable[[Check], Callable[[pd.DataFrame], pd.Series]]] = {
     "required_if": _required_if,
     "unique": _unique,
+    "not_above": _not_above,
 }
 
 
@@ -102,11 +125,16 @@ def build_schema(sheet: Sheet, vocabs: dict[str, Vocabulary]) -> pa.DataFrameSch
                         checks=_column_checks(c, vocabs))
         for c in sheet.columns
     }
-    checks = [pa.Check(CROSS_CHECKS[c.check](c), error=c.code) for c in sheet.checks]
+    # The error names the check's code and target column: two checks may share a code.
+    checks = [pa.Check(CROSS_CHECKS[c.check](c), error=_cross_key(c)) for c in sheet.checks]
     return pa.DataFrameSchema(columns, checks=checks, coerce=False)
 
 
 # Failures → findings
+
+
+def _cross_key(check: Check) -> str:
+    return f"{check.code}|{check.column}"
 
 
 def _expected(column: Column, vocabs: dict[str, Vocabulary], code: str) -> str:
@@ -114,12 +142,12 @@ def _expected(column: Column, vocabs: dict[str, Vocabulary], code: str) -> str:
         return ", ".join(vocabs[column.choices].labels)
     if column.type == "date":
         return "ngày dạng ngày/tháng/năm, ví dụ 05/09/1985"
-    if column.type == "integer":
+    if column.type in ("integer", "number"):
         if code == "out-of-range":
             low = "" if column.min is None else f"từ {column.min:g} "
             high = "" if column.max is None else f"đến {column.max:g}"
             return f"số {low}{high}".strip()
-        return "một số nguyên"
+        return "một số nguyên" if column.type == "integer" else "một số"
     if column.type == "email":
         return "địa chỉ thư điện tử"
     return f"nội dung cột “{column.header}”"
@@ -132,6 +160,8 @@ def _display(value: Any, column: Column, vocabs: dict[str, Vocabulary]) -> str:
         return vocabs[column.choices].label_of(value)
     if isinstance(value, dt.date):
         return format_date(value)
+    if isinstance(value, float):
+        return f"{value:g}".replace(".", ",")
     return str(value)
 
 
@@ -147,6 +177,10 @@ def _cross_finding(check: Check, row: int, frame: pd.DataFrame, sheet: Sheet,
         first = int(same[same].index[0])
         value = " – ".join(_display(frame.loc[row, c], sheet.column(c), vocabs) for c in columns)
         expected = f"dòng {first}"
+    elif check.check == "not_above":
+        other = sheet.column(check.params["other"])
+        value = _display(frame.loc[row, check.column], sheet.column(check.column), vocabs)
+        expected = f"{other.header}: {_display(frame.loc[row, other.id], other, vocabs)}"
     else:
         when = sheet.column(check.params["when_column"])
         value = _display(frame.loc[row, when.id], when, vocabs)
@@ -167,7 +201,7 @@ def validation_findings(frame: pd.DataFrame, sheet: Sheet, vocabs: dict[str, Voc
     except SchemaErrors as errors:
         cases = errors.failure_cases
     where = {"file": file, "sheet": sheet_name, "unit": unit, "letters": letters}
-    checks = {c.code: c for c in sheet.checks}
+    checks = {_cross_key(c): c for c in sheet.checks}
     findings: list[Finding] = []
     seen: set[tuple[str, int, str]] = set()
     for case in cases.itertuples(index=False):
@@ -176,10 +210,11 @@ def validation_findings(frame: pd.DataFrame, sheet: Sheet, vocabs: dict[str, Voc
         row = int(case.index)
         code = _BUILTIN_CODES.get(str(case.check), str(case.check))
         if code in checks:
-            key = (code, row, checks[code].column)
+            check = checks[code]
+            key = (check.code, row, check.column)
             if key not in seen:
                 seen.add(key)
-                findings.append(_cross_finding(checks[code], row, frame, sheet, vocabs, where))
+                findings.append(_cross_finding(check, row, frame, sheet, vocabs, where))
             continue
         column = sheet.column(str(case.column))
         key = (code, row, column.id)

@@ -45,7 +45,7 @@ def office(tmp_path) -> Callable[..., Path]:
     def make(inbox_files: dict[str, bytes] | None = None) -> Path:
         root = tmp_path / "office"
         (root / "hop-thu").mkdir(parents=True)
-        for name in ("tdkt.toml", "danh-muc-don-vi.xlsx"):
+        for name in ("tdkt.toml", "danh-muc-don-vi.xlsx", "phan-bo-khen-thuong.xlsx"):
             shutil.copy(SAMPLES / name, root / name)
         for name, data in (inbox_files or {}).items():
             (root / "hop-thu" / name).write_bytes(data)

@@ -659,11 +659,218 @@ def build(root: Path) -> dict[str, Any]:
     openpyxl.Workbook().save(inbox.dir / "bang-dang-ky-trong.xlsx")
     inbox.planted.file("bang-dang-ky-trong.xlsx", None, False)
     inbox.planted.add("bang-dang-ky-trong.xlsx", "empty-workbook", None, None)
+    results = build_results(root, units, inbox, forms, config, rng)
     record = {"seed": SEED, "school_year": SCHOOL_YEAR, "files": inbox.planted.files,
-              "units": inbox.units}
+              "units": inbox.units, "results": results}
     (root / EXPECTED).write_text(json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True),
                                  encoding="utf-8")
     return record
+
+
+# The year-end round
+
+
+RESULTS_INBOX = "hop-thu-ket-qua"
+ALLOCATION = "phan-bo-khen-thuong.xlsx"
+
+
+def _result_values(p: Person, rng: random.Random, seq: int) -> dict[str, Any]:
+    high = p.title in ("cstd_co_so", "cstd_tinh") or (p.commendation or "").startswith("bang")
+    level = {"cstd_co_so": "co_so", "cstd_tinh": "tinh"}.get(p.title)
+    maternity = p.sex == "nu" and not high and rng.random() < 0.05
+    return {"seq": seq, "full_name": p.full_name, "birth_date": p.birth_date, "sex": p.sex,
+            "position": p.position, "staff_group": p.staff_group,
+            "grade": "HTXSNV" if high or rng.random() < 0.3 else "HTTNV",
+            "months_worked": 4 if maternity else rng.choice([12, 12, 12, 10, 9]),
+            "absence": "thai_san" if maternity else "khong", "discipline": "khong",
+            "initiative": p.initiative if level else None, "initiative_level": level,
+            "initiative_decision": "Số 15/QĐ-HĐSK ngày 10/4/2026" if level else None,
+            "title": p.title, "commendation": p.commendation,
+            "vote_share": rng.choice([85, 90, 95, 100])}
+
+
+def _group_values(c: dict[str, Any], seq: int) -> dict[str, Any]:
+    members = int(c["members"])
+    share = {"tt_lao_dong_xuat_sac": 0.8, "co_thi_dua_tinh": 0.8}.get(c["collective_title"], 0.6)
+    return {"seq": seq, "collective_name": c["collective_name"],
+            "collective_kind": c["collective_kind"], "members": members,
+            "completed_tasks": members, "lao_dong_count": -(-int(members * share * 100) // 100),
+            "cstd_count": 1, "disciplined": 0, "collective_title": c["collective_title"],
+            "commendation": c["commendation"], "vote_share": 95}
+
+
+def _fill_rows(path: Path, form: Form, forms: FormSet, sheet_id: str,
+               rows: list[dict[str, Any]]) -> dict[int, int]:
+    """Write rows into a template's table; returns {row index: Excel row}."""
+    wb = openpyxl.load_workbook(path)
+    sheet = form.sheet(sheet_id)
+    ws = wb[sheet.name]
+    header, columns = _header(ws, sheet)
+    for i, row in enumerate(rows):
+        for cid, col in columns.items():
+            if cid not in row:
+                continue
+            value = _label(forms, sheet.column(cid), row[cid])
+            cell = ws.cell(row=header + 1 + i, column=col)
+            cell.value = value
+            if isinstance(value, dt.date):
+                cell.number_format = "dd/mm/yyyy"
+    wb.save(path)
+    return {i: header + 1 + i for i in range(len(rows))}
+
+
+def _scores(criteria: tuple[dict[str, Any], ...], total: int) -> list[float]:
+    """Self-scores per criterion adding up to `total`, none above its maximum."""
+    maxima = [int(c["max_score"]) for c in criteria]
+    scores = [m * total // sum(maxima) for m in maxima]
+    for i in range(total - sum(scores)):
+        scores[i % len(scores)] += 1
+    return scores
+
+
+def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, config,
+                  rng: random.Random) -> dict[str, Any]:
+    """The results inbox: one file per unit that registered cleanly, with planted violations."""
+    from pipeline.rules import block_criteria, load_criteria
+
+    form = forms.current("ket-qua")
+    target = root / RESULTS_INBOX
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    criteria = load_criteria(SCHOOL_YEAR)
+    quota = load_rules(SCHOOL_YEAR).rule("cstd_co_so.quota")
+    clean = [u for u in units if inbox.units[u.code]["status"] == "Hợp lệ"
+             and inbox.units[u.code]["collectives"]]
+    sent = clean[:-3]  # the last three send nothing
+    totals = {u.code: rng.randint(70, 95) for u in sent}
+    planted: list[dict[str, Any]] = []
+    # A tie at the top of Khối THCS, broken by the share of LĐTT.
+    thcs = [u for u in sent if u.block == "Khối THCS"][:2]
+    top = max(totals[u.code] for u in sent if u.block == "Khối THCS") + 3
+    for u in thcs:
+        totals[u.code] = min(top, 100)
+    leaders = {}
+    for u in sent:
+        best = leaders.get(u.block)
+        if best is None or totals[u.code] > totals[best.code]:
+            leaders[u.block] = u
+    truth_units = {}
+    over_quota = next(spec["unit"] for spec in inbox.planted.files.values()
+                      if any(f[0] == "quota-exceeded" for f in spec["findings"]))
+    for index, unit in enumerate(sent):
+        people = [_result_values(p, rng, i + 1) for i, p in enumerate(unit.people)]
+        groups = [_group_values(c, i + 1) for i, c in enumerate(unit.collectives)]
+        if groups[0]["collective_title"] == "co_thi_dua_tinh" and leaders[unit.block] is not unit:
+            groups[0]["collective_title"] = "tt_lao_dong_xuat_sac"  # only the leader proposes
+        if unit in thcs:
+            groups[0]["lao_dong_count"] = groups[0]["members"] - (1 if unit is thcs[0] else 3)
+        name = f"ket-qua_{unit.code}.xlsx"
+        violations = _plant(index, unit, people, groups, rng)
+        violations += [{"subject": "person", "index": i, "name": p["full_name"], "kind": "title",
+                        "proposal": p["title"], "rule_id": "cstd_co_so.initiative",
+                        "result": "fail"}  # registered in October without an initiative
+                       for i, p in enumerate(people) if p["title"] in ("cstd_co_so", "cstd_tinh")
+                       and not p["initiative"] and not any(v["index"] == i for v in violations)]
+        if unit.code == over_quota:  # proposes the CSTĐCS it registered, over the share
+            base = sum(p["title"] in quota.params["base_titles"] for p in people)
+            capped = sum(p["title"] in quota.params["counted_titles"] for p in people)
+            planted.append({"subject": "person", "file": f"ket-qua_{unit.code}.xlsx",
+                            "unit": unit.code, "rule_id": quota.id, "result": "over-quota",
+                            "count": capped - quota_limit(base, quota)})
+        else:
+            _keep_within_quota(people, violations, quota)
+        info = UnitInfo(code=unit.code, name=unit.name, level=unit.level,
+                        headcount=unit.headcount,
+                        rows={"criteria": block_criteria(criteria, unit.block)})
+        path = target / name
+        write_template(form, forms.vocabs, info, path, SCHOOL_YEAR, inbox.office)
+        staff_rows = _fill_rows(path, form, forms, "staff", people)
+        unit_rows = _fill_rows(path, form, forms, "unit", groups)
+        crit = block_criteria(criteria, unit.block)
+        _fill_rows(path, form, forms, "criteria",
+                   [{"self_score": s} for s in _scores(crit, totals[unit.code])])
+        for v in violations:
+            rows = staff_rows if v["subject"] == "person" else unit_rows
+            row = rows[v.pop("index")]
+            planted.append({**v, "file": name, "unit": unit.code, "row": row})
+        truth_units[unit.code] = {
+            "block": unit.block, "score": totals[unit.code],
+            "lao_dong_share": groups[0]["lao_dong_count"] / groups[0]["members"],
+            "cstd_count": groups[0]["cstd_count"], "file": name}
+    allocation = _write_allocation(root / ALLOCATION, forms)
+    return {"planted": planted, "units": truth_units, "allocation": allocation}
+
+
+def _plant(index: int, unit: Unit, people: list[dict], groups: list[dict],
+           rng: random.Random) -> list[dict[str, Any]]:
+    """The violations the issue lists, spread over the first units; returns what was planted."""
+    def person(i: int, rule: str, kind: str = "title") -> dict[str, Any]:
+        return {"subject": "person", "index": i, "name": people[i]["full_name"], "kind": kind,
+                "proposal": people[i][kind], "rule_id": rule, "result": "fail"}
+
+    def first(title: str, start: int = 3) -> int | None:
+        return next((i for i, p in enumerate(people) if i >= start and p["title"] == title), None)
+
+    out: list[dict[str, Any]] = []
+    if index == 0 and (i := first("cstd_co_so", 0)) is not None:
+        people[i]["initiative"] = people[i]["initiative_level"] = None
+        people[i]["initiative_decision"] = None
+        out.append(person(i, "cstd_co_so.initiative"))
+    if index == 1 and (i := first("lao_dong_tien_tien")) is not None:
+        people[i].update(months_worked=5, absence="khac")
+        out.append(person(i, "lao_dong_tien_tien.min_months"))
+        j = first("lao_dong_tien_tien", i + 1)
+        people[j].update(months_worked=8, absence="khac")  # passes with 6 months, not with 10
+    if index == 2 and (i := first("lao_dong_tien_tien")) is not None:
+        people[i].update(discipline="khien_trach", discipline_date=dt.date(2026, 1, 12))
+        out.append(person(i, "lao_dong_tien_tien.discipline"))
+    if index == 3 and (i := first("khong_dang_ky", 0)) is not None:
+        people[i]["title"] = "lao_dong_tien_tien"
+        out.append(person(i, "registration.title"))
+    if index == 4 and len(groups) > 1:
+        groups[1].update(collective_title="tt_lao_dong_xuat_sac",
+                         lao_dong_count=groups[1]["members"] // 2)
+        out.append({"subject": "collective", "index": 1, "name": groups[1]["collective_name"],
+                    "kind": "collective_title", "proposal": "tt_lao_dong_xuat_sac",
+                    "rule_id": "tt_lao_dong_xuat_sac.base", "result": "fail"})
+    if index == 5:
+        groups[0].update(commendation="bang_khen_tinh", vote_share=70)
+        out.append({"subject": "collective", "index": 0, "name": groups[0]["collective_name"],
+                    "kind": "commendation", "proposal": "bang_khen_tinh",
+                    "rule_id": "vote.bang_khen", "result": "fail"})
+    return out
+
+
+def _keep_within_quota(people: list[dict], violations: list[dict], quota) -> None:
+    """Clean units stay within the CSTĐCS share: extra CSTĐCS are proposed as LĐTT instead."""
+    failing = {v["index"] for v in violations if v["subject"] == "person"}
+    base = [i for i, p in enumerate(people) if i not in failing
+            and p["title"] in quota.params["base_titles"]]
+    capped = [i for i in base if people[i]["title"] in quota.params["counted_titles"]]
+    limit = quota_limit(len(base), quota)
+    for i in capped[limit:]:
+        if any(v["index"] == i for v in violations):
+            continue
+        people[i]["title"] = "lao_dong_tien_tien"
+
+
+def _write_allocation(path: Path, forms: FormSet) -> dict[str, int]:
+    """The office's allocation of Bằng khen UBND tỉnh per khối."""
+    sheet = forms.current("phan-bo").sheets[0]
+    limits = {"Khối Mầm non 1": 3, "Khối Mầm non 2": 3, "Khối Tiểu học 1": 4,
+              "Khối Tiểu học 2": 4, "Khối THCS": 5, "Khối Liên cấp": 4}
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet.name
+    ws["A1"] = "PHÂN BỔ HẠN MỨC KHEN THƯỞNG THEO KHỐI THI ĐUA NĂM HỌC " + SCHOOL_YEAR
+    for col, column in enumerate(sheet.columns, start=1):
+        ws.cell(row=3, column=col, value=column.header)
+    label = forms.vocabs["commendations"].label_of("bang_khen_tinh")
+    for i, (block, limit) in enumerate(limits.items(), start=1):
+        for col, value in enumerate([i, block, label, limit], start=1):
+            ws.cell(row=3 + i, column=col, value=value)
+    wb.save(path)
+    return limits
 
 
 if __name__ == "__main__":

@@ -1,0 +1,288 @@
+"""The year-end round: results sheets → eligibility decisions, quotas, rankings per khối."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from . import eligibility as el
+from .aggregate import sheet_rows, totals_by, unit_status
+from .config import Config
+from .findings import Finding, sorted_findings
+from .forms import FormSet, load_forms
+from .normalize import Context
+from .quota import priority_keys, within_quota
+from .rank import block_ranking, office_scores, tie_breaks, verified_scores
+from .read import read_workbook
+from .registry import load_registry
+from .rules import RuleSet, load_rules, quota_limit
+from .run import Consolidation, chosen_submissions, consolidation, inbox_files, read_submission
+from .submission import submission
+from .text import fold
+
+ROUND = "ket-qua"
+REGISTRATION_ROUND = "dang-ky"
+ALLOCATION_FORM = "phan-bo"
+RANKING_SHEET = "Xếp hạng khối"
+VIABLE = (el.PASS, el.CHECK)
+PERSON_COLUMNS = ["full_name", "birth_date", "sex", "position", "staff_group", "grade",
+                  "months_worked", "absence", "study_result", "discipline", "initiative",
+                  "initiative_level", "title", "commendation", "vote_share"]
+COLLECTIVE_COLUMNS = ["collective_name", "collective_kind", "members", "completed_tasks",
+                      "lao_dong_count", "cstd_count", "disciplined", "collective_title",
+                      "commendation", "vote_share"]
+
+
+class AllocationError(Exception):
+    """The allocation workbook named in the configuration cannot be used."""
+
+
+# Joining the registration of the same school year
+
+
+def _person_key(frame: pd.DataFrame) -> pd.Series:
+    births = frame["birth_date"].map(lambda d: d.isoformat() if isinstance(d, dt.date) else "")
+    return frame["unit_code"].astype(str) + "|" + frame["full_name"].map(
+        lambda n: fold(str(n))) + "|" + births
+
+
+def _collective_key(frame: pd.DataFrame) -> pd.Series:
+    return frame["unit_code"].astype(str) + "|" + frame["collective_name"].map(
+        lambda n: fold(str(n)))
+
+
+def with_registration(results: pd.DataFrame, registered: pd.DataFrame, key: Callable,
+                      columns: dict[str, str]) -> pd.DataFrame:
+    """Results rows with what the same person or collective registered in October."""
+    out = results.copy()
+    if results.empty:
+        for target in columns.values():
+            out[target] = pd.Series(dtype=object)
+        return out
+    keys = key(results)
+    found = registered.assign(_key=key(registered)).drop_duplicates("_key").set_index("_key") \
+        if not registered.empty else pd.DataFrame()
+    for source, target in columns.items():
+        out[target] = keys.map(found[source]) if source in found else None
+    out["registered"] = keys.isin(found.index) if not found.empty else False
+    return out
+
+
+def registered_not_proposed(registered: pd.DataFrame, proposed: pd.DataFrame, key: Callable,
+                            column: str) -> pd.DataFrame:
+    """Registrations in October with no proposal of that title or above now: for the office."""
+    if registered.empty:
+        return registered.assign(proposed=None)
+    made = registered[registered[column].notna() & (registered[column] != "khong_dang_ky")]
+    now = proposed.assign(_key=key(proposed)).set_index("_key")[column] \
+        if not proposed.empty else pd.Series(dtype=object)
+    keys = key(made)
+    out = made.assign(proposed=keys.map(now))
+    return out[out["proposed"] != out[column]]
+
+
+# Allocation of quotas per khối
+
+
+def load_allocation(path: Path | None, forms: FormSet) -> tuple[dict, list[Finding]]:
+    """{(khối, commendation code): number allocated} from the office's allocation workbook."""
+    if path is None:
+        return {}, []
+    if not path.is_file():
+        raise AllocationError(f"Không tìm thấy bảng phân bổ “{path}”.")
+    book, findings = read_workbook(path, path.name)
+    if book is None or findings:
+        raise AllocationError(f"Không đọc được bảng phân bổ “{path}”.")
+    context = Context(vocabs=forms.vocabs)
+    sub = submission(book, forms, ALLOCATION_FORM, None, context)
+    sub.unit_code = ""
+    rows = sub.counted_rows("allocation")
+    if sub.form is None or (rows.empty and sub.findings):
+        raise AllocationError(f"Bảng phân bổ “{path}” không đúng mẫu.")
+    limits = {(str(r.block), r.commendation): int(r.limit) for r in rows.itertuples()}
+    return limits, sub.findings
+
+
+# The round
+
+
+def _units_frame(registry_units: pd.DataFrame) -> pd.DataFrame:
+    return registry_units[["unit_name", "level", "block", "disadvantaged"]]
+
+
+def _ranking(collectives: pd.DataFrame, criteria: pd.DataFrame, units: pd.DataFrame,
+             rules: RuleSet, previous: Path | None) -> pd.DataFrame:
+    own = collectives[collectives["collective_kind"] == "don_vi"].drop_duplicates("unit_code")
+    own = own.set_index("unit_code")
+    scores = pd.to_numeric(criteria["self_score"], errors="coerce").groupby(
+        criteria["unit_code"]).sum(min_count=1) if not criteria.empty else pd.Series(dtype=float)
+    submitted = sorted(set(scores.index) | set(own.index))
+    table = units.loc[units.index.intersection(submitted)].copy()
+    office = office_scores(previous, RANKING_SHEET) if previous is not None else {}
+    table = table.join(verified_scores(scores.reindex(table.index), office))
+    members = pd.to_numeric(own["members"], errors="coerce").reindex(table.index)
+    table["lao_dong_share"] = pd.to_numeric(own["lao_dong_count"], errors="coerce").reindex(
+        table.index) / members.where(members > 0)
+    table["cstd_total"] = pd.to_numeric(own["cstd_count"], errors="coerce").reindex(table.index)
+    ranking = rules.rule("ranking.tie_break")
+    leaders = rules.rule("co_thi_dua.khoi_leader").params.get("per_block", 1)
+    return block_ranking(table, tie_breaks=tie_breaks(ranking.params["tie_breaks"]),
+                         leaders_per_block=leaders)
+
+
+def _quota_decisions(verdicts: pd.DataFrame, people: pd.DataFrame, rules: RuleSet,
+                     units: pd.DataFrame) -> pd.DataFrame:
+    """CSTĐCS within the unit's share of LĐTT: those beyond, by the data-defined priority."""
+    quota = rules.rule("cstd_co_so.quota")
+    # Proposals still standing (passed, or waiting for earlier years' records) compete.
+    passing = verdicts[(verdicts["kind"] == "title") & verdicts["result"].isin(VIABLE)]
+    base = passing[passing["proposal"].isin(quota.params["base_titles"])]
+    limits = {code: quota_limit(int(n), quota) for code, n in
+              base.groupby("unit_code").size().items()}
+    capped = passing[passing["proposal"].isin(quota.params["counted_titles"])]
+    if capped.empty:
+        return pd.DataFrame(columns=el.DECISION_COLUMNS)
+    candidates = capped.merge(people, on=["unit_code", "row"], how="left",
+                              suffixes=("", "_person"))
+    candidates["full_name"] = candidates["name"]
+    keys = priority_keys(rules.rule("quota.priority").params["keys"])
+    marked = within_quota(candidates, limits, keys, group="unit_code",
+                          quota_label="Chiến sĩ thi đua cơ sở của đơn vị")
+    return _over(marked[~marked["within_quota"]], quota, "person")
+
+
+def _allocation_decisions(verdicts: pd.DataFrame, people: pd.DataFrame,
+                          collectives: pd.DataFrame, limits: dict, rules: RuleSet,
+                          units: pd.DataFrame) -> pd.DataFrame:
+    """Commendations beyond the number allocated to the khối, by the same priority."""
+    if not limits:
+        return pd.DataFrame(columns=el.DECISION_COLUMNS)
+    rule = rules.rule("quota.allocation")
+    keys = priority_keys(rules.rule("quota.priority").params["keys"])
+    out = []
+    passing = verdicts[(verdicts["kind"] == "commendation") & verdicts["result"].isin(VIABLE)]
+    passing = passing.merge(units[["block"]], left_on="unit_code", right_index=True,
+                            how="left")
+    for code in sorted({c for _, c in limits}):
+        chosen = passing[passing["proposal"] == code]
+        if chosen.empty:
+            continue
+        person = chosen[chosen["subject"] == "person"].merge(
+            people, on=["unit_code", "row"], how="left", suffixes=("", "_person"))
+        group = chosen[chosen["subject"] == "collective"].merge(
+            units[["disadvantaged"]], left_on="unit_code", right_index=True, how="left")
+        candidates = pd.concat([person, group], ignore_index=True)
+        candidates["full_name"] = candidates["name"]
+        block_limits = {b: n for (b, c), n in limits.items() if c == code}
+        marked = within_quota(candidates, block_limits, keys, group="block",
+                              quota_label="phân bổ cho khối")
+        out.append(_over(marked[~marked["within_quota"]], rule, None))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+        columns=el.DECISION_COLUMNS)
+
+
+def _over(rows: pd.DataFrame, rule, subject: str | None) -> pd.DataFrame:
+    if rows.empty:
+        return pd.DataFrame(columns=el.DECISION_COLUMNS)
+    return pd.DataFrame({
+        "unit_code": rows["unit_code"].to_numpy(),
+        "subject": rows["subject"].to_numpy() if subject is None else subject,
+        "row": rows["row"].to_numpy(), "name": rows["name"].to_numpy(),
+        "kind": rows["kind"].to_numpy(), "proposal": rows["proposal"].to_numpy(),
+        "rule_id": rule.id, "result": el.OVER, "citation": rule.citation,
+        "status": rule.status,
+        "reason": [f"{r} ({rule.citation})." for r in rows["quota_reason"]],
+    })
+
+
+def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Path | None,
+                          run_date: dt.date | None = None, previous: Path | None = None,
+                          progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
+                          forms: FormSet | None = None, rules: RuleSet | None = None
+                          ) -> Consolidation:
+    """Read and check every results file, decide every proposal, rank the units (no writing).
+
+    `previous`: the Phòng workbook of an earlier run, whose "Điểm thẩm định" column the office
+    may have filled in; those scores take precedence over the units' own.
+    """
+    forms = forms or load_forms()
+    rules = rules or load_rules(config.school_year)
+    registry, registry_findings = load_registry(config.registry, forms)
+    limits, allocation_findings = load_allocation(config.allocation, forms)
+    context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
+    files = inbox_files(inbox)
+    iterator: Iterator[Path] = iter(files)
+    if progress is not None:
+        iterator = progress(iterator, len(files))
+    subs = [read_submission(p, inbox, forms, registry, context, ROUND) for p in iterator]
+    chosen = chosen_submissions(subs)
+    registration = consolidation(registration_inbox, config, forms=forms) \
+        if registration_inbox is not None and registration_inbox.is_dir() else None
+    units = _units_frame(registry.units)
+    people = sheet_rows(chosen, "staff", PERSON_COLUMNS)
+    groups = sheet_rows(chosen, "unit", COLLECTIVE_COLUMNS)
+    criteria = sheet_rows(chosen, "criteria", ["criterion", "max_score", "self_score"])
+    reg_people = registration.staff if registration else pd.DataFrame(
+        columns=["unit_code", "full_name", "birth_date", "title", "commendation"])
+    reg_groups = registration.collectives if registration else pd.DataFrame(
+        columns=["unit_code", "collective_name", "collective_title", "commendation"])
+    people = with_registration(people, reg_people, _person_key,
+                               {"title": "registered_title",
+                                "commendation": "registered_commendation"})
+    groups = with_registration(groups, reg_groups, _collective_key,
+                               {"collective_title": "registered_collective_title",
+                                "commendation": "registered_commendation"})
+    ranking = _ranking(groups, criteria, units, rules, previous)
+    groups["leader"] = groups["unit_code"].map(ranking["leader"]).where(
+        groups["collective_kind"] == "don_vi", False).fillna(False).astype(bool)
+    people = people.merge(units[["disadvantaged"]], left_on="unit_code", right_index=True,
+                          how="left")
+    decided = pd.concat([el.decisions(people, "person", rules, forms.vocabs),
+                         el.decisions(groups, "collective", rules, forms.vocabs)],
+                        ignore_index=True)
+    first = el.verdicts(decided)
+    decided = pd.concat([decided, _quota_decisions(first, people, rules, units),
+                         _allocation_decisions(first, people, groups, limits, rules, units)],
+                        ignore_index=True)
+    table = _results_units(registry.units, chosen, subs, el.verdicts(decided))
+    levels = forms.vocabs["levels"].codes
+    findings = [f for s in subs for f in s.findings] + registry_findings + allocation_findings
+    return Consolidation(
+        school_year=config.school_year, round=ROUND, office=config.office_for(),
+        province=config.province_office, rules=rules, forms=forms, registry=registry,
+        registry_file=config.registry.name, submissions=subs, chosen=chosen, units=table,
+        by_level=totals_by(table, "level", levels), by_block=totals_by(table, "block", levels),
+        staff=people, collectives=groups, findings=sorted_findings(findings),
+        run_date=run_date or dt.date.today(), decisions=decided,
+        verdicts=el.verdicts(decided), ranking=ranking, criteria=criteria, limits=limits,
+        not_proposed=registered_not_proposed(reg_people, people, _person_key, "title"))
+
+
+def _results_units(registry_units: pd.DataFrame, chosen: dict, subs: list,
+                   verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Per unit: status, and proposals and passes per title and form of commendation."""
+    units = registry_units.copy()
+    units["status"] = [unit_status(chosen.get(c)) for c in units.index]
+    units["file"] = [chosen[c].file if c in chosen else "" for c in units.index]
+    submitted = {s.unit_code for s in subs if s.unit_code}
+    units["expected"] = 1
+    units["submitted"] = units.index.isin(sorted(submitted)).astype(int)
+    for status, column in (("Hợp lệ", "valid"), ("Có lỗi", "with_errors"),
+                           ("Không hợp lệ", "invalid"), ("Chưa nộp", "missing")):
+        units[column] = (units["status"] == status).astype(int)
+    units["staff_registry"] = units[["managers", "teachers", "support_staff"]].fillna(0).sum(
+        axis=1).astype(int)
+    for column in ("registered", "non_leader_registered", "cstd_quota", "cstd_counted",
+                   "staff_listed"):
+        units[column] = 0
+    if not verdicts.empty:
+        for (kind, proposal), group in verdicts.groupby(["kind", "proposal"]):
+            units[f"proposed:{kind}:{proposal}"] = group.groupby("unit_code").size().reindex(
+                units.index, fill_value=0)
+            passed = group[group["result"] == el.PASS]
+            units[f"title:{kind}:{proposal}"] = passed.groupby("unit_code").size().reindex(
+                units.index, fill_value=0)
+    return units

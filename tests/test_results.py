@@ -1,0 +1,229 @@
+"""The year-end round: planted violations, no valid proposal rejected, rules as data, ranks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline import eligibility as el
+from pipeline.config import load_config
+from pipeline.results import _quota_decisions, results_consolidation
+from pipeline.rules import load_rules, quota_limit
+from pipeline.run import consolidate
+from pipeline.settings import RULES_DIR
+
+from .conftest import SAMPLES, table_rows
+
+RESULTS = SAMPLES / "hop-thu-ket-qua"
+REGISTRATIONS = SAMPLES / "hop-thu"
+COVERED = {"score-above-max", "count-above-members"}
+
+
+@pytest.fixture(scope="module")
+def results_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ket-qua")
+    result = consolidate(RESULTS, out, load_config(SAMPLES / "tdkt.toml"), round="ket-qua",
+                         registration_inbox=REGISTRATIONS)
+    return result, result.out_dir
+
+
+@pytest.fixture(scope="module")
+def planted(expected):
+    return expected["results"]["planted"]
+
+
+def test_results_each_planted_violation_is_found_with_rule_and_citation(results_run, planted):
+    result, out = results_run
+    rules = result.rules
+    people = table_rows(out / "tong-hop-phong.xlsx", "Đề nghị cá nhân", "STT")
+    groups = table_rows(out / "tong-hop-phong.xlsx", "Đề nghị tập thể", "STT")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for case in planted:
+        if case["result"] == "over-quota":
+            over = [d for d in manifest["decisions"] if d["unit"] == case["unit"]
+                    and d["rule_id"] == case["rule_id"] and d["result"] == "over-quota"]
+            assert len(over) == case["count"], case
+            continue
+        rows = people if case["subject"] == "person" else groups
+        name = "Họ và tên" if case["subject"] == "person" else "Tên tập thể"
+        label = result.forms.vocabs[{"title": "individual_titles", "collective_title":
+                                     "collective_titles", "commendation": "commendations"}[
+            case["kind"]]].label_of(case["proposal"])
+        unit = result.units.loc[case["unit"], "unit_name"]
+        found = [r for r in rows if r[name] == case["name"] and r["Đề nghị"] == label
+                 and r["Đơn vị"] == unit]
+        assert len(found) == 1, case
+        row = found[0]
+        assert row["Kết quả"] == "Không đạt"
+        assert case["rule_id"] in row["Quy tắc quyết định"]
+        assert rules.rule(case["rule_id"]).citation in row["Lý do"]
+        assert any(d["rule_id"] == case["rule_id"] and d["result"] == "fail"
+                   and d["citation"] == rules.rule(case["rule_id"]).citation
+                   for d in manifest["decisions"]
+                   if d["person"] == case["name"] and d["unit"] == case["unit"])
+
+
+def test_results_no_valid_proposal_is_rejected(results_run, planted):
+    result, _ = results_run
+    failing = result.verdicts[result.verdicts["result"] == el.FAIL]
+    planted_names = {(c["unit"], c["name"]) for c in planted if c["result"] == "fail"}
+    assert set(zip(failing["unit_code"], failing["name"], strict=True)) == planted_names
+    over = result.decisions[result.decisions["result"] == el.OVER]
+    quota_units = {c["unit"] for c in planted if c["result"] == "over-quota"}
+    assert set(over[over["rule_id"] == "cstd_co_so.quota"]["unit_code"]) == quota_units
+    assert set(over["rule_id"]) <= {"cstd_co_so.quota", "quota.allocation"}
+    assert [f.message for f in result.findings] == []
+
+
+def test_results_every_proposal_cites_a_rule(results_run):
+    result, _ = results_run
+    assert (result.verdicts["rules"].str.len() > 0).all()
+    assert (result.decisions["rule_id"] != el.NO_RULE).all()
+    checks = result.decisions[result.decisions["result"] == el.CHECK]
+    assert checks["reason"].str.startswith("Cần kiểm tra hồ sơ các năm trước").all()
+
+
+def test_results_allocation_is_respected(results_run, expected):
+    _, out = results_run
+    rows = table_rows(out / "tong-hop-phong.xlsx", "Hạn mức", "STT")
+    blocks = [r for r in rows if r["Đơn vị / khối"] in expected["results"]["allocation"]]
+    assert len(blocks) == len(expected["results"]["allocation"])
+    for row in blocks:
+        assert row["Hạn mức"] == expected["results"]["allocation"][row["Đơn vị / khối"]]
+        assert row["Số đề nghị hợp lệ"] - row["Vượt hạn mức"] <= row["Hạn mức"]
+
+
+def _rules_copy(tmp_path: Path, edit) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    path = target / "2025-2026.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit({r["id"]: r for r in raw["rules"]})
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def test_results_changing_rule_data_changes_decisions(tmp_path, results_run):
+    base, _ = results_run
+
+    def stricter(rules):
+        rules["lao_dong_tien_tien.min_months"]["require"]["any"][0]["min"] = 10
+        rules["cstd_co_so.quota"]["params"]["share"] = 0.05
+
+    rules = load_rules("2025-2026", _rules_copy(tmp_path, stricter))
+    result = results_consolidation(RESULTS, load_config(SAMPLES / "tdkt.toml"),
+                                   registration_inbox=REGISTRATIONS, rules=rules)
+    months = result.decisions[result.decisions["rule_id"] == "lao_dong_tien_tien.min_months"]
+    before = base.decisions[base.decisions["rule_id"] == "lao_dong_tien_tien.min_months"]
+    assert (months["result"] == el.FAIL).sum() > (before["result"] == el.FAIL).sum()
+    over = result.decisions[(result.decisions["rule_id"] == "cstd_co_so.quota")]
+    assert len(over) > len(base.decisions[base.decisions["rule_id"] == "cstd_co_so.quota"])
+
+
+def test_results_ranking_matches_a_hand_computed_ranking(results_run, expected):
+    _, out = results_run
+    rows = table_rows(out / "tong-hop-phong.xlsx", "Xếp hạng khối", "Khối thi đua")
+    truth = expected["results"]["units"]
+    for block in {u["block"] for u in truth.values()}:
+        units = sorted((c for c, u in truth.items() if u["block"] == block),
+                       key=lambda c: (-truth[c]["score"], -truth[c]["lao_dong_share"],
+                                      -truth[c]["cstd_count"], c))
+        ranks, previous, previous_key = {}, None, None
+        for position, code in enumerate(units, start=1):
+            key = (truth[code]["score"], truth[code]["lao_dong_share"], truth[code]["cstd_count"])
+            ranks[code] = ranks[previous] if previous and key == previous_key else position
+            previous, previous_key = code, key
+        written = {r["Mã đơn vị"]: r for r in rows if r["Khối thi đua"] == block}
+        assert {c: written[c]["Hạng"] for c in units} == ranks, block
+        assert [c for c in units if written[c]["Dẫn đầu"]] == [c for c in units if ranks[c] == 1]
+    tie = [r for r in rows if r["Ghi chú xếp hạng"] and "Bằng điểm" in r["Ghi chú xếp hạng"]]
+    assert tie
+
+
+def test_results_office_score_takes_precedence_on_rerun(tmp_path):
+    config = load_config(SAMPLES / "tdkt.toml")
+    first = consolidate(RESULTS, tmp_path, config, round="ket-qua",
+                        registration_inbox=REGISTRATIONS)
+    path = first.out_dir / "tong-hop-phong.xlsx"
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Xếp hạng khối"]
+    header = next(r for r in ws.iter_rows() if r[0].value == "Khối thi đua")
+    col = {c.value: c.column for c in header}
+    last = max(r for r in range(header[0].row + 1, ws.max_row + 1)
+               if ws.cell(r, col["Mã đơn vị"]).value and ws.cell(r, col["Hạng"]).value)
+    code = ws.cell(last, col["Mã đơn vị"]).value
+    ws.cell(last, col["Điểm thẩm định"]).value = 100
+    wb.save(path)
+    again = consolidate(RESULTS, tmp_path, config, round="ket-qua",
+                        registration_inbox=REGISTRATIONS)
+    assert again.ranking.loc[code, "rank"] == 1
+    assert again.ranking.loc[code, "score_source"] == "Phòng thẩm định"
+
+
+def test_results_form_checks_give_one_finding_each(office, tmp_path):
+    root = office()
+    source = sorted(RESULTS.glob("*.xlsx"))[0]
+    target = root / "hop-thu" / source.name
+    shutil.copy(source, target)
+    wb = openpyxl.load_workbook(target)
+    crit = wb["Tự chấm điểm"]
+    crit["D7"].value = crit["C7"].value + 5
+    unit = wb["Đơn vị"]
+    unit["E12"].value = unit["D12"].value + 1
+    wb.save(target)
+    result = results_consolidation(root / "hop-thu", load_config(root / "tdkt.toml"),
+                                   registration_inbox=None)
+    assert sorted((f.code, f.sheet, f.cell) for f in result.findings) == [
+        ("count-above-members", "Đơn vị", "E12"), ("score-above-max", "Tự chấm điểm", "D7")]
+
+
+# Laws over random proposals
+
+
+RULES = load_rules("2025-2026")
+people_rows = st.lists(st.tuples(st.sampled_from(["u1", "u2"]),
+                                 st.sampled_from(["lao_dong_tien_tien", "cstd_co_so",
+                                                  "cstd_tinh", "khong_dang_ky"]),
+                                 st.sampled_from(["HTXSNV", "HTTNV", "HTNV"]),
+                                 st.sampled_from([None, "co_so", "tinh"]),
+                                 st.integers(0, 12), st.sampled_from(["GV", "NV", "CBQL"])),
+                       min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=people_rows)
+def test_results_quota_and_citations_hold_for_random_proposals(rows):
+    from pipeline.forms import load_forms
+
+    vocabs = load_forms().vocabs
+    people = pd.DataFrame([{
+        "unit_code": unit, "row": i + 7, "full_name": f"Người {i}", "title": title,
+        "registered_title": "cstd_tinh", "grade": grade, "initiative_level": level,
+        "initiative": "SK" if level else None, "months_worked": months, "absence": "khong",
+        "discipline": "khong", "staff_group": group, "disadvantaged": "no", "vote_share": 90,
+        "commendation": None} for i, (unit, title, grade, level, months, group)
+        in enumerate(rows)])
+    decided = el.decisions(people, "person", RULES, vocabs)
+    verdicts = el.verdicts(decided)
+    proposals = people[people["title"] != "khong_dang_ky"]
+    assert len(verdicts) == len(proposals)
+    assert (verdicts["rules"].str.len() > 0).all() and decided["rule_id"].notna().all()
+    over = _quota_decisions(verdicts, people, RULES, pd.DataFrame())
+    quota = RULES.rule("cstd_co_so.quota")
+    viable = verdicts[verdicts["result"].isin([el.PASS, el.CHECK])]
+    for unit, group in viable.groupby("unit_code"):
+        base = group["proposal"].isin(quota.params["base_titles"]).sum()
+        capped = group["proposal"].isin(quota.params["counted_titles"]).sum()
+        beyond = (over["unit_code"] == unit).sum()
+        assert capped - beyond <= quota_limit(int(base), quota)
+        assert beyond == max(0, capped - quota_limit(int(base), quota))
+    assert Counter(over["result"]) <= Counter({el.OVER: len(over)})
