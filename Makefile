@@ -25,6 +25,7 @@ consolidate: $(STAMP)
 
 templates: $(STAMP)
 	$(BIN)/tdkt templates --out $(OUT) --config $(CONFIG)
+	$(BIN)/tdkt templates --form ket-qua --out $(OUT) --config $(CONFIG)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,7 +27,7 @@ COUNT_COLUMNS = ["expected", "submitted", "valid", "with_errors", "invalid", "mi
 
 
 # Per-unit count columns whose names carry a code: summed like COUNT_COLUMNS.
-COUNTED_PREFIXES = ("title:", "collective:", "proposed:")
+COUNTED_PREFIXES = ("title:", "collective:", "proposed:", "check:")
 
 
 def unit_status(sub: Submission | None) -> str:

@@ -80,6 +80,10 @@ def _summary(result: Consolidation, key: str) -> tuple[pd.DataFrame, list[Col]]:
                             group=group.strip()))
             cols.append(Col(f"title:{kind}:{value.code}", f"{value.abbr} đạt", 9, "int", True,
                             group=group.strip()))
+            checked = f"check:{kind}:{value.code}"
+            if checked in table and table[checked].sum():
+                cols.append(Col(checked, f"{value.abbr} cần kiểm tra", 9, "int", True,
+                                group=group.strip()))
     return table, cols
 
 

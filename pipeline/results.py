@@ -282,7 +282,8 @@ def _results_units(registry_units: pd.DataFrame, chosen: dict, subs: list,
         for (kind, proposal), group in verdicts.groupby(["kind", "proposal"]):
             units[f"proposed:{kind}:{proposal}"] = group.groupby("unit_code").size().reindex(
                 units.index, fill_value=0)
-            passed = group[group["result"] == el.PASS]
-            units[f"title:{kind}:{proposal}"] = passed.groupby("unit_code").size().reindex(
-                units.index, fill_value=0)
+            for result, prefix in ((el.PASS, "title"), (el.CHECK, "check")):
+                chosen = group[group["result"] == result]
+                units[f"{prefix}:{kind}:{proposal}"] = chosen.groupby("unit_code").size(
+                ).reindex(units.index, fill_value=0)
     return units

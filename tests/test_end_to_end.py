@@ -208,6 +208,10 @@ def test_end_to_end_samples_regenerate_identically(tmp_path):
     (tmp_path / "tdkt.toml").write_bytes((SAMPLES / "tdkt.toml").read_bytes())
     record = build(tmp_path)
     assert record == json.loads((SAMPLES / "expected.json").read_text(encoding="utf-8"))
-    for path in sorted((tmp_path / "hop-thu").glob("*.xlsx")):
-        committed = SAMPLES / "hop-thu" / path.name
+    generated = [*sorted((tmp_path / "hop-thu").glob("*.xlsx")),
+                 *sorted((tmp_path / "hop-thu-ket-qua").glob("*.xlsx")),
+                 tmp_path / "danh-muc-don-vi.xlsx", tmp_path / "phan-bo-khen-thuong.xlsx"]
+    assert len(generated) > 70
+    for path in generated:
+        committed = SAMPLES / path.relative_to(tmp_path)
         assert workbook_cells(path) == workbook_cells(committed), path.name

@@ -149,6 +149,21 @@ def test_results_ranking_matches_a_hand_computed_ranking(results_run, expected):
     assert tie
 
 
+def test_results_rerun_gives_identical_workbooks(results_run, tmp_path):
+    from .conftest import workbook_cells
+
+    first, out = results_run
+    again = consolidate(RESULTS, tmp_path, load_config(SAMPLES / "tdkt.toml"), round="ket-qua",
+                        registration_inbox=REGISTRATIONS, run_date=first.run_date)
+    for path in sorted(out.rglob("*.xlsx")):
+        assert workbook_cells(path) == workbook_cells(again.out_dir / path.relative_to(out))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    other = json.loads((again.out_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["decisions"] == other["decisions"]
+    assert {"unit", "person", "proposal", "rule_id", "result", "citation"} <= set(
+        manifest["decisions"][0])
+
+
 def test_results_office_score_takes_precedence_on_rerun(tmp_path):
     config = load_config(SAMPLES / "tdkt.toml")
     first = consolidate(RESULTS, tmp_path, config, round="ket-qua",
