@@ -621,8 +621,11 @@ def write_legacy_list(unit: Unit, forms: FormSet, path: Path, sheet: str) -> Non
     wb.save(path)
 
 
-def build(root: Path) -> dict[str, Any]:
-    """Write the registry, the inbox and expected.json under `root`; returns the record."""
+def build(root: Path, violations: bool = True) -> dict[str, Any]:
+    """Write the registry, the inboxes and expected.json under `root`; returns the record.
+
+    With `violations=False` the results inbox holds only proposals that meet every rule.
+    """
     rng = random.Random(SEED)
     forms = load_forms()
     config = load_config(root / "tdkt.toml", SCHOOL_YEAR)
@@ -659,7 +662,7 @@ def build(root: Path) -> dict[str, Any]:
     openpyxl.Workbook().save(inbox.dir / "bang-dang-ky-trong.xlsx")
     inbox.planted.file("bang-dang-ky-trong.xlsx", None, False)
     inbox.planted.add("bang-dang-ky-trong.xlsx", "empty-workbook", None, None)
-    results = build_results(root, units, inbox, forms, config, rng)
+    results = build_results(root, units, inbox, forms, config, rng, violations)
     record = {"seed": SEED, "school_year": SCHOOL_YEAR, "files": inbox.planted.files,
               "units": inbox.units, "results": results}
     (root / EXPECTED).write_text(json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True),
@@ -729,7 +732,7 @@ def _scores(criteria: tuple[dict[str, Any], ...], total: int) -> list[float]:
 
 
 def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, config,
-                  rng: random.Random) -> dict[str, Any]:
+                  rng: random.Random, violations: bool = True) -> dict[str, Any]:
     """The results inbox: one file per unit that registered cleanly, with planted violations."""
     from pipeline.rules import block_criteria, load_criteria
 
@@ -765,20 +768,26 @@ def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, c
         if unit in thcs:
             groups[0]["lao_dong_count"] = groups[0]["members"] - (1 if unit is thcs[0] else 3)
         name = f"ket-qua_{unit.code}.xlsx"
-        violations = _plant(index, unit, people, groups, rng)
-        violations += [{"subject": "person", "index": i, "name": p["full_name"], "kind": "title",
+        planted_here = _plant(index, unit, people, groups, rng) if violations else []
+        if not violations:
+            for p in people:  # the initiative registered without a name is recognised now
+                if p["title"] in ("cstd_co_so", "cstd_tinh") and not p["initiative"]:
+                    p.update(initiative=INITIATIVES[2], initiative_level="co_so",
+                             initiative_decision="Số 15/QĐ-HĐSK ngày 10/4/2026")
+        planted_here += [{"subject": "person", "index": i, "name": p["full_name"], "kind": "title",
                         "proposal": p["title"], "rule_id": "cstd_co_so.initiative",
                         "result": "fail"}  # registered in October without an initiative
                        for i, p in enumerate(people) if p["title"] in ("cstd_co_so", "cstd_tinh")
-                       and not p["initiative"] and not any(v["index"] == i for v in violations)]
-        if unit.code == over_quota:  # proposes the CSTĐCS it registered, over the share
+                       and not p["initiative"]
+                       and not any(v["index"] == i for v in planted_here)]
+        if unit.code == over_quota and violations:  # the CSTĐCS it registered, over the share
             base = sum(p["title"] in quota.params["base_titles"] for p in people)
             capped = sum(p["title"] in quota.params["counted_titles"] for p in people)
             planted.append({"subject": "person", "file": f"ket-qua_{unit.code}.xlsx",
                             "unit": unit.code, "rule_id": quota.id, "result": "over-quota",
                             "count": capped - quota_limit(base, quota)})
         else:
-            _keep_within_quota(people, violations, quota)
+            _keep_within_quota(people, planted_here, quota)
         info = UnitInfo(code=unit.code, name=unit.name, level=unit.level,
                         headcount=unit.headcount,
                         rows={"criteria": block_criteria(criteria, unit.block)})
@@ -789,7 +798,7 @@ def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, c
         crit = block_criteria(criteria, unit.block)
         _fill_rows(path, form, forms, "criteria",
                    [{"self_score": s} for s in _scores(crit, totals[unit.code])])
-        for v in violations:
+        for v in planted_here:
             rows = staff_rows if v["subject"] == "person" else unit_rows
             row = rows[v.pop("index")]
             planted.append({**v, "file": name, "unit": unit.code, "row": row})
@@ -797,7 +806,7 @@ def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, c
             "block": unit.block, "score": totals[unit.code],
             "lao_dong_share": groups[0]["lao_dong_count"] / groups[0]["members"],
             "cstd_count": groups[0]["cstd_count"], "file": name}
-    allocation = _write_allocation(root / ALLOCATION, forms)
+    allocation = _write_allocation(root / ALLOCATION, forms, 1 if violations else 100)
     return {"planted": planted, "units": truth_units, "allocation": allocation}
 
 
@@ -854,11 +863,12 @@ def _keep_within_quota(people: list[dict], violations: list[dict], quota) -> Non
         people[i]["title"] = "lao_dong_tien_tien"
 
 
-def _write_allocation(path: Path, forms: FormSet) -> dict[str, int]:
+def _write_allocation(path: Path, forms: FormSet, scale: int) -> dict[str, int]:
     """The office's allocation of Bằng khen UBND tỉnh per khối."""
     sheet = forms.current("phan-bo").sheets[0]
-    limits = {"Khối Mầm non 1": 3, "Khối Mầm non 2": 3, "Khối Tiểu học 1": 4,
-              "Khối Tiểu học 2": 4, "Khối THCS": 5, "Khối Liên cấp": 4}
+    limits = {block: n * scale for block, n in (
+        ("Khối Mầm non 1", 3), ("Khối Mầm non 2", 3), ("Khối Tiểu học 1", 4),
+        ("Khối Tiểu học 2", 4), ("Khối THCS", 5), ("Khối Liên cấp", 4))}
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = sheet.name

@@ -162,3 +162,25 @@ def test_cli_check_prints_one_file_s_findings(office):
     assert "đơn vị: 02001" in result.output
     assert result.output.count("[Cảnh báo]") == 2
     assert "Lỗi: 0; cảnh báo: 2." in result.output
+
+
+def test_cli_results_templates_carry_the_khoi_criteria(office, tmp_path):
+    import openpyxl
+
+    from pipeline.rules import load_criteria
+
+    root = office()
+    result = _run("templates", "--form", "ket-qua", "--out", str(tmp_path), "--config",
+                  str(root / "tdkt.toml"))
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "2025-2026" / "mau-ket-qua").glob("*.xlsx"))
+    assert len(files) == 46
+    criteria = load_criteria("2025-2026")
+    wb = openpyxl.load_workbook(files[0])  # 01001, Khối Mầm non 1
+    ws = wb["Tự chấm điểm"]
+    texts = [ws.cell(r, 2).value for r in range(1, ws.max_row + 1)]
+    expected = [c["criterion"] for c in criteria["Khối Mầm non 1"]]
+    start = texts.index(expected[0])
+    assert texts[start:start + len(expected)] == expected
+    assert ws.cell(start + 1, 2).protection.locked and not ws.cell(start + 1, 4).protection.locked
+    assert wb["_tdkt"]["A1"].value == "ket-qua"

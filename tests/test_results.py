@@ -242,3 +242,17 @@ def test_results_quota_and_citations_hold_for_random_proposals(rows):
         assert capped - beyond <= quota_limit(int(base), quota)
         assert beyond == max(0, capped - quota_limit(int(base), quota))
     assert Counter(over["result"]) <= Counter({el.OVER: len(over)})
+
+
+def test_results_all_valid_inbox_rejects_nothing(tmp_path):
+    from .sample_inbox import RESULTS_INBOX, build
+
+    (tmp_path / "tdkt.toml").write_bytes((SAMPLES / "tdkt.toml").read_bytes())
+    record = build(tmp_path, violations=False)
+    assert record["results"]["planted"] == []
+    result = results_consolidation(tmp_path / RESULTS_INBOX, load_config(tmp_path / "tdkt.toml"),
+                                   registration_inbox=tmp_path / "hop-thu")
+    assert set(result.verdicts["result"]) <= {el.PASS, el.CHECK}
+    assert (result.verdicts["result"] == el.PASS).sum() > 1000
+    checks = result.decisions[result.decisions["result"] == el.CHECK]
+    assert set(checks["rule_id"]) <= {r.id for r in result.rules.rules.values() if r.history}
