@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ from .findings import Finding, Severity
 from .forms import Vocabulary
 from .read import RawBook
 from .run import Consolidation
+from .submission import Submission
 from .xlsx import Col, Letterhead, ReportBook
 
 OFFICE_FILE = "tong-hop-phong.xlsx"
@@ -160,6 +162,25 @@ def _rules_frame(result: Consolidation) -> pd.DataFrame:
                          for r in result.rules.rules.values()])
 
 
+def files_and_rules_sheets(book: ReportBook, result: Consolidation) -> None:
+    """The two closing sheets of every Phòng workbook: files received, rules applied."""
+    book.table_sheet(
+        "Tệp đã nhận", "CÁC TỆP ĐÃ NHẬN TRONG HỘP THƯ", _files_frame(result),
+        [Col("seq", "STT", 5, "int"), Col("file", "Tệp", 34),
+         Col("unit_code", "Mã đơn vị", 9), Col("form", "Biểu mẫu", 30),
+         Col("status", "Tình trạng", 26), Col("errors", "Số lỗi", 7, "int", True),
+         Col("warnings", "Số cảnh báo", 8, "int", True),
+         Col("sha256", "Mã băm SHA-256", 30)], signature=False)
+    book.table_sheet(
+        "Căn cứ", f"CÁC QUY TẮC ÁP DỤNG NĂM HỌC {result.school_year} "
+                  f"(BỘ QUY TẮC {result.rules.version})",
+        _rules_frame(result),
+        [Col("id", "Mã quy tắc", 22), Col("description", "Nội dung", 44),
+         Col("citation", "Căn cứ", 40), Col("status", "Mức độ xác minh", 22),
+         Col("from", "Hiệu lực từ", 11, "date"), Col("params", "Tham số", 30)],
+        totals_label=None, signature=False)
+
+
 def write_office_workbook(result: Consolidation, path: Path) -> Path:
     """The Phòng's workbook: summaries, unit table, lists, problems, files, rules."""
     vocabs = result.forms.vocabs
@@ -222,20 +243,7 @@ def write_office_workbook(result: Consolidation, path: Path) -> Path:
              Col("commendation", "Hình thức khen thưởng", 28)], totals_label=None)
         book.findings_sheet("Lỗi và cảnh báo", result.findings,
                             title=f"LỖI VÀ CẢNH BÁO TRONG CÁC TỆP ĐĂNG KÝ NĂM HỌC {year}")
-        book.table_sheet(
-            "Tệp đã nhận", "CÁC TỆP ĐÃ NHẬN TRONG HỘP THƯ", _files_frame(result),
-            [Col("seq", "STT", 5, "int"), Col("file", "Tệp", 34),
-             Col("unit_code", "Mã đơn vị", 9), Col("form", "Biểu mẫu", 30),
-             Col("status", "Tình trạng", 26), Col("errors", "Số lỗi", 7, "int", True),
-             Col("warnings", "Số cảnh báo", 8, "int", True),
-             Col("sha256", "Mã băm SHA-256", 30)], signature=False)
-        book.table_sheet(
-            "Căn cứ", f"CÁC QUY TẮC ÁP DỤNG NĂM HỌC {year} (BỘ QUY TẮC {result.rules.version})",
-            _rules_frame(result),
-            [Col("id", "Mã quy tắc", 22), Col("description", "Nội dung", 44),
-             Col("citation", "Căn cứ", 40), Col("status", "Mức độ xác minh", 22),
-             Col("from", "Hiệu lực từ", 11, "date"), Col("params", "Tham số", 30)],
-            totals_label=None, signature=False)
+        files_and_rules_sheets(book, result)
     return path
 
 
@@ -332,10 +340,13 @@ def write_feedback(result: Consolidation, findings: list[Finding], book_raw: Raw
     return path
 
 
-def write_reports(result: Consolidation, root: Path) -> list[Path]:
-    """Every workbook of the round under `root`; returns their paths."""
-    written = [write_office_workbook(result, root / OFFICE_FILE),
-               write_province_workbook(result, root / PROVINCE_FILE)]
+FeedbackWriter = Callable[[Consolidation, str | None, list[Finding], Submission | None, str,
+                           Path], Path]
+
+
+def write_all_feedback(result: Consolidation, root: Path, write: FeedbackWriter,
+                       title: str) -> list[Path]:
+    """One feedback workbook per unit that sent a file, and one per file of no known unit."""
     feedback = root / settings.FEEDBACK_DIR
     feedback.mkdir()
     by_unit: dict[str, list[Finding]] = {}
@@ -343,18 +354,29 @@ def write_reports(result: Consolidation, root: Path) -> list[Path]:
         if f.unit:
             by_unit.setdefault(f.unit, []).append(f)
     names = result.units["unit_name"]
+    written = []
     for code in sorted({s.unit_code for s in result.submissions if s.unit_code}):
-        chosen = result.chosen.get(code)
-        title = f"Phản hồi bản đăng ký thi đua năm học {result.school_year} — {names[code]}"
-        written.append(write_feedback(result, by_unit.get(code, []),
-                                      chosen.raw if chosen else None, title,
-                                      feedback / f"{code}.xlsx"))
+        written.append(write(result, code, by_unit.get(code, []), result.chosen.get(code),
+                             f"{title} năm học {result.school_year} — {names[code]}",
+                             feedback / f"{code}.xlsx"))
     unknown = [s for s in result.submissions if not s.unit_code]
     if unknown:
         (feedback / UNKNOWN_DIR).mkdir()
     for sub in unknown:
         stem = re.sub(r"[^\w.-]+", "_", Path(sub.file).stem)[:80] or "tep"
-        written.append(write_feedback(result, sub.findings, sub.raw,
-                                      f"Phản hồi về tệp “{sub.file}”",
-                                      feedback / UNKNOWN_DIR / f"{stem}.xlsx"))
+        written.append(write(result, None, sub.findings, sub, f"Phản hồi về tệp “{sub.file}”",
+                             feedback / UNKNOWN_DIR / f"{stem}.xlsx"))
     return written
+
+
+def _registration_feedback(result: Consolidation, code: str | None, findings: list[Finding],
+                           sub: Submission | None, title: str, path: Path) -> Path:
+    return write_feedback(result, findings, sub.raw if sub else None, title, path)
+
+
+def write_reports(result: Consolidation, root: Path) -> list[Path]:
+    """Every workbook of the registration round under `root`; returns their paths."""
+    written = [write_office_workbook(result, root / OFFICE_FILE),
+               write_province_workbook(result, root / PROVINCE_FILE)]
+    return written + write_all_feedback(result, root, _registration_feedback,
+                                        "Phản hồi bản đăng ký thi đua")

@@ -8,17 +8,15 @@ from pathlib import Path
 import pandas as pd
 
 from . import eligibility as el
-from . import settings
 from .findings import Finding
 from .report import (
     OFFICE_FILE,
     PROVINCE_FILE,
-    UNKNOWN_DIR,
     _copy_name,
-    _files_frame,
     _marks,
     _numbered,
-    _rules_frame,
+    files_and_rules_sheets,
+    write_all_feedback,
 )
 from .rules import STATUS_LABELS
 from .run import Consolidation
@@ -229,20 +227,7 @@ def write_results_office(result: Consolidation, path: Path) -> Path:
             totals_label=None, signature=False)
         book.findings_sheet("Lỗi và cảnh báo", result.findings,
                             title=f"LỖI VÀ CẢNH BÁO TRONG CÁC TỆP KẾT QUẢ NĂM HỌC {year}")
-        book.table_sheet(
-            "Tệp đã nhận", "CÁC TỆP ĐÃ NHẬN TRONG HỘP THƯ", _files_frame(result),
-            [Col("seq", "STT", 5, "int"), Col("file", "Tệp", 34),
-             Col("unit_code", "Mã đơn vị", 9), Col("form", "Biểu mẫu", 30),
-             Col("status", "Tình trạng", 26), Col("errors", "Số lỗi", 7, "int", True),
-             Col("warnings", "Số cảnh báo", 8, "int", True),
-             Col("sha256", "Mã băm SHA-256", 30)], signature=False)
-        book.table_sheet(
-            "Căn cứ", f"CÁC QUY TẮC ÁP DỤNG NĂM HỌC {year} (BỘ QUY TẮC {result.rules.version})",
-            _rules_frame(result),
-            [Col("id", "Mã quy tắc", 22), Col("description", "Nội dung", 44),
-             Col("citation", "Căn cứ", 40), Col("status", "Mức độ xác minh", 22),
-             Col("from", "Hiệu lực từ", 11, "date"), Col("params", "Tham số", 30)],
-            totals_label=None, signature=False)
+        files_and_rules_sheets(book, result)
     return path
 
 
@@ -316,24 +301,5 @@ def write_results_reports(result: Consolidation, root: Path) -> list[Path]:
     """Every workbook of the year-end round under `root`."""
     written = [write_results_office(result, root / OFFICE_FILE),
                write_results_province(result, root / PROVINCE_FILE)]
-    feedback = root / settings.FEEDBACK_DIR
-    feedback.mkdir()
-    by_unit: dict[str, list[Finding]] = {}
-    for f in result.findings:
-        if f.unit:
-            by_unit.setdefault(f.unit, []).append(f)
-    names = result.units["unit_name"]
-    for code in sorted({s.unit_code for s in result.submissions if s.unit_code}):
-        title = f"Phản hồi kết quả bình xét năm học {result.school_year} — {names[code]}"
-        written.append(write_results_feedback(result, code, by_unit.get(code, []),
-                                              result.chosen.get(code), title,
-                                              feedback / f"{code}.xlsx"))
-    unknown = [s for s in result.submissions if not s.unit_code]
-    if unknown:
-        (feedback / UNKNOWN_DIR).mkdir()
-    for sub in unknown:
-        stem = re.sub(r"[^\w.-]+", "_", Path(sub.file).stem)[:80] or "tep"
-        written.append(write_results_feedback(result, None, sub.findings, sub,
-                                              f"Phản hồi về tệp “{sub.file}”",
-                                              feedback / UNKNOWN_DIR / f"{stem}.xlsx"))
-    return written
+    return written + write_all_feedback(result, root, write_results_feedback,
+                                        "Phản hồi kết quả bình xét")

@@ -19,7 +19,7 @@ from .rank import block_ranking, office_scores, tie_breaks, verified_scores
 from .read import read_workbook
 from .registry import load_registry
 from .rules import RuleSet, load_rules, quota_limit
-from .run import Consolidation, chosen_submissions, consolidation, inbox_files, read_submission
+from .run import Consolidation, chosen_submissions, consolidation, read_inbox
 from .submission import submission
 from .text import fold
 
@@ -213,11 +213,7 @@ def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Pa
     registry, registry_findings = load_registry(config.registry, forms)
     limits, allocation_findings = load_allocation(config.allocation, forms)
     context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    files = inbox_files(inbox)
-    iterator: Iterator[Path] = iter(files)
-    if progress is not None:
-        iterator = progress(iterator, len(files))
-    subs = [read_submission(p, inbox, forms, registry, context, ROUND) for p in iterator]
+    subs = read_inbox(inbox, forms, registry, context, ROUND, progress)
     chosen = chosen_submissions(subs)
     registration = consolidation(registration_inbox, config, forms=forms) \
         if registration_inbox is not None and registration_inbox.is_dir() else None

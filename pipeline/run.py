@@ -97,6 +97,18 @@ def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
     return submission(book, forms, form_id, registry, context, mtime_ns=mtime)
 
 
+def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context,
+               form_id: str = ROUND,
+               progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
+               ) -> list[Submission]:
+    """Every file of the inbox as a submission of form `form_id`, in name order."""
+    files = inbox_files(inbox)
+    iterator: Iterator[Path] = iter(files)
+    if progress is not None:
+        iterator = progress(iterator, len(files))
+    return [read_submission(p, inbox, forms, registry, context, form_id) for p in iterator]
+
+
 def chosen_submissions(submissions: list[Submission]) -> dict[str, Submission]:
     """The newest usable submission of each unit; older ones are marked superseded.
 
@@ -130,11 +142,7 @@ def consolidation(inbox: Path, config: Config, *, run_date: dt.date | None = Non
     rules = load_rules(config.school_year)
     registry, registry_findings = load_registry(config.registry, forms)
     context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    files = inbox_files(inbox)
-    iterator: Iterator[Path] = iter(files)
-    if progress is not None:
-        iterator = progress(iterator, len(files))
-    submissions = [read_submission(p, inbox, forms, registry, context) for p in iterator]
+    submissions = read_inbox(inbox, forms, registry, context, ROUND, progress)
     chosen = chosen_submissions(submissions)
     submitted = {s.unit_code for s in submissions if s.unit_code}
     staff = staff_rows(chosen)
