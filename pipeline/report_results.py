@@ -280,7 +280,11 @@ def write_results_feedback(result: Consolidation, code: str | None, findings: li
     letterhead = Letterhead.of(result.office, result.run_date)
     mine = pd.concat([verdict_frame(result, "person"), verdict_frame(result, "collective")],
                      ignore_index=True)
-    mine = _numbered(mine[mine["unit_code"] == code]) if code else mine.iloc[0:0]
+    mine = mine[mine["unit_code"] == code] if code else mine.iloc[0:0]
+    # What the school must act on first: not passed, over a quota, to be checked, then passed.
+    order = {el.FAIL: 0, el.OVER: 1, el.CHECK: 2, el.PASS: 3}
+    mine = _numbered(mine.assign(_order=mine["result"].map(order)).sort_values(
+        ["_order", "kind", "proposal", "row"], kind="stable"))
     with ReportBook(path, letterhead, title) as book:
         book.table_sheet("Kết quả xét", title.upper(), mine,
                          [Col("seq", "STT", 5, "int"), Col("name", "Họ và tên / tập thể", 24),

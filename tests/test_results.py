@@ -256,3 +256,19 @@ def test_results_all_valid_inbox_rejects_nothing(tmp_path):
     assert (result.verdicts["result"] == el.PASS).sum() > 1000
     checks = result.decisions[result.decisions["result"] == el.CHECK]
     assert set(checks["rule_id"]) <= {r.id for r in result.rules.rules.values() if r.history}
+
+
+def test_results_school_feedback_says_which_proposals_pass_and_why_not(results_run, planted):
+    _, out = results_run
+    for case in planted:
+        rows = table_rows(out / "phan-hoi" / f"{case['unit']}.xlsx", "Kết quả xét", "STT")
+        if case["result"] == "over-quota":
+            assert sum(r["Kết quả"] == "Vượt hạn mức" for r in rows) == case["count"]
+            continue
+        mine = [r for r in rows if r["Họ và tên / tập thể"] == case["name"]
+                and case["rule_id"] in (r["Quy tắc quyết định"] or "")]
+        assert mine and mine[0]["Kết quả"] == "Không đạt", case
+        assert rows[0]["Kết quả"] in ("Không đạt", "Vượt hạn mức")  # what to act on comes first
+    one = table_rows(out / "phan-hoi" / "01001.xlsx", "Kết quả xét", "STT")
+    assert one and {r["Kết quả"] for r in one} <= {"Đạt", "Cần kiểm tra hồ sơ các năm trước",
+                                                  "Không đạt", "Vượt hạn mức"}
