@@ -180,6 +180,13 @@ def _summary(result: Consolidation) -> None:
     click.echo(f"Đơn vị: {int(units['expected'].sum())} trong danh mục, "
                f"{int(units['submitted'].sum())} đã nộp, {int(units['missing'].sum())} chưa nộp.")
     click.echo(f"Lỗi: {len(result.errors)}; cảnh báo: {len(result.findings) - len(result.errors)}.")
+    if result.verdicts is not None:
+        from .eligibility import RESULT_LABELS
+
+        counts = result.verdicts["result"].value_counts()
+        parts = [f"{label.lower()}: {int(counts.get(code, 0))}"
+                 for code, label in RESULT_LABELS.items()]
+        click.echo(f"Đề nghị khen thưởng: {len(result.verdicts)} ({'; '.join(parts)}).")
     if result.out_dir is not None:
         click.echo(f"Kết quả: {result.out_dir}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +29,7 @@ REGISTRATION_ROUND = "dang-ky"
 ALLOCATION_FORM = "phan-bo"
 RANKING_SHEET = "Xếp hạng khối"
 VIABLE = (el.PASS, el.CHECK)
+NO_REGISTRATION = "bản đăng ký đầu năm học (chưa có dữ liệu đăng ký để đối chiếu)"
 PERSON_COLUMNS = ["full_name", "birth_date", "sex", "position", "staff_group", "grade",
                   "months_worked", "absence", "study_result", "discipline", "initiative",
                   "initiative_level", "title", "commendation", "vote_share"]
@@ -82,6 +84,16 @@ def registered_not_proposed(registered: pd.DataFrame, proposed: pd.DataFrame, ke
     keys = key(made)
     out = made.assign(proposed=keys.map(now))
     return out[out["proposed"] != out[column]]
+
+
+def without_registration(rules: RuleSet) -> RuleSet:
+    """With no registration data to compare with, registration rules are left to check by hand
+    (never failed, never passed silently)."""
+    changed = {
+        rid: replace(rule, require=None, history=NO_REGISTRATION)
+        if rule.require and "registered" in rule.require else rule
+        for rid, rule in rules.rules.items()}
+    return replace(rules, rules=changed)
 
 
 # Allocation of quotas per khối
@@ -217,6 +229,8 @@ def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Pa
     chosen = chosen_submissions(subs)
     registration = consolidation(registration_inbox, config, forms=forms) \
         if registration_inbox is not None and registration_inbox.is_dir() else None
+    if registration is None:
+        rules = without_registration(rules)
     units = _units_frame(registry.units)
     people = sheet_rows(chosen, "staff", PERSON_COLUMNS)
     groups = sheet_rows(chosen, "unit", COLLECTIVE_COLUMNS)

@@ -272,3 +272,11 @@ def test_results_school_feedback_says_which_proposals_pass_and_why_not(results_r
     one = table_rows(out / "phan-hoi" / "01001.xlsx", "Kết quả xét", "STT")
     assert one and {r["Kết quả"] for r in one} <= {"Đạt", "Cần kiểm tra hồ sơ các năm trước",
                                                   "Không đạt", "Vượt hạn mức"}
+
+
+def test_results_without_registration_data_leave_registration_to_check(tmp_path):
+    result = results_consolidation(RESULTS, load_config(SAMPLES / "tdkt.toml"),
+                                   registration_inbox=tmp_path / "khong-co")
+    registration = result.decisions[result.decisions["rule_id"].str.startswith("registration.")]
+    assert len(registration) and (registration["result"] == el.CHECK).all()
+    assert registration["reason"].str.contains("chưa có dữ liệu đăng ký").all()
