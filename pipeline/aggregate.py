@@ -13,7 +13,6 @@ from .text import name_sort_key
 STAFF_SHEET = "staff"
 UNIT_SHEET = "unit"
 NOT_REGISTERED = "khong_dang_ky"
-LEADER_GROUP = "CBQL"
 
 STATUS_VALID = "Hợp lệ"
 STATUS_ERRORS = "Có lỗi"
@@ -96,7 +95,10 @@ def unit_table(registry: Registry, chosen: dict[str, Submission], submitted: set
     units["staff_listed"] = staff.groupby("unit_code").size().reindex(units.index, fill_value=0) \
         if not staff.empty else 0
     units["registered"] = _per_unit(registered, units.index)
-    non_leaders = registered[registered["staff_group"] != LEADER_GROUP] \
+    # Leadership posts are marked in the positions vocabulary (`leader: true`); Tổ trưởng,
+    # Tổ phó chuyên môn are not leaders for this share (glossary.md).
+    leaders = {v.code for v in vocabs["positions"].values if v.attrs.get("leader")}
+    non_leaders = registered[~registered["position"].isin(leaders)] \
         if not registered.empty else registered
     units["non_leader_registered"] = _per_unit(non_leaders, units.index)
     titles = _counts(staff, "title", vocabs["individual_titles"].codes)

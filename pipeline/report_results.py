@@ -26,10 +26,6 @@ KIND_LABELS = {"title": "Danh hiệu", "collective_title": "Danh hiệu", "comme
                "Hình thức khen thưởng"}
 KIND_VOCABS = {"title": "individual_titles", "collective_title": "collective_titles",
                "commendation": "commendations"}
-# What the Sở decides on: provincial titles and forms of commendation and above.
-PROVINCE_PROPOSALS = {"title": ["cstd_tinh"], "collective_title": ["co_thi_dua_tinh"],
-                      "commendation": ["bang_khen_tinh", "bang_khen_bo", "bang_khen_ttg",
-                                       "huan_chuong_ld3"]}
 
 
 def _label(result: Consolidation, kind: str, code: str) -> str:
@@ -253,7 +249,8 @@ def write_results_province(result: Consolidation, path: Path) -> Path:
             Col("level", "Cấp học", 9), Col("achievement", "Thành tích", 44),
             Col("citations", "Căn cứ", 40), Col("result_label", "Kết quả xét của Phòng", 16)]
     with ReportBook(path, letterhead, f"Đề nghị khen thưởng năm học {year}") as book:
-        for kind, codes in PROVINCE_PROPOSALS.items():
+        # What the Sở decides on comes from the rule data (rule `province.decides`).
+        for kind, codes in result.rules.rule("province.decides").params.items():
             for code in codes:
                 chosen = proposals[(proposals["kind"] == kind) & (proposals["proposal"] == code)
                                    & proposals["result"].isin([el.PASS, el.CHECK])]

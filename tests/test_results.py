@@ -280,3 +280,26 @@ def test_results_without_registration_data_leave_registration_to_check(tmp_path)
     registration = result.decisions[result.decisions["rule_id"].str.startswith("registration.")]
     assert len(registration) and (registration["result"] == el.CHECK).all()
     assert registration["reason"].str.contains("chưa có dữ liệu đăng ký").all()
+
+
+def test_results_province_lists_hold_what_the_so_decides(results_run):
+    result, out = results_run
+    decides = result.rules.rule("province.decides").params
+    wb = openpyxl.load_workbook(out / "tong-hop-so.xlsx", read_only=True)
+    listed = 0
+    for kind, codes in decides.items():
+        vocab = result.forms.vocabs[{"title": "individual_titles", "collective_title":
+                                     "collective_titles", "commendation": "commendations"}[kind]]
+        for code in codes:
+            viable = result.verdicts[(result.verdicts["kind"] == kind)
+                                     & (result.verdicts["proposal"] == code)
+                                     & result.verdicts["result"].isin([el.PASS, el.CHECK])]
+            name = vocab.by_code(code).abbr
+            if viable.empty:
+                assert name not in wb.sheetnames
+                continue
+            rows = table_rows(out / "tong-hop-so.xlsx", name, "STT")
+            assert sorted(r["Họ và tên / tập thể"] for r in rows) == sorted(viable["name"])
+            assert all(r["Căn cứ"] and r["Thành tích"] for r in rows)
+            listed += len(rows)
+    assert listed > 10
