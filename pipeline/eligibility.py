@@ -132,7 +132,8 @@ def _reason(rule: Rule, result: str) -> str:
     if result == CHECK:
         return f"Cần kiểm tra hồ sơ các năm trước: {rule.history} ({rule.citation}; {status})."
     verdict = "Đạt" if result == PASS else "Không đạt"
-    return f"{verdict}: {rule.description} ({rule.citation}; {status})."
+    what = f"{rule.history} (theo kho lịch sử)" if rule.history else rule.description
+    return f"{verdict}: {what} ({rule.citation}; {status})."
 
 
 def decisions(frame: pd.DataFrame, subject: str, rules: RuleSet,
@@ -152,7 +153,7 @@ def decisions(frame: pd.DataFrame, subject: str, rules: RuleSet,
             if rows.empty:
                 continue
             if rule.history is not None:
-                results = pd.Series(CHECK, index=rows.index)
+                results = _from_history(rows, rule)
             else:
                 held = condition_mask(rule.require, rows, ranks)
                 results = held.map({True: PASS, False: FAIL})
@@ -164,6 +165,20 @@ def decisions(frame: pd.DataFrame, subject: str, rules: RuleSet,
     if not out:
         return pd.DataFrame(columns=DECISION_COLUMNS)
     return pd.concat(out, ignore_index=True)[DECISION_COLUMNS]
+
+
+def history_column(rule: Rule) -> str:
+    """The column in which the history store answers a rule: True, False or None (unknown)."""
+    return f"history:{rule.id}"
+
+
+def _from_history(rows: pd.DataFrame, rule: Rule) -> pd.Series:
+    """Pass or fail where the store's records decide; check where they do not reach back."""
+    column = history_column(rule)
+    if column not in rows:
+        return pd.Series(CHECK, index=rows.index)
+    known = rows[column]
+    return known.map(lambda v: PASS if v is True else FAIL if v is False else CHECK)
 
 
 def _decision_rows(rows: pd.DataFrame, subject: str, rule: Rule,

@@ -46,6 +46,8 @@ class Rule:
     when: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     require: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     history: str | None = None  # what earlier years must show; decided "cần kiểm tra"
+    # How the history store decides it: {kind: title|grade, codes: [...], years: N}
+    consecutive: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
     @property
     def decides(self) -> bool:
@@ -98,7 +100,7 @@ def _rule(raw: dict[str, Any], where: str) -> Rule:
                     params=dict(raw.get("params") or {}), subject=raw.get("subject"),
                     proposals={k: tuple(v) for k, v in (raw.get("proposals") or {}).items()},
                     when=raw.get("when"), require=raw.get("require"),
-                    history=raw.get("history"))
+                    history=raw.get("history"), consecutive=raw.get("consecutive"))
     except KeyError as exc:
         raise DefinitionError(f"{where}: rule lacks {exc}") from exc
     where = f"{where}: rule {rule.id}"
@@ -110,6 +112,12 @@ def _rule(raw: dict[str, Any], where: str) -> Rule:
         for condition in (rule.require, rule.when):
             if condition is not None:
                 _check_condition(condition, where)
+        spec = rule.consecutive
+        if spec is not None and (rule.history is None or set(spec) != {"kind", "codes", "years"}
+                                 or spec["kind"] not in ("title", "grade")
+                                 or int(spec["years"]) < 2):
+            raise DefinitionError(f"{where}: consecutive needs history and kind (title|grade), "
+                                  "codes, years ≥ 2")
     if rule.status not in STATUSES:
         raise DefinitionError(f"{where}: rule {rule.id}: unknown status {rule.status!r}")
     if rule.finding and rule.finding not in catalogue():

@@ -1,0 +1,48 @@
+"""Earlier years, as the history store knows them: consecutive-year conditions, person ids."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from .config import year_start
+
+
+def earlier_years(school_year: str, count: int) -> list[str]:
+    """The `count` school years before `school_year`, oldest first: 2025-2026, 2 → 2023-2024,
+    2024-2025."""
+    start = year_start(school_year)
+    return [f"{y}-{y + 1}" for y in range(start - count, start)]
+
+
+def consecutive_flags(person_ids: pd.Series, records: pd.DataFrame, covered: set[str],
+                      school_year: str, spec: Mapping[str, Any]) -> pd.Series:
+    """For each person: True when the store shows one of `spec["codes"]` in every one of the
+    earlier years the rule needs (this year's proposal counting as the last), False when the
+    person was on the office's staff in such a year without it, None (to check by hand) when
+    the store does not reach back or the person worked elsewhere that year.
+
+    `records`: person_id, school_year, code — titles held or grades, of kind `spec["kind"]`.
+    `covered`: the school years the store holds complete records of.
+    """
+    needed = earlier_years(school_year, int(spec["years"]) - 1)
+    held = records[records["code"].isin(list(spec["codes"]))]
+    have = set(zip(held["person_id"], held["school_year"], strict=True))
+    seen = set(zip(records["person_id"], records["school_year"], strict=True))
+
+    def flag(person: Any) -> bool | None:
+        if person is None or pd.isna(person):
+            return None
+        person = int(person)
+        unknown = False
+        for year in needed:
+            if (person, year) in have:
+                continue
+            if year in covered and (person, year) in seen:
+                return False  # on the office's staff that year, without the title or grade
+            unknown = True  # not covered, or working elsewhere that year: check by hand
+        return None if unknown else True
+
+    return person_ids.map(flag).astype(object)

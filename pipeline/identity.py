@@ -1,0 +1,81 @@
+"""Who is who across years: people have no national id in these files.
+
+A person in a new file is matched to the people the store already knows, in this order:
+1. confirmed by the office (a link kept in the store) — always wins;
+2. same folded name, same birth date, same unit — the same person;
+3. same folded name, same birth date, another unit — the person moved schools;
+4. same birth date, same unit, a name one letter away (a typo) — the same person, reported
+   for the office to confirm;
+5. otherwise a new person. Whenever a step finds more than one candidate, nobody is guessed:
+   the row is reported as ambiguous and recorded as a new person until the office confirms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .text import fold
+
+EXACT, MOVED, TYPO, NEW, AMBIGUOUS, CONFIRMED = (
+    "exact", "moved", "typo", "new", "ambiguous", "confirmed")
+MATCH_LABELS = {
+    EXACT: "Trùng họ tên, ngày sinh, đơn vị",
+    MOVED: "Chuyển trường: trùng họ tên, ngày sinh",
+    TYPO: "Gần trùng họ tên (sai một chữ), trùng ngày sinh và đơn vị — Phòng xác nhận",
+    NEW: "Người mới",
+    AMBIGUOUS: "Có nhiều người phù hợp — Phòng xác nhận",
+    CONFIRMED: "Phòng đã xác nhận",
+}
+
+
+@dataclass(frozen=True)
+class Match:
+    person_id: int | None
+    how: str
+    candidates: tuple[int, ...] = ()
+
+
+def person_key(full_name: str, birth_date: object) -> tuple[str, str]:
+    """(folded name, ISO birth date or "")."""
+    born = birth_date.isoformat() if isinstance(birth_date, dt.date) else str(birth_date or "")
+    return fold(str(full_name)), born
+
+
+def one_edit_apart(a: str, b: str) -> bool:
+    """Whether two strings differ by exactly one inserted, deleted or replaced character."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i + (len(a) == len(b)):] == b[i + 1:]
+
+
+def match_person(known: pd.DataFrame, full_name: str, birth_date: object, unit_code: str,
+                 confirmed: dict[tuple[str, str, str], int] | None = None) -> Match:
+    """Match one person against `known` (columns person_id, fold_name, birth_date, unit_code:
+    one row per person and unit they were seen in)."""
+    name, born = person_key(full_name, birth_date)
+    if confirmed and (name, born, unit_code) in confirmed:
+        return Match(confirmed[(name, born, unit_code)], CONFIRMED)
+    if known.empty or not born:
+        return Match(None, NEW)
+    same_birth = known[known["birth_date"] == born]
+    steps = (
+        (EXACT, (same_birth["fold_name"] == name) & (same_birth["unit_code"] == unit_code)),
+        (MOVED, same_birth["fold_name"] == name),
+        (TYPO, (same_birth["unit_code"] == unit_code)
+         & same_birth["fold_name"].map(lambda other: one_edit_apart(other, name)).astype(bool)),
+    )
+    for how, mask in steps:
+        ids = tuple(sorted(set(same_birth.loc[mask, "person_id"])))
+        if len(ids) == 1:
+            return Match(ids[0], how)
+        if len(ids) > 1:
+            return Match(None, AMBIGUOUS, ids)
+    return Match(None, NEW)

@@ -1,0 +1,66 @@
+"""Matching people across years: exact, moved, typo, ambiguous, confirmed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.identity import (
+    AMBIGUOUS,
+    CONFIRMED,
+    EXACT,
+    MOVED,
+    NEW,
+    TYPO,
+    match_person,
+    one_edit_apart,
+    person_key,
+)
+
+BORN = dt.date(1985, 9, 5)
+KNOWN = pd.DataFrame([
+    {"person_id": 1, "fold_name": "nguyen van an", "birth_date": "1985-09-05", "unit_code": "01"},
+    {"person_id": 2, "fold_name": "le thi hoa", "birth_date": "1990-01-02", "unit_code": "01"},
+    # Two people of the same name in one unit, told apart by their birth dates.
+    {"person_id": 3, "fold_name": "tran thi lan", "birth_date": "1980-03-03", "unit_code": "02"},
+    {"person_id": 4, "fold_name": "tran thi lan", "birth_date": "1992-07-07", "unit_code": "02"},
+    # Two people who could both be a typo of a third name.
+    {"person_id": 5, "fold_name": "pham van binh", "birth_date": "1975-05-05", "unit_code": "03"},
+    {"person_id": 6, "fold_name": "pham van binh", "birth_date": "1975-05-05", "unit_code": "04"},
+])
+
+
+@pytest.mark.parametrize(("name", "born", "unit", "how", "person"), [
+    ("Nguyễn Văn An", BORN, "01", EXACT, 1),
+    ("NGUYỄN  VĂN AN", BORN, "01", EXACT, 1),  # case, spaces and diacritics do not matter
+    ("Nguyễn Văn An", BORN, "07", MOVED, 1),
+    ("Nguyễn Văn Ăn", BORN, "01", EXACT, 1),
+    ("Nguyễn Văn Anh", BORN, "01", TYPO, 1),
+    ("Trần Thị Lan", dt.date(1992, 7, 7), "02", EXACT, 4),
+    ("Trần Thị Lan", dt.date(1980, 3, 3), "02", EXACT, 3),
+    ("Phạm Văn Bình", dt.date(1975, 5, 5), "09", AMBIGUOUS, None),
+    ("Lê Thị Hoa", dt.date(1991, 1, 2), "01", NEW, None),
+    ("Lê Thị Hoa", None, "01", NEW, None),
+])
+def test_identity_matching_table(name, born, unit, how, person):
+    match = match_person(KNOWN, name, born, unit)
+    assert (match.how, match.person_id) == (how, person)
+    if how == AMBIGUOUS:
+        assert match.candidates == (5, 6)
+
+
+def test_identity_office_confirmation_wins():
+    key = (*person_key("Phạm Văn Bình", dt.date(1975, 5, 5)), "09")
+    match = match_person(KNOWN, "Phạm Văn Bình", dt.date(1975, 5, 5), "09", {key: 6})
+    assert (match.how, match.person_id) == (CONFIRMED, 6)
+
+
+@given(st.text(alphabet="abcdeg ", max_size=12), st.text(alphabet="abcdeg ", max_size=12))
+def test_identity_one_edit_apart_is_symmetric_and_exact(a, b):
+    assert one_edit_apart(a, b) == one_edit_apart(b, a)
+    if one_edit_apart(a, b):
+        assert a != b and abs(len(a) - len(b)) <= 1
