@@ -56,24 +56,48 @@ def one_edit_apart(a: str, b: str) -> bool:
     return a[i + (len(a) == len(b)):] == b[i + 1:]
 
 
-def match_person(known: pd.DataFrame, full_name: str, birth_date: object, unit_code: str,
+class KnownPeople:
+    """The people a store knows, indexed by birth date for matching."""
+
+    def __init__(self) -> None:
+        self._by_birth: dict[str, set[tuple[int, str, str]]] = {}
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> KnownPeople:
+        """From rows of person_id, fold_name, birth_date, unit_code."""
+        known = cls()
+        for row in frame.itertuples():
+            known.add(int(row.person_id), row.fold_name, row.birth_date, row.unit_code)
+        return known
+
+    def add(self, person_id: int, fold_name: str, birth_date: str | None,
+            unit_code: str | None) -> None:
+        """Remember a person seen in a unit."""
+        if birth_date:
+            self._by_birth.setdefault(birth_date, set()).add(
+                (person_id, fold_name, unit_code or ""))
+
+    def born(self, birth_date: str) -> set[tuple[int, str, str]]:
+        """(person_id, folded name, unit) of everyone born that day."""
+        return self._by_birth.get(birth_date, set())
+
+
+def match_person(known: KnownPeople, full_name: str, birth_date: object, unit_code: str,
                  confirmed: dict[tuple[str, str, str], int] | None = None) -> Match:
-    """Match one person against `known` (columns person_id, fold_name, birth_date, unit_code:
-    one row per person and unit they were seen in)."""
+    """Match one person against the people the store knows."""
     name, born = person_key(full_name, birth_date)
     if confirmed and (name, born, unit_code) in confirmed:
         return Match(confirmed[(name, born, unit_code)], CONFIRMED)
-    if known.empty or not born:
+    if not born:
         return Match(None, NEW)
-    same_birth = known[known["birth_date"] == born]
+    same_birth = known.born(born)
     steps = (
-        (EXACT, (same_birth["fold_name"] == name) & (same_birth["unit_code"] == unit_code)),
-        (MOVED, same_birth["fold_name"] == name),
-        (TYPO, (same_birth["unit_code"] == unit_code)
-         & same_birth["fold_name"].map(lambda other: one_edit_apart(other, name)).astype(bool)),
+        (EXACT, lambda pid, other, unit: other == name and unit == unit_code),
+        (MOVED, lambda pid, other, unit: other == name),
+        (TYPO, lambda pid, other, unit: unit == unit_code and one_edit_apart(other, name)),
     )
-    for how, mask in steps:
-        ids = tuple(sorted(set(same_birth.loc[mask, "person_id"])))
+    for how, test in steps:
+        ids = tuple(sorted({pid for pid, other, unit in same_birth if test(pid, other, unit)}))
         if len(ids) == 1:
             return Match(ids[0], how)
         if len(ids) > 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -84,6 +85,31 @@ def registered_not_proposed(registered: pd.DataFrame, proposed: pd.DataFrame, ke
     keys = key(made)
     out = made.assign(proposed=keys.map(now))
     return out[out["proposed"] != out[column]]
+
+
+def with_history(people: pd.DataFrame, store: sqlite3.Connection, rules: RuleSet,
+                 school_year: str) -> pd.DataFrame:
+    """People with the store's person ids (read only: new people get none yet) and, for each
+    rule the store can decide, its answer: True, False or None (check by hand)."""
+    from .history import consecutive_flags
+    from .identity import KnownPeople, match_person
+    from .record import covered_years, history_records, known_people
+
+    out = people.copy()
+    known = KnownPeople.from_frame(known_people(store))
+    out["person_id"] = [match_person(known, r.full_name, r.birth_date, r.unit_code).person_id
+                        for r in out.itertuples()] if len(out) else []
+    covered = covered_years(store) - {school_year}
+    records: dict[str, pd.DataFrame] = {}
+    for rule in rules.rules.values():
+        if rule.consecutive is None:
+            continue
+        kind = rule.consecutive["kind"]
+        if kind not in records:
+            records[kind] = history_records(store, kind)
+        out[el.history_column(rule)] = consecutive_flags(
+            out["person_id"], records[kind], covered, school_year, rule.consecutive)
+    return out
 
 
 def without_registration(rules: RuleSet) -> RuleSet:
@@ -213,8 +239,8 @@ def _over(rows: pd.DataFrame, rule, subject: str | None) -> pd.DataFrame:
 def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Path | None,
                           run_date: dt.date | None = None, previous: Path | None = None,
                           progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
-                          forms: FormSet | None = None, rules: RuleSet | None = None
-                          ) -> Consolidation:
+                          forms: FormSet | None = None, rules: RuleSet | None = None,
+                          store: sqlite3.Connection | None = None) -> Consolidation:
     """Read and check every results file, decide every proposal, rank the units (no writing).
 
     `previous`: the Phòng workbook of an earlier run, whose "Điểm thẩm định" column the office
@@ -250,6 +276,8 @@ def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Pa
         groups["collective_kind"] == "don_vi", False).fillna(False).astype(bool)
     people = people.merge(units[["disadvantaged"]], left_on="unit_code", right_index=True,
                           how="left")
+    if store is not None:
+        people = with_history(people, store, rules, config.school_year)
     decided = pd.concat([el.decisions(people, "person", rules, forms.vocabs),
                          el.decisions(groups, "collective", rules, forms.vocabs)],
                         ignore_index=True)

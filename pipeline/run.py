@@ -68,6 +68,8 @@ class Consolidation:
     criteria: pd.DataFrame | None = None
     limits: dict | None = None
     not_proposed: pd.DataFrame | None = None
+    # Person matches across years the office should confirm (set when the round is recorded).
+    matches: pd.DataFrame | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -283,22 +285,35 @@ def _decision_records(decisions: pd.DataFrame) -> list[dict]:
 def consolidate(inbox: Path, out: Path, config: Config, *, run_date: dt.date | None = None,
                 progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
                 forms: FormSet | None = None, round: str = ROUND,
-                registration_inbox: Path | None = None) -> Consolidation:
-    """The whole job: consolidate the inbox and write every output under `out/<year>/<round>/`.
+                registration_inbox: Path | None = None, store: Path | None = None,
+                ) -> Consolidation:
+    """The whole job: consolidate the inbox, record the round in the history store, and write
+    every output under `out/<year>/<round>/`.
 
-    The year-end round (`round="ket-qua"`) also reads the registration inbox of the same year.
+    The year-end round (`round="ket-qua"`) also reads the registration inbox of the same year
+    and the earlier years in the store. The store is written before the outputs: a run stopped
+    while recording leaves the store as it was (one transaction) and the outputs untouched.
     """
-    with output_lock(out):
-        if round == ROUND:
-            result = consolidation(inbox, config, run_date=run_date, progress=progress,
-                                   forms=forms)
-        else:
-            from .results import results_consolidation
+    from .record import record
+    from .store import open_store
 
-            previous = out / config.school_year / settings.OUTPUT_ROUND_DIRS[round] / \
-                "tong-hop-phong.xlsx"
-            result = results_consolidation(
-                inbox, config, registration_inbox=registration_inbox, run_date=run_date,
-                previous=previous, progress=progress, forms=forms)
+    with output_lock(out):
+        connection = open_store(store or out / settings.STORE_FILE)
+        try:
+            if round == ROUND:
+                result = consolidation(inbox, config, run_date=run_date, progress=progress,
+                                       forms=forms)
+            else:
+                from .results import results_consolidation
+
+                previous = out / config.school_year / settings.OUTPUT_ROUND_DIRS[round] / \
+                    "tong-hop-phong.xlsx"
+                result = results_consolidation(
+                    inbox, config, registration_inbox=registration_inbox, run_date=run_date,
+                    previous=previous, progress=progress, forms=forms, store=connection)
+            result.matches = record(connection, result,
+                                    dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+        finally:
+            connection.close()
         write_outputs(result, out)
     return result

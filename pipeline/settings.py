@@ -48,6 +48,8 @@ OUTPUT_ROUND_DIRS = {"dang-ky": "dang-ky", "ket-qua": "ket-qua"}
 FEEDBACK_DIR = "phan-hoi"
 LOCK_FILE = ".tdkt.lock"
 MANIFEST_FILE = "manifest.json"
+# The history store, in the output folder unless tdkt.toml names another place (`store = …`).
+STORE_FILE = "tdkt-lich-su.sqlite"
 
 # Exit codes of the command line.
 EXIT_OK = 0

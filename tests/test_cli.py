@@ -106,7 +106,8 @@ def test_cli_failed_run_leaves_previous_outputs_intact(office, tmp_path, monkeyp
     shutil_copy = (SAMPLES / "hop-thu" / "dang-ky_01001.xlsx").read_bytes()
     (root / "hop-thu" / "dang-ky_01001.xlsx").write_bytes(shutil_copy)
     first = consolidate(root / "hop-thu", out, config)
-    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    outputs = out / "2025-2026"  # the workbooks and manifest (the store is not an output)
+    before = {p.relative_to(out): p.read_bytes() for p in outputs.rglob("*") if p.is_file()}
 
     def broken(result, path):
         path.write_bytes(b"half")
@@ -117,7 +118,7 @@ def test_cli_failed_run_leaves_previous_outputs_intact(office, tmp_path, monkeyp
     result = _run(*_args(root, out))
     assert result.exit_code == 2
     assert "Không ghi được kết quả" in result.output
-    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    after = {p.relative_to(out): p.read_bytes() for p in outputs.rglob("*") if p.is_file()}
     assert after == before
     assert first.units.loc["01001", "status"] == "Hợp lệ"
     assert not [p for p in (out / "2025-2026").iterdir() if p.name.startswith(".")]

@@ -16,13 +16,14 @@ from pipeline.identity import (
     MOVED,
     NEW,
     TYPO,
+    KnownPeople,
     match_person,
     one_edit_apart,
     person_key,
 )
 
 BORN = dt.date(1985, 9, 5)
-KNOWN = pd.DataFrame([
+KNOWN_ROWS = pd.DataFrame([
     {"person_id": 1, "fold_name": "nguyen van an", "birth_date": "1985-09-05", "unit_code": "01"},
     {"person_id": 2, "fold_name": "le thi hoa", "birth_date": "1990-01-02", "unit_code": "01"},
     # Two people of the same name in one unit, told apart by their birth dates.
@@ -32,6 +33,7 @@ KNOWN = pd.DataFrame([
     {"person_id": 5, "fold_name": "pham van binh", "birth_date": "1975-05-05", "unit_code": "03"},
     {"person_id": 6, "fold_name": "pham van binh", "birth_date": "1975-05-05", "unit_code": "04"},
 ])
+KNOWN = KnownPeople.from_frame(KNOWN_ROWS)
 
 
 @pytest.mark.parametrize(("name", "born", "unit", "how", "person"), [

@@ -1,0 +1,173 @@
+"""Writing a consolidated round to the history store, and reading earlier years back from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pandas as pd
+
+from .identity import (
+    AMBIGUOUS,
+    MATCH_LABELS,
+    MOVED,
+    NEW,
+    TYPO,
+    KnownPeople,
+    match_person,
+    person_key,
+)
+from .run import Consolidation
+from .store import RoundRecord, record_round
+
+REGISTRATION_ROUND = "dang-ky"
+RESULTS_ROUND = "ket-qua"
+# Matches the office should look at (a typo, a move, several candidates).
+TO_CONFIRM = (TYPO, MOVED, AMBIGUOUS)
+
+
+# People
+
+
+def known_people(conn: sqlite3.Connection) -> pd.DataFrame:
+    """Every person the store knows, once per unit they were seen in."""
+    rows = conn.execute("""
+        SELECT p.id AS person_id, p.fold_name, p.birth_date, s.unit_code
+        FROM persons p LEFT JOIN (
+            SELECT person_id, unit_code FROM staff
+            UNION SELECT person_id, unit_code FROM awards) s ON s.person_id = p.id
+    """).fetchall()
+    return pd.DataFrame([tuple(r) for r in rows],
+                        columns=["person_id", "fold_name", "birth_date", "unit_code"])
+
+
+def _add_person(conn: sqlite3.Connection, full_name: str, key: tuple[str, str],
+                year: str) -> int:
+    return conn.execute("INSERT INTO persons (full_name, fold_name, birth_date, created_year) "
+                        "VALUES (?, ?, ?, ?)", (full_name, key[0], key[1] or None, year)).lastrowid
+
+
+def assign_person_ids(conn: sqlite3.Connection, staff: pd.DataFrame,
+                      school_year: str) -> tuple[pd.Series, pd.DataFrame]:
+    """A person id for every staff row (new persons added) and the matches to confirm.
+
+    Runs inside the caller's transaction when one is open.
+    """
+    known = KnownPeople.from_frame(known_people(conn))
+    ids: list[int] = []
+    notes = []
+    for row in staff.itertuples():
+        match = match_person(known, row.full_name, row.birth_date, row.unit_code)
+        key = person_key(row.full_name, row.birth_date)
+        person = match.person_id
+        if person is None:
+            person = _add_person(conn, str(row.full_name), key, school_year)
+        known.add(person, key[0], key[1], row.unit_code)
+        if match.how in TO_CONFIRM or (match.how == NEW and match.candidates):
+            notes.append({"unit_code": row.unit_code, "full_name": row.full_name,
+                          "birth_date": row.birth_date, "person_id": person, "how": match.how,
+                          "label": MATCH_LABELS[match.how],
+                          "candidates": ", ".join(map(str, match.candidates))})
+        ids.append(person)
+    columns = ["unit_code", "full_name", "birth_date", "person_id", "how", "label", "candidates"]
+    return pd.Series(ids, index=staff.index, dtype="Int64"), pd.DataFrame(notes, columns=columns)
+
+
+# Earlier years
+
+
+def covered_years(conn: sqlite3.Connection) -> set[str]:
+    """School years whose year-end round is recorded: complete records of the office's staff."""
+    return {r[0] for r in conn.execute("SELECT DISTINCT school_year FROM runs WHERE round = ?",
+                                       (RESULTS_ROUND,))}
+
+
+def history_records(conn: sqlite3.Connection, kind: str) -> pd.DataFrame:
+    """(person_id, school_year, code) held in earlier years: titles decided, imported or passed
+    at the year-end round; or the evaluation grades recorded."""
+    if kind == "grade":
+        sql = """SELECT s.person_id, r.school_year, s.grade FROM staff s
+                 JOIN runs r ON r.id = s.run_id WHERE r.round = ? AND s.grade IS NOT NULL
+                 UNION SELECT person_id, school_year, code FROM awards WHERE kind = 'grade'"""
+        params: tuple = (RESULTS_ROUND,)
+    else:
+        sql = """SELECT p.person_id, r.school_year, p.code FROM proposals p
+                 JOIN runs r ON r.id = p.run_id
+                 WHERE r.round = ? AND p.kind = ? AND p.result = 'pass'
+                 UNION SELECT person_id, school_year, code FROM awards WHERE kind = ?"""
+        params = (RESULTS_ROUND, kind, kind)
+    rows = conn.execute(sql, params).fetchall()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["person_id", "school_year", "code"])
+
+
+# Recording a round
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, dt.date) else None
+
+
+def round_record(result: Consolidation, run_at: str) -> RoundRecord:
+    """What the store keeps of a consolidated round (person ids already on result.staff)."""
+    staff = result.staff
+    people = [{"person_id": _int(r.get("person_id")), "unit_code": r["unit_code"],
+               "row": int(r["row"]), "full_name": r["full_name"],
+               "birth_date": _iso(r.get("birth_date")), "sex": r.get("sex"),
+               "position": r.get("position"), "staff_group": r.get("staff_group"),
+               "grade": r.get("grade"),
+               "title": r.get("title") if result.decisions is None else None,
+               "commendation": r.get("commendation") if result.decisions is None else None}
+              for r in staff.to_dict("records")]
+    proposals: list[dict] = []
+    decisions: list[dict] = []
+    if result.verdicts is not None:
+        keys = list(zip(staff["unit_code"], staff["row"], strict=True))
+        person_of = dict(zip(keys, staff["person_id"], strict=True)) \
+            if "person_id" in staff else {}
+        for v in result.verdicts.to_dict("records"):
+            proposals.append({"person_id": _int(person_of.get((v["unit_code"], v["row"])))
+                              if v["subject"] == "person" else None,
+                              "unit_code": v["unit_code"], "subject": v["subject"],
+                              "name": v["name"], "kind": v["kind"], "code": v["proposal"],
+                              "result": v["result"]})
+        for d in result.decisions.to_dict("records"):
+            decisions.append({"unit_code": d["unit_code"], "person_id": _int(person_of.get(
+                (d["unit_code"], d["row"]))) if d["subject"] == "person" else None,
+                "name": d["name"], "kind": d["kind"], "code": d["proposal"],
+                "rule_id": d["rule_id"], "result": d["result"], "citation": d["citation"]})
+    else:
+        for c in result.collectives.to_dict("records"):
+            for kind in ("collective_title", "commendation"):
+                if c.get(kind) and c[kind] != "khong_dang_ky":
+                    proposals.append({"person_id": None, "unit_code": c["unit_code"],
+                                      "subject": "collective", "name": c["collective_name"],
+                                      "kind": kind, "code": c[kind], "result": "registered"})
+    inputs = [{"file": s.file, "sha256": s.sha256, "unit_code": s.unit_code,
+               "classification": "superseded" if s.superseded_by else
+               "accepted" if s.counted else "rejected"} for s in result.submissions]
+    units = [{"unit_code": code, "unit_name": u["unit_name"], "level": u["level"],
+              "block": u["block"], "status": u["status"]}
+             for code, u in result.units.iterrows()]
+    return RoundRecord(school_year=result.school_year, round=result.round, run_at=run_at,
+                       inputs=inputs, units=units, people=people, proposals=proposals,
+                       decisions=decisions, findings=[f.to_dict() for f in result.findings])
+
+
+def _int(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def record(conn: sqlite3.Connection, result: Consolidation, run_at: str) -> pd.DataFrame:
+    """Write the round to the store in one transaction: person ids (new persons added) and the
+    round's rows, replacing that round's earlier record. Returns the matches to confirm."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        ids, notes = assign_person_ids(conn, result.staff, result.school_year)
+        result.staff["person_id"] = ids
+        record_round(conn, round_record(result, run_at))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return notes
