@@ -15,6 +15,7 @@ from .findings import DefinitionError, Severity, catalogue
 from .registry import RegistryError, load_registry
 from .results import AllocationError
 from .run import Consolidation, LockedError, consolidate
+from .store import StoreError
 
 DEFAULT_CONFIG = Path("tdkt.toml")
 
@@ -138,8 +139,12 @@ _year_option = click.option("--year", "year", metavar="NĂM-HỌC",
               help="Đợt: dang-ky (đăng ký đầu năm) hoặc ket-qua (kết quả bình xét cuối năm).")
 @click.option("--registrations", type=click.Path(path_type=Path), default=None,
               help="Hộp thư đăng ký đầu năm để đối chiếu (đợt ket-qua; mặc định theo cấu hình).")
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Kho lịch sử (mặc định: mục store trong cấu hình, nếu không có thì "
+                   "OUT/tdkt-lich-su.sqlite).")
 def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | None,
-                        strict: bool, round_: str, registrations: Path | None) -> None:
+                        strict: bool, round_: str, registrations: Path | None,
+                        store: Path | None) -> None:
     """Tổng hợp bản đăng ký thi đua của các trường trong HỘP-THƯ.
 
     Tệp của trường không bao giờ bị sửa, di chuyển hay chạy; tệp lỗi được báo và giữ nguyên.
@@ -154,11 +159,11 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
         registrations = config.inboxes.get("dang-ky")
     try:
         result = consolidate(inbox, out, config, progress=_progress, round=round_,
-                             registration_inbox=registrations)
+                             registration_inbox=registrations, store=store or config.store)
     except LockedError:
         _fail(f"Một lần chạy khác đang ghi vào “{out}”; hãy chờ lần đó xong rồi chạy lại.",
               settings.EXIT_LOCKED)
-    except (RegistryError, DefinitionError, ConfigError, AllocationError) as exc:
+    except (RegistryError, DefinitionError, ConfigError, AllocationError, StoreError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"Không ghi được kết quả vào “{out}”: {exc}", settings.EXIT_USAGE)
@@ -196,10 +201,11 @@ def _summary(result: Consolidation) -> None:
               default=Path("output"), show_default=True, help="Thư mục ghi biểu mẫu.")
 @_config_option
 @_year_option
-@click.option("--form", "form_id", type=click.Choice(["dang-ky", "ket-qua"]), default="dang-ky",
-              show_default=True,
-              help="Biểu mẫu: dang-ky (bản đăng ký) hoặc ket-qua (kết quả bình xét, có sẵn "
-                   "tiêu chí chấm điểm của khối).")
+@click.option("--form", "form_id", type=click.Choice(["dang-ky", "ket-qua", "lich-su"]),
+              default="dang-ky", show_default=True,
+              help="Biểu mẫu: dang-ky (bản đăng ký), ket-qua (kết quả bình xét, có sẵn tiêu chí "
+                   "chấm điểm của khối) hoặc lich-su (danh sách khen thưởng các năm trước, "
+                   "một tệp cho Phòng).")
 def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> None:
     """Ghi cho mỗi đơn vị trong danh mục một biểu mẫu có sẵn mã và tên đơn vị.
 
@@ -224,6 +230,9 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> N
                       rows={"criteria": block_criteria(criteria, str(row["block"]))}
                       if criteria else {})
              for code, row in registry.units.iterrows()]
+    if form_id == "lich-su":  # one list for the office, not one per unit
+        office = config.office_for()
+        units = [UnitInfo(code="phong", name=office.name, level="", headcount=300)]
     target = out / config.school_year / f"mau-{form_id}"
     paths = write_templates(forms, form_id, units, target, config.school_year,
                             config.office_for())
@@ -259,6 +268,87 @@ def check(file: Path, config_path: Path, year: str | None) -> None:
         click.echo(f"[{f.severity.label}] {f.message}")
     errors = sum(f.severity is Severity.ERROR for f in sub.findings)
     click.echo(f"Lỗi: {errors}; cảnh báo: {len(sub.findings) - errors}.")
+
+
+def _store_path(config_path: Path, store: Path | None, out: Path) -> Path:
+    if store is not None:
+        return store
+    config = _config(config_path, None) if config_path.is_file() else None
+    return (config.store if config and config.store else out / settings.STORE_FILE)
+
+
+_store_option = click.option(
+    "--store", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Kho lịch sử (mặc định theo cấu hình, nếu không có thì output/tdkt-lich-su.sqlite).")
+
+
+@main.command(cls=_Command)
+@click.argument("who", metavar="NGƯỜI-HOẶC-MÃ-ĐƠN-VỊ")
+@_config_option
+@_store_option
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("output"), show_default=True, help="Thư mục kết quả (chứa kho).")
+def history(who: str, config_path: Path, store: Path | None, out: Path) -> None:
+    """In các danh hiệu, hình thức khen thưởng theo năm học của một người hoặc một đơn vị.
+
+    NGƯỜI-HOẶC-MÃ-ĐƠN-VỊ là mã đơn vị, hoặc họ tên (không cần dấu), có thể kèm ngày sinh
+    dạng "Họ tên, dd/mm/yyyy" khi có nhiều người trùng tên.
+
+    Ví dụ: tdkt history "Nguyễn Văn An, 05/09/1985" --config input_samples/tdkt.toml
+    """
+    from .history_view import history_lines
+
+    path = _store_path(config_path, store, out)
+    if not path.is_file():
+        _fail(f"Chưa có kho lịch sử “{path}”: hãy chạy tdkt consolidate trước.")
+    from .store import open_store
+
+    try:
+        connection = open_store(path)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        for line in history_lines(connection, who):
+            click.echo(line)
+    finally:
+        connection.close()
+
+
+@main.command("import-history", cls=_Command)
+@click.argument("file", metavar="TỆP", type=click.Path(path_type=Path))
+@_config_option
+@_store_option
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("output"), show_default=True, help="Thư mục kết quả (chứa kho).")
+@click.option("--decisions", is_flag=True,
+              help="Tệp là danh sách theo Quyết định khen thưởng (đã được cấp có thẩm quyền "
+                   "quyết định), không phải danh sách cũ.")
+def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
+                   decisions: bool) -> None:
+    """Nhập danh sách danh hiệu, hình thức khen thưởng đã quyết định của các năm trước.
+
+    Tệp theo mẫu “Danh sách khen thưởng” (tạo bằng tdkt templates --form lich-su). Người trong
+    danh sách được đối chiếu với kho theo họ tên, ngày sinh, đơn vị.
+
+    Ví dụ: tdkt import-history lich-su-2023-2024.xlsx --config input_samples/tdkt.toml
+    """
+    from .imports import import_awards
+    from .store import open_store
+
+    if not file.is_file():
+        _fail(f"Không tìm thấy tệp “{file}”.")
+    path = _store_path(config_path, store, out)
+    try:
+        connection = open_store(path)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        count, findings = import_awards(connection, file, "decision" if decisions else "import")
+    finally:
+        connection.close()
+    for f in findings:
+        click.echo(f"[{f.severity.label}] {f.message}")
+    click.echo(f"Đã nhập {count} dòng vào kho lịch sử {path}.")
 
 
 @main.command(cls=_Command)

@@ -43,6 +43,7 @@ class Config:
     path: Path | None = None
     inboxes: dict[str, Path] = field(default_factory=dict, hash=False, compare=False)
     allocation: Path | None = None  # optional workbook of quotas per khối
+    store: Path | None = None  # the history store (default: in the output folder)
 
     def office_for(self, school_year: str | None = None) -> Office:
         """The consolidating office of a school year (the configured year by default)."""
@@ -96,8 +97,9 @@ def load_config(path: Path, school_year: str | None = None) -> Config:
         raise ConfigError(str(exc)) from exc
     inboxes = {name: _relative(path, p) for name, p in (raw.get("inboxes") or {}).items()}
     allocation = _relative(path, raw["allocation"]) if raw.get("allocation") else None
+    store = _relative(path, raw["store"]) if raw.get("store") else None
     config = Config(school_year=year, registry=registry, offices=offices,
                     province_office=province, path=path, inboxes=inboxes,
-                    allocation=allocation)
+                    allocation=allocation, store=store)
     config.office_for(year)
     return config

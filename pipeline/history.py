@@ -17,15 +17,15 @@ def earlier_years(school_year: str, count: int) -> list[str]:
     return [f"{y}-{y + 1}" for y in range(start - count, start)]
 
 
-def consecutive_flags(person_ids: pd.Series, records: pd.DataFrame, covered: set[str],
-                      school_year: str, spec: Mapping[str, Any]) -> pd.Series:
+def consecutive_flags(person_ids: pd.Series, records: pd.DataFrame, school_year: str,
+                      spec: Mapping[str, Any]) -> pd.Series:
     """For each person: True when the store shows one of `spec["codes"]` in every one of the
-    earlier years the rule needs (this year's proposal counting as the last), False when the
-    person was on the office's staff in such a year without it, None (to check by hand) when
-    the store does not reach back or the person worked elsewhere that year.
+    earlier years the rule needs (this year's proposal counting as the last), False when it
+    shows the person with another title or grade of that kind in such a year, None (to check
+    by hand) when it has nothing on the person for such a year (no record kept yet, or the
+    person worked elsewhere).
 
     `records`: person_id, school_year, code — titles held or grades, of kind `spec["kind"]`.
-    `covered`: the school years the store holds complete records of.
     """
     needed = earlier_years(school_year, int(spec["years"]) - 1)
     held = records[records["code"].isin(list(spec["codes"]))]
@@ -40,9 +40,9 @@ def consecutive_flags(person_ids: pd.Series, records: pd.DataFrame, covered: set
         for year in needed:
             if (person, year) in have:
                 continue
-            if year in covered and (person, year) in seen:
-                return False  # on the office's staff that year, without the title or grade
-            unknown = True  # not covered, or working elsewhere that year: check by hand
+            if (person, year) in seen:
+                return False  # recorded that year with another title or grade
+            unknown = True  # nothing recorded on the person that year: check by hand
         return None if unknown else True
 
     return person_ids.map(flag).astype(object)

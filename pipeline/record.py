@@ -76,15 +76,9 @@ def assign_person_ids(conn: sqlite3.Connection, staff: pd.DataFrame,
 # Earlier years
 
 
-def covered_years(conn: sqlite3.Connection) -> set[str]:
-    """School years whose year-end round is recorded: complete records of the office's staff."""
-    return {r[0] for r in conn.execute("SELECT DISTINCT school_year FROM runs WHERE round = ?",
-                                       (RESULTS_ROUND,))}
-
-
-def history_records(conn: sqlite3.Connection, kind: str) -> pd.DataFrame:
-    """(person_id, school_year, code) held in earlier years: titles decided, imported or passed
-    at the year-end round; or the evaluation grades recorded."""
+def history_records(conn: sqlite3.Connection, kind: str, before: str) -> pd.DataFrame:
+    """(person_id, school_year, code) of the years before `before`: titles decided, imported or
+    passed at the year-end round; or the evaluation grades recorded."""
     if kind == "grade":
         sql = """SELECT s.person_id, r.school_year, s.grade FROM staff s
                  JOIN runs r ON r.id = s.run_id WHERE r.round = ? AND s.grade IS NOT NULL
@@ -97,7 +91,8 @@ def history_records(conn: sqlite3.Connection, kind: str) -> pd.DataFrame:
                  UNION SELECT person_id, school_year, code FROM awards WHERE kind = ?"""
         params = (RESULTS_ROUND, kind, kind)
     rows = conn.execute(sql, params).fetchall()
-    return pd.DataFrame([tuple(r) for r in rows], columns=["person_id", "school_year", "code"])
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["person_id", "school_year", "code"])
+    return frame[frame["school_year"] < before]  # "2024-2025" < "2025-2026": years sort as text
 
 
 # Recording a round

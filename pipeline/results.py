@@ -93,22 +93,21 @@ def with_history(people: pd.DataFrame, store: sqlite3.Connection, rules: RuleSet
     rule the store can decide, its answer: True, False or None (check by hand)."""
     from .history import consecutive_flags
     from .identity import KnownPeople, match_person
-    from .record import covered_years, history_records, known_people
+    from .record import history_records, known_people
 
     out = people.copy()
     known = KnownPeople.from_frame(known_people(store))
     out["person_id"] = [match_person(known, r.full_name, r.birth_date, r.unit_code).person_id
                         for r in out.itertuples()] if len(out) else []
-    covered = covered_years(store) - {school_year}
     records: dict[str, pd.DataFrame] = {}
     for rule in rules.rules.values():
         if rule.consecutive is None:
             continue
         kind = rule.consecutive["kind"]
         if kind not in records:
-            records[kind] = history_records(store, kind)
+            records[kind] = history_records(store, kind, before=school_year)
         out[el.history_column(rule)] = consecutive_flags(
-            out["person_id"], records[kind], covered, school_year, rule.consecutive)
+            out["person_id"], records[kind], school_year, rule.consecutive)
     return out
 
 

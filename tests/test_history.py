@@ -19,12 +19,11 @@ def test_history_earlier_years():
     assert earlier_years("2025-2026", 2) == ["2023-2024", "2024-2025"]
 
 
-@pytest.mark.parametrize(("covered", "expected"), [
-    ({"2023-2024", "2024-2025"}, [True, False, None, None, None]),
-    ({"2024-2025"}, [True, False, None, None, None]),
-    (set(), [True, None, None, None, None]),
+@pytest.mark.parametrize(("years", "expected"), [
+    (3, [True, False, None, None, None]),
+    (2, [True, False, True, None, None]),
 ])
-def test_history_consecutive_flags(covered, expected):
+def test_history_consecutive_flags(years, expected):
     persons = pd.Series([1, 2, 3, 4, None])
-    got = consecutive_flags(persons, RECORDS, covered, "2025-2026", SPEC).tolist()
+    got = consecutive_flags(persons, RECORDS, "2025-2026", {**SPEC, "years": years}).tolist()
     assert got == expected

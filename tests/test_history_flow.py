@@ -1,0 +1,127 @@
+"""The store across years: import earlier lists, decide consecutive-year rules, show history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from pipeline import eligibility as el
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.forms import load_forms
+from pipeline.run import consolidate
+from pipeline.store import open_store, round_runs
+
+from .conftest import SAMPLES
+
+COVERED = {"bad-school-year"}
+RESULTS = SAMPLES / "hop-thu-ket-qua"
+REGISTRATIONS = SAMPLES / "hop-thu"
+
+
+def _history_list(path: Path, rows: list[tuple]) -> Path:
+    """A list in the documented import layout (the lich-su form), written as an office would."""
+    sheet = load_forms().current("lich-su").sheets[0]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet.name
+    ws.append([c.header for c in sheet.columns])
+    for i, row in enumerate(rows, start=1):
+        ws.append([i, *row])
+        ws.cell(ws.max_row, 4).number_format = "dd/mm/yyyy"
+    wb.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_year(tmp_path_factory):
+    """Registration and results of 2025-2026 consolidated once, with no history yet."""
+    out = tmp_path_factory.mktemp("out")
+    config = load_config(SAMPLES / "tdkt.toml")
+    consolidate(REGISTRATIONS, out, config)
+    result = consolidate(RESULTS, out, config, round="ket-qua", registration_inbox=REGISTRATIONS)
+    return out, config, result
+
+
+def _candidates(result):
+    """People proposed for CSTĐ cấp tỉnh, with what identifies them."""
+    chosen = result.verdicts[(result.verdicts["kind"] == "title")
+                             & (result.verdicts["proposal"] == "cstd_tinh")]
+    staff = result.staff.set_index(["unit_code", "row"])
+    return [(v.name, staff.loc[(v.unit_code, v.row), "birth_date"], v.unit_code)
+            for v in chosen.itertuples()]
+
+
+def _label(code: str) -> str:
+    return load_forms().vocabs["individual_titles"].label_of(code)
+
+
+def test_history_rounds_are_recorded_once_each(first_year):
+    out, config, _ = first_year
+    connection = open_store(out / "tdkt-lich-su.sqlite")
+    try:
+        runs = round_runs(connection, "2025-2026")
+        assert sorted(r["round"] for r in runs) == ["dang-ky", "ket-qua"]
+        people = connection.execute("SELECT COUNT(*) FROM persons").fetchone()[0]
+    finally:
+        connection.close()
+    consolidate(REGISTRATIONS, out, config)  # a re-run replaces its round, adds nobody
+    connection = open_store(out / "tdkt-lich-su.sqlite")
+    try:
+        assert len(round_runs(connection, "2025-2026")) == 2
+        assert connection.execute("SELECT COUNT(*) FROM persons").fetchone()[0] == people
+    finally:
+        connection.close()
+
+
+def test_history_decides_consecutive_years_once_imported(first_year, tmp_path):
+    out, config, before = first_year
+    checks = before.decisions[before.decisions["rule_id"] == "cstd_tinh.base"]
+    assert len(checks) >= 3 and (checks["result"] == el.CHECK).all()
+    (a, a_born, a_unit), (b, b_born, b_unit), (c, c_born, c_unit) = _candidates(before)[:3]
+    rows = [("2023-2024", a, a_born, a_unit, "HTXSNV", _label("cstd_co_so"), None, "12/QĐ",
+             dt.date(2024, 6, 1)),
+            ("2024-2025", a, a_born, a_unit, "HTXSNV", _label("cstd_co_so"), None, "15/QĐ",
+             dt.date(2025, 6, 1)),
+            ("2023-2024", b, b_born, b_unit, "HTTNV", _label("lao_dong_tien_tien"), None,
+             "12/QĐ", dt.date(2024, 6, 1)),
+            ("2024-2025", b, b_born, b_unit, "HTXSNV", _label("cstd_co_so"), None, "15/QĐ",
+             dt.date(2025, 6, 1)),
+            ("2024-2025", c, c_born, c_unit, "HTXSNV", _label("cstd_co_so"), None, "15/QĐ",
+             dt.date(2025, 6, 1))]
+    path = _history_list(tmp_path / "lich-su.xlsx", rows)
+    imported = CliRunner().invoke(main, ["import-history", str(path), "--out", str(out),
+                                         "--config", str(SAMPLES / "tdkt.toml")])
+    assert imported.exit_code == 0, imported.output
+    assert "Đã nhập 10 dòng" in imported.output
+    after = consolidate(RESULTS, out, config, round="ket-qua", registration_inbox=REGISTRATIONS)
+    decided = after.decisions[after.decisions["rule_id"] == "cstd_tinh.base"].set_index("name")
+    assert decided.loc[a, "result"] == el.PASS  # CSTĐCS 2023-2024 and 2024-2025
+    assert decided.loc[b, "result"] == el.FAIL  # LĐTT only in 2023-2024
+    assert decided.loc[c, "result"] == el.CHECK  # nothing known of 2023-2024
+    assert "theo kho lịch sử" in decided.loc[a, "reason"]
+    shown = CliRunner().invoke(main, ["history", f"{a}, {a_born:%d/%m/%Y}", "--out", str(out),
+                                      "--config", str(SAMPLES / "tdkt.toml")])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert any("2023-2024" in x and "Chiến sĩ thi đua cơ sở" in x and "danh sách cũ" in x
+               for x in lines)
+    assert any("2025-2026" in x and "Chiến sĩ thi đua cấp tỉnh" in x for x in lines)
+    unit = CliRunner().invoke(main, ["history", a_unit, "--out", str(out), "--config",
+                                     str(SAMPLES / "tdkt.toml")])
+    assert unit.exit_code == 0 and f"Đơn vị {a_unit}:" in unit.output
+
+
+def test_history_import_reports_bad_rows(first_year, tmp_path):
+    out, _, _ = first_year
+    path = _history_list(tmp_path / "sai.xlsx", [
+        ("2024", "Lê Văn Tám", dt.date(1980, 1, 1), "01001", None, _label("lao_dong_tien_tien"),
+         None, None, None)])
+    result = CliRunner().invoke(main, ["import-history", str(path), "--out", str(out),
+                                       "--config", str(SAMPLES / "tdkt.toml")])
+    assert result.exit_code == 0
+    assert "không phải năm học" in result.output and "Đã nhập 0 dòng" in result.output
