@@ -343,11 +343,14 @@ def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
     except StoreError as exc:
         _fail(str(exc))
     try:
-        count, findings = import_awards(connection, file, "decision" if decisions else "import")
+        count, findings, to_confirm = import_awards(connection, file,
+                                                    "decision" if decisions else "import")
     finally:
         connection.close()
     for f in findings:
         click.echo(f"[{f.severity.label}] {f.message}")
+    for line in to_confirm:
+        click.echo(f"[Cần xác nhận] {line}")
     click.echo(f"Đã nhập {count} dòng vào kho lịch sử {path}.")
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from .config import ConfigError, year_start
 from .findings import Finding
 from .forms import load_forms
-from .identity import KnownPeople, match_person, person_key
+from .identity import MATCH_LABELS, KnownPeople, match_person, person_key
 from .normalize import Context
 from .read import read_workbook
-from .record import known_people
+from .record import TO_CONFIRM, known_people
 from .submission import submission
 
 HISTORY_FORM = "lich-su"
@@ -19,19 +19,22 @@ AWARD_KINDS = ("title", "commendation", "grade")
 
 
 def import_awards(conn: sqlite3.Connection, path: Path, source: str,
-                  unit_codes: frozenset[str] = frozenset()) -> tuple[int, list[Finding]]:
+                  unit_codes: frozenset[str] = frozenset()
+                  ) -> tuple[int, list[Finding], list[str]]:
     """Store every valid row of a history list as awards (one per title, form, grade);
-    returns the number of awards stored and the problems found in the file."""
+    returns the number of awards stored, the problems found in the file, and the matches the
+    office should confirm (a near name, another school, several candidates)."""
     forms = load_forms()
     book, findings = read_workbook(path, path.name)
     if book is None or findings:
-        return 0, findings
+        return 0, findings, []
     sub = submission(book, forms, HISTORY_FORM, None, Context(forms.vocabs, unit_codes))
     sub.unit_code = ""
     rows = sub.counted_rows("awards")
     findings = list(sub.findings)
     table = sub.tables.get("awards")
     awards = []
+    to_confirm: list[str] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         known = KnownPeople.from_frame(known_people(conn))
@@ -47,6 +50,11 @@ def import_awards(conn: sqlite3.Connection, path: Path, source: str,
                 continue
             match = match_person(known, row["full_name"], row["birth_date"], row["unit_code"])
             person = match.person_id
+            if match.how in TO_CONFIRM:
+                to_confirm.append(f"Dòng {row_number} “{row['full_name']}”: "
+                                  f"{MATCH_LABELS[match.how]}"
+                                  + (f" (mã {person})" if person else
+                                     f" (các mã {', '.join(map(str, match.candidates))})"))
             if person is None:
                 key = person_key(row["full_name"], row["birth_date"])
                 person = conn.execute(
@@ -68,7 +76,7 @@ def import_awards(conn: sqlite3.Connection, path: Path, source: str,
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return count, findings
+    return count, findings, to_confirm
 
 
 def _iso(value: object) -> str | None:

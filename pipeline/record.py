@@ -14,6 +14,7 @@ from .identity import (
     NEW,
     TYPO,
     KnownPeople,
+    Match,
     match_person,
     person_key,
 )
@@ -56,9 +57,14 @@ def assign_person_ids(conn: sqlite3.Connection, staff: pd.DataFrame,
     known = KnownPeople.from_frame(known_people(conn))
     ids: list[int] = []
     notes = []
+    taken: set[int] = set()  # ids given to earlier rows of this round
     for row in staff.itertuples():
         match = match_person(known, row.full_name, row.birth_date, row.unit_code)
         key = person_key(row.full_name, row.birth_date)
+        if match.person_id in taken:
+            # Two rows of one round cannot be one person: same name and birth date in two
+            # schools. Nobody is guessed; the office confirms.
+            match = Match(None, AMBIGUOUS, (match.person_id,))
         person = match.person_id
         if person is None:
             person = _add_person(conn, str(row.full_name), key, school_year)
@@ -69,6 +75,7 @@ def assign_person_ids(conn: sqlite3.Connection, staff: pd.DataFrame,
                           "label": MATCH_LABELS[match.how],
                           "candidates": ", ".join(map(str, match.candidates))})
         ids.append(person)
+        taken.add(person)
     columns = ["unit_code", "full_name", "birth_date", "person_id", "how", "label", "candidates"]
     return pd.Series(ids, index=staff.index, dtype="Int64"), pd.DataFrame(notes, columns=columns)
 

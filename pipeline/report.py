@@ -162,8 +162,27 @@ def _rules_frame(result: Consolidation) -> pd.DataFrame:
                          for r in result.rules.rules.values()])
 
 
+def matches_sheet(book: ReportBook, result: Consolidation) -> None:
+    """People matched to earlier years by a near name or in another school, or not matched
+    because several people fit: the office checks them (the history store keeps the ids)."""
+    matches = result.matches if result.matches is not None else pd.DataFrame(
+        columns=["unit_code", "full_name", "birth_date", "person_id", "label", "candidates"])
+    frame = _numbered(matches.merge(result.units[["unit_name"]], left_on="unit_code",
+                                    right_index=True, how="left"))
+    book.table_sheet(
+        "Xác nhận trùng người", "NGƯỜI CẦN PHÒNG XÁC NHẬN KHI ĐỐI CHIẾU VỚI CÁC NĂM TRƯỚC",
+        frame,
+        [Col("seq", "STT", 5, "int"), Col("full_name", "Họ và tên", 24),
+         Col("birth_date", "Ngày sinh", 11, "date"), Col("unit_name", "Đơn vị", 28),
+         Col("person_id", "Mã người trong kho", 10, "int"), Col("label", "Cách đối chiếu", 44),
+         Col("candidates", "Mã người có thể trùng", 16)],
+        totals_label=None, signature=False,
+        notes=["Kiểm tra lại bằng lệnh tdkt history “Họ tên, ngày sinh”."])
+
+
 def files_and_rules_sheets(book: ReportBook, result: Consolidation) -> None:
-    """The two closing sheets of every Phòng workbook: files received, rules applied."""
+    """The closing sheets of every Phòng workbook: matches to confirm, files, rules applied."""
+    matches_sheet(book, result)
     book.table_sheet(
         "Tệp đã nhận", "CÁC TỆP ĐÃ NHẬN TRONG HỘP THƯ", _files_frame(result),
         [Col("seq", "STT", 5, "int"), Col("file", "Tệp", 34),

@@ -207,6 +207,19 @@ def write_results_office(result: Consolidation, path: Path) -> Path:
              Col("name", "Họ và tên / tập thể", 24), Col("what", "Nội dung", 34),
              Col("proposal", "Đề nghị", 24), Col("registered", "Đã đăng ký", 24),
              Col("basis", "Căn cứ", 40)], totals_label=None)
+        eligible = result.eligible if result.eligible is not None else pd.DataFrame(
+            columns=["unit_code", "name", "kind", "proposal", "rule_id", "reason"])
+        eligible = _numbered(eligible.merge(result.units[["unit_name"]], left_on="unit_code",
+                                            right_index=True, how="left").assign(
+            proposal_label=[_label(result, k, p) for k, p in
+                            zip(eligible["kind"], eligible["proposal"], strict=True)]))
+        book.table_sheet(
+            "Đủ điều kiện cao hơn",
+            f"NGƯỜI ĐỦ ĐIỀU KIỆN NHIỀU NĂM NHƯNG CHƯA ĐƯỢC ĐỀ NGHỊ NĂM HỌC {year}", eligible,
+            [Col("seq", "STT", 5, "int"), Col("name", "Họ và tên", 24),
+             Col("unit_name", "Đơn vị", 28), Col("proposal_label", "Có thể đề nghị", 28),
+             Col("rule_id", "Quy tắc", 20), Col("reason", "Căn cứ kho lịch sử", 50)],
+            totals_label=None)
         decisions = result.decisions.assign(
             result_label=result.decisions["result"].map(el.RESULT_LABELS),
             status_label=result.decisions["status"].map(STATUS_LABELS),

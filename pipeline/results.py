@@ -111,6 +111,41 @@ def with_history(people: pd.DataFrame, store: sqlite3.Connection, rules: RuleSet
     return out
 
 
+def eligible_not_proposed(people: pd.DataFrame, verdicts: pd.DataFrame,
+                          rules: RuleSet) -> pd.DataFrame:
+    """People whose record of consecutive years now meets a multi-year rule (this year
+    included) but who were not proposed for what that rule leads to: for the office to see."""
+    rows = []
+    for rule in rules.rules.values():
+        spec, column = rule.consecutive, el.history_column(rule)
+        if spec is None or column not in people:
+            continue
+        if spec["kind"] == "grade":
+            now = people["grade"].isin(list(spec["codes"]))
+        else:
+            held = verdicts[(verdicts["kind"] == "title") & (verdicts["result"] == el.PASS)
+                            & verdicts["proposal"].isin(list(spec["codes"]))]
+            now = pd.Series(list(zip(people["unit_code"], people["row"], strict=True)),
+                            index=people.index).isin(
+                set(zip(held["unit_code"], held["row"], strict=True)))
+        ready = people[now & (people[column] == True)]  # noqa: E712 — True, not truthy
+        for kind, codes in rule.proposals.items():
+            proposed = set(zip(verdicts.loc[(verdicts["kind"] == kind)
+                                            & verdicts["proposal"].isin(codes), "unit_code"],
+                               verdicts.loc[(verdicts["kind"] == kind)
+                                            & verdicts["proposal"].isin(codes), "row"],
+                               strict=True))
+            for person in ready.itertuples():
+                if (person.unit_code, person.row) in proposed:
+                    continue
+                rows.append({"unit_code": person.unit_code, "row": person.row,
+                             "name": person.full_name, "kind": kind, "proposal": codes[0],
+                             "rule_id": rule.id, "reason": f"Đủ {rule.history} "
+                             f"(tính cả năm học này) nhưng chưa được đề nghị."})
+    return pd.DataFrame(rows, columns=["unit_code", "row", "name", "kind", "proposal",
+                                       "rule_id", "reason"])
+
+
 def without_registration(rules: RuleSet) -> RuleSet:
     """With no registration data to compare with, registration rules are left to check by hand
     (never failed, never passed silently)."""
@@ -287,6 +322,7 @@ def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Pa
     table = _results_units(registry.units, chosen, subs, el.verdicts(decided))
     levels = forms.vocabs["levels"].codes
     findings = [f for s in subs for f in s.findings] + registry_findings + allocation_findings
+    verdicts = el.verdicts(decided)
     return Consolidation(
         school_year=config.school_year, round=ROUND, office=config.office_for(),
         province=config.province_office, rules=rules, forms=forms, registry=registry,
@@ -294,8 +330,9 @@ def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Pa
         by_level=totals_by(table, "level", levels), by_block=totals_by(table, "block", levels),
         staff=people, collectives=groups, findings=sorted_findings(findings),
         run_date=run_date or dt.date.today(), decisions=decided,
-        verdicts=el.verdicts(decided), ranking=ranking, criteria=criteria, limits=limits,
-        not_proposed=registered_not_proposed(reg_people, people, _person_key, "title"))
+        verdicts=verdicts, ranking=ranking, criteria=criteria, limits=limits,
+        not_proposed=registered_not_proposed(reg_people, people, _person_key, "title"),
+        eligible=eligible_not_proposed(people, verdicts, rules))
 
 
 def _results_units(registry_units: pd.DataFrame, chosen: dict, subs: list,

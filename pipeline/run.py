@@ -70,6 +70,8 @@ class Consolidation:
     not_proposed: pd.DataFrame | None = None
     # Person matches across years the office should confirm (set when the round is recorded).
     matches: pd.DataFrame | None = None
+    # Year-end round: people whom the store shows eligible for a higher form, not proposed.
+    eligible: pd.DataFrame | None = None
 
     @property
     def errors(self) -> list[Finding]:

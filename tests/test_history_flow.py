@@ -16,7 +16,7 @@ from pipeline.forms import load_forms
 from pipeline.run import consolidate
 from pipeline.store import open_store, round_runs
 
-from .conftest import SAMPLES
+from .conftest import SAMPLES, table_rows
 
 COVERED = {"bad-school-year"}
 RESULTS = SAMPLES / "hop-thu-ket-qua"
@@ -93,17 +93,37 @@ def test_history_decides_consecutive_years_once_imported(first_year, tmp_path):
              dt.date(2025, 6, 1)),
             ("2024-2025", c, c_born, c_unit, "HTXSNV", _label("cstd_co_so"), None, "15/QĐ",
              dt.date(2025, 6, 1))]
+    # A CSTĐCS of this year with two earlier CSTĐCS years, not proposed for CSTĐ cấp tỉnh, and
+    # a person imported under a name one letter off (a typo the office must confirm).
+    passed = before.verdicts[(before.verdicts["proposal"] == "cstd_co_so")
+                             & (before.verdicts["result"] == el.PASS)].iloc[0]
+    staff = before.staff.set_index(["unit_code", "row"])
+    d, d_born, d_unit = passed["name"], staff.loc[(passed["unit_code"], passed["row"]),
+                                                  "birth_date"], passed["unit_code"]
+    other = before.staff[~before.staff["full_name"].isin([a, b, c, d])].iloc[0]
+    typo = other["full_name"][:-1] + ("x" if other["full_name"][-1] != "x" else "y")
+    rows += [(year, d, d_born, d_unit, "HTXSNV", _label("cstd_co_so"), None, "15/QĐ", None)
+             for year in ("2023-2024", "2024-2025")]
+    rows.append(("2024-2025", typo, other["birth_date"], other["unit_code"], "HTTNV",
+                 _label("lao_dong_tien_tien"), None, None, None))
     path = _history_list(tmp_path / "lich-su.xlsx", rows)
     imported = CliRunner().invoke(main, ["import-history", str(path), "--out", str(out),
                                          "--config", str(SAMPLES / "tdkt.toml")])
     assert imported.exit_code == 0, imported.output
-    assert "Đã nhập 10 dòng" in imported.output
+    assert "Đã nhập 16 dòng" in imported.output
     after = consolidate(RESULTS, out, config, round="ket-qua", registration_inbox=REGISTRATIONS)
     decided = after.decisions[after.decisions["rule_id"] == "cstd_tinh.base"].set_index("name")
     assert decided.loc[a, "result"] == el.PASS  # CSTĐCS 2023-2024 and 2024-2025
     assert decided.loc[b, "result"] == el.FAIL  # LĐTT only in 2023-2024
     assert decided.loc[c, "result"] == el.CHECK  # nothing known of 2023-2024
     assert "theo kho lịch sử" in decided.loc[a, "reason"]
+    book = after.out_dir / "tong-hop-phong.xlsx"
+    eligible = table_rows(book, "Đủ điều kiện cao hơn", "STT")
+    # Two CSTĐCS years and HTXSNV last year (imported) and this year: both higher forms.
+    assert sorted(r["Quy tắc"] for r in eligible if r["Họ và tên"] == d) == [
+        "bang_khen_tinh.base", "cstd_tinh.base"]
+    assert "Xác nhận trùng người" in openpyxl.load_workbook(book, read_only=True).sheetnames
+    assert any(typo in line and "sai một chữ" in line for line in imported.output.splitlines())
     shown = CliRunner().invoke(main, ["history", f"{a}, {a_born:%d/%m/%Y}", "--out", str(out),
                                       "--config", str(SAMPLES / "tdkt.toml")])
     assert shown.exit_code == 0, shown.output
@@ -125,3 +145,20 @@ def test_history_import_reports_bad_rows(first_year, tmp_path):
                                        "--config", str(SAMPLES / "tdkt.toml")])
     assert result.exit_code == 0
     assert "không phải năm học" in result.output and "Đã nhập 0 dòng" in result.output
+
+
+def test_history_two_rows_of_one_round_are_never_one_person(tmp_path):
+    import pandas as pd
+
+    from pipeline.record import assign_person_ids
+
+    staff = pd.DataFrame([
+        {"unit_code": u, "full_name": "Nguyễn Thị Hương", "birth_date": dt.date(1985, 3, 4)}
+        for u in ("01001", "01002")])
+    connection = open_store(tmp_path / "kho.sqlite")
+    try:
+        ids, notes = assign_person_ids(connection, staff, "2025-2026")
+    finally:
+        connection.close()
+    assert ids[0] != ids[1]
+    assert notes["how"].tolist() == ["ambiguous"]
