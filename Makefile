@@ -26,6 +26,7 @@ consolidate: $(STAMP)
 templates: $(STAMP)
 	$(BIN)/tdkt templates --out $(OUT) --config $(CONFIG)
 	$(BIN)/tdkt templates --form ket-qua --out $(OUT) --config $(CONFIG)
+	$(BIN)/tdkt templates --form lich-su --out $(OUT) --config $(CONFIG)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -355,6 +355,44 @@ def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
 
 
 @main.command(cls=_Command)
+@click.argument("file", metavar="TỆP", type=click.Path(path_type=Path))
+@_config_option
+@_store_option
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("output"), show_default=True, help="Thư mục kết quả (chứa kho).")
+def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> None:
+    """Ghi nhận các trường hợp Phòng xác nhận là cùng một người.
+
+    TỆP là bảng tổng hợp của Phòng (tong-hop-phong.xlsx) trong đó Phòng đã ghi mã người vào
+    cột “Là cùng người với mã” của sheet “Xác nhận trùng người”. Xác nhận được lưu trong kho
+    và dùng cho mọi lần chạy sau.
+
+    Ví dụ: tdkt confirm output/2025-2026/ket-qua/tong-hop-phong.xlsx --config tdkt.toml
+    """
+    from .rank import office_scores
+    from .record import confirm_matches
+    from .report import CONFIRM_HEADER, MATCHES_SHEET
+    from .store import open_store
+
+    if not file.is_file():
+        _fail(f"Không tìm thấy tệp “{file}”.")
+    # The same reader as the office's typed scores: a key column and a number typed beside it.
+    pairs = [(int(float(a)), int(b)) for a, b in office_scores(
+        file, MATCHES_SHEET, code_header="Mã người trong kho", score_header=CONFIRM_HEADER
+    ).items() if float(b).is_integer()]
+    path = _store_path(config_path, store, out)
+    try:
+        connection = open_store(path)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        kept = confirm_matches(connection, pairs, confirmed_by=file.name)
+    finally:
+        connection.close()
+    click.echo(f"Đã lưu {kept} xác nhận cùng người vào kho lịch sử {path}.")
+
+
+@main.command(cls=_Command)
 def codes() -> None:
     """Liệt kê các mã lỗi/cảnh báo, mức độ và cách sửa."""
     for entry in catalogue().values():

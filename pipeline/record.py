@@ -30,16 +30,41 @@ TO_CONFIRM = (TYPO, MOVED, AMBIGUOUS)
 # People
 
 
+def canonical_ids(conn: sqlite3.Connection) -> dict[int, int]:
+    """Person id → the smallest id the office confirmed as the same person."""
+    parent: dict[int, int] = {}
+
+    def root(x: int) -> int:
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in conn.execute("SELECT person_id, other_id FROM person_links"):
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: root(x) for x in parent}
+
+
+def _canonical(frame: pd.DataFrame, conn: sqlite3.Connection) -> pd.DataFrame:
+    links = canonical_ids(conn)
+    if links and not frame.empty:
+        frame = frame.assign(person_id=frame["person_id"].map(lambda p: links.get(p, p)))
+    return frame
+
+
 def known_people(conn: sqlite3.Connection) -> pd.DataFrame:
-    """Every person the store knows, once per unit they were seen in."""
+    """Every person the store knows, once per unit they were seen in (confirmed links
+    followed: a person the office merged appears under one id)."""
     rows = conn.execute("""
         SELECT p.id AS person_id, p.fold_name, p.birth_date, s.unit_code
         FROM persons p LEFT JOIN (
             SELECT person_id, unit_code FROM staff
             UNION SELECT person_id, unit_code FROM awards) s ON s.person_id = p.id
     """).fetchall()
-    return pd.DataFrame([tuple(r) for r in rows],
-                        columns=["person_id", "fold_name", "birth_date", "unit_code"])
+    return _canonical(pd.DataFrame([tuple(r) for r in rows],
+                                   columns=["person_id", "fold_name", "birth_date",
+                                            "unit_code"]), conn)
 
 
 def _add_person(conn: sqlite3.Connection, full_name: str, key: tuple[str, str],
@@ -80,6 +105,28 @@ def assign_person_ids(conn: sqlite3.Connection, staff: pd.DataFrame,
     return pd.Series(ids, index=staff.index, dtype="Int64"), pd.DataFrame(notes, columns=columns)
 
 
+def confirm_matches(conn: sqlite3.Connection, pairs: list[tuple[int, int]],
+                    confirmed_by: str) -> int:
+    """Keep the office's confirmations that two person ids are one person; the number kept."""
+    from .store import link_persons
+
+    at = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    known = {r[0] for r in conn.execute("SELECT id FROM persons")}
+    kept = 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for a, b in pairs:
+            if a != b and a in known and b in known:
+                link_persons(conn, a, b, confirmed_by, at)
+                kept += 1
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return kept
+
+
 # Earlier years
 
 
@@ -99,7 +146,8 @@ def history_records(conn: sqlite3.Connection, kind: str, before: str) -> pd.Data
         params = (RESULTS_ROUND, kind, kind)
     rows = conn.execute(sql, params).fetchall()
     frame = pd.DataFrame([tuple(r) for r in rows], columns=["person_id", "school_year", "code"])
-    return frame[frame["school_year"] < before]  # "2024-2025" < "2025-2026": years sort as text
+    # School years sort as text: "2024-2025" < "2025-2026".
+    return _canonical(frame[frame["school_year"] < before], conn)
 
 
 # Recording a round

@@ -18,6 +18,8 @@ from .submission import Submission
 from .xlsx import Col, Letterhead, ReportBook
 
 OFFICE_FILE = "tong-hop-phong.xlsx"
+MATCHES_SHEET = "Xác nhận trùng người"
+CONFIRM_HEADER = "Là cùng người với mã"
 PROVINCE_FILE = "tong-hop-so.xlsx"
 UNKNOWN_DIR = "khong-xac-dinh"
 _CELL = re.compile(r"^([A-Z]{1,3})(\d+)$")
@@ -168,16 +170,18 @@ def matches_sheet(book: ReportBook, result: Consolidation) -> None:
     matches = result.matches if result.matches is not None else pd.DataFrame(
         columns=["unit_code", "full_name", "birth_date", "person_id", "label", "candidates"])
     frame = _numbered(matches.merge(result.units[["unit_name"]], left_on="unit_code",
-                                    right_index=True, how="left"))
+                                    right_index=True, how="left")).assign(same_as=None)
     book.table_sheet(
-        "Xác nhận trùng người", "NGƯỜI CẦN PHÒNG XÁC NHẬN KHI ĐỐI CHIẾU VỚI CÁC NĂM TRƯỚC",
+        MATCHES_SHEET, "NGƯỜI CẦN PHÒNG XÁC NHẬN KHI ĐỐI CHIẾU VỚI CÁC NĂM TRƯỚC",
         frame,
         [Col("seq", "STT", 5, "int"), Col("full_name", "Họ và tên", 24),
          Col("birth_date", "Ngày sinh", 11, "date"), Col("unit_name", "Đơn vị", 28),
          Col("person_id", "Mã người trong kho", 10, "int"), Col("label", "Cách đối chiếu", 44),
-         Col("candidates", "Mã người có thể trùng", 16)],
+         Col("candidates", "Mã người có thể trùng", 16),
+         Col("same_as", CONFIRM_HEADER, 14, "int")],
         totals_label=None, signature=False,
-        notes=["Kiểm tra lại bằng lệnh tdkt history “Họ tên, ngày sinh”."])
+        notes=["Kiểm tra bằng lệnh tdkt history “Họ tên, ngày sinh”; nếu là cùng một người, ghi "
+               f"mã người đó vào cột “{CONFIRM_HEADER}” rồi chạy tdkt confirm <tệp này>."])
 
 
 def files_and_rules_sheets(book: ReportBook, result: Consolidation) -> None:

@@ -162,3 +162,36 @@ def test_history_two_rows_of_one_round_are_never_one_person(tmp_path):
         connection.close()
     assert ids[0] != ids[1]
     assert notes["how"].tolist() == ["ambiguous"]
+
+
+def test_history_office_confirmation_is_kept_and_followed(tmp_path):
+    """An ambiguous person confirmed by the office in the Phòng workbook is one person after."""
+    import pandas as pd
+
+    from pipeline.record import assign_person_ids, known_people
+    from pipeline.report import CONFIRM_HEADER, MATCHES_SHEET
+
+    store = tmp_path / "kho.sqlite"
+    staff = pd.DataFrame([
+        {"unit_code": u, "full_name": "Nguyễn Thị Hương", "birth_date": dt.date(1985, 3, 4)}
+        for u in ("01001", "01002")])
+    connection = open_store(store)
+    try:
+        ids, _ = assign_person_ids(connection, staff, "2024-2025")
+    finally:
+        connection.close()
+    book = tmp_path / "tong-hop-phong.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = MATCHES_SHEET
+    ws.append(["STT", "Họ và tên", "Mã người trong kho", CONFIRM_HEADER])
+    ws.append([1, "Nguyễn Thị Hương", int(ids[1]), int(ids[0])])
+    wb.save(book)
+    result = CliRunner().invoke(main, ["confirm", str(book), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "Đã lưu 1 xác nhận" in result.output
+    connection = open_store(store)
+    try:
+        assert set(known_people(connection)["person_id"]) == {int(ids[0])}
+    finally:
+        connection.close()

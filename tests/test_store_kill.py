@@ -1,0 +1,77 @@
+"""A run killed while it records its round: the store stays as it was, the outputs too."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.run import consolidate
+from pipeline.store import open_store
+
+from .conftest import SAMPLES, workbook_cells
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import pipeline.record as record
+    from pipeline.config import load_config
+    from pipeline.run import consolidate
+
+    original = record.record_round
+
+    def stalled(conn, run):  # the rows are written, the transaction not yet committed
+        original(conn, run)
+        print("recording", flush=True)
+        time.sleep(60)
+
+    record.record_round = stalled
+    inbox, out, config = sys.argv[1:4]
+    consolidate(Path(inbox), Path(out), load_config(Path(config)))
+""")
+
+
+def _snapshot(store) -> dict:
+    connection = open_store(store)
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return {table: connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                for table in ("runs", "persons", "staff", "proposals", "inputs", "findings")}
+    finally:
+        connection.close()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX-only")
+def test_store_kill_while_recording_keeps_store_and_outputs(office, tmp_path):
+    root = office()
+    for name in ("dang-ky_01001.xlsx", "dang-ky_01002.xlsx"):
+        (root / "hop-thu" / name).write_bytes((SAMPLES / "hop-thu" / name).read_bytes())
+    out = tmp_path / "out"
+    config = load_config(root / "tdkt.toml")
+    first = consolidate(root / "hop-thu", out, config)
+    store = out / "tdkt-lich-su.sqlite"
+    before = _snapshot(store)
+    cells = {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")}
+    # The inbox grows; the next run is killed in the middle of recording it.
+    (root / "hop-thu" / "dang-ky_02001.xlsx").write_bytes(
+        (SAMPLES / "hop-thu" / "dang-ky_02001.xlsx").read_bytes())
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(root / "hop-thu"), str(out),
+                              str(root / "tdkt.toml")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "recording"
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert _snapshot(store) == before
+    assert {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")} == cells
+    again = consolidate(root / "hop-thu", out, config)
+    after = _snapshot(store)
+    assert after["runs"] == 1 and after["staff"] > before["staff"]
+    assert again.units.loc["02001", "status"] == "Hợp lệ"
