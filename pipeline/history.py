@@ -46,3 +46,22 @@ def consecutive_flags(person_ids: pd.Series, records: pd.DataFrame, school_year:
         return None if unknown else True
 
     return person_ids.map(flag).astype(object)
+
+
+def not_received_flags(person_ids: pd.Series, records: pd.DataFrame, school_year: str,
+                       spec: Mapping[str, Any]) -> pd.Series:
+    """For each person: False when the store shows one of `spec["codes"]` in an earlier year
+    (within the last `spec["years"]` years when given); None otherwise — the store cannot prove
+    that something was never received, so the office checks the file."""
+    window = set(earlier_years(school_year, int(spec["years"]))) if spec.get("years") else None
+    held = records[records["code"].isin(list(spec["codes"]))]
+    if window is not None:
+        held = held[held["school_year"].isin(window)]
+    received = set(held["person_id"])
+
+    def flag(person: Any) -> bool | None:
+        if person is None or pd.isna(person):
+            return None
+        return False if int(person) in received else None
+
+    return person_ids.map(flag).astype(object)

@@ -33,7 +33,8 @@ VIABLE = (el.PASS, el.CHECK)
 NO_REGISTRATION = "bản đăng ký đầu năm học (chưa có dữ liệu đăng ký để đối chiếu)"
 PERSON_COLUMNS = ["full_name", "birth_date", "sex", "position", "staff_group", "grade",
                   "months_worked", "absence", "study_result", "discipline", "initiative",
-                  "initiative_level", "title", "commendation", "vote_share"]
+                  "initiative_level", "years_in_sector", "years_hardship", "title",
+                  "commendation", "vote_share"]
 COLLECTIVE_COLUMNS = ["collective_name", "collective_kind", "members", "completed_tasks",
                       "lao_dong_count", "cstd_count", "disciplined", "collective_title",
                       "commendation", "vote_share"]
@@ -91,7 +92,7 @@ def with_history(people: pd.DataFrame, store: sqlite3.Connection, rules: RuleSet
                  school_year: str) -> pd.DataFrame:
     """People with the store's person ids (read only: new people get none yet) and, for each
     rule the store can decide, its answer: True, False or None (check by hand)."""
-    from .history import consecutive_flags
+    from .history import consecutive_flags, not_received_flags
     from .identity import KnownPeople, match_person
     from .record import history_records, known_people
 
@@ -101,13 +102,14 @@ def with_history(people: pd.DataFrame, store: sqlite3.Connection, rules: RuleSet
                         for r in out.itertuples()] if len(out) else []
     records: dict[str, pd.DataFrame] = {}
     for rule in rules.rules.values():
-        if rule.consecutive is None:
+        spec = rule.consecutive or rule.not_received
+        if spec is None:
             continue
-        kind = rule.consecutive["kind"]
+        kind = spec["kind"]
         if kind not in records:
             records[kind] = history_records(store, kind, before=school_year)
-        out[el.history_column(rule)] = consecutive_flags(
-            out["person_id"], records[kind], school_year, rule.consecutive)
+        flags = consecutive_flags if rule.consecutive else not_received_flags
+        out[el.history_column(rule)] = flags(out["person_id"], records[kind], school_year, spec)
     return out
 
 
@@ -117,7 +119,7 @@ def eligible_not_proposed(people: pd.DataFrame, verdicts: pd.DataFrame,
     included) but who were not proposed for what that rule leads to: for the office to see."""
     rows = []
     for rule in rules.rules.values():
-        spec, column = rule.consecutive, el.history_column(rule)
+        spec, column = rule.consecutive, el.history_column(rule)  # what the years now meet
         if spec is None or column not in people:
             continue
         if spec["kind"] == "grade":

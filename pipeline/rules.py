@@ -48,6 +48,8 @@ class Rule:
     history: str | None = None  # what earlier years must show; decided "cần kiểm tra"
     # How the history store decides it: {kind: title|grade, codes: [...], years: N}
     consecutive: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    # ... or: not received in an earlier year ({kind, codes, years: N} — N omitted: ever)
+    not_received: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
     @property
     def decides(self) -> bool:
@@ -100,7 +102,8 @@ def _rule(raw: dict[str, Any], where: str) -> Rule:
                     params=dict(raw.get("params") or {}), subject=raw.get("subject"),
                     proposals={k: tuple(v) for k, v in (raw.get("proposals") or {}).items()},
                     when=raw.get("when"), require=raw.get("require"),
-                    history=raw.get("history"), consecutive=raw.get("consecutive"))
+                    history=raw.get("history"), consecutive=raw.get("consecutive"),
+                    not_received=raw.get("not_received"))
     except KeyError as exc:
         raise DefinitionError(f"{where}: rule lacks {exc}") from exc
     where = f"{where}: rule {rule.id}"
@@ -118,6 +121,13 @@ def _rule(raw: dict[str, Any], where: str) -> Rule:
                                  or int(spec["years"]) < 2):
             raise DefinitionError(f"{where}: consecutive needs history and kind (title|grade), "
                                   "codes, years ≥ 2")
+        spec = rule.not_received
+        if spec is not None and (rule.history is None or rule.consecutive is not None
+                                 or not {"kind", "codes"} <= set(spec) <= {"kind", "codes",
+                                                                          "years"}
+                                 or spec["kind"] not in ("title", "commendation")):
+            raise DefinitionError(f"{where}: not_received needs history and kind "
+                                  "(title|commendation), codes, optional years")
     if rule.status not in STATUSES:
         raise DefinitionError(f"{where}: rule {rule.id}: unknown status {rule.status!r}")
     if rule.finding and rule.finding not in catalogue():

@@ -195,3 +195,44 @@ def test_history_office_confirmation_is_kept_and_followed(tmp_path):
         assert set(known_people(connection)["person_id"]) == {int(ids[0])}
     finally:
         connection.close()
+
+
+def test_history_medal_once_and_years_of_service(first_year, tmp_path):
+    """Kỷ niệm chương: 20 years in the sector (15 with 5 in hard areas), and only once."""
+    import shutil
+
+    out, config, _ = first_year
+    inbox = tmp_path / "ket-qua"
+    shutil.copytree(RESULTS, inbox)
+    path = sorted(inbox.glob("*.xlsx"))[1]
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Cá nhân"]
+    header = next(r for r in range(1, 20) if ws.cell(r, 1).value == "STT")
+    col = {ws.cell(header, c).value: c for c in range(1, ws.max_column + 1)}
+    medal = load_forms().vocabs["commendations"].label_of("ky_niem_chuong_vsngd")
+    people = []
+    for offset, (years, hard) in enumerate([(25, None), (16, 6), (12, None)], start=1):
+        row = header + offset
+        ws.cell(row, col["Hình thức khen thưởng đề nghị"]).value = medal
+        ws.cell(row, col["Số năm công tác trong ngành"]).value = years
+        ws.cell(row, col["Số năm ở vùng đặc biệt khó khăn"]).value = hard
+        born = ws.cell(row, col["Ngày sinh"]).value  # a datetime, as openpyxl reads dates
+        people.append((ws.cell(row, col["Họ và tên"]).value, born.date()))
+    wb.save(path)
+    unit = wb["Đơn vị"]["C6"].value
+    first, _ = people[0]
+    history = _history_list(tmp_path / "knc.xlsx", [
+        ("2023-2024", first, people[0][1], unit, None, None, medal, "7/QĐ-BGDĐT", None)])
+    imported = CliRunner().invoke(main, ["import-history", str(history), "--out", str(out),
+                                         "--config", str(SAMPLES / "tdkt.toml")])
+    assert imported.exit_code == 0, imported.output
+    result = consolidate(inbox, tmp_path / "out", config, round="ket-qua",
+                         registration_inbox=REGISTRATIONS, store=out / "tdkt-lich-su.sqlite")
+    decided = result.decisions[result.decisions["proposal"] == "ky_niem_chuong_vsngd"]
+    table = {(d.name, d.rule_id): d.result for d in decided.itertuples()}
+    names = [name for name, _ in people]
+    assert table[(names[0], "ky_niem_chuong_vsngd.years")] == el.PASS
+    assert table[(names[0], "ky_niem_chuong_vsngd.once")] == el.FAIL  # received in 2023-2024
+    assert table[(names[1], "ky_niem_chuong_vsngd.years")] == el.PASS  # 16 years, 6 hard
+    assert table[(names[1], "ky_niem_chuong_vsngd.once")] == el.CHECK
+    assert table[(names[2], "ky_niem_chuong_vsngd.years")] == el.FAIL
