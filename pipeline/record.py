@@ -139,11 +139,15 @@ def history_records(conn: sqlite3.Connection, kind: str, before: str) -> pd.Data
                  UNION SELECT person_id, school_year, code FROM awards WHERE kind = 'grade'"""
         params: tuple = (RESULTS_ROUND,)
     else:
+        # A year whose Quyết định list was imported is read from the decisions only: the
+        # authority may have granted fewer titles than the Phòng found eligible.
         sql = """SELECT p.person_id, r.school_year, p.code FROM proposals p
                  JOIN runs r ON r.id = p.run_id
                  WHERE r.round = ? AND p.kind = ? AND p.result = 'pass'
+                   AND r.school_year NOT IN (SELECT school_year FROM awards
+                                             WHERE source = 'decision' AND kind = ?)
                  UNION SELECT person_id, school_year, code FROM awards WHERE kind = ?"""
-        params = (RESULTS_ROUND, kind, kind)
+        params = (RESULTS_ROUND, kind, kind, kind)
     rows = conn.execute(sql, params).fetchall()
     frame = pd.DataFrame([tuple(r) for r in rows], columns=["person_id", "school_year", "code"])
     # School years sort as text: "2024-2025" < "2025-2026".
