@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import sys
 from collections.abc import Iterator
 from importlib import metadata
@@ -277,6 +279,21 @@ def _store_path(config_path: Path, store: Path | None, out: Path) -> Path:
     return (config.store if config and config.store else out / settings.STORE_FILE)
 
 
+@contextlib.contextmanager
+def _opened_store(path: Path) -> Iterator[sqlite3.Connection]:
+    """The history store, opened (and migrated) for one command; a bad store ends the run."""
+    from .store import open_store
+
+    try:
+        connection = open_store(path)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
 _store_option = click.option(
     "--store", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Kho lịch sử (mặc định theo cấu hình, nếu không có thì output/tdkt-lich-su.sqlite).")
@@ -301,17 +318,9 @@ def history(who: str, config_path: Path, store: Path | None, out: Path) -> None:
     path = _store_path(config_path, store, out)
     if not path.is_file():
         _fail(f"Chưa có kho lịch sử “{path}”: hãy chạy tdkt consolidate trước.")
-    from .store import open_store
-
-    try:
-        connection = open_store(path)
-    except StoreError as exc:
-        _fail(str(exc))
-    try:
+    with _opened_store(path) as connection:
         for line in history_lines(connection, who):
             click.echo(line)
-    finally:
-        connection.close()
 
 
 @main.command("import-history", cls=_Command)
@@ -333,20 +342,13 @@ def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
     Ví dụ: tdkt import-history lich-su-2023-2024.xlsx --config input_samples/tdkt.toml
     """
     from .imports import import_awards
-    from .store import open_store
 
     if not file.is_file():
         _fail(f"Không tìm thấy tệp “{file}”.")
     path = _store_path(config_path, store, out)
-    try:
-        connection = open_store(path)
-    except StoreError as exc:
-        _fail(str(exc))
-    try:
+    with _opened_store(path) as connection:
         count, findings, to_confirm = import_awards(connection, file,
                                                     "decision" if decisions else "import")
-    finally:
-        connection.close()
     for f in findings:
         click.echo(f"[{f.severity.label}] {f.message}")
     for line in to_confirm:
@@ -372,7 +374,6 @@ def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> Non
     from .rank import office_scores
     from .record import confirm_matches
     from .report import CONFIRM_HEADER, MATCHES_SHEET
-    from .store import open_store
 
     if not file.is_file():
         _fail(f"Không tìm thấy tệp “{file}”.")
@@ -381,14 +382,8 @@ def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> Non
         file, MATCHES_SHEET, code_header="Mã người trong kho", score_header=CONFIRM_HEADER
     ).items() if float(b).is_integer()]
     path = _store_path(config_path, store, out)
-    try:
-        connection = open_store(path)
-    except StoreError as exc:
-        _fail(str(exc))
-    try:
+    with _opened_store(path) as connection:
         kept = confirm_matches(connection, pairs, confirmed_by=file.name)
-    finally:
-        connection.close()
     click.echo(f"Đã lưu {kept} xác nhận cùng người vào kho lịch sử {path}.")
 
 
