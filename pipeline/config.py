@@ -44,6 +44,10 @@ class Config:
     inboxes: dict[str, Path] = field(default_factory=dict, hash=False, compare=False)
     allocation: Path | None = None  # optional workbook of quotas per khối
     store: Path | None = None  # the history store (default: in the output folder)
+    # Month-end runs: [[calendar]], [recipients], [smtp] tables as written (checked where used).
+    calendar: list[dict] | None = field(default=None, hash=False, compare=False)
+    recipients: dict[str, list[str]] = field(default_factory=dict, hash=False, compare=False)
+    smtp: dict | None = field(default=None, hash=False, compare=False)
 
     def office_for(self, school_year: str | None = None) -> Office:
         """The consolidating office of a school year (the configured year by default)."""
@@ -100,6 +104,8 @@ def load_config(path: Path, school_year: str | None = None) -> Config:
     store = _relative(path, raw["store"]) if raw.get("store") else None
     config = Config(school_year=year, registry=registry, offices=offices,
                     province_office=province, path=path, inboxes=inboxes,
-                    allocation=allocation, store=store)
+                    allocation=allocation, store=store, calendar=raw.get("calendar"),
+                    recipients={k: list(v) for k, v in (raw.get("recipients") or {}).items()},
+                    smtp=raw.get("smtp"))
     config.office_for(year)
     return config

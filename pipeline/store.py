@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 
 # MIGRATIONS[i] upgrades a store from version i to i + 1. Never edit a shipped entry: stores
@@ -95,6 +95,18 @@ MIGRATIONS: list[str] = [
     CREATE INDEX awards_person ON awards (person_id);
     CREATE INDEX awards_unit ON awards (unit_code);
     CREATE INDEX person_links_other ON person_links (other_id);
+    """,
+    # 2 → 3: the messages sent (so a re-run sends only what changed) and the archive of every
+    # input file kept once by its sha256, with the time it first arrived.
+    """
+    CREATE TABLE send_log (
+        key TEXT NOT NULL, recipient TEXT NOT NULL, digest TEXT NOT NULL, sent_at TEXT,
+        PRIMARY KEY (key, recipient)
+    );
+    CREATE TABLE archive (
+        sha256 TEXT PRIMARY KEY, file TEXT NOT NULL, size INTEGER, first_seen TEXT NOT NULL,
+        stored_as TEXT NOT NULL
+    );
     """,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
