@@ -387,6 +387,53 @@ def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> Non
     click.echo(f"Đã lưu {kept} xác nhận cùng người vào kho lịch sử {path}.")
 
 
+@main.command("run", cls=_Command)
+@click.option("--period", metavar="YYYY-MM", default=None,
+              help="Tháng cần chạy (mặc định: tháng vừa kết thúc).")
+@click.option("--dry-run", is_flag=True,
+              help="Không gửi thư: ghi thư thành tệp .eml trong OUT/thu-gui/<tháng>/.")
+@_config_option
+@_store_option
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("output"), show_default=True, help="Thư mục kết quả.")
+def run_command(period: str | None, dry_run: bool, config_path: Path, store: Path | None,
+                out: Path) -> None:
+    """Chạy việc cuối tháng: tổng hợp các đợt đến hạn hoặc đang mở theo lịch, báo cáo tiến độ
+    (đúng hạn, muộn, chưa nộp, không hợp lệ), gửi thư tổng hợp cho Phòng, Sở và phản hồi cho
+    từng trường có lỗi. Thư đã gửi không gửi lại trừ khi tệp đính kèm thay đổi.
+
+    Ví dụ: tdkt run --period 2025-10 --dry-run --config input_samples/tdkt.toml
+    """
+    import datetime as dt
+
+    from .calendar import previous_month
+    from .deliver import DeliveryError
+    from .monthly import run_month
+
+    config = _config(config_path, None)
+    period = period or previous_month(dt.date.today())
+    try:
+        month = run_month(config, out, period, dry_run=dry_run, store=store)
+    except LockedError:
+        _fail("Một lần chạy khác đang chạy; lần này dừng lại, không ghi gì.",
+              settings.EXIT_LOCKED)
+    except (RegistryError, DefinitionError, ConfigError, AllocationError, StoreError,
+            DeliveryError, ValueError) as exc:
+        _fail(str(exc))
+    if not month.rounds:
+        click.echo(f"Tháng {period}: không có đợt nào đến hạn hoặc đang mở.")
+    for run in month.rounds:
+        state = "đến hạn" if run.state == "due" else "đang mở"
+        click.echo(f"{run.label} ({state}, hạn {run.due:%d/%m/%Y}): "
+                   f"{len(run.result.submissions)} tệp; tiến độ: {run.report}")
+    report = month.delivery
+    if report is not None:
+        click.echo(f"Thư: gửi {len(report.sent)}, bỏ qua (đã gửi) {len(report.skipped)}, "
+                   f"lỗi {len(report.failed)}, ghi tệp {len(report.written)}.")
+        for key, recipient, error in report.failed:
+            click.echo(f"  Không gửi được {key} tới {recipient}: {error}", err=True)
+
+
 @main.command(cls=_Command)
 def codes() -> None:
     """Liệt kê các mã lỗi/cảnh báo, mức độ và cách sửa."""
