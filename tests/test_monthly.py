@@ -125,3 +125,33 @@ def test_monthly_second_run_at_once_exits_3(month_office, tmp_path):
         result = _run(month_office, out)
     assert result.exit_code == 3
     assert "Một lần chạy khác đang chạy" in result.output
+
+
+def test_monthly_completeness_matches_the_arrival_truth(month_office, tmp_path, expected):
+    """Files arrive on 10/10 or 20/10 (due 15/10): the progress report says who is late."""
+    import datetime as dt
+    import os
+
+    from pipeline.config import load_config
+    from pipeline.monthly import run_month
+
+    from .conftest import table_rows
+
+    arrival = {}
+    for path in sorted((month_office / "hop-thu").iterdir()):
+        day = dt.datetime(2025, 10, 10 if len(arrival) % 3 else 20, 9, 0)
+        os.utime(path, (day.timestamp(), day.timestamp()))
+        arrival[path.name] = day.date()
+    month = run_month(load_config(month_office / "tdkt.toml"), tmp_path / "out", "2025-10",
+                      dry_run=True)
+    (run,) = month.rounds
+    rows = {r["Mã đơn vị"]: r for r in table_rows(run.report, "Theo đơn vị", "STT")}
+    truth_units = expected["units"]
+    assert set(rows) == set(truth_units)
+    for code, unit in truth_units.items():
+        if unit["status"] == "Chưa nộp":
+            assert rows[code]["Tình trạng"] == "Chưa nộp", code
+            continue
+        late = arrival[unit["file"]] > dt.date(2025, 10, 15)
+        assert rows[code]["Tình trạng"] == ("Nộp muộn" if late else "Đúng hạn"), code
+        assert rows[code]["Tệp đã nhận"] == unit["file"]
