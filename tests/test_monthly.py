@@ -155,3 +155,56 @@ def test_monthly_completeness_matches_the_arrival_truth(month_office, tmp_path, 
         late = arrival[unit["file"]] > dt.date(2025, 10, 15)
         assert rows[code]["Tình trạng"] == ("Nộp muộn" if late else "Đúng hạn"), code
         assert rows[code]["Tệp đã nhận"] == unit["file"]
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+import pipeline.deliver as deliver
+from pipeline.config import load_config
+from pipeline.monthly import run_month
+
+original = deliver._log_sent
+
+def stalled(*args, **kwargs):  # the first message is sent and logged, then the run hangs
+    original(*args, **kwargs)
+    print("sent", flush=True)
+    time.sleep(60)
+
+deliver._log_sent = stalled
+run_month(load_config(Path(sys.argv[1])), Path(sys.argv[2]), "2025-10")
+"""
+
+
+@pytest.mark.skipif(__import__("os").name == "nt", reason="SIGKILL is POSIX-only")
+def test_monthly_run_killed_while_sending_resumes_without_duplicates(month_office, smtp_server,
+                                                                     tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from pipeline.store import open_store
+
+    handler, _ = smtp_server
+    out = tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(month_office / "tdkt.toml"),
+                              str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "sent"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert len(handler.messages) == 1
+    outputs = out / "2025-2026" / "dang-ky"
+    assert (outputs / "tong-hop-phong.xlsx").is_file()  # written before any mail went out
+    connection = open_store(out / "tdkt-lich-su.sqlite")
+    try:
+        assert connection.execute("SELECT COUNT(*) FROM send_log").fetchone()[0] == 1
+    finally:
+        connection.close()
+    again = _run(month_office, out)
+    assert again.exit_code == 0, again.output
+    got = Counter(recipient for recipient, _ in handler.messages)
+    assert len(got) >= 12 and set(got.values()) == {1}  # the first one was not sent twice
