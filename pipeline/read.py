@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,27 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def _zip_bomb(path: Path) -> str | None:
+    """What is wrong when a zip-based workbook would expand too far (sizes declared in the
+    zip directory are read; nothing is decompressed). None for a sane or a non-zip file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None  # not a zip: the reader reports it as unreadable
+    total = sum(m.file_size for m in members)
+    packed = max(1, sum(m.compress_size for m in members))
+    if total > settings.MAX_UNCOMPRESSED_BYTES:
+        return _megabytes(total)
+    if total / packed > settings.MAX_COMPRESSION_RATIO and total > 10 * 1024 * 1024:
+        return f"{_megabytes(total)}, nén {total // packed} lần"
+    return None
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, str):
         return value if value.strip() else None
@@ -100,6 +122,16 @@ def read_workbook(path: Path, name: str) -> tuple[RawBook | None, list[Finding]]
     if suffix not in settings.WORKBOOK_EXTENSIONS:
         return None, [Finding.make("not-a-workbook", name, value=suffix or "tệp không có đuôi",
                                    expected="tệp .xlsx (hoặc .xls, .ods)")]
+    size = path.stat().st_size
+    if size == 0:
+        return None, [Finding.make("empty-file", name)]
+    if size > settings.MAX_FILE_BYTES:
+        return None, [Finding.make("file-too-large", name, value=_megabytes(size),
+                                   expected=_megabytes(settings.MAX_FILE_BYTES))]
+    bomb = _zip_bomb(path) if suffix in settings.ZIP_EXTENSIONS else None
+    if bomb is not None:
+        return None, [Finding.make("zip-bomb", name, value=bomb,
+                                   expected=_megabytes(settings.MAX_UNCOMPRESSED_BYTES))]
     sha = file_sha256(path)
     try:
         book = CalamineWorkbook.from_path(str(path))

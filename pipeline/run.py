@@ -83,15 +83,24 @@ class Consolidation:
 
 
 def inbox_files(inbox: Path) -> list[Path]:
-    """The files in the inbox, in name order; folders and links are not followed."""
+    """The regular files in the inbox, in name order; folders and links are not followed."""
     return sorted((p for p in inbox.iterdir() if p.is_file() and not p.is_symlink()),
                   key=lambda p: p.name)
+
+
+def inbox_entries(inbox: Path) -> list[Path]:
+    """Everything in the inbox (files, folders, links), in name order: each is reported."""
+    return sorted(inbox.iterdir(), key=lambda p: p.name)
 
 
 def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
                     context: Context, form_id: str = ROUND) -> Submission:
     """One inbox file → a submission of form `form_id`, however broken the file is."""
     name = path.relative_to(inbox).as_posix()
+    if path.is_symlink() or not path.is_file():
+        what = "một liên kết (lối tắt)" if path.is_symlink() else "một thư mục"
+        return Submission(file=name, path=path, findings=[
+            Finding.make("not-a-file", name, value=what)])
     book, findings = read_workbook(path, name)
     mtime = path.stat().st_mtime_ns
     if book is None or findings:
@@ -106,7 +115,7 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
                progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
                ) -> list[Submission]:
     """Every file of the inbox as a submission of form `form_id`, in name order."""
-    files = inbox_files(inbox)
+    files = inbox_entries(inbox)
     iterator: Iterator[Path] = iter(files)
     if progress is not None:
         iterator = progress(iterator, len(files))

@@ -66,3 +66,9 @@ FONT_NAME = "Times New Roman"
 TEMPLATE_DATE_RANGE = ("1940-01-01", "2030-12-31")
 # Width of a template column the form does not define (the header block needs five columns).
 TEMPLATE_DEFAULT_WIDTH = 14
+
+# Limits on what one inbox file may be (a safety guard against broken or hostile files).
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_UNCOMPRESSED_BYTES = 300 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 200
+ZIP_EXTENSIONS = (".xlsx", ".xlsm", ".ods")
