@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from .completeness import completeness, write_completeness
 from .config import Config
 from .deliver import Outgoing, Report, deliver, smtp_settings
 from .findings import Severity
-from .run import Consolidation, LockedError, consolidate
+from .run import Consolidation, consolidate, held_lock
 from .store import open_store
 
 RUN_LOCK = ".tdkt-run.lock"
@@ -49,21 +48,9 @@ class MonthRun:
     log: Path | None = None
 
 
-@contextlib.contextmanager
-def run_lock(out: Path) -> Iterator[None]:
+def run_lock(out: Path) -> contextlib.AbstractContextManager[None]:
     """One month-end job at a time (a separate lock from the per-round output lock)."""
-    from .run import _lock
-
-    out.mkdir(parents=True, exist_ok=True)
-    handle = (out / RUN_LOCK).open("a+")
-    try:
-        try:
-            _lock(handle)
-        except OSError as exc:
-            raise LockedError(str(out)) from exc
-        yield
-    finally:
-        handle.close()
+    return held_lock(out / RUN_LOCK)
 
 
 def _previous_inputs(conn, school_year: str, round_: str) -> dict[str, str]:

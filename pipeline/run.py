@@ -178,18 +178,23 @@ def consolidation(inbox: Path, config: Config, *, run_date: dt.date | None = Non
 
 
 @contextlib.contextmanager
-def output_lock(out: Path) -> Iterator[None]:
-    """Hold the output folder's lock; another run gets LockedError at once."""
-    out.mkdir(parents=True, exist_ok=True)
-    handle = (out / settings.LOCK_FILE).open("a+")
+def held_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if needed); another holder → LockedError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
     try:
         try:
             _lock(handle)
         except OSError as exc:
-            raise LockedError(str(out)) from exc
+            raise LockedError(str(path.parent)) from exc
         yield
     finally:
         handle.close()
+
+
+def output_lock(out: Path) -> contextlib.AbstractContextManager[None]:
+    """The output folder's lock: two consolidations never write at once."""
+    return held_lock(out / settings.LOCK_FILE)
 
 
 def _lock(handle) -> None:
