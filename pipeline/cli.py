@@ -20,6 +20,7 @@ from .run import Consolidation, LockedError, consolidate
 from .store import StoreError
 
 DEFAULT_CONFIG = Path("tdkt.toml")
+DEFAULT_OUT = Path("output")
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -124,14 +125,17 @@ def main() -> None:
 _config_option = click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG,
     show_default=True, help="Tệp cấu hình của cơ quan (tên cơ quan, năm học, danh mục đơn vị).")
+_out_option = click.option(
+    "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Thư mục kết quả, chứa cả kho lịch sử (mặc định: mục output trong cấu hình, nếu không "
+         "có thì output/).")
 _year_option = click.option("--year", "year", metavar="NĂM-HỌC",
                             help="Năm học, ví dụ 2025-2026 (mặc định: theo tệp cấu hình).")
 
 
 @main.command(cls=_Command)
 @click.argument("inbox", metavar="HỘP-THƯ", type=click.Path(path_type=Path))
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("output"), show_default=True, help="Thư mục ghi kết quả.")
+@_out_option
 @_config_option
 @_year_option
 @click.option("--strict", is_flag=True,
@@ -157,6 +161,7 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
     if not inbox.is_dir():
         _fail(f"Không tìm thấy thư mục hộp thư “{inbox}”.")
     config = _config(config_path, year)
+    out = _out(out, config)
     if round_ == "ket-qua" and registrations is None:
         registrations = config.inboxes.get("dang-ky")
     try:
@@ -199,8 +204,7 @@ def _summary(result: Consolidation) -> None:
 
 
 @main.command(cls=_Command)
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("output"), show_default=True, help="Thư mục ghi biểu mẫu.")
+@_out_option
 @_config_option
 @_year_option
 @click.option("--form", "form_id", type=click.Choice(["dang-ky", "ket-qua", "lich-su"]),
@@ -220,6 +224,7 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> N
     from .template import UnitInfo, write_templates
 
     config = _config(config_path, year)
+    out = _out(out, config)
     try:
         forms = load_forms()
         forms.current(form_id)
@@ -272,11 +277,16 @@ def check(file: Path, config_path: Path, year: str | None) -> None:
     click.echo(f"Lỗi: {errors}; cảnh báo: {len(sub.findings) - errors}.")
 
 
-def _store_path(config_path: Path, store: Path | None, out: Path) -> Path:
+def _out(out: Path | None, config) -> Path:
+    """The output folder: the option, else the configuration's `output`, else output/."""
+    return out or (config.output if config is not None and config.output else DEFAULT_OUT)
+
+
+def _store_path(config_path: Path, store: Path | None, out: Path | None) -> Path:
     if store is not None:
         return store
     config = _config(config_path, None) if config_path.is_file() else None
-    return (config.store if config and config.store else out / settings.STORE_FILE)
+    return config.store if config and config.store else _out(out, config) / settings.STORE_FILE
 
 
 @contextlib.contextmanager
@@ -303,8 +313,7 @@ _store_option = click.option(
 @click.argument("who", metavar="NGƯỜI-HOẶC-MÃ-ĐƠN-VỊ")
 @_config_option
 @_store_option
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("output"), show_default=True, help="Thư mục kết quả (chứa kho).")
+@_out_option
 def history(who: str, config_path: Path, store: Path | None, out: Path) -> None:
     """In các danh hiệu, hình thức khen thưởng theo năm học của một người hoặc một đơn vị.
 
@@ -327,8 +336,7 @@ def history(who: str, config_path: Path, store: Path | None, out: Path) -> None:
 @click.argument("file", metavar="TỆP", type=click.Path(path_type=Path))
 @_config_option
 @_store_option
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("output"), show_default=True, help="Thư mục kết quả (chứa kho).")
+@_out_option
 @click.option("--decisions", is_flag=True,
               help="Tệp là danh sách theo Quyết định khen thưởng (đã được cấp có thẩm quyền "
                    "quyết định), không phải danh sách cũ.")
@@ -360,8 +368,7 @@ def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
 @click.argument("file", metavar="TỆP", type=click.Path(path_type=Path))
 @_config_option
 @_store_option
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("output"), show_default=True, help="Thư mục kết quả (chứa kho).")
+@_out_option
 def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> None:
     """Ghi nhận các trường hợp Phòng xác nhận là cùng một người.
 
@@ -394,8 +401,7 @@ def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> Non
               help="Không gửi thư: ghi thư thành tệp .eml trong OUT/thu-gui/<tháng>/.")
 @_config_option
 @_store_option
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("output"), show_default=True, help="Thư mục kết quả.")
+@_out_option
 def run_command(period: str | None, dry_run: bool, config_path: Path, store: Path | None,
                 out: Path) -> None:
     """Chạy việc cuối tháng: tổng hợp các đợt đến hạn hoặc đang mở theo lịch, báo cáo tiến độ
@@ -411,6 +417,7 @@ def run_command(period: str | None, dry_run: bool, config_path: Path, store: Pat
     from .monthly import run_month
 
     config = _config(config_path, None)
+    out = _out(out, config)
     period = period or previous_month(dt.date.today())
     try:
         month = run_month(config, out, period, dry_run=dry_run, store=store)

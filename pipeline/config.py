@@ -44,6 +44,7 @@ class Config:
     inboxes: dict[str, Path] = field(default_factory=dict, hash=False, compare=False)
     allocation: Path | None = None  # optional workbook of quotas per khối
     store: Path | None = None  # the history store (default: in the output folder)
+    output: Path | None = None  # where results go when --out is not given
     # Month-end runs: [[calendar]], [recipients], [smtp] tables as written (checked where used).
     calendar: list[dict] | None = field(default=None, hash=False, compare=False)
     recipients: dict[str, list[str]] = field(default_factory=dict, hash=False, compare=False)
@@ -102,9 +103,11 @@ def load_config(path: Path, school_year: str | None = None) -> Config:
     inboxes = {name: _relative(path, p) for name, p in (raw.get("inboxes") or {}).items()}
     allocation = _relative(path, raw["allocation"]) if raw.get("allocation") else None
     store = _relative(path, raw["store"]) if raw.get("store") else None
+    output = _relative(path, raw["output"]) if raw.get("output") else None
     config = Config(school_year=year, registry=registry, offices=offices,
                     province_office=province, path=path, inboxes=inboxes,
-                    allocation=allocation, store=store, calendar=raw.get("calendar"),
+                    allocation=allocation, store=store, output=output,
+                    calendar=raw.get("calendar"),
                     recipients={k: list(v) for k, v in (raw.get("recipients") or {}).items()},
                     smtp=raw.get("smtp"))
     config.office_for(year)

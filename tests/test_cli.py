@@ -185,3 +185,17 @@ def test_cli_results_templates_carry_the_khoi_criteria(office, tmp_path):
     assert texts[start:start + len(expected)] == expected
     assert ws.cell(start + 1, 2).protection.locked and not ws.cell(start + 1, 4).protection.locked
     assert wb["_tdkt"]["A1"].value == "ket-qua"
+
+
+def test_cli_output_folder_from_the_configuration(office):
+    root = office()
+    (root / "hop-thu" / "dang-ky_01001.xlsx").write_bytes(
+        (SAMPLES / "hop-thu" / "dang-ky_01001.xlsx").read_bytes())
+    config = root / "tdkt.toml"
+    config.write_text('output = "ket-qua-phong"\n' + config.read_text(encoding="utf-8"),
+                      encoding="utf-8")
+    result = _run("consolidate", str(root / "hop-thu"), "--config", str(config))
+    assert result.exit_code == 0, result.output
+    written = root / "ket-qua-phong" / "2025-2026" / "dang-ky" / "tong-hop-phong.xlsx"
+    assert written.is_file()
+    assert (root / "ket-qua-phong" / "tdkt-lich-su.sqlite").is_file()
