@@ -276,15 +276,23 @@ def filled_template(form: Form, forms: FormSet, unit: Unit, path: Path, office,
             values = [dict(row, seq=i + 1) for i, row in enumerate(rows)]
         else:
             values = [person_values(p, i + 1) for i, p in enumerate(unit.people)]
-        for i, row in enumerate(values):
-            for cid, col in columns.items():
-                value = _label(forms, sheet.column(cid), row.get(cid))
-                cell = ws.cell(row=header + 1 + i, column=col)
-                cell.value = value
-                if isinstance(value, dt.date):
-                    cell.number_format = "dd/mm/yyyy"
+        write_rows(ws, sheet, forms, header, columns, values)
     wb.save(path)
     return Filled(wb=wb, first_row=first_row, letters=letters)
+
+
+def write_rows(ws, sheet: Sheet, forms: FormSet, header: int, columns: dict[str, int],
+               rows: list[dict[str, Any]]) -> dict[int, int]:
+    """Type rows under a table's header, choices as their labels; {row index: Excel row}."""
+    for i, row in enumerate(rows):
+        for cid, col in columns.items():
+            if cid not in row:
+                continue
+            value = _label(forms, sheet.column(cid), row[cid])
+            cell = ws.cell(row=header + 1 + i, column=col, value=value)
+            if isinstance(value, dt.date):
+                cell.number_format = "dd/mm/yyyy"
+    return {i: header + 1 + i for i in range(len(rows))}
 
 
 def sheet_grids(wb) -> dict[str, list[list[Any]]]:
@@ -709,17 +717,9 @@ def _fill_rows(path: Path, form: Form, forms: FormSet, sheet_id: str,
     sheet = form.sheet(sheet_id)
     ws = wb[sheet.name]
     header, columns = _header(ws, sheet)
-    for i, row in enumerate(rows):
-        for cid, col in columns.items():
-            if cid not in row:
-                continue
-            value = _label(forms, sheet.column(cid), row[cid])
-            cell = ws.cell(row=header + 1 + i, column=col)
-            cell.value = value
-            if isinstance(value, dt.date):
-                cell.number_format = "dd/mm/yyyy"
+    placed = write_rows(ws, sheet, forms, header, columns, rows)
     wb.save(path)
-    return {i: header + 1 + i for i in range(len(rows))}
+    return placed
 
 
 def _scores(criteria: tuple[dict[str, Any], ...], total: int) -> list[float]:

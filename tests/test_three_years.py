@@ -44,10 +44,10 @@ from .sample_inbox import (
     Unit,
     _field_cell,
     _header,
-    _label,
     _scores,
     _write_allocation,
     write_registry,
+    write_rows,
 )
 
 SEED = 20230905
@@ -223,15 +223,7 @@ def _fill(path: Path, form, forms: FormSet, tables: dict[str, list[dict[str, Any
         if not rows:
             continue
         header, columns = _header(ws, sheet)
-        for i, row in enumerate(rows):
-            for cid, col in columns.items():
-                if cid not in row:
-                    continue
-                value = _label(forms, sheet.column(cid), row[cid])
-                cell = ws.cell(row=header + 1 + i, column=col, value=value)
-                if isinstance(value, dt.date):
-                    cell.number_format = "dd/mm/yyyy"
-        placed[sheet.id] = {i: header + 1 + i for i in range(len(rows))}
+        placed[sheet.id] = write_rows(ws, sheet, forms, header, columns, rows)
     wb.save(path)
     return placed
 
