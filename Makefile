@@ -35,6 +35,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Province-scale benchmark: 3,000 generated school workbooks in a temporary folder.
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
+
 samples: $(STAMP)
 	$(BIN)/python -m tests.sample_inbox input_samples
 

@@ -181,7 +181,9 @@ def sorted_people(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """People in Vietnamese list order inside each group: given name, then the rest."""
     if frame.empty:
         return frame
-    keys = frame["full_name"].map(lambda n: name_sort_key(str(n)))
-    order = sorted(range(len(frame)), key=lambda i: (
-        tuple(str(frame.iloc[i][c]) for c in by), keys.iloc[i]))
+    groups = list(zip(*(frame[c].astype(str).tolist() for c in by), strict=True)) if by \
+        else [()] * len(frame)
+    keys = [(group, name_sort_key(str(name)))
+            for group, name in zip(groups, frame["full_name"].tolist(), strict=True)]
+    order = sorted(range(len(frame)), key=keys.__getitem__)
     return frame.iloc[order].reset_index(drop=True)

@@ -18,6 +18,7 @@ from .registry import RegistryError, load_registry
 from .results import AllocationError
 from .run import Consolidation, LockedError, consolidate
 from .store import StoreError
+from .submission import Submission
 
 DEFAULT_CONFIG = Path("tdkt.toml")
 DEFAULT_OUT = Path("output")
@@ -102,12 +103,12 @@ def _config(path: Path, year: str | None):
         _fail(str(exc))
 
 
-def _progress(files: Iterator[Path], total: int) -> Iterator[Path]:
+def _progress(subs: Iterator[Submission], total: int) -> Iterator[Submission]:
     if total < settings.PROGRESS_MIN_FILES or not sys.stderr.isatty():
-        yield from files
+        yield from subs
         return
-    with click.progressbar(files, length=total, label="Đang đọc các tệp", file=sys.stderr,
-                           item_show_func=lambda p: p.name if p else "") as bar:
+    with click.progressbar(subs, length=total, label="Đang đọc các tệp", file=sys.stderr,
+                           item_show_func=lambda s: s.file if s else "") as bar:
         yield from bar
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .findings import DefinitionError
+from .settings import Limits, default_limits
 
 _YEAR = re.compile(r"^(\d{4})-(\d{4})$")
 
@@ -49,6 +51,8 @@ class Config:
     calendar: list[dict] | None = field(default=None, hash=False, compare=False)
     recipients: dict[str, list[str]] = field(default_factory=dict, hash=False, compare=False)
     smtp: dict | None = field(default=None, hash=False, compare=False)
+    # What one inbox file may be ([limits]; defaults in settings).
+    limits: Limits = field(default_factory=default_limits)
 
     def office_for(self, school_year: str | None = None) -> Office:
         """The consolidating office of a school year (the configured year by default)."""
@@ -82,6 +86,41 @@ def _relative(config: Path, value: str) -> Path:
     return target if target.is_absolute() else config.parent / target
 
 
+_MB = 1024 * 1024
+# [limits] keys as written in tdkt.toml → (Limits field, factor, whole number only).
+_LIMIT_KEYS = {
+    "max_file_mb": ("max_file_bytes", _MB, False),
+    "max_uncompressed_mb": ("max_uncompressed_bytes", _MB, False),
+    "max_compression_ratio": ("max_compression_ratio", 1, False),
+    "max_rows": ("max_rows", 1, True),
+    "max_columns": ("max_columns", 1, True),
+}
+
+
+def _limit_value(key: str, value: object, where: str) -> int | float:
+    name, factor, whole = _LIMIT_KEYS[key]
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or not math.isfinite(number) or number <= 0 or (
+            whole and number != int(number)):
+        kind = "một số nguyên dương" if whole else "một số dương"
+        raise ConfigError(f"{where}: mục [limits] “{key} = {value!r}” không hợp lệ; cần {kind}.")
+    return number if name == "max_compression_ratio" else int(number * factor)
+
+
+def limits_from(raw: object, where: str) -> Limits:
+    """The [limits] table over the default limits; an unknown key or a bad value stops the run."""
+    if raw is None:
+        return default_limits()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [limits] phải là một bảng (các dòng “khoá = số”).")
+    unknown = sorted(set(raw) - set(_LIMIT_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: mục [limits] không có khoá {', '.join(unknown)}; "
+                          f"các khoá dùng được: {', '.join(_LIMIT_KEYS)}.")
+    changes = {_LIMIT_KEYS[k][0]: _limit_value(k, v, where) for k, v in raw.items()}
+    return replace(default_limits(), **changes)
+
+
 def load_config(path: Path, school_year: str | None = None) -> Config:
     """Read tdkt.toml; relative paths are taken from the file's folder."""
     try:
@@ -109,6 +148,6 @@ def load_config(path: Path, school_year: str | None = None) -> Config:
                     allocation=allocation, store=store, output=output,
                     calendar=raw.get("calendar"),
                     recipients={k: list(v) for k, v in (raw.get("recipients") or {}).items()},
-                    smtp=raw.get("smtp"))
+                    smtp=raw.get("smtp"), limits=limits_from(raw.get("limits"), str(path)))
     config.office_for(year)
     return config

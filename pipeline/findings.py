@@ -83,7 +83,7 @@ class Finding:
         entry = catalogue().get(code)
         if entry is None:
             raise DefinitionError(f"finding code {code!r} is not in the catalogue")
-        text = {k: "" if v is None else clean(str(v)) for k, v in where.items()}
+        text = {k: "" if v is None else _shortened(clean(str(v))) for k, v in where.items()}
         text["file"] = file
         message = entry.message.format_map(_Blank(text))
         hint = entry.hint.format_map(_Blank(text))
@@ -104,6 +104,12 @@ class Finding:
 
 
 _WHERE = ("sheet", "cell", "column", "value", "expected", "unit")
+# A value echoed in a message is cut here: a cell may hold 32,767 characters.
+ECHO_MAX = 200
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= ECHO_MAX else text[:ECHO_MAX - 1] + "…"
 FINDING_COLUMNS = [f.name for f in fields(Finding)]
 
 # Vietnamese headers of the findings table, in report order.
@@ -128,6 +134,11 @@ def _cell_order(cell: str | None) -> tuple[int, str]:
     letters = "".join(ch for ch in cell if ch.isalpha())
     digits = "".join(ch for ch in cell if ch.isdigit())
     return (int(digits) if digits else 0, f"{len(letters):02d}{letters}")
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    """Whether any finding is an error (warnings alone let a file through)."""
+    return any(f.severity is Severity.ERROR for f in findings)
 
 
 def sorted_findings(findings: list[Finding]) -> list[Finding]:

@@ -57,10 +57,12 @@ def one_edit_apart(a: str, b: str) -> bool:
 
 
 class KnownPeople:
-    """The people a store knows, indexed by birth date for matching."""
+    """The people a store knows, indexed by birth date with name and with unit (a province
+    knows a few hundred thousand people: no step of a match scans more than one such set)."""
 
     def __init__(self) -> None:
-        self._by_birth: dict[str, set[tuple[int, str, str]]] = {}
+        self._by_name: dict[tuple[str, str], set[tuple[int, str]]] = {}
+        self._by_unit: dict[tuple[str, str], set[tuple[int, str]]] = {}
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> KnownPeople:
@@ -74,12 +76,17 @@ class KnownPeople:
             unit_code: str | None) -> None:
         """Remember a person seen in a unit."""
         if birth_date:
-            self._by_birth.setdefault(birth_date, set()).add(
-                (person_id, fold_name, unit_code or ""))
+            unit = unit_code or ""
+            self._by_name.setdefault((birth_date, fold_name), set()).add((person_id, unit))
+            self._by_unit.setdefault((birth_date, unit), set()).add((person_id, fold_name))
 
-    def born(self, birth_date: str) -> set[tuple[int, str, str]]:
-        """(person_id, folded name, unit) of everyone born that day."""
-        return self._by_birth.get(birth_date, set())
+    def named(self, birth_date: str, fold_name: str) -> set[tuple[int, str]]:
+        """(person_id, unit) of everyone of that name born that day."""
+        return self._by_name.get((birth_date, fold_name), set())
+
+    def in_unit(self, birth_date: str, unit_code: str) -> set[tuple[int, str]]:
+        """(person_id, folded name) of everyone of that unit born that day."""
+        return self._by_unit.get((birth_date, unit_code), set())
 
 
 def match_person(known: KnownPeople, full_name: str, birth_date: object, unit_code: str,
@@ -90,6 +97,20 @@ def match_person(known: KnownPeople, full_name: str, birth_date: object, unit_co
         return Match(confirmed[(name, born, unit_code)], CONFIRMED)
     if not born:
         return Match(None, NEW)
+    same_name = known.named(born, name)
+    steps = (
+        (EXACT, lambda: {pid for pid, unit in same_name if unit == unit_code}),
+        (MOVED, lambda: {pid for pid, _ in same_name}),
+        (TYPO, lambda: {pid for pid, other in known.in_unit(born, unit_code)
+                        if one_edit_apart(other, name)}),
+    )
+    for how, candidates in steps:
+        ids = tuple(sorted(candidates()))
+        if len(ids) == 1:
+            return Match(ids[0], how)
+        if len(ids) > 1:
+            return Match(None, AMBIGUOUS, ids)
+    return Match(None, NEW)
     same_birth = known.born(born)
     steps = (
         (EXACT, lambda pid, other, unit: other == name and unit == unit_code),

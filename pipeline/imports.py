@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from .config import ConfigError, year_start
-from .findings import Finding
+from .findings import Finding, has_errors
 from .forms import load_forms
 from .identity import MATCH_LABELS, KnownPeople, match_person, person_key
 from .normalize import Context
@@ -26,12 +26,12 @@ def import_awards(conn: sqlite3.Connection, path: Path, source: str,
     office should confirm (a near name, another school, several candidates)."""
     forms = load_forms()
     book, findings = read_workbook(path, path.name)
-    if book is None or findings:
+    if book is None or has_errors(findings):
         return 0, findings, []
     sub = submission(book, forms, HISTORY_FORM, None, Context(forms.vocabs, unit_codes))
     sub.unit_code = ""
     rows = sub.counted_rows("awards")
-    findings = list(sub.findings)
+    findings = findings + list(sub.findings)
     table = sub.tables.get("awards")
     awards = []
     to_confirm: list[str] = []

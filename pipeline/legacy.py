@@ -22,6 +22,7 @@ turns more words into valid Vietnamese syllables than were valid before.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -232,6 +233,7 @@ def detect_legacy(text: str) -> str | None:
     return "TCVN3" if tcvn3_only > vni_only else "VNI"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def fix_legacy(text: str) -> tuple[str, str | None]:
     """Return (converted_text_NFC, encoding_name) or (text, None) when nothing to convert."""
     encoding = detect_legacy(text)

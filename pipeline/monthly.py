@@ -21,7 +21,6 @@ from .run import Consolidation, consolidate, held_lock
 from .store import open_store
 
 RUN_LOCK = ".tdkt-run.lock"
-RUN_LOG = "tdkt-run.log"
 
 
 @dataclass
@@ -196,7 +195,7 @@ def _with_year(config: Config, school_year: str) -> Config:
 def _log(out: Path, month: MonthRun, dry_run: bool, now: dt.datetime) -> Path:
     """One JSON line per run in the run log."""
     delivery = month.delivery
-    entry = {"at": now.isoformat(timespec="seconds"), "period": month.period,
+    entry = {"at": now.isoformat(timespec="seconds"), "command": "run", "period": month.period,
              "dry_run": dry_run,
              "rounds": [{"round": r.round, "school_year": r.result.school_year,
                          "state": r.state, "files": len(r.result.submissions),
@@ -206,7 +205,7 @@ def _log(out: Path, month: MonthRun, dry_run: bool, now: dt.datetime) -> Path:
              "skipped": len(delivery.skipped) if delivery else 0,
              "failed": len(delivery.failed) if delivery else 0,
              "written": len(delivery.written) if delivery else 0}
-    path = out / RUN_LOG
+    path = out / settings.RUN_LOG
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
     return path

@@ -6,20 +6,28 @@ the file is opened read-only and never written.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hashlib
+import io
+import os
+import posixpath
 import re
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
-from . import settings
+from . import settings, sniff
 from .findings import Finding
 from .forms import Form, FormSet, Sheet
-from .text import clean, fold
+from .settings import Limits
+from .text import clean, fold, nfc
 
 # Read
 
@@ -48,6 +56,7 @@ class RawBook:
     sha256: str
     sheets: list[RawSheet]
     meta: dict[str, str] | None = None
+    kind: str = ""  # what the bytes are: "xlsx", "xls" or "ods" (whatever the extension says)
 
     @property
     def visible_sheets(self) -> list[RawSheet]:
@@ -83,26 +92,233 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
-def _zip_bomb(path: Path) -> str | None:
-    """What is wrong when a zip-based workbook would expand too far (sizes declared in the
-    zip directory are read; nothing is decompressed). None for a sane or a non-zip file."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return None  # not a zip: the reader reports it as unreadable
+# What the file really is (pipeline.sniff judges the bytes; here they become findings)
+
+_EXPECTED = "tệp bảng tính .xlsx (hoặc .xls, .ods)"
+
+
+@dataclass
+class _Inspection:
+    """A file found to be a readable workbook: its kind, how far each sheet reaches, and
+    the warnings found on the way (wrong extension, macros, external links)."""
+
+    kind: str  # "xlsx" | "xls" | "ods"
+    extents: dict[str, sniff.Extent]
+    warnings: list[Finding]
+
+
+def _snapshot(path: Path, limit: int) -> bytes:
+    """The file's bytes, read once and at most `limit` + 1 of them (in blocks: one read of
+    `limit` bytes would reserve that much memory even for a small file)."""
+    blocks: list[bytes] = []
+    left = limit + 1
+    with path.open("rb") as handle:
+        while left > 0 and (block := handle.read(min(1 << 20, left))):
+            blocks.append(block)
+            left -= len(block)
+    return b"".join(blocks)
+
+
+def _change(before: os.stat_result, after: os.stat_result, read: int) -> str | None:
+    """How the file changed while it was being read, or None when it did not."""
+    if before.st_size != after.st_size or read != after.st_size:
+        return f"kích thước đổi từ {before.st_size} sang {after.st_size} byte"
+    if before.st_mtime_ns != after.st_mtime_ns:
+        return "thời điểm sửa tệp thay đổi trong lúc đọc"
+    return None
+
+
+def _zip_bomb(archive: zipfile.ZipFile, limits: Limits) -> str | None:
+    """What is wrong when a zip would expand too far (sizes its directory declares; nothing
+    is decompressed), or None."""
+    members = archive.infolist()
     total = sum(m.file_size for m in members)
     packed = max(1, sum(m.compress_size for m in members))
-    if total > settings.MAX_UNCOMPRESSED_BYTES:
+    if total > limits.max_uncompressed_bytes:
         return _megabytes(total)
-    if total / packed > settings.MAX_COMPRESSION_RATIO and total > 10 * 1024 * 1024:
+    if total / packed > limits.max_compression_ratio and total > settings.ZIP_BOMB_MIN_BYTES:
         return f"{_megabytes(total)}, nén {total // packed} lần"
     return None
 
 
+def _inspect_zip(data: bytes, name: str,
+                 limits: Limits) -> tuple[_Inspection | None, list[Finding]]:
+    directory = sniff.zip_directory_size(data)
+    if directory > settings.MAX_ZIP_DIRECTORY_BYTES:
+        return None, [Finding.make("zip-bomb", name,
+                                   value=f"danh mục tệp con {_megabytes(directory)}",
+                                   expected=_megabytes(settings.MAX_ZIP_DIRECTORY_BYTES))]
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None, [Finding.make("unreadable-workbook", name,
+                                   value="tệp bị cắt cụt hoặc hỏng phần cuối")]
+    with archive:
+        bomb = _zip_bomb(archive, limits)
+        if bomb is not None:
+            return None, [Finding.make("zip-bomb", name, value=bomb,
+                                       expected=_megabytes(limits.max_uncompressed_bytes))]
+        kind = sniff.zip_kind(archive)
+        if kind not in sniff.READABLE_KINDS:
+            found = sniff.KIND_LABELS[kind]
+            if kind == "zip":
+                found = f"{found} ({sniff.zip_listing(archive)})"
+            return None, [Finding.make("not-a-workbook", name, value=found, expected=_EXPECTED)]
+        try:
+            scan = sniff.scan_zip(archive, kind, (limits.max_rows, limits.max_columns))
+        except sniff.CorruptMember as exc:
+            return None, [Finding.make("unreadable-workbook", name,
+                                       value=f"phần “{exc.member}” bên trong tệp bị hỏng")]
+        if scan.dtd is not None:
+            return None, [Finding.make("xml-dtd", name, value=scan.dtd)]
+        warnings = []
+        macros = sniff.zip_macros(archive)
+        if macros:
+            warnings.append(Finding.make("macro-ignored", name, value=", ".join(macros)))
+        links = sniff.external_links(archive) if kind == "xlsx" else []
+        if links:
+            shown = ", ".join(f"“{t}”" for t in links[:3])
+            more = f" và {len(links) - 3} liên kết khác" if len(links) > 3 else ""
+            warnings.append(Finding.make("external-link", name, value=shown + more))
+    return _Inspection(kind, scan.extents, warnings), []
+
+
+def _inspect_cfb(data: bytes, name: str) -> tuple[_Inspection | None, list[Finding]]:
+    try:
+        names = sniff.cfb_names(data)
+    except ValueError:
+        return None, [Finding.make("unreadable-workbook", name,
+                                   value="cấu trúc tệp Excel 97–2003 bị hỏng hoặc bị cắt cụt")]
+    kind = sniff.cfb_kind(names)
+    if kind == "encrypted":
+        return None, [Finding.make("password-protected", name)]
+    if kind != "xls":
+        return None, [Finding.make("not-a-workbook", name, value=sniff.KIND_LABELS[kind],
+                                   expected=_EXPECTED)]
+    warnings = [Finding.make("macro-ignored", name, value="VBA")] if sniff.cfb_macros(names) \
+        else []
+    return _Inspection("xls", {}, warnings), []
+
+
+def _inspect(data: bytes, suffix: str, name: str,
+             limits: Limits) -> tuple[_Inspection | None, list[Finding]]:
+    """What the bytes are; a file that is not a safe workbook of a readable kind → findings."""
+    magic = sniff.magic_kind(data[:4096])
+    if magic == "zip":
+        inspection, errors = _inspect_zip(data, name, limits)
+    elif magic == "cfb":
+        inspection, errors = _inspect_cfb(data, name)
+    else:
+        return None, [Finding.make("not-a-workbook", name, value=sniff.KIND_LABELS[magic],
+                                   expected=_EXPECTED)]
+    if inspection is not None and sniff.EXTENSION_KINDS[suffix] != inspection.kind:
+        inspection.warnings.insert(0, Finding.make(
+            "wrong-extension", name, value=suffix, expected=sniff.KIND_LABELS[inspection.kind]))
+    return inspection, errors
+
+
+# Reading the cached values
+
+
+def _too_far(extent: sniff.Extent | None, limits: Limits) -> bool:
+    return extent is not None and (extent.rows > limits.max_rows
+                                   or extent.cols > limits.max_columns)
+
+
+def _cut_findings(name: str, sheet: str, extent: sniff.Extent,
+                  limits: Limits) -> list[Finding]:
+    found = []
+    if extent.rows > limits.max_rows:
+        found.append(Finding.make("too-many-rows", name, sheet=sheet, cell=str(extent.rows),
+                                  value=f"dòng {extent.rows}",
+                                  expected=f"{limits.max_rows} dòng"))
+    if extent.cols > limits.max_columns:
+        letter = column_letter(extent.cols - 1)
+        found.append(Finding.make("too-many-columns", name, sheet=sheet, cell=letter,
+                                  value=f"cột {letter} (cột thứ {extent.cols})",
+                                  expected=f"{limits.max_columns} cột"))
+    return found
+
+
+def _trimmed(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+    """The rows up to the last one holding a value, cut after the last column holding one.
+
+    Empty rows are only counted until a value follows (openpyxl pads the rows it streams)."""
+    kept: list[tuple[Any, ...]] = []
+    blank = 0
+    for row in rows:
+        if row.count(None) == len(row):
+            blank += 1
+            continue
+        kept += [()] * blank
+        kept.append(row)
+        blank = 0
+    width = max((max((i + 1 for i, v in enumerate(r) if v is not None), default=0)
+                 for r in kept), default=0)
+    return [[_calamine_like(v) for v in r[:width]] + [None] * (width - len(r[:width]))
+            for r in kept]
+
+
+def _first_cells(data: bytes, names: list[str], limits: Limits) -> dict[str, list[list[Any]]]:
+    """The first rows and columns (within the limits) of .xlsx sheets too large to load whole,
+    streamed with openpyxl (cached values only); calamine would hold every cell in between."""
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True,
+                                  keep_links=False)
+    try:
+        return {sheet: _trimmed(book[sheet].iter_rows(
+            min_row=1, max_row=limits.max_rows, min_col=1, max_col=limits.max_columns,
+            values_only=True)) for sheet in names}
+    finally:
+        book.close()
+
+
+def _calamine_like(value: Any) -> Any:
+    """A value as calamine gives it: a date without a time is a date."""
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        return value.date()
+    return value
+
+
+def _sheets(data: bytes, inspection: _Inspection, name: str,
+            limits: Limits) -> tuple[list[RawSheet] | None, list[Finding]]:
+    """Every sheet's cached values; sheets reaching beyond the limits are cut (.xlsx) or
+    refuse the file (.ods: no streaming reader for it)."""
+    far = {s: e for s, e in inspection.extents.items() if _too_far(e, limits)}
+    if far and inspection.kind == "ods":
+        sheet, extent = next(iter(far.items()))
+        return None, [Finding.make(
+            "sheet-too-large", name, sheet=sheet,
+            value=f"{extent.rows} dòng × {extent.cols} cột",
+            expected=f"tối đa {limits.max_rows} dòng × {limits.max_columns} cột")]
+    findings: list[Finding] = []
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        cut = _first_cells(data, list(far), limits) if far else {}
+        sheets = []
+        for meta in book.sheets_metadata:
+            if meta.name in cut:
+                grid = [[_cell(v) for v in row] for row in cut[meta.name]]
+                findings += _cut_findings(name, meta.name, far[meta.name], limits)
+            else:
+                rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+                grid = [[_cell(v) for v in row] for row in rows]
+            sheets.append(RawSheet(meta.name, grid, str(meta.visible).endswith("Visible")))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    # calamine and openpyxl raise many error types for broken files, and calamine can even
+    # panic (a pyo3 PanicException, not an Exception): one broken file never stops the batch.
+    except BaseException as exc:
+        if "password" in str(exc).lower() or "encrypt" in str(exc).lower():
+            return None, [Finding.make("password-protected", name)]
+        return None, [Finding.make("unreadable-workbook", name,
+                                   value="cấu trúc bảng tính bên trong bị hỏng hoặc sai chuẩn")]
+    return sheets, findings
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, str):
-        return value if value.strip() else None
+        # Blank, or only invisible characters (zero-width space, BOM, controls): an empty cell.
+        return value if clean(value) else None
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return int(value)
     return value
@@ -116,38 +332,306 @@ def _meta(sheets: list[RawSheet]) -> dict[str, str] | None:
     return None
 
 
-def read_workbook(path: Path, name: str) -> tuple[RawBook | None, list[Finding]]:
-    """Open one inbox file read-only; a file that is not a readable workbook becomes a finding."""
+def read_workbook(path: Path, name: str,
+                  limits: Limits | None = None) -> tuple[RawBook | None, list[Finding]]:
+    """Open one inbox file read-only; a file that is not a safe, readable workbook becomes a
+    finding, and so does anything read but worth a warning (macros, links, cut sheets).
+
+    The file is read into memory once (within the size limit): every check and the reader see
+    those same bytes, and a file that changed meanwhile (still being copied) is refused.
+    `limits` default to the settings; the name in findings is NFC.
+    """
+    limits = limits or settings.default_limits()
+    name = nfc(name)
     suffix = path.suffix.lower()
     if suffix not in settings.WORKBOOK_EXTENSIONS:
         return None, [Finding.make("not-a-workbook", name, value=suffix or "tệp không có đuôi",
                                    expected="tệp .xlsx (hoặc .xls, .ods)")]
-    size = path.stat().st_size
-    if size == 0:
+    before = path.stat()
+    if before.st_size == 0:
         return None, [Finding.make("empty-file", name)]
-    if size > settings.MAX_FILE_BYTES:
-        return None, [Finding.make("file-too-large", name, value=_megabytes(size),
-                                   expected=_megabytes(settings.MAX_FILE_BYTES))]
-    bomb = _zip_bomb(path) if suffix in settings.ZIP_EXTENSIONS else None
-    if bomb is not None:
-        return None, [Finding.make("zip-bomb", name, value=bomb,
-                                   expected=_megabytes(settings.MAX_UNCOMPRESSED_BYTES))]
-    sha = file_sha256(path)
-    try:
-        book = CalamineWorkbook.from_path(str(path))
-        sheets = []
-        for meta in book.sheets_metadata:
-            rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-            grid = [[_cell(v) for v in row] for row in rows]
-            sheets.append(RawSheet(meta.name, grid, str(meta.visible).endswith("Visible")))
-    except Exception as exc:  # calamine raises several error types for broken files
-        reason = type(exc).__name__
-        return None, [Finding.make("unreadable-workbook", name, value=reason)]
-    raw = RawBook(file=name, path=path, sha256=sha, sheets=sheets, meta=_meta(sheets))
+    if before.st_size > limits.max_file_bytes:
+        return None, [Finding.make("file-too-large", name, value=_megabytes(before.st_size),
+                                   expected=_megabytes(limits.max_file_bytes))]
+    data = _snapshot(path, limits.max_file_bytes)
+    inspection, findings = _inspect(data, suffix, name, limits)
+    sheets: list[RawSheet] | None = None
+    if inspection is not None:
+        sheets, cut = _sheets(data, inspection, name, limits)
+        findings = inspection.warnings + cut if sheets is not None else cut
+    changed = _change(before, path.stat(), len(data))
+    if changed is not None:
+        return None, [Finding.make("file-changing", name, value=changed)]
+    if sheets is None:
+        return None, findings
+    sha = hashlib.sha256(data).hexdigest()
+    _LAST_READ.clear()
+    _LAST_READ[str(path)] = (sha, data)
+    raw = RawBook(file=name, path=path, sha256=sha, sheets=sheets,
+                  kind=inspection.kind if inspection is not None else "",
+                  meta=_meta(sheets))
     if not any(any(v is not None for v in row) for s in raw.visible_sheets for row in s.grid):
-        return raw, [Finding.make("empty-workbook", name,
-                                  value="mọi sheet đều trống" if raw.sheets else "không có sheet")]
-    return raw, []
+        empty = "mọi sheet đều trống" if raw.sheets else "không có sheet"
+        return raw, [*findings, Finding.make("empty-workbook", name, value=empty)]
+    return raw, findings
+
+
+# Cells the cached values leave out
+
+# Excel's error values; a cell showing one of them holds no usable value.
+EXCEL_ERRORS = frozenset({
+    "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!",
+})
+# At most this many problem cells and hidden rows are remembered per sheet.
+_MAX_MARKS = 10_000
+_MAX_COLUMNS = 16_384
+_SCAN_MARGIN = 5_000
+
+
+def echo(text: str, limit: int = 60) -> str:
+    """A value as findings repeat it: cut with "…" when long (a cell may hold 32,767
+    characters; a message holding them would not fit in a report cell)."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+@dataclass(frozen=True)
+class CellProblem:
+    """A cell whose cached value cannot be used: an Excel error, or a formula never calculated.
+
+    calamine reads both as empty; the reader puts this marker in their place instead, so that
+    normalisation can report the cell. `text` is the error ("#REF!") or the formula ("=A1+1").
+    """
+
+    code: str  # "error-cell" | "formula-no-value"
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class SheetXml:
+    """What a worksheet's XML says beyond the cached values."""
+
+    hidden_rows: set[int] = field(default_factory=set)  # 1-based
+    hidden_columns: set[int] = field(default_factory=set)  # 0-based
+    filtered: bool = False  # an autofilter is switched on
+    problems: dict[tuple[int, int], CellProblem] = field(default_factory=dict)  # 0-based
+    date1904: bool = False
+
+
+def _local(name: str) -> str:
+    return name.rsplit(" ", 1)[-1].rsplit(":", 1)[-1]
+
+
+def _parser(start: Any, end: Any = None, text: Any = None) -> Any:
+    """An expat parser that refuses any DTD (no entities, no external references)."""
+    from xml.parsers import expat
+
+    def refuse(*_: Any) -> None:
+        raise ValueError("DTD in workbook XML")
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartElementHandler = start
+    if end is not None:
+        parser.EndElementHandler = end
+    if text is not None:
+        parser.CharacterDataHandler = text
+    return parser
+
+
+def _parse_member(archive: zipfile.ZipFile, member: str, parser: Any) -> None:
+    with archive.open(member) as handle:  # zipfile stops at the declared (checked) size
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            parser.Parse(block, False)
+    parser.Parse(b"", True)
+
+
+def _relationships(archive: zipfile.ZipFile, part: str) -> dict[str, str]:
+    """Relationship id → target part of one package part."""
+    folder, _, name = part.rpartition("/")
+    rels = f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"
+    targets: dict[str, str] = {}
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        if _local(tag) == "Relationship" and "Id" in attrs and "Target" in attrs:
+            target = attrs["Target"]
+            joined = target.lstrip("/") if target.startswith("/") else f"{folder}/{target}"
+            targets[attrs["Id"]] = posixpath.normpath(joined).lstrip("/")
+
+    if rels in archive.namelist():
+        _parse_member(archive, rels, _parser(start))
+    return targets
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> tuple[dict[str, str], bool]:
+    """Sheet name → worksheet part, and whether the workbook counts dates from 1904."""
+    workbook = next((t for t in _relationships(archive, "").values()
+                     if t.endswith(".xml") and "workbook" in t.rsplit("/", 1)[-1].lower()),
+                    "xl/workbook.xml")
+    ids: dict[str, str] = {}
+    date1904 = [False]
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        name = _local(tag)
+        if name == "workbookPr":
+            date1904[0] = attrs.get("date1904", "").lower() in ("1", "true")
+        elif name == "sheet":  # r:id, in the transitional or the strict namespace
+            rid = next((v for k, v in attrs.items() if " " in k and _local(k) == "id"), None)
+            if rid and "name" in attrs:
+                ids[attrs["name"]] = rid
+
+    _parse_member(archive, workbook, _parser(start))
+    targets = _relationships(archive, workbook)
+    return {name: targets[rid] for name, rid in ids.items() if rid in targets}, date1904[0]
+
+
+def _address(ref: str) -> tuple[int, int] | None:
+    match = _ADDRESS.match(ref)
+    if match is None:
+        return None
+    col = 0
+    for ch in match.group(1).upper():
+        col = col * 26 + ord(ch) - 64
+    return int(match.group(2)) - 1, col - 1
+
+
+_ADDRESS = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
+
+
+def _scan_sheet(archive: zipfile.ZipFile, part: str, out: SheetXml, rows: int) -> None:
+    """Hidden rows and columns, the autofilter, error cells and uncalculated formulas, over
+    the first `rows` rows (rows come in order: the scan stops a margin after them, so that the
+    autofilter written after the rows of a template's empty styled rows is still seen)."""
+    row = [0]  # current 1-based row
+    cell: dict[str, Any] = {}
+    texts: dict[str, list[str]] = {}
+    inside: list[str] = []
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        name = _local(tag)
+        if name == "row":
+            r = attrs.get("r", "")
+            row[0] = int(r) if r.isdigit() else row[0] + 1
+            if row[0] > rows + _SCAN_MARGIN:
+                raise _ScanDone
+            cell["col"] = -1
+            if attrs.get("hidden", "").lower() in ("1", "true") and \
+                    len(out.hidden_rows) < _MAX_MARKS:
+                out.hidden_rows.add(row[0])
+        elif name == "col" and attrs.get("hidden", "").lower() in ("1", "true"):
+            low, high = attrs.get("min", ""), attrs.get("max", "")
+            if low.isdigit() and high.isdigit():
+                out.hidden_columns.update(range(int(low) - 1, min(int(high), _MAX_COLUMNS)))
+        elif name == "autoFilter" and not inside:
+            out.filtered = True
+        elif name == "c":
+            where = _address(attrs.get("r", ""))
+            col = where[1] if where else cell.get("col", -1) + 1
+            cell.update(col=col, where=where or (row[0] - 1, col), type=attrs.get("t", "n"),
+                        formula=False, value=False)
+            texts.clear()
+        elif name in ("f", "v", "is"):
+            cell["formula" if name == "f" else "value"] = True
+            texts.setdefault(name, [])
+            inside.append(name)
+        elif name in ("customSheetView", "customSheetViews"):
+            inside.append(name)
+
+    def end(tag: str) -> None:
+        name = _local(tag)
+        if inside and name == inside[-1]:
+            inside.pop()
+        if name != "c" or len(out.problems) >= _MAX_MARKS:
+            return
+        value = "".join(texts.get("v", [])).strip()
+        if cell.get("type") == "e":
+            out.problems[cell["where"]] = CellProblem("error-cell", value[:32] or "#N/A")
+        elif cell.get("formula") and (not cell.get("value") or (
+                not value and cell.get("type") not in ("str", "inlineStr", "s"))):
+            formula = "".join(texts.get("f", [])).strip()[:200] or "…"  # "…": shared
+            out.problems[cell["where"]] = CellProblem("formula-no-value", f"={formula}")
+
+    def text(data: str) -> None:
+        if inside and inside[-1] in texts:
+            texts[inside[-1]].append(data)
+
+    _parse_member(archive, part, _parser(start, end, text))
+
+
+# What the scan looks for: a formula, an error cell, a hidden row or column, an autofilter.
+_WORTH_SCANNING = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?(?:f|autoFilter)[\s>/]|\st\s*=\s*[\"']e[\"']|\shidden\s*=")
+_OVERLAP = 64
+
+
+def _worth_scanning(archive: zipfile.ZipFile, part: str) -> bool:
+    """Whether a worksheet holds anything the scan reports (most filled templates do not):
+    a byte search, in blocks, far cheaper than parsing."""
+    tail = b""
+    with archive.open(part) as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            if _WORTH_SCANNING.search(tail + block):
+                return True
+            tail = block[-_OVERLAP:]
+    return False
+
+
+class _ScanDone(Exception):
+    """The scan has passed the last row the reader kept."""
+
+
+# The bytes read_workbook read last: the XML scan of the same file reuses them.
+_LAST_READ: dict[str, tuple[str, bytes]] = {}
+
+
+@functools.lru_cache(maxsize=2)
+def _package(path: str, sha256: str) -> bytes | None:
+    """The file's bytes when they are still those the reader read (same sha256), else None."""
+    last = _LAST_READ.get(path)
+    if last is not None and last[0] == sha256:
+        return last[1]
+    try:
+        file = Path(path)
+        if file.stat().st_size > settings.MAX_FILE_BYTES:
+            return None
+        data = file.read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == sha256 else None
+
+
+@functools.lru_cache(maxsize=32)
+def _sheet_xml(path: str, sha256: str, sheet_name: str, rows: int) -> SheetXml:
+    """The scan of one worksheet's first `rows` rows (cached per file content); empty for a
+    file that is not OOXML or is broken: the cached values alone describe it."""
+    data = _package(path, sha256)
+    out = SheetXml()
+    if data is None:
+        return out
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts, out.date1904 = _sheet_parts(archive)
+            part = parts.get(sheet_name)
+            if part in archive.namelist() and _worth_scanning(archive, part):
+                _scan_sheet(archive, part, out, rows)
+    except _ScanDone:
+        return out
+    except Exception:  # a broken part: whatever calamine read stands, nothing is added
+        return SheetXml(date1904=out.date1904)
+    return out
+
+
+def sheet_xml(book: RawBook | None, raw: RawSheet) -> SheetXml:
+    """Hidden rows and columns, error cells and uncalculated formulas of one sheet, over the
+    rows the reader kept."""
+    if book is None:
+        return SheetXml()
+    return _sheet_xml(str(book.path), book.sha256, raw.name, len(raw.grid))
 
 
 # Identify
@@ -164,11 +648,15 @@ class Table:
     extra: dict[int, str]  # 0-based column index → header text not in the form
     ambiguous: dict[str, list[int]] = field(default_factory=dict)
     fields: dict[str, tuple[Any, int, int]] = field(default_factory=dict)
+    # Rows the header spans in this file: one more than the form's when the school added a
+    # group header above some columns (0: as the form says).
+    header_rows: int = 0
+    book: RawBook | None = None
 
     @property
     def data_row0(self) -> int:
         """First 0-based row below the header."""
-        return self.header_row0 + self.sheet.header_rows
+        return self.header_row0 + (self.header_rows or self.sheet.header_rows)
 
     def letter(self, column_id: str) -> str:
         """The spreadsheet column letter of a column id in this file."""
@@ -199,11 +687,23 @@ def _header_texts(raw: RawSheet, row0: int, rows: int) -> list[str]:
 
 
 def _match_header(sheet: Sheet, raw: RawSheet) -> Table | None:
+    """The header row matching most columns; a header one row taller than the form's (a group
+    header merged over some columns, their own headers below) only when it matches more."""
+    best, score = _best_header(sheet, raw, sheet.header_rows)
+    taller, taller_score = _best_header(sheet, raw, sheet.header_rows + 1)
+    if taller is not None and taller_score > score:
+        taller.header_rows = sheet.header_rows + 1
+        best, score = taller, taller_score
+    needed = min(settings.MIN_HEADER_MATCHES, len(sheet.columns))
+    return best if best is not None and score >= needed else None
+
+
+def _best_header(sheet: Sheet, raw: RawSheet, rows: int) -> tuple[Table | None, int]:
     keys = _header_keys(sheet)
     best: Table | None = None
     best_score = 0
     for row0 in range(min(settings.HEADER_SCAN_ROWS, len(raw.grid))):
-        texts = _header_texts(raw, row0, sheet.header_rows)
+        texts = _header_texts(raw, row0, rows)
         found: dict[str, list[int]] = {}
         extra: dict[int, str] = {}
         for col0, text in enumerate(texts):
@@ -213,19 +713,19 @@ def _match_header(sheet: Sheet, raw: RawSheet) -> Table | None:
             if column_id:
                 found.setdefault(column_id, []).append(col0)
             else:
-                extra[col0] = text
+                extra[col0] = echo(text)
         score = len(found)
         if score > best_score:
             best_score = score
             best = Table(sheet=sheet, raw=raw, header_row0=row0,
                          columns={k: v[0] for k, v in found.items()}, extra=extra,
                          ambiguous={k: v for k, v in found.items() if len(v) > 1})
-    needed = min(settings.MIN_HEADER_MATCHES, len(sheet.columns))
-    return best if best is not None and best_score >= needed else None
+    return best, best_score
 
 
 def _match_fields(table: Table) -> None:
     wanted = {fold(f.header): f for f in table.sheet.fields}
+    xml = sheet_xml(table.book, table.raw)
     for row0 in range(min(table.header_row0, len(table.raw.grid))):
         row = table.raw.grid[row0]
         for col0, value in enumerate(row):
@@ -235,8 +735,9 @@ def _match_fields(table: Table) -> None:
             if spec is None or spec.id in table.fields:
                 continue
             for right in range(col0 + 1, min(col0 + 5, len(row))):
-                if row[right] is not None:
-                    table.fields[spec.id] = (row[right], row0, right)
+                found = _file_value(table, xml, row0, right, spec)
+                if found is not None:
+                    table.fields[spec.id] = (found, row0, right)
                     break
             else:
                 table.fields[spec.id] = (None, row0, col0 + 1)
@@ -254,6 +755,7 @@ def find_table(sheet: Sheet, book: RawBook, taken: set[str], *, by_name: bool) -
     for raw in candidates:
         table = _match_header(sheet, raw)
         if table is not None and (by_name or 2 * len(table.columns) >= len(sheet.columns)):
+            table.book = book
             _match_fields(table)
             return table
     return None
@@ -289,7 +791,8 @@ def identify_form(book: RawBook, forms: FormSet, form_id: str) -> tuple[Form | N
         if declared is not None and declared.form == form_id:
             return declared, ""
         if book.meta["form"] != form_id:
-            return None, f"tệp khai báo biểu mẫu “{book.meta['form']}”, không phải “{form_id}”"
+            declared_id = echo(book.meta["form"])
+            return None, f"tệp khai báo biểu mẫu “{declared_id}”, không phải “{form_id}”"
     scored = sorted(((form_score(f, book), not f.current, f.version, f)
                      for f in forms.versions(form_id)), key=lambda t: (-t[0], t[1], t[2]))
     if not scored or scored[0][0] == 0:
@@ -297,21 +800,60 @@ def identify_form(book: RawBook, forms: FormSet, form_id: str) -> tuple[Form | N
     return scored[0][3], ""
 
 
+@dataclass(frozen=True)
+class Serial1904:
+    """A plain number in a date column of a workbook counting days from 1904 (old Mac Excel).
+
+    calamine converts cells formatted as dates itself; a number typed into a date column is
+    left as a number, and only the reader knows which day it counts from."""
+
+    number: int | float
+
+    def __str__(self) -> str:
+        return str(self.number)
+
+
+def _file_value(table: Table, xml: SheetXml, row0: int, col0: int, column: Any) -> Any:
+    """A cell as the file holds it: the cached value; the marker of an error cell or of a formula
+    with no cached value; a plain number in a date column of a 1904 workbook, marked so."""
+    value = table.raw.value(row0, col0)
+    problem = xml.problems.get((row0, col0))
+    if problem is not None and (value is None or problem.code == "error-cell"):
+        return problem
+    if xml.date1904 and getattr(column, "type", None) == "date" and \
+            isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Serial1904(value)
+    return value
+
+
 def table_frame(table: Table) -> pd.DataFrame:
-    """The table's rows as text-or-value cells: one column per column id, index = Excel row."""
+    """The table's rows as text-or-value cells: one column per column id, index = Excel row.
+
+    Rows and columns hidden in the file are read like the others (they are data). What the
+    cached values do not show travels with the frame in `frame.attrs`: `hidden_rows` (Excel
+    rows of the frame hidden in the file), `hidden_columns` (column ids), `filtered` (an
+    autofilter is on); normalisation reports them.
+    """
+    xml = sheet_xml(table.book, table.raw)
     ids = list(table.columns)
-    content_ids = [i for i in ids if i != "seq"]
+    specs = [table.sheet.column(i) for i in ids]
+    content = [n for n, i in enumerate(ids) if i != "seq"]
     rows: list[list[Any]] = []
     index: list[int] = []
     for row0 in range(table.data_row0, len(table.raw.grid)):
         if _is_footer(table.raw.grid[row0]):
             break  # the signature block: the table has ended
-        values = [table.raw.value(row0, table.columns[i]) for i in ids]
-        if all(table.raw.value(row0, table.columns[i]) is None for i in content_ids):
+        values = [_file_value(table, xml, row0, table.columns[i], spec)
+                  for i, spec in zip(ids, specs, strict=True)]
+        if all(values[n] is None for n in content):
             continue
         rows.append(values)
         index.append(row0 + 1)
-    return pd.DataFrame(rows, columns=ids, index=pd.Index(index, name="row"), dtype=object)
+    frame = pd.DataFrame(rows, columns=ids, index=pd.Index(index, name="row"), dtype=object)
+    frame.attrs["hidden_rows"] = [r for r in index if r in xml.hidden_rows]
+    frame.attrs["hidden_columns"] = [i for i in ids if table.columns[i] in xml.hidden_columns]
+    frame.attrs["filtered"] = xml.filtered
+    return frame
 
 
 _DATE_LINE = re.compile(r"(^|\s)ngay(\s.*)?\sthang(\s.*)?\snam(\s|$)")

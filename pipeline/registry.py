@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .findings import Finding
+from .findings import Finding, has_errors
 from .forms import FormSet
 from .normalize import Context
 from .read import read_workbook
@@ -22,7 +22,7 @@ def load_registry(path: Path, forms: FormSet) -> tuple[Registry, list[Finding]]:
     if not path.is_file():
         raise RegistryError(f"Không tìm thấy danh mục đơn vị “{path}”.")
     book, findings = read_workbook(path, path.name)
-    if book is None or findings:
+    if book is None or has_errors(findings):
         raise RegistryError(f"Không đọc được danh mục đơn vị “{path}”: "
                             + "; ".join(f.message for f in findings))
     form = forms.current(REGISTRY_FORM)
@@ -35,4 +35,4 @@ def load_registry(path: Path, forms: FormSet) -> tuple[Registry, list[Finding]]:
     sub.unit_code = ""  # the registry is counted as a whole; rows with errors are left out
     rows = sub.counted_rows(sheet_id)
     units = rows.drop(columns=[c for c in ("seq",) if c in rows]).set_index("unit_code")
-    return Registry(units=units.sort_index()), sub.findings
+    return Registry(units=units.sort_index()), findings + sub.findings

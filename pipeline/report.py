@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from . import settings
 from .aggregate import NOT_REGISTERED, STATUS_INVALID, STATUS_MISSING, sorted_people
 from .findings import Finding, Severity
 from .forms import Vocabulary
+from .parallel import chunks, run_jobs, worker_count
 from .read import RawBook
 from .run import Consolidation
 from .submission import Submission
@@ -347,19 +349,28 @@ def _copy_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def copy_marked_sheets(book: ReportBook, raw: RawBook, findings: list[Finding],
+                       taken: set[str]) -> None:
+    """Copies of the school's sheets that hold a marked cell, at the same addresses.
+
+    A sheet with nothing to fix is not copied: the school has it already, and a province's
+    worth of copies would cost more than all the rest of the run."""
+    own = [f for f in findings if f.file == raw.file]
+    for sheet in raw.visible_sheets:
+        marks = _marks(own, sheet.name)
+        if marks:
+            book.source_sheet(_copy_name(sheet.name, taken), sheet.grid, marks)
+
+
 def write_feedback(result: Consolidation, findings: list[Finding], book_raw: RawBook | None,
                    title: str, path: Path) -> Path:
-    """One school's feedback: its problems with how to fix them, then its own sheets, marked."""
+    """One school's feedback: its problems with how to fix them, then its marked sheets."""
     letterhead = Letterhead.of(result.office, result.run_date)
     findings_name = "Lỗi cần sửa"
     with ReportBook(path, letterhead, title) as book:
         book.findings_sheet(findings_name, findings, title=title.upper(), include_unit=False)
         if book_raw is not None:
-            taken = {findings_name.lower()}
-            own = [f for f in findings if f.file == book_raw.file]
-            for sheet in book_raw.visible_sheets:
-                book.source_sheet(_copy_name(sheet.name, taken), sheet.grid,
-                                  _marks(own, sheet.name))
+            copy_marked_sheets(book, book_raw, findings, {findings_name.lower()})
     return path
 
 
@@ -367,9 +378,10 @@ FeedbackWriter = Callable[[Consolidation, str | None, list[Finding], Submission 
                            Path], Path]
 
 
-def write_all_feedback(result: Consolidation, root: Path, write: FeedbackWriter,
-                       title: str) -> list[Path]:
-    """One feedback workbook per unit that sent a file, and one per file of no known unit."""
+def feedback_jobs(result: Consolidation, root: Path, write: FeedbackWriter,
+                  title: str) -> list[Callable[[], Path]]:
+    """One job per feedback workbook: per unit that sent a file, and per file of no known
+    unit (creates the folders)."""
     feedback = root / settings.FEEDBACK_DIR
     feedback.mkdir()
     by_unit: dict[str, list[Finding]] = {}
@@ -377,19 +389,43 @@ def write_all_feedback(result: Consolidation, root: Path, write: FeedbackWriter,
         if f.unit:
             by_unit.setdefault(f.unit, []).append(f)
     names = result.units["unit_name"]
-    written = []
+    jobs: list[Callable[[], Path]] = []
     for code in sorted({s.unit_code for s in result.submissions if s.unit_code}):
-        written.append(write(result, code, by_unit.get(code, []), result.chosen.get(code),
-                             f"{title} năm học {result.school_year} — {names[code]}",
-                             feedback / f"{code}.xlsx"))
+        jobs.append(functools.partial(
+            write, result, code, by_unit.get(code, []), result.chosen.get(code),
+            f"{title} năm học {result.school_year} — {names[code]}", feedback / f"{code}.xlsx"))
     unknown = [s for s in result.submissions if not s.unit_code]
     if unknown:
         (feedback / UNKNOWN_DIR).mkdir()
+    taken: set[str] = set()
     for sub in unknown:
         stem = re.sub(r"[^\w.-]+", "_", Path(sub.file).stem)[:80] or "tep"
-        written.append(write(result, None, sub.findings, sub, f"Phản hồi về tệp “{sub.file}”",
-                             feedback / UNKNOWN_DIR / f"{stem}.xlsx"))
-    return written
+        name, n = stem, 2
+        while name.casefold() in taken:  # two names alike once shortened: -2, -3, …
+            name, n = f"{stem}-{n}", n + 1
+        taken.add(name.casefold())
+        jobs.append(functools.partial(write, result, None, sub.findings, sub,
+                                      f"Phản hồi về tệp “{sub.file}”",
+                                      feedback / UNKNOWN_DIR / f"{name}.xlsx"))
+    return jobs
+
+
+def write_all(jobs: list[Callable[[], Path]], feedback: list[Callable[[], Path]]) -> list[Path]:
+    """Run the summary jobs and the feedback jobs, in worker processes for a large round;
+    returns the paths written, summaries first."""
+    workers = worker_count(len(feedback))
+    batches = chunks(feedback, workers * 4) if feedback else []
+    tasks: list[Callable[[], list[Path]]] = [functools.partial(_one, job) for job in jobs]
+    tasks += [functools.partial(_each, batch) for batch in batches]
+    return [path for paths in run_jobs(tasks, workers) for path in paths]
+
+
+def _one(job: Callable[[], Path]) -> list[Path]:
+    return [job()]
+
+
+def _each(batch: Sequence[Callable[[], Path]]) -> list[Path]:
+    return [job() for job in batch]
 
 
 def _registration_feedback(result: Consolidation, code: str | None, findings: list[Finding],
@@ -399,7 +435,7 @@ def _registration_feedback(result: Consolidation, code: str | None, findings: li
 
 def write_reports(result: Consolidation, root: Path) -> list[Path]:
     """Every workbook of the registration round under `root`; returns their paths."""
-    written = [write_office_workbook(result, root / OFFICE_FILE),
-               write_province_workbook(result, root / PROVINCE_FILE)]
-    return written + write_all_feedback(result, root, _registration_feedback,
-                                        "Phản hồi bản đăng ký thi đua")
+    summaries = [functools.partial(write_office_workbook, result, root / OFFICE_FILE),
+                 functools.partial(write_province_workbook, result, root / PROVINCE_FILE)]
+    return write_all(summaries, feedback_jobs(result, root, _registration_feedback,
+                                              "Phản hồi bản đăng ký thi đua"))

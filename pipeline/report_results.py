@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -12,11 +13,11 @@ from .findings import Finding
 from .report import (
     OFFICE_FILE,
     PROVINCE_FILE,
-    _copy_name,
-    _marks,
     _numbered,
+    copy_marked_sheets,
+    feedback_jobs,
     files_and_rules_sheets,
-    write_all_feedback,
+    write_all,
 )
 from .rules import STATUS_LABELS
 from .run import Consolidation
@@ -303,17 +304,13 @@ def write_results_feedback(result: Consolidation, code: str | None, findings: li
         book.findings_sheet("Lỗi cần sửa", findings, title="LỖI VÀ CẢNH BÁO TRONG TỆP",
                             include_unit=False)
         if sub is not None and sub.raw is not None:
-            taken = {"kết quả xét", "lỗi cần sửa"}
-            own = [f for f in findings if f.file == sub.raw.file]
-            for sheet in sub.raw.visible_sheets:
-                book.source_sheet(_copy_name(sheet.name, taken), sheet.grid,
-                                  _marks(own, sheet.name))
+            copy_marked_sheets(book, sub.raw, findings, {"kết quả xét", "lỗi cần sửa"})
     return path
 
 
 def write_results_reports(result: Consolidation, root: Path) -> list[Path]:
     """Every workbook of the year-end round under `root`."""
-    written = [write_results_office(result, root / OFFICE_FILE),
-               write_results_province(result, root / PROVINCE_FILE)]
-    return written + write_all_feedback(result, root, write_results_feedback,
-                                        "Phản hồi kết quả bình xét")
+    summaries = [functools.partial(write_results_office, result, root / OFFICE_FILE),
+                 functools.partial(write_results_province, result, root / PROVINCE_FILE)]
+    return write_all(summaries, feedback_jobs(result, root, write_results_feedback,
+                                              "Phản hồi kết quả bình xét"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import pandas as pd
 from . import eligibility as el
 from .aggregate import sheet_rows, totals_by, unit_status
 from .config import Config
-from .findings import Finding, sorted_findings
+from .findings import Finding, has_errors, sorted_findings
 from .forms import FormSet, load_forms
 from .normalize import Context
 from .quota import priority_keys, within_quota
@@ -21,7 +21,7 @@ from .rank import block_ranking, office_scores, tie_breaks, verified_scores
 from .read import read_workbook
 from .registry import load_registry
 from .rules import RuleSet, load_rules, quota_limit
-from .run import Consolidation, chosen_submissions, consolidation, read_inbox
+from .run import Consolidation, Progress, chosen_submissions, consolidation, read_inbox
 from .submission import submission
 from .text import fold
 
@@ -168,7 +168,7 @@ def load_allocation(path: Path | None, forms: FormSet) -> tuple[dict, list[Findi
     if not path.is_file():
         raise AllocationError(f"Không tìm thấy bảng phân bổ “{path}”.")
     book, findings = read_workbook(path, path.name)
-    if book is None or findings:
+    if book is None or has_errors(findings):
         raise AllocationError(f"Không đọc được bảng phân bổ “{path}”.")
     context = Context(vocabs=forms.vocabs)
     sub = submission(book, forms, ALLOCATION_FORM, None, context)
@@ -177,7 +177,7 @@ def load_allocation(path: Path | None, forms: FormSet) -> tuple[dict, list[Findi
     if sub.form is None or (rows.empty and sub.findings):
         raise AllocationError(f"Bảng phân bổ “{path}” không đúng mẫu.")
     limits = {(str(r.block), r.commendation): int(r.limit) for r in rows.itertuples()}
-    return limits, sub.findings
+    return limits, findings + sub.findings
 
 
 # The round
@@ -274,7 +274,7 @@ def _over(rows: pd.DataFrame, rule, subject: str | None) -> pd.DataFrame:
 
 def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Path | None,
                           run_date: dt.date | None = None, previous: Path | None = None,
-                          progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
+                          progress: Progress | None = None,
                           forms: FormSet | None = None, rules: RuleSet | None = None,
                           store: sqlite3.Connection | None = None) -> Consolidation:
     """Read and check every results file, decide every proposal, rank the units (no writing).
@@ -287,7 +287,7 @@ def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Pa
     registry, registry_findings = load_registry(config.registry, forms)
     limits, allocation_findings = load_allocation(config.allocation, forms)
     context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    subs = read_inbox(inbox, forms, registry, context, ROUND, progress)
+    subs = read_inbox(inbox, forms, registry, context, ROUND, progress, limits=config.limits)
     chosen = chosen_submissions(subs)
     registration = consolidation(registration_inbox, config, forms=forms) \
         if registration_inbox is not None and registration_inbox.is_dir() else None

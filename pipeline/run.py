@@ -7,8 +7,11 @@ import datetime as dt
 import json
 import os
 import shutil
+import time
+from builtins import round as round_
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -22,13 +25,16 @@ from .aggregate import (
     unit_table,
 )
 from .config import Config, Office
-from .findings import Finding, Severity, sorted_findings
+from .findings import Finding, Severity, has_errors, sorted_findings
 from .forms import FormSet, load_forms
 from .normalize import Context
+from .parallel import worker_count
 from .read import file_sha256, read_workbook
 from .registry import load_registry
 from .rules import RuleSet, load_rules
-from .submission import Registry, Submission, submission
+from .settings import Limits
+from .submission import Registry, Submission, submission, validate_submissions
+from .text import nfc
 
 ROUND = "dang-ky"
 
@@ -94,32 +100,99 @@ def inbox_entries(inbox: Path) -> list[Path]:
 
 
 def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
-                    context: Context, form_id: str = ROUND) -> Submission:
-    """One inbox file → a submission of form `form_id`, however broken the file is."""
-    name = path.relative_to(inbox).as_posix()
+                    context: Context, form_id: str = ROUND, *, validate: bool = True,
+                    limits: Limits | None = None) -> Submission:
+    """One inbox file → a submission of form `form_id`, however broken the file is.
+
+    With `validate=False` its sheets are left for `validate_submissions` (a whole batch).
+    A file read with warnings only (macros ignored, a wrong extension, …) still counts."""
+    name = nfc(path.relative_to(inbox).as_posix())
     if path.is_symlink() or not path.is_file():
         what = "một liên kết (lối tắt)" if path.is_symlink() else "một thư mục"
         return Submission(file=name, path=path, findings=[
             Finding.make("not-a-file", name, value=what)])
-    book, findings = read_workbook(path, name)
+    book, findings = read_workbook(path, name, limits)
     mtime = path.stat().st_mtime_ns
-    if book is None or findings:
+    if book is None or has_errors(findings):
         sha = book.sha256 if book else file_sha256(path)
         return Submission(file=name, path=path, sha256=sha, raw=book, findings=findings,
                           mtime_ns=mtime)
-    return submission(book, forms, form_id, registry, context, mtime_ns=mtime)
+    sub = submission(book, forms, form_id, registry, context, mtime_ns=mtime,
+                     validate=validate)
+    unit = sub.unit_code
+    sub.findings[:0] = [replace(f, unit=unit) if unit and not f.unit else f for f in findings]
+    sub.unvalidated = {k: v + len(findings) for k, v in sub.unvalidated.items()}
+    return sub
+
+
+Progress = Callable[[Iterator[Submission], int], Iterator[Submission]]
 
 
 def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context,
-               form_id: str = ROUND,
-               progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
-               ) -> list[Submission]:
-    """Every file of the inbox as a submission of form `form_id`, in name order."""
+               form_id: str = ROUND, progress: Progress | None = None, *,
+               workers: int | None = None, limits: Limits | None = None) -> list[Submission]:
+    """Every file of the inbox as a validated submission of form `form_id`, in name order.
+
+    Files are read, identified and normalised in `workers` processes (by default one per core
+    when the inbox is large); then each form sheet is validated once over all files.
+    """
     files = inbox_entries(inbox)
-    iterator: Iterator[Path] = iter(files)
-    if progress is not None:
-        iterator = progress(iterator, len(files))
-    return [read_submission(p, inbox, forms, registry, context, form_id) for p in iterator]
+    if workers is None:
+        workers = worker_count(len(files))
+    job = _ReadJob(inbox, forms, registry, context, form_id, limits)
+    if workers > 1 and len(files) > 1:
+        chunk = max(1, min(64, len(files) // (workers * 8)))
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
+                                   initargs=(job,))
+        with pool:
+            subs: Iterator[Submission] = pool.map(_read_in_worker, files, chunksize=chunk)
+            submissions = list(progress(subs, len(files)) if progress else subs)
+    else:
+        subs = (job.read(p) for p in files)
+        submissions = list(progress(subs, len(files)) if progress else subs)
+    validate_submissions(submissions, forms.vocabs)
+    return submissions
+
+
+@dataclass(frozen=True)
+class _ReadJob:
+    """What a reading process needs, sent to it once."""
+
+    inbox: Path
+    forms: FormSet
+    registry: Registry
+    context: Context
+    form_id: str
+    limits: Limits | None = None
+
+    def read(self, path: Path) -> Submission:
+        sub = read_submission(path, self.inbox, self.forms, self.registry, self.context,
+                              self.form_id, validate=False, limits=self.limits)
+        return _without_unused_grids(sub)
+
+
+def _without_unused_grids(sub: Submission) -> Submission:
+    """Drop the cells of sheets no table was read from and no finding names (instructions,
+    lists): nothing later looks at them, and a province's worth would fill the memory."""
+    if sub.raw is not None:
+        kept = {t.raw.name for t in sub.tables.values()} | {f.sheet for f in sub.findings}
+        for sheet in sub.raw.sheets:
+            if sheet.name not in kept:
+                sheet.grid = []
+    return sub
+
+
+_WORKER_JOB: _ReadJob | None = None
+
+
+def _start_worker(job: _ReadJob) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+
+
+def _read_in_worker(path: Path) -> Submission:
+    assert _WORKER_JOB is not None
+    return _WORKER_JOB.read(path)
 
 
 def chosen_submissions(submissions: list[Submission]) -> dict[str, Submission]:
@@ -145,7 +218,7 @@ def chosen_submissions(submissions: list[Submission]) -> dict[str, Submission]:
 
 
 def consolidation(inbox: Path, config: Config, *, run_date: dt.date | None = None,
-                  progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
+                  progress: Progress | None = None,
                   forms: FormSet | None = None) -> Consolidation:
     """Read, normalise, validate and aggregate every file of the inbox (no writing).
 
@@ -155,7 +228,8 @@ def consolidation(inbox: Path, config: Config, *, run_date: dt.date | None = Non
     rules = load_rules(config.school_year)
     registry, registry_findings = load_registry(config.registry, forms)
     context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    submissions = read_inbox(inbox, forms, registry, context, ROUND, progress)
+    submissions = read_inbox(inbox, forms, registry, context, ROUND, progress,
+                             limits=config.limits)
     chosen = chosen_submissions(submissions)
     submitted = {s.unit_code for s in submissions if s.unit_code}
     staff = staff_rows(chosen)
@@ -299,7 +373,7 @@ def _decision_records(decisions: pd.DataFrame) -> list[dict]:
 
 
 def consolidate(inbox: Path, out: Path, config: Config, *, run_date: dt.date | None = None,
-                progress: Callable[[Iterator[Path], int], Iterator[Path]] | None = None,
+                progress: Progress | None = None,
                 forms: FormSet | None = None, round: str = ROUND,
                 registration_inbox: Path | None = None, store: Path | None = None,
                 ) -> Consolidation:
@@ -314,6 +388,8 @@ def consolidate(inbox: Path, out: Path, config: Config, *, run_date: dt.date | N
     from .store import open_store
 
     with output_lock(out):
+        started = time.perf_counter()
+        seconds: dict[str, float] = {}
         connection = open_store(store or out / settings.STORE_FILE)
         try:
             if round == ROUND:
@@ -327,9 +403,26 @@ def consolidate(inbox: Path, out: Path, config: Config, *, run_date: dt.date | N
                 result = results_consolidation(
                     inbox, config, registration_inbox=registration_inbox, run_date=run_date,
                     previous=previous, progress=progress, forms=forms, store=connection)
+            seconds["read_check"] = time.perf_counter() - started
             result.matches = record(connection, result,
                                     dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+            seconds["record"] = time.perf_counter() - started - sum(seconds.values())
         finally:
             connection.close()
         write_outputs(result, out)
+        seconds["write"] = time.perf_counter() - started - sum(seconds.values())
+        seconds["total"] = time.perf_counter() - started
+        append_run_log(out, {
+            "command": "consolidate", "round": result.round, "school_year": result.school_year,
+            "files": len(result.submissions), "errors": len(result.errors),
+            "seconds": {k: round_(v, 3) for k, v in seconds.items()}})
     return result
+
+
+def append_run_log(out: Path, entry: dict) -> Path:
+    """One JSON line in the run log of the output folder (time first)."""
+    path = out / settings.RUN_LOG
+    line = {"at": dt.datetime.now().astimezone().isoformat(timespec="seconds"), **entry}
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -48,6 +49,8 @@ OUTPUT_ROUND_DIRS = {"dang-ky": "dang-ky", "ket-qua": "ket-qua"}
 FEEDBACK_DIR = "phan-hoi"
 LOCK_FILE = ".tdkt.lock"
 MANIFEST_FILE = "manifest.json"
+# One JSON line per run (consolidate and month-end), in the output folder.
+RUN_LOG = "tdkt-run.log"
 # The history store, in the output folder unless tdkt.toml names another place (`store = …`).
 STORE_FILE = "tdkt-lich-su.sqlite"
 
@@ -56,6 +59,11 @@ EXIT_OK = 0
 EXIT_STRICT_ERRORS = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
+
+# Read the inbox in one process per core from this many files on.
+PARALLEL_MIN_FILES = 64
+# At most this many worker processes, however many cores.
+MAX_WORKERS = 8
 
 # Show a progress bar from this many files on.
 PROGRESS_MIN_FILES = 20
@@ -67,8 +75,34 @@ TEMPLATE_DATE_RANGE = ("1940-01-01", "2030-12-31")
 # Width of a template column the form does not define (the header block needs five columns).
 TEMPLATE_DEFAULT_WIDTH = 14
 
-# Limits on what one inbox file may be (a safety guard against broken or hostile files).
+# Limits on what one inbox file may be (a safety guard against broken or hostile files);
+# tdkt.toml may change them in its [limits] table.
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_UNCOMPRESSED_BYTES = 300 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
+# Rows and columns read from one sheet; cells beyond are cut (with a warning), never loaded.
+MAX_ROWS = 20_000
+MAX_COLUMNS = 200
+# A zip under this unpacked size is never called a zip bomb, whatever its compression ratio.
+ZIP_BOMB_MIN_BYTES = 10 * 1024 * 1024
+# A zip directory larger than this lists too many members to parse (each costs memory).
+MAX_ZIP_DIRECTORY_BYTES = 4 * 1024 * 1024
 ZIP_EXTENSIONS = (".xlsx", ".xlsm", ".ods")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one inbox file may be: its size, its unpacked size, and the rows and columns read."""
+
+    max_file_bytes: int = MAX_FILE_BYTES
+    max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES
+    max_compression_ratio: float = MAX_COMPRESSION_RATIO
+    max_rows: int = MAX_ROWS
+    max_columns: int = MAX_COLUMNS
+
+
+def default_limits() -> Limits:
+    """The limits named above, read when called (so a changed constant takes effect)."""
+    return Limits(max_file_bytes=MAX_FILE_BYTES, max_uncompressed_bytes=MAX_UNCOMPRESSED_BYTES,
+                  max_compression_ratio=MAX_COMPRESSION_RATIO, max_rows=MAX_ROWS,
+                  max_columns=MAX_COLUMNS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,11 @@ from typing import Any
 import pandas as pd
 
 from .findings import Finding, Severity, catalogue
-from .forms import Form, FormSet, Sheet
+from .forms import Form, FormSet, Sheet, Vocabulary
 from .normalize import Context, derived_frame, fix_finding, normalized_frame, normalized_value
 from .read import RawBook, Table, cell_address, find_tables, identify_form, table_frame
 from .text import clean, fold
-from .validate import validation_findings
+from .validate import Part, batch_validation_findings, validation_findings
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Submission:
     findings: list[Finding] = field(default_factory=list)
     superseded_by: str | None = None
     mtime_ns: int = 0
+    # Sheets read but not validated yet (validation runs over many files at once): sheet id →
+    # the position in `findings` where that sheet's validation findings belong.
+    unvalidated: dict[str, int] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -85,7 +89,7 @@ class Registry:
 
     units: pd.DataFrame  # index unit_code; columns name, level, block, disadvantaged, …
 
-    @property
+    @functools.cached_property
     def codes(self) -> frozenset[str]:
         """Every unit code."""
         return frozenset(self.units.index)
@@ -110,7 +114,7 @@ def _table_findings(table: Table, file: str, unit: str | None) -> list[Finding]:
             value=", ".join(cell_address(table.header_row0, c) for c in places), unit=unit))
     for col0, text in sorted(table.extra.items()):
         findings.append(Finding.make("unknown-column", file, sheet=name, value=text, unit=unit,
-                                     cell=cell_address(table.header_row0 + sheet.header_rows - 1,
+                                     cell=cell_address(table.data_row0 - 1,
                                                        col0)))
     return findings
 
@@ -170,7 +174,8 @@ def _unit_of(sub: Submission, registry: Registry) -> list[Finding]:
     return []
 
 
-def _sheet_stage(sub: Submission, sheet: Sheet, table: Table, context: Context) -> None:
+def _sheet_stage(sub: Submission, sheet: Sheet, table: Table, context: Context,
+                 validate: bool) -> None:
     frame = table_frame(table)
     letters = {c: table.letter(c) for c in table.columns}
     clean_frame, fixes = normalized_frame(frame, sheet, letters, context, file=sub.file,
@@ -178,17 +183,50 @@ def _sheet_stage(sub: Submission, sheet: Sheet, table: Table, context: Context) 
     if sheet.derive:
         clean_frame = derived_frame(clean_frame, sheet.derive, context.vocabs)
     sub.findings += fixes
-    sub.findings += validation_findings(clean_frame, sheet, context.vocabs, letters=letters,
-                                        file=sub.file, sheet_name=table.raw.name,
-                                        unit=sub.unit_code)
+    if validate:
+        sub.findings += validation_findings(clean_frame, sheet, context.vocabs, letters=letters,
+                                            file=sub.file, sheet_name=table.raw.name,
+                                            unit=sub.unit_code)
+    else:
+        sub.unvalidated[sheet.id] = len(sub.findings)
     sub.frames[sheet.id] = clean_frame
 
 
+def _part(sub: Submission, sheet_id: str) -> Part:
+    table = sub.tables[sheet_id]
+    return Part(frame=sub.frames[sheet_id], letters={c: table.letter(c) for c in table.columns},
+                file=sub.file, sheet_name=table.raw.name, unit=sub.unit_code)
+
+
+def validate_submissions(subs: list[Submission], vocabs: dict[str, Vocabulary]) -> None:
+    """Validate every sheet left unvalidated, one Pandera run per form sheet and column set
+    over all files at once; each file gets its findings where inline validation puts them."""
+    batches: dict[tuple, list[tuple[Submission, str]]] = {}
+    for sub in subs:
+        for sheet_id in sub.unvalidated:
+            columns = tuple(sub.frames[sheet_id].columns)
+            batches.setdefault((sub.form.key, sheet_id, columns), []).append((sub, sheet_id))
+    found: dict[tuple[int, str], list[Finding]] = {}
+    for batch in batches.values():
+        sub, sheet_id = batch[0]
+        sheet = sub.form.sheet(sheet_id)
+        parts = [_part(s, i) for s, i in batch]
+        for (s, i), findings in zip(batch, batch_validation_findings(parts, sheet, vocabs),
+                                    strict=True):
+            found[(id(s), i)] = findings
+    for sub in subs:
+        slots = sorted(sub.unvalidated.items(), key=lambda item: item[1], reverse=True)
+        for sheet_id, slot in slots:
+            sub.findings[slot:slot] = found.get((id(sub), sheet_id), [])
+        sub.unvalidated = {}
+
+
 def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry | None,
-               context: Context, mtime_ns: int = 0) -> Submission:
+               context: Context, mtime_ns: int = 0, *, validate: bool = True) -> Submission:
     """Identify, normalise and validate one readable workbook.
 
-    With no registry (reading the registry itself) the file is not tied to a unit.
+    With no registry (reading the registry itself) the file is not tied to a unit. With
+    `validate=False` the sheets are left for `validate_submissions` (many files at once).
     """
     sub = Submission(file=book.file, path=book.path, sha256=book.sha256, raw=book,
                      mtime_ns=mtime_ns)
@@ -212,7 +250,7 @@ def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry |
     sub.findings += _form_findings(sub, forms, form_id, missing)
     for table in sub.tables.values():
         sub.findings += _table_findings(table, book.file, unit)
-        _sheet_stage(sub, table.sheet, table, context)
+        _sheet_stage(sub, table.sheet, table, context, validate)
     sub.findings = [_with_unit(f, unit) for f in sub.findings]
     return sub
 
@@ -240,6 +278,7 @@ def _form_findings(sub: Submission, forms: FormSet, form_id: str,
     elif not form.current:
         findings.append(Finding.make("old-form-version", file, column=form.title,
                                      value=form.version, expected=current.version))
-    if sub.path.suffix.lower() == ".xls":
+    kind = sub.raw.kind if sub.raw and sub.raw.kind else sub.path.suffix.lower().lstrip(".")
+    if kind == "xls":
         findings.append(Finding.make("old-file-format", file, value=".xls (Excel 97–2003)"))
     return findings

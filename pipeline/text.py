@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(
@@ -24,11 +25,18 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+# The same few thousand strings (headers, labels, names) come back in every file: the pure
+# text functions below remember their recent answers.
+_CACHE = 1 << 16
+
+
+@lru_cache(maxsize=_CACHE)
 def clean(text: str) -> str:
     """NFC text without control or direction characters, spaces collapsed, trimmed."""
     return _SPACES.sub(" ", _CONTROL.sub("", nfc(text))).strip()
 
 
+@lru_cache(maxsize=_CACHE)
 def fold(text: str) -> str:
     """Matching key: lower case, no diacritics (đ → d), punctuation and spaces collapsed."""
     decomposed = unicodedata.normalize("NFD", clean(text).lower().replace("đ", "d"))
@@ -36,9 +44,15 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", _PUNCT.sub(" ", stripped)).strip()
 
 
+@lru_cache(maxsize=_CACHE)
 def loose(text: str) -> str:
     """Matching key that keeps diacritics: NFC, lower case, spaces collapsed."""
     return clean(text).lower()
+
+
+def visible(text: str) -> str:
+    """The text without control or direction characters (spacing and lines kept as typed)."""
+    return _CONTROL.sub("", text)
 
 
 def has_control(text: str) -> bool:
@@ -64,6 +78,7 @@ def _letter_key(word: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(letters), tuple(tones)
 
 
+@lru_cache(maxsize=_CACHE)
 def name_sort_key(full_name: str) -> tuple:
     """Vietnamese list order: by given name (last word), then the rest, letters before tones."""
     words = clean(full_name).split(" ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -86,7 +87,8 @@ def _unique(check: Check) -> Callable[[pd.DataFrame], pd.Series]:
     def run(frame: pd.DataFrame) -> pd.Series:
         if not set(columns) <= set(frame.columns):
             return pd.Series(True, index=frame.index)
-        keys = frame[columns].map(_unique_key)
+        # Over many files at once (a part column is present) duplicates count per file.
+        keys = frame[[*columns, PART] if PART in frame else columns].map(_unique_key)
         complete = keys.notna().all(axis=1)
         return ~(keys.duplicated(keep="first") & complete)
     return run
@@ -190,39 +192,75 @@ def _cross_finding(check: Check, row: int, frame: pd.DataFrame, sheet: Sheet,
                         expected=expected, unit=where["unit"])
 
 
+@dataclass
+class Part:
+    """One file's normalised sheet to validate (index = Excel row) and where it came from."""
+
+    frame: pd.DataFrame
+    letters: dict[str, str]  # column id → column letter in this file
+    file: str
+    sheet_name: str
+    unit: str | None
+
+
+# The column telling the files apart when their frames are validated together.
+PART = "_part"
+
+
 def validation_findings(frame: pd.DataFrame, sheet: Sheet, vocabs: dict[str, Vocabulary], *,
                         letters: dict[str, str], file: str, sheet_name: str,
                         unit: str | None) -> list[Finding]:
     """Every problem in one normalised sheet, found in one lazy Pandera run."""
-    schema = build_schema(sheet, vocabs)
+    part = Part(frame, letters, file, sheet_name, unit)
+    return batch_validation_findings([part], sheet, vocabs)[0]
+
+
+def batch_validation_findings(parts: list[Part], sheet: Sheet,
+                              vocabs: dict[str, Vocabulary]) -> list[list[Finding]]:
+    """Every problem in many files' frames of one form sheet (all with the same columns),
+    found in ONE lazy Pandera run over the frames stacked; returns the findings per part."""
+    results: list[list[Finding]] = [[] for _ in parts]
+    parts_at: list[int] = []
+    rows_at: list[int] = []
+    for i, part in enumerate(parts):
+        parts_at += [i] * len(part.frame)
+        rows_at += [int(r) for r in part.frame.index]
+    if not rows_at:
+        return results
+    stacked = pd.concat([p.frame for p in parts], ignore_index=True) if len(parts) > 1 \
+        else parts[0].frame.reset_index(drop=True)
+    if len(parts) > 1:
+        stacked[PART] = parts_at
     try:
-        schema.validate(frame, lazy=True)
-        return []
+        build_schema(sheet, vocabs).validate(stacked, lazy=True)
+        return results
     except SchemaErrors as errors:
         cases = errors.failure_cases
-    where = {"file": file, "sheet": sheet_name, "unit": unit, "letters": letters}
     checks = {_cross_key(c): c for c in sheet.checks}
-    findings: list[Finding] = []
-    seen: set[tuple[str, int, str]] = set()
+    seen: set[tuple[int, str, int, str]] = set()
     for case in cases.itertuples(index=False):
         if case.index is None or pd.isna(case.index):
             continue
-        row = int(case.index)
+        position = int(case.index)
+        i, row = parts_at[position], rows_at[position]
+        part = parts[i]
+        where = {"file": part.file, "sheet": part.sheet_name, "unit": part.unit,
+                 "letters": part.letters}
         code = _BUILTIN_CODES.get(str(case.check), str(case.check))
         if code in checks:
             check = checks[code]
-            key = (check.code, row, check.column)
+            key = (i, check.code, row, check.column)
             if key not in seen:
                 seen.add(key)
-                findings.append(_cross_finding(check, row, frame, sheet, vocabs, where))
+                results[i].append(_cross_finding(check, row, part.frame, sheet, vocabs, where))
             continue
         column = sheet.column(str(case.column))
-        key = (code, row, column.id)
+        key = (i, code, row, column.id)
         if key in seen:
             continue
         seen.add(key)
-        findings.append(Finding.make(
-            code, file, sheet=sheet_name, cell=f"{letters[column.id]}{row}", column=column.header,
-            value=_display(case.failure_case, column, vocabs),
-            expected=_expected(column, vocabs, code), unit=unit))
-    return findings
+        results[i].append(Finding.make(
+            code, part.file, sheet=part.sheet_name, cell=f"{part.letters[column.id]}{row}",
+            column=column.header, value=_display(case.failure_case, column, vocabs),
+            expected=_expected(column, vocabs, code), unit=part.unit))
+    return results

@@ -96,10 +96,13 @@ def test_read_cell_problems_each_give_one_finding(office):
 def test_read_formula_like_text_stays_text(office, tmp_path):
     from pipeline.run import consolidate
 
+    # One wrong sex in the same sheet: feedback copies only the sheets with a marked cell.
     root = _edited(office, {(STAFF, "K7"): '=HYPERLINK("http://x.invalid","bấm")',
-                            (STAFF, "J7"): "+cmd|' /C calc'!A0", (STAFF, "K8"): "@SUM(A1)"})
+                            (STAFF, "J7"): "+cmd|' /C calc'!A0", (STAFF, "K8"): "@SUM(A1)",
+                            (STAFF, "D9"): "Không rõ"})
     result = consolidate(root / "hop-thu", tmp_path, load_config(root / "tdkt.toml"))
-    assert [f for f in result.findings if f.file == "tep.xlsx"] == []
+    assert [(f.code, f.cell) for f in result.findings if f.file == "tep.xlsx"] == [
+        ("not-in-list", "D9")]
     copy = openpyxl.load_workbook(result.out_dir / "phan-hoi" / "01001.xlsx")[STAFF]
     assert copy["K7"].value == '=HYPERLINK("http://x.invalid","bấm")'
     assert copy["K7"].data_type == "s" and copy["J7"].data_type == "s"

@@ -1,0 +1,60 @@
+"""Run independent jobs in worker processes: reading files, writing workbooks.
+
+Writing jobs are closures over the consolidation, which is large; where the platform can fork,
+the workers inherit it instead of receiving a pickled copy. Elsewhere (Windows, macOS' spawn)
+the jobs run one after another in this process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+from . import settings
+
+T = TypeVar("T")
+
+_JOBS: Sequence[Callable[[], object]] = ()
+
+
+def worker_count(items: int) -> int:
+    """Processes for `items` independent pieces of work: one per core (at most
+    settings.MAX_WORKERS) from settings.PARALLEL_MIN_FILES pieces on, else 1."""
+    if items < settings.PARALLEL_MIN_FILES:
+        return 1
+    return max(1, min(settings.MAX_WORKERS, os.cpu_count() or 1))
+
+
+def can_fork() -> bool:
+    """Whether worker processes can inherit this process's memory."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
+    """Each job's result, in order; jobs run in `workers` forked processes when possible.
+
+    Put the longest jobs first: they are handed out in order.
+    """
+    global _JOBS
+    if workers <= 1 or len(jobs) <= 1 or not can_fork():
+        return [job() for job in jobs]
+    _JOBS = jobs
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+            return list(pool.map(_run, range(len(jobs))))
+    finally:
+        _JOBS = ()
+
+
+def _run(index: int) -> object:
+    return _JOBS[index]()
+
+
+def chunks(items: Sequence[T], count: int) -> list[Sequence[T]]:
+    """`items` cut into about `count` consecutive slices (none empty)."""
+    size = max(1, -(-len(items) // max(1, count)))
+    return [items[i:i + size] for i in range(0, len(items), size)]

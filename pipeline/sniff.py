@@ -1,0 +1,479 @@
+"""What an inbox file really is, and whether it is safe to hand to a reader — judged from bytes.
+
+Magic bytes tell a zip (.xlsx, .xlsm, .ods) from an OLE2 compound file (.xls, or any Office
+file encrypted with a password) and from anything else. A zip's members are streamed in
+pieces, bounded by the sizes its directory declares (which the caller has checked), to refuse
+DTDs and entity declarations, to notice macros and links to other files, and to measure how far
+each sheet's values really reach. Nothing is executed, expanded or written.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import posixpath
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from defusedxml import ElementTree
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+CFB_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+
+# What each kind of content is called in a message (Vietnamese).
+KIND_LABELS = {
+    "xlsx": ".xlsx (Excel)",
+    "xls": ".xls (Excel 97–2003)",
+    "ods": ".ods (OpenDocument)",
+    "xlsb": "bảng tính Excel nhị phân (.xlsb)",
+    "encrypted": "tệp Office có mật khẩu",
+    "docx": "văn bản Word (.docx)",
+    "doc": "văn bản Word 97–2003 (.doc)",
+    "pptx": "bản trình chiếu PowerPoint (.pptx)",
+    "ppt": "bản trình chiếu PowerPoint 97–2003 (.ppt)",
+    "opendocument": "tài liệu OpenDocument (văn bản hoặc trình chiếu)",
+    "zip": "tệp nén ZIP",
+    "cfb": "một loại tệp Office 97–2003 khác",
+    "pdf": "tệp PDF",
+    "html": "trang web (HTML), thường do phần mềm xuất ra rồi đặt đuôi bảng tính",
+    "xml": "tệp XML (ví dụ bảng tính dạng Excel 2003 XML)",
+    "text": "tệp văn bản thường (ví dụ CSV)",
+    "unknown": "dữ liệu không rõ định dạng",
+}
+# The kinds the reader opens, and the kinds each extension may hold without a warning.
+READABLE_KINDS = frozenset({"xlsx", "xls", "ods"})
+EXTENSION_KINDS = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls", ".ods": "ods"}
+
+_CHUNK = 1 << 20
+_MAX_PIECE = 1 << 20
+_TEXT_MEMBER = (".xml", ".rels", ".vml")
+_DTD = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def magic_kind(head: bytes) -> str:
+    """"zip", "cfb", "pdf", "html", "xml", "text" or "unknown", from a file's first bytes."""
+    if head.startswith(ZIP_MAGIC):
+        return "zip"
+    if head.startswith(CFB_MAGIC):
+        return "cfb"
+    if head.startswith(b"%PDF"):
+        return "pdf"
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith((b"<!doctype html", b"<html", b"<table", b"mime-version")):
+        return "html"
+    if start.startswith(b"<?xml"):
+        return "xml"
+    sample = head[:4096]
+    if sample and b"\0" not in sample:
+        try:
+            sample.decode("utf-8")
+            return "text"
+        except UnicodeDecodeError:
+            if sum(b < 9 or 13 < b < 32 for b in sample) == 0:
+                return "text"  # a legacy 8-bit encoding: still plain text
+    return "unknown"
+
+
+# OLE2 compound files (CFB)
+
+
+_FREE = 0xFFFFFFFA  # sector ids from here on are markers (end of chain, free, FAT, DIFAT)
+
+
+def cfb_names(data: bytes) -> set[str]:
+    """The names of the streams and storages in a compound file's directory.
+
+    Raises ValueError when the structure is broken (a cut or corrupt file)."""
+    if len(data) < 512 or not data.startswith(CFB_MAGIC):
+        raise ValueError("not a compound file")
+    shift = int.from_bytes(data[30:32], "little")
+    if shift not in (9, 12):
+        raise ValueError("bad sector size")
+    size = 1 << shift
+
+    def sector(n: int) -> bytes:
+        block = data[(n + 1) * size:(n + 2) * size]
+        if len(block) < size:
+            raise ValueError("sector beyond the end of the file")
+        return block
+
+    def ids(block: bytes) -> list[int]:
+        return [int.from_bytes(block[i:i + 4], "little") for i in range(0, len(block), 4)]
+
+    difat = ids(data[76:512])
+    next_difat, seen = int.from_bytes(data[68:72], "little"), set()
+    while next_difat < _FREE and next_difat not in seen:
+        seen.add(next_difat)
+        entries = ids(sector(next_difat))
+        difat += entries[:-1]
+        next_difat = entries[-1]
+    fat = [i for s in difat if s < _FREE for i in ids(sector(s))]
+    names: set[str] = set()
+    current, seen = int.from_bytes(data[48:52], "little"), set()
+    while current < _FREE and current not in seen:
+        seen.add(current)
+        block = sector(current)
+        for offset in range(0, size, 128):
+            length = int.from_bytes(block[offset + 64:offset + 66], "little")
+            if 2 <= length <= 64:
+                names.add(block[offset:offset + length - 2].decode("utf-16-le", "replace"))
+        current = fat[current] if current < len(fat) else _FREE
+    return names
+
+
+def cfb_kind(names: set[str]) -> str:
+    """"encrypted", "xls", "doc", "ppt" or "cfb" from a compound file's directory names."""
+    if names & {"EncryptionInfo", "EncryptedPackage"}:
+        return "encrypted"
+    if names & {"Workbook", "Book"}:
+        return "xls"
+    if "WordDocument" in names:
+        return "doc"
+    if "PowerPoint Document" in names:
+        return "ppt"
+    return "cfb"
+
+
+def cfb_macros(names: set[str]) -> bool:
+    """Whether a compound file carries a VBA project."""
+    return bool(names & {"_VBA_PROJECT_CUR", "VBA", "_VBA_PROJECT"})
+
+
+# Zip containers
+
+
+def zip_directory_size(data: bytes) -> int:
+    """The size a zip's central directory declares (read before the directory is parsed,
+    which holds an object per member in memory); 0 when no end record is found."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if end < 0 or len(data) < end + 22:
+        return 0
+    size = int.from_bytes(data[end + 12:end + 16], "little")
+    locator = end - 20
+    if size == 0xFFFFFFFF and locator >= 0 and data[locator:locator + 4] == b"PK\x06\x07":
+        offset = int.from_bytes(data[locator + 8:locator + 16], "little")
+        if data[offset:offset + 4] == b"PK\x06\x06":
+            size = int.from_bytes(data[offset + 40:offset + 48], "little")
+    return size
+
+
+def zip_kind(archive: zipfile.ZipFile) -> str:
+    """"xlsx", "xlsb", "ods", "docx", "pptx", "opendocument" or "zip" from the members."""
+    names = set(archive.namelist())
+    if "xl/workbook.xml" in names:
+        return "xlsx"
+    if "xl/workbook.bin" in names:
+        return "xlsb"
+    if "word/document.xml" in names:
+        return "docx"
+    if "ppt/presentation.xml" in names:
+        return "pptx"
+    if "mimetype" in names and "content.xml" in names:
+        with archive.open("mimetype") as stream:
+            mimetype = stream.read(100)
+        spreadsheet = b"application/vnd.oasis.opendocument.spreadsheet"
+        return "ods" if mimetype.startswith(spreadsheet) else "opendocument"
+    return "zip"
+
+
+def zip_listing(archive: zipfile.ZipFile, most: int = 3) -> str:
+    """The first few member names, for a message about a zip that is not a workbook."""
+    names = [n for n in archive.namelist() if not n.endswith("/")]
+    shown = ", ".join(f"“{n}”" for n in names[:most])
+    more = f" và {len(names) - most} tệp khác" if len(names) > most else ""
+    return f"chứa {shown}{more}" if names else "không chứa tệp nào"
+
+
+def zip_macros(archive: zipfile.ZipFile) -> list[str]:
+    """The kinds of macro a zip container carries (VBA, Excel 4.0 sheets, OpenDocument)."""
+    kinds = []
+    for name in archive.namelist():
+        kind = ("VBA" if name.lower().endswith("vbaproject.bin")
+                else "Excel 4.0 (XLM)" if name.startswith("xl/macrosheets/")
+                else "Basic/Script" if name.startswith(("Basic/", "Scripts/")) else None)
+        if kind and kind not in kinds:
+            kinds.append(kind)
+    return kinds
+
+
+def external_links(archive: zipfile.ZipFile) -> list[str]:
+    """The files an .xlsx links to (their targets), one entry per external link part."""
+    parts = sorted(n for n in archive.namelist()
+                   if n.startswith("xl/externalLinks/") and n.endswith(".xml"))
+    targets = []
+    for part in parts:
+        folder, leaf = posixpath.split(part)
+        rels = f"{folder}/_rels/{leaf}.rels"
+        found = ""
+        if rels in archive.namelist() and archive.getinfo(rels).file_size < _MAX_PIECE:
+            root = ElementTree.fromstring(archive.read(rels))
+            found = next((r.get("Target", "") for r in root
+                          if r.get("TargetMode") == "External"), "")
+        targets.append(found or leaf)
+    return targets
+
+
+def xml_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The members an XML parser would read."""
+    return [i for i in archive.infolist() if i.filename.lower().endswith(_TEXT_MEMBER)
+            or i.filename == "[Content_Types].xml"]
+
+
+def xml_pieces(stream: IO[bytes]) -> Iterator[bytes]:
+    """A member's text, UTF-8, in pieces that start at a '<' and never cut an ordinary tag.
+
+    UTF-16 text (a byte-order mark or a NUL after the first '<') is re-encoded first."""
+    head = stream.read(_CHUNK)
+    decoder = None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:2] in (b"<\0", b"\0<"):
+        encoding = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else (
+            "utf-16-le" if head[:1] == b"<" else "utf-16-be")
+        decoder = codecs.getincrementaldecoder(encoding)("replace")
+    tail = b""
+    chunk = head
+    while chunk:
+        if decoder is not None:
+            chunk = decoder.decode(chunk).encode("utf-8")
+        buffer = tail + chunk
+        cut = buffer.rfind(b"<")
+        if cut > 0:
+            yield buffer[:cut]
+            tail = buffer[cut:]
+        elif len(buffer) > _MAX_PIECE:
+            yield buffer
+            tail = b""
+        else:
+            tail = buffer
+        chunk = stream.read(_CHUNK)
+    if tail:
+        yield tail
+
+
+class CorruptMember(Exception):
+    """A zip member that cannot be unpacked or parsed (cut, corrupt, or packed oddly)."""
+
+    def __init__(self, member: str) -> None:
+        super().__init__(member)
+        self.member = member
+
+
+class _DtdFound(Exception):
+    pass
+
+
+def _without_dtd(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """The pieces, stopping with _DtdFound at a DTD or entity declaration."""
+    for piece in pieces:
+        if _DTD.search(piece):
+            raise _DtdFound
+        yield piece
+
+
+# How far a sheet's values reach
+
+
+@dataclass
+class Extent:
+    """The last row and column (1-based) holding a value; 0 for an empty sheet."""
+
+    rows: int = 0
+    cols: int = 0
+
+    def add(self, row: int, col: int) -> None:
+        """Widen the extent to a cell holding a value."""
+        self.rows = max(self.rows, row)
+        self.cols = max(self.cols, col)
+
+
+_PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
+_XLSX_TAG = re.compile(rb"<(/?)" + _PREFIX + rb"(row|c|v|is)(?=[\s/>])([^>]*)>")
+_ROW_REF = re.compile(rb"(?:^|\s)r\s*=\s*[\"'](\d{1,9})[\"']")
+_CELL_REF = re.compile(rb"(?:^|\s)r\s*=\s*[\"']\$?([A-Za-z]{1,4})\$?(\d{0,9})[\"']")
+
+
+def column_number(letters: bytes) -> int:
+    """1 for b"A", 27 for b"AA"."""
+    number = 0
+    for ch in letters.upper():
+        number = number * 26 + ch - 64
+    return number
+
+
+_CELL_OPEN = re.compile(rb"<" + _PREFIX + rb"c[\s/>]")
+_CELL_OPEN_REF = re.compile(
+    rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]{1,4})\$?(\d{1,9})[\"']")
+
+
+def xlsx_bound(pieces: Iterator[bytes]) -> Extent | None:
+    """A quick upper bound of a worksheet's reach: the farthest cell reference, empty cells
+    included. None when some cell has no reference (only xlsx_extent can place it)."""
+    bound: Extent | None = Extent()
+    for piece in pieces:
+        refs = _CELL_OPEN_REF.findall(piece)
+        if bound is None or len(refs) != len(_CELL_OPEN.findall(piece)):
+            bound = None
+            continue
+        if refs:
+            letters, digits = zip(*refs, strict=True)
+            bound.add(max(map(int, set(digits))), max(map(column_number, set(letters))))
+    return bound
+
+
+def xlsx_extent(pieces: Iterator[bytes]) -> Extent:
+    """How far a worksheet's values reach, as calamine would place them (empty cells ignored)."""
+    extent = Extent()
+    row = col = 0
+    pending: tuple[int, int] | None = None
+    for piece in pieces:
+        for match in _XLSX_TAG.finditer(piece):
+            closing, tag, attrs = match.groups()
+            if closing:
+                if tag == b"c":
+                    pending = None
+                continue
+            if tag == b"row":
+                ref = _ROW_REF.search(attrs)
+                row, col = (int(ref.group(1)) if ref else row + 1), 0
+            elif tag == b"c":
+                ref = _CELL_REF.search(attrs)
+                col = column_number(ref.group(1)) if ref else col + 1
+                if ref and ref.group(2):
+                    row = int(ref.group(2))
+                pending = None if attrs.rstrip().endswith(b"/") else (row, col)
+            elif pending is not None and (tag == b"is" or piece[match.end():match.end() + 1]
+                                          not in (b"", b"<")):
+                extent.add(*pending)
+                pending = None
+    return extent
+
+
+_ODS_TAG = re.compile(
+    rb"<(/?)" + _PREFIX + rb"(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^>]*)>")
+_ODS_NAME = re.compile(rb"(?:^|\s)" + _PREFIX + rb"name\s*=\s*\"([^\"]*)\"")
+_ODS_REPEAT = re.compile(rb"number-(?:rows|columns)-repeated\s*=\s*[\"'](\d{1,9})[\"']")
+
+
+def _repeat(attrs: bytes) -> int:
+    found = _ODS_REPEAT.search(attrs)
+    return max(1, int(found.group(1))) if found else 1
+
+
+def ods_extents(pieces: Iterator[bytes]) -> dict[str, Extent]:
+    """How far each sheet of an OpenDocument spreadsheet reaches, repeated rows and cells
+    counted as the reader would expand them; keyed by sheet name."""
+    extents: dict[str, Extent] = {}
+    extent = Extent()
+    depth = row = col = 0
+    for piece in pieces:
+        for match in _ODS_TAG.finditer(piece):
+            closing, tag, attrs = match.groups()
+            if tag == b"table":
+                depth += -1 if closing else 1
+                if not closing and depth == 1:
+                    name = _ODS_NAME.search(attrs)
+                    key = html.unescape(name.group(1).decode("utf-8", "replace")) \
+                        if name else ""
+                    extent = extents.setdefault(key, Extent())
+                    row = 0
+                continue
+            if closing or depth != 1:
+                continue
+            if tag == b"table-row":
+                row, col = row + _repeat(attrs), 0
+            else:
+                col += _repeat(attrs)
+                valued = b"value-type" in attrs or not attrs.rstrip().endswith(b"/")
+                if valued and row:
+                    extent.add(row, col)
+    return extents
+
+
+# One pass over a zip container
+
+
+@dataclass
+class ZipScan:
+    """What streaming every XML member of a zip container found."""
+
+    dtd: str | None = None  # the first member declaring a DTD or an entity
+    extents: dict[str, Extent] = field(default_factory=dict)  # sheet name → reach
+
+
+_UNPACK_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+                  OSError, ValueError)
+
+
+def scan_zip(archive: zipfile.ZipFile, kind: str, limits: tuple[int, int]) -> ZipScan:
+    """Stream each XML member once: refuse DTDs, measure sheets ("xlsx" or "ods"); a sheet
+    whose quick bound passes `limits` (rows, columns) is measured again, cell by cell.
+
+    Raises CorruptMember for a member that cannot be unpacked or, for the workbook part,
+    parsed."""
+    scan = ZipScan()
+    reach: dict[str, Extent | None] = {}
+    for info in xml_members(archive):
+        try:
+            with archive.open(info) as stream:
+                pieces = _without_dtd(xml_pieces(stream))
+                if kind == "ods" and info.filename == "content.xml":
+                    scan.extents = ods_extents(pieces)
+                else:
+                    reach[info.filename] = xlsx_bound(pieces)
+        except _DtdFound:
+            scan.dtd = info.filename
+            return scan
+        except _UNPACK_ERRORS as exc:
+            raise CorruptMember(info.filename) from exc
+    if kind == "xlsx":
+        try:
+            parts = sheet_parts(archive)
+        except (ElementTree.ParseError, KeyError, *_UNPACK_ERRORS) as exc:
+            raise CorruptMember("xl/workbook.xml") from exc
+        names = set(archive.namelist())
+        for sheet, part in parts.items():
+            if part not in names:
+                continue  # the reader reports the missing part
+            try:  # a part not named .xml was not streamed yet: measured cell by cell
+                scan.extents[sheet] = _reach(archive, part, reach.get(part), limits)
+            except _DtdFound:
+                scan.dtd = part
+                return scan
+            except _UNPACK_ERRORS as exc:
+                raise CorruptMember(part) from exc
+    return scan
+
+
+def _reach(archive: zipfile.ZipFile, part: str, bound: Extent | None,
+           limits: tuple[int, int]) -> Extent:
+    """A sheet's reach: its quick bound when within the limits, else measured cell by cell."""
+    if bound is not None and bound.rows <= limits[0] and bound.cols <= limits[1]:
+        return bound
+    with archive.open(part) as stream:
+        return xlsx_extent(_without_dtd(xml_pieces(stream)))
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name → worksheet member of an .xlsx (parsed with defusedxml, DTDs refused)."""
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {}
+    for rel in rels:
+        target = rel.get("Target", "")
+        joined = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        targets[rel.get("Id")] = posixpath.normpath(joined)
+    book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    parts = {}
+    for sheet in book.iter():
+        if _local(sheet.tag) != "sheet":
+            continue
+        rid = next((v for k, v in sheet.attrib.items() if _local(k) == "id"), None)
+        if sheet.get("name") and rid in targets:
+            parts[sheet.get("name")] = targets[rid]
+    return parts

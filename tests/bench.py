@@ -1,0 +1,204 @@
+"""`make bench`: a province-sized registration round, timed against two reading baselines.
+
+    python -m tests.bench [--files 3000] [--sizes 750,1500] [--keep DIR]
+
+Generates (seeded, in a temporary folder) one registration workbook per school with 30–120
+staff rows (tests/province.py), then measures in this one run:
+  * `tdkt consolidate` on 750, 1,500 and 3,000 files (a separate process each; wall time, peak
+    memory of the process and its workers, stage times from the run log);
+  * the baseline: a loop of pandas.read_excel(engine="openpyxl") over the same files;
+  * the floor: python-calamine reading every sheet of the same files.
+Prints the figures and the ratios the targets are stated in; exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+from python_calamine import CalamineWorkbook
+
+from pipeline import settings
+from pipeline.forms import load_forms
+
+from .province import CONFIG, INBOX, REGISTRY, build_province
+from .sample_inbox import write_registry
+
+# The targets of issue 7, on the 2-core machine.
+MIN_SPEEDUP_OVER_PANDAS = 5.0
+MAX_RATIO_TO_FLOOR = 3.0
+MAX_PEAK_MB = 1500
+
+
+def subset(root: Path, units: list, count: int, target: Path) -> Path:
+    """An office folder with the first `count` schools of `root` (inbox files hard-linked)."""
+    shutil.rmtree(target, ignore_errors=True)
+    (target / INBOX).mkdir(parents=True)
+    shutil.copy(root / CONFIG, target / CONFIG)
+    write_registry(units[:count], load_forms(), target / REGISTRY)
+    for unit in units[:count]:
+        name = f"dang-ky_{unit.code}.xlsx"
+        try:
+            os.link(root / INBOX / name, target / INBOX / name)
+        except OSError:
+            shutil.copy2(root / INBOX / name, target / INBOX / name)
+    return target
+
+
+def _tree_rss(pid: int) -> int:
+    """Memory of a process and all its descendants (Linux /proc; 0 elsewhere): the sum of
+    their proportional set sizes, or of their resident sizes where PSS is not available."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(fields[1])
+            rss[int(entry.name)] = int(fields[21]) * page
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(_pss(p) or rss.get(p, 0) for p in tree)
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size in bytes: pages shared by forked workers counted once overall
+    (0 when the kernel does not say)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return 0
+
+
+def run_consolidate(office: Path, out: Path) -> dict:
+    """`tdkt consolidate` in its own process: wall seconds, peak tree RSS, stage seconds."""
+    shutil.rmtree(out, ignore_errors=True)
+    command = [sys.executable, "-c", "from pipeline.cli import main; main()", "consolidate",
+               str(office / INBOX), "--out", str(out), "--config", str(office / CONFIG)]
+    peak = 0
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(child.pid))
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    stdout, stderr = child.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    watcher.join()
+    if child.returncode != 0:
+        raise SystemExit(f"tdkt consolidate failed ({child.returncode}):\n"
+                         f"{stdout.decode()}\n{stderr.decode()}")
+    if peak == 0:  # no /proc: the largest child's own peak (workers not added)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    log = (out / settings.RUN_LOG).read_text(encoding="utf-8").splitlines()
+    stages = json.loads(log[-1])["seconds"]
+    return {"seconds": seconds, "peak_bytes": peak, "stages": stages}
+
+
+def pandas_loop(files: list[Path]) -> float:
+    """Seconds for pandas.read_excel(engine="openpyxl") over every sheet of every file."""
+    started = time.perf_counter()
+    for path in files:
+        pd.read_excel(path, sheet_name=None, header=None, engine="openpyxl")
+    return time.perf_counter() - started
+
+
+def calamine_loop(files: list[Path]) -> float:
+    """Seconds for python-calamine reading every sheet of every file (the floor)."""
+    started = time.perf_counter()
+    for path in files:
+        book = CalamineWorkbook.from_path(str(path))
+        for name in book.sheet_names:
+            book.get_sheet_by_name(name).to_python()
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=3000)
+    parser.add_argument("--sizes", default="750,1500", help="smaller inboxes, for the scaling")
+    parser.add_argument("--keep", type=Path, help="work here and keep the files")
+    args = parser.parse_args(argv)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="tdkt-bench-"))
+    try:
+        return _bench(work, args.files, sorted({int(s) for s in args.sizes.split(",") if s}
+                                               | {args.files}))
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _bench(work: Path, count: int, sizes: list[int]) -> int:
+    cores = os.cpu_count() or 1
+    print(f"tdkt bench: {count} school workbooks, {cores} cores, Python {sys.version.split()[0]}")
+    started = time.perf_counter()
+    units = build_province(work / "tinh", count)
+    files = sorted((work / "tinh" / INBOX).glob("*.xlsx"))
+    rows = sum(len(u.people) for u in units)
+    size = sum(p.stat().st_size for p in files)
+    print(f"generated {len(files)} files ({rows} staff rows, {size / 2**20:.0f} MB) "
+          f"in {time.perf_counter() - started:.1f} s")
+    runs = {}
+    for n in sizes:
+        office = work / "tinh" if n == count else subset(work / "tinh", units, n, work / f"t{n}")
+        runs[n] = run_consolidate(office, work / f"out-{n}")
+        r = runs[n]
+        print(f"  consolidate {n:>5} files: {r['seconds']:7.2f} s  "
+              f"({n / r['seconds']:6.1f} workbooks/s, peak {r['peak_bytes'] / 2**20:5.0f} MB; "
+              f"stages {r['stages']})")
+    full = runs[count]
+    floor = calamine_loop(files)
+    print(f"  calamine raw read      : {floor:7.2f} s")
+    baseline = pandas_loop(files)
+    print(f"  pandas+openpyxl loop   : {baseline:7.2f} s")
+    write = float(full["stages"].get("write", 0.0))
+    speedup = baseline / full["seconds"]
+    to_floor = full["seconds"] / (floor + write)
+    peak_mb = full["peak_bytes"] / 2**20
+    per_file = {n: r["seconds"] / n for n, r in runs.items()}
+    growth = per_file[count] / per_file[min(sizes)]
+    checks = [
+        (f"consolidate is {speedup:.1f}x faster than the pandas+openpyxl read loop",
+         speedup >= MIN_SPEEDUP_OVER_PANDAS, f">= {MIN_SPEEDUP_OVER_PANDAS:g}x"),
+        (f"consolidate takes {to_floor:.2f}x (calamine read + writing the outputs)",
+         to_floor <= MAX_RATIO_TO_FLOOR, f"<= {MAX_RATIO_TO_FLOOR:g}x"),
+        (f"peak memory {peak_mb:.0f} MB", peak_mb < MAX_PEAK_MB, f"< {MAX_PEAK_MB} MB"),
+        (f"time per file at {count} / at {min(sizes)} files = {growth:.2f}", growth <= 1.25,
+         "<= 1.25 (linear)"),
+    ]
+    print(f"\n{count} files: {full['seconds']:.2f} s total, {count / full['seconds']:.1f} "
+          f"workbooks/s, peak {peak_mb:.0f} MB")
+    for text, ok, target in checks:
+        print(f"  [{'ok' if ok else 'MISSED'}] {text} (target {target})")
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Reading and writing in worker processes gives exactly what one process gives."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline import parallel, settings
+from pipeline.config import load_config
+from pipeline.run import consolidate
+
+from .conftest import SAMPLES, workbook_cells
+
+
+def _manifest(out):
+    data = json.loads((out / settings.MANIFEST_FILE).read_text(encoding="utf-8"))
+    data.pop("generated_at")
+    return data
+
+
+@pytest.mark.skipif(not parallel.can_fork(), reason="workbooks are written in forked workers")
+@pytest.mark.parametrize("inbox, round_", [("hop-thu", "dang-ky"),
+                                            ("hop-thu-ket-qua", "ket-qua")])
+def test_parallel_run_equals_serial_run(sample_run, tmp_path, monkeypatch, inbox, round_):
+    config = load_config(SAMPLES / "tdkt.toml")
+    first = consolidate(SAMPLES / inbox, tmp_path / "serial", config, round=round_,
+                        registration_inbox=SAMPLES / "hop-thu",
+                        run_date=sample_run[0].run_date)
+    monkeypatch.setattr(settings, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(settings, "MAX_WORKERS", 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    again = consolidate(SAMPLES / inbox, tmp_path / "parallel", config, round=round_,
+                        registration_inbox=SAMPLES / "hop-thu", run_date=first.run_date)
+    assert [f.to_dict() for f in first.findings] == [f.to_dict() for f in again.findings]
+    written = sorted(p.relative_to(first.out_dir) for p in first.out_dir.rglob("*.xlsx"))
+    assert written == sorted(p.relative_to(again.out_dir) for p in again.out_dir.rglob("*.xlsx"))
+    assert len(written) > 30
+    for relative in written:
+        assert workbook_cells(first.out_dir / relative) == \
+            workbook_cells(again.out_dir / relative), relative
+    assert _manifest(first.out_dir) == _manifest(again.out_dir)
+
+
+def test_parallel_jobs_keep_their_order_and_chunks_cover_everything(monkeypatch):
+    monkeypatch.setattr(settings, "PARALLEL_MIN_FILES", 2)
+    jobs = [lambda i=i: i * i for i in range(25)]
+    assert parallel.run_jobs(jobs, 2) == [i * i for i in range(25)]
+    pieces = parallel.chunks(list(range(25)), 4)
+    assert [x for piece in pieces for x in piece] == list(range(25))
+    assert all(pieces) and len(pieces) <= 4
+    assert parallel.worker_count(1) == 1
