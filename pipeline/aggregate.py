@@ -44,15 +44,19 @@ def sheet_rows(chosen: dict[str, Submission], sheet_id: str,
                columns: list[str]) -> pd.DataFrame:
     """Every counted row of one sheet of every unit, with its unit code, file and Excel row;
     the given columns first (present even when no file has them), then any others."""
-    frames = []
+    frames, codes, files = [], [], []
     for code, sub in sorted(chosen.items()):
         rows = sub.counted_rows(sheet_id)
         if not rows.empty:
-            frames.append(rows.reset_index().assign(unit_code=code, file=sub.file))
+            frames.append(rows)
+            codes += [code] * len(rows)
+            files += [sub.file] * len(rows)
     head = ["unit_code", "file", "row", *columns]
     if not frames:
         return pd.DataFrame(columns=head)
-    joined = pd.concat(frames, ignore_index=True)
+    # One concatenation for a province's worth of files (no per-file frame operations).
+    joined = pd.concat(frames).reset_index()
+    joined["unit_code"], joined["file"] = codes, files
     return joined.reindex(columns=list(dict.fromkeys([*head, *joined.columns])))
 
 

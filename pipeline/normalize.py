@@ -293,7 +293,7 @@ def normalized_frame(
     Rows and columns the file hides are counted like the others, with one warning each for the
     sheet (the school may have forgotten them: what it sees is not all it sent).
     """
-    out = pd.DataFrame(index=frame.index)
+    columns: dict[str, list[Any]] = {}
     findings = _hidden_findings(frame, sheet, letters, file=file, sheet_name=sheet_name,
                                 unit=unit)
     for column_id in frame.columns:
@@ -312,12 +312,13 @@ def normalized_frame(
                 if key is not None:
                     seen[key] = result
             results.append(result)
-        out[column_id] = pd.Series([r[0] for r in results], index=frame.index, dtype=object)
+        columns[column_id] = [r[0] for r in results]
         for row, (_, fix) in zip(frame.index, results, strict=True):
             if fix is not None:
                 findings.append(fix_finding(fix, file=file, sheet=sheet_name,
                                             cell=f"{letters[column_id]}{row}",
                                             column=column.header, unit=unit))
+    out = pd.DataFrame(columns, index=frame.index, columns=list(frame.columns), dtype=object)
     return out, findings
 
 

@@ -57,6 +57,10 @@ class RawBook:
     sheets: list[RawSheet]
     meta: dict[str, str] | None = None
     kind: str = ""  # what the bytes are: "xlsx", "xls" or "ods" (whatever the extension says)
+    # The sheets whose XML holds formulas, error cells, hidden rows or columns or a filter
+    # (None: not known, scan them all), and whether dates count from 1904.
+    notable: frozenset[str] | None = None
+    date1904: bool = False
 
     @property
     def visible_sheets(self) -> list[RawSheet]:
@@ -105,6 +109,8 @@ class _Inspection:
     kind: str  # "xlsx" | "xls" | "ods"
     extents: dict[str, sniff.Extent]
     warnings: list[Finding]
+    notable: frozenset[str] | None = frozenset()  # sheets the XML scan must read (None: all)
+    date1904: bool = False
 
 
 def _snapshot(path: Path, limit: int) -> bytes:
@@ -180,7 +186,8 @@ def _inspect_zip(data: bytes, name: str,
             shown = ", ".join(f"“{t}”" for t in links[:3])
             more = f" và {len(links) - 3} liên kết khác" if len(links) > 3 else ""
             warnings.append(Finding.make("external-link", name, value=shown + more))
-    return _Inspection(kind, scan.extents, warnings), []
+    notable = scan.notable if kind == "xlsx" else frozenset()
+    return _Inspection(kind, scan.extents, warnings, notable, scan.date1904), []
 
 
 def _inspect_cfb(data: bytes, name: str) -> tuple[_Inspection | None, list[Finding]]:
@@ -369,6 +376,8 @@ def read_workbook(path: Path, name: str,
     _LAST_READ[str(path)] = (sha, data)
     raw = RawBook(file=name, path=path, sha256=sha, sheets=sheets,
                   kind=inspection.kind if inspection is not None else "",
+                  notable=inspection.notable if inspection is not None else None,
+                  date1904=inspection.date1904 if inspection is not None else False,
                   meta=_meta(sheets))
     if not any(any(v is not None for v in row) for s in raw.visible_sheets for row in s.grid):
         empty = "mọi sheet đều trống" if raw.sheets else "không có sheet"
@@ -563,24 +572,6 @@ def _scan_sheet(archive: zipfile.ZipFile, part: str, out: SheetXml, rows: int) -
     _parse_member(archive, part, _parser(start, end, text))
 
 
-# What the scan looks for: a formula, an error cell, a hidden row or column, an autofilter.
-_WORTH_SCANNING = re.compile(
-    rb"<(?:[A-Za-z_][\w.-]*:)?(?:f|autoFilter)[\s>/]|\st\s*=\s*[\"']e[\"']|\shidden\s*=")
-_OVERLAP = 64
-
-
-def _worth_scanning(archive: zipfile.ZipFile, part: str) -> bool:
-    """Whether a worksheet holds anything the scan reports (most filled templates do not):
-    a byte search, in blocks, far cheaper than parsing."""
-    tail = b""
-    with archive.open(part) as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            if _WORTH_SCANNING.search(tail + block):
-                return True
-            tail = block[-_OVERLAP:]
-    return False
-
-
 class _ScanDone(Exception):
     """The scan has passed the last row the reader kept."""
 
@@ -617,7 +608,7 @@ def _sheet_xml(path: str, sha256: str, sheet_name: str, rows: int) -> SheetXml:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             parts, out.date1904 = _sheet_parts(archive)
             part = parts.get(sheet_name)
-            if part in archive.namelist() and _worth_scanning(archive, part):
+            if part in archive.namelist():
                 _scan_sheet(archive, part, out, rows)
     except _ScanDone:
         return out
@@ -631,6 +622,8 @@ def sheet_xml(book: RawBook | None, raw: RawSheet) -> SheetXml:
     rows the reader kept."""
     if book is None:
         return SheetXml()
+    if book.notable is not None and raw.name not in book.notable:
+        return SheetXml(date1904=book.date1904)  # nothing the cached values leave out
     return _sheet_xml(str(book.path), book.sha256, raw.name, len(raw.grid))
 
 
@@ -671,19 +664,25 @@ def _header_keys(sheet: Sheet) -> dict[str, str]:
     return keys
 
 
-def _header_texts(raw: RawSheet, row0: int, rows: int) -> list[str]:
-    width = max((len(raw.grid[r]) for r in range(row0, min(row0 + rows, len(raw.grid)))),
-                default=0)
+def _header_texts(cleaned: list[list[str]], row0: int, rows: int) -> list[str]:
+    """Each column's header text over `rows` rows from row0 (the lowest text wins), from the
+    sheet's top rows already cleaned."""
+    block = cleaned[row0:row0 + rows]
+    width = max((len(r) for r in block), default=0)
     texts = []
     for col0 in range(width):
         text = ""
-        for r in range(row0 + rows - 1, row0 - 1, -1):  # the lowest header row wins
-            value = raw.value(r, col0)
-            if value is not None and clean(str(value)):
-                text = clean(str(value))
+        for row in reversed(block):  # the lowest header row wins
+            if col0 < len(row) and row[col0]:
+                text = row[col0]
                 break
         texts.append(text)
     return texts
+
+
+def _cleaned_top(raw: RawSheet, rows: int) -> list[list[str]]:
+    """The first `rows` rows of a sheet as cleaned text ("" for an empty cell)."""
+    return [[clean(str(v)) if v is not None else "" for v in row] for row in raw.grid[:rows]]
 
 
 def _match_header(sheet: Sheet, raw: RawSheet) -> Table | None:
@@ -702,8 +701,9 @@ def _best_header(sheet: Sheet, raw: RawSheet, rows: int) -> tuple[Table | None, 
     keys = _header_keys(sheet)
     best: Table | None = None
     best_score = 0
+    cleaned = _cleaned_top(raw, settings.HEADER_SCAN_ROWS + rows)
     for row0 in range(min(settings.HEADER_SCAN_ROWS, len(raw.grid))):
-        texts = _header_texts(raw, row0, rows)
+        texts = _header_texts(cleaned, row0, rows)
         found: dict[str, list[int]] = {}
         extra: dict[int, str] = {}
         for col0, text in enumerate(texts):

@@ -67,40 +67,42 @@ def known_people(conn: sqlite3.Connection) -> pd.DataFrame:
                                             "unit_code"]), conn)
 
 
-def _add_person(conn: sqlite3.Connection, full_name: str, key: tuple[str, str],
-                year: str) -> int:
-    return conn.execute("INSERT INTO persons (full_name, fold_name, birth_date, created_year) "
-                        "VALUES (?, ?, ?, ?)", (full_name, key[0], key[1] or None, year)).lastrowid
-
-
 def assign_person_ids(conn: sqlite3.Connection, staff: pd.DataFrame,
                       school_year: str) -> tuple[pd.Series, pd.DataFrame]:
     """A person id for every staff row (new persons added) and the matches to confirm.
 
-    Runs inside the caller's transaction when one is open.
+    Runs inside the caller's transaction when one is open. New persons take the ids after the
+    largest one and are inserted together.
     """
     known = KnownPeople.from_frame(known_people(conn))
+    next_id = (conn.execute("SELECT max(id) FROM persons").fetchone()[0] or 0) + 1
+    added: list[tuple[int, str, str, str | None, str]] = []
     ids: list[int] = []
     notes = []
     taken: set[int] = set()  # ids given to earlier rows of this round
-    for row in staff.itertuples():
-        match = match_person(known, row.full_name, row.birth_date, row.unit_code)
-        key = person_key(row.full_name, row.birth_date)
+    for unit_code, full_name, birth_date in zip(staff["unit_code"].tolist(),
+                                                staff["full_name"].tolist(),
+                                                staff["birth_date"].tolist(), strict=True):
+        match = match_person(known, full_name, birth_date, unit_code)
+        key = person_key(full_name, birth_date)
         if match.person_id in taken:
             # Two rows of one round cannot be one person: same name and birth date in two
             # schools. Nobody is guessed; the office confirms.
             match = Match(None, AMBIGUOUS, (match.person_id,))
         person = match.person_id
         if person is None:
-            person = _add_person(conn, str(row.full_name), key, school_year)
-        known.add(person, key[0], key[1], row.unit_code)
+            person, next_id = next_id, next_id + 1
+            added.append((person, str(full_name), key[0], key[1] or None, school_year))
+        known.add(person, key[0], key[1], unit_code)
         if match.how in TO_CONFIRM or (match.how == NEW and match.candidates):
-            notes.append({"unit_code": row.unit_code, "full_name": row.full_name,
-                          "birth_date": row.birth_date, "person_id": person, "how": match.how,
+            notes.append({"unit_code": unit_code, "full_name": full_name,
+                          "birth_date": birth_date, "person_id": person, "how": match.how,
                           "label": MATCH_LABELS[match.how],
                           "candidates": ", ".join(map(str, match.candidates))})
         ids.append(person)
         taken.add(person)
+    conn.executemany("INSERT INTO persons (id, full_name, fold_name, birth_date, created_year) "
+                     "VALUES (?, ?, ?, ?, ?)", added)
     columns = ["unit_code", "full_name", "birth_date", "person_id", "how", "label", "candidates"]
     return pd.Series(ids, index=staff.index, dtype="Int64"), pd.DataFrame(notes, columns=columns)
 
@@ -171,26 +173,26 @@ def round_record(result: Consolidation, run_at: str) -> RoundRecord:
                "grade": r.get("grade"),
                "title": r.get("title") if result.decisions is None else None,
                "commendation": r.get("commendation") if result.decisions is None else None}
-              for r in staff.to_dict("records")]
+              for r in _records(staff)]
     proposals: list[dict] = []
     decisions: list[dict] = []
     if result.verdicts is not None:
         keys = list(zip(staff["unit_code"], staff["row"], strict=True))
         person_of = dict(zip(keys, staff["person_id"], strict=True)) \
             if "person_id" in staff else {}
-        for v in result.verdicts.to_dict("records"):
+        for v in _records(result.verdicts):
             proposals.append({"person_id": _int(person_of.get((v["unit_code"], v["row"])))
                               if v["subject"] == "person" else None,
                               "unit_code": v["unit_code"], "subject": v["subject"],
                               "name": v["name"], "kind": v["kind"], "code": v["proposal"],
                               "result": v["result"]})
-        for d in result.decisions.to_dict("records"):
+        for d in _records(result.decisions):
             decisions.append({"unit_code": d["unit_code"], "person_id": _int(person_of.get(
                 (d["unit_code"], d["row"]))) if d["subject"] == "person" else None,
                 "name": d["name"], "kind": d["kind"], "code": d["proposal"],
                 "rule_id": d["rule_id"], "result": d["result"], "citation": d["citation"]})
     else:
-        for c in result.collectives.to_dict("records"):
+        for c in _records(result.collectives):
             for kind in ("collective_title", "commendation"):
                 if c.get(kind) and c[kind] != "khong_dang_ky":
                     proposals.append({"person_id": None, "unit_code": c["unit_code"],
@@ -205,6 +207,13 @@ def round_record(result: Consolidation, run_at: str) -> RoundRecord:
     return RoundRecord(school_year=result.school_year, round=result.round, run_at=run_at,
                        inputs=inputs, units=units, people=people, proposals=proposals,
                        decisions=decisions, findings=[f.to_dict() for f in result.findings])
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """The frame's rows as plain dicts (column lists zipped: far quicker than to_dict)."""
+    columns = list(frame.columns)
+    values = [frame[c].tolist() for c in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _int(value: object) -> int | None:

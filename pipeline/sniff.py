@@ -308,15 +308,24 @@ _CELL_OPEN_REF = re.compile(
     rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]{1,4})\$?(\d{1,9})[\"']")
 
 
+# A cell reference attribute, as writers put it (r="K104"); `<row r="104">` has no letters.
+_SIMPLE_REF = re.compile(rb"\sr=\"([A-Z]{1,4})(\d{1,9})\"")
+
+
 def xlsx_bound(pieces: Iterator[bytes]) -> Extent | None:
     """A quick upper bound of a worksheet's reach: the farthest cell reference, empty cells
     included. None when some cell has no reference (only xlsx_extent can place it)."""
     bound: Extent | None = Extent()
     for piece in pieces:
-        refs = _CELL_OPEN_REF.findall(piece)
-        if bound is None or len(refs) != len(_CELL_OPEN.findall(piece)):
-            bound = None
+        if bound is None:
             continue
+        refs = _SIMPLE_REF.findall(piece)
+        cells = piece.count(b"<c ") + piece.count(b"<c>") + piece.count(b"<c/>")
+        if len(refs) != cells or b":c" in piece:  # no fast answer: tag by tag
+            refs = _CELL_OPEN_REF.findall(piece)
+            if len(refs) != len(_CELL_OPEN.findall(piece)):
+                bound = None
+                continue
         if refs:
             letters, digits = zip(*refs, strict=True)
             bound.add(max(map(int, set(digits))), max(map(column_number, set(letters))))
@@ -401,6 +410,37 @@ class ZipScan:
 
     dtd: str | None = None  # the first member declaring a DTD or an entity
     extents: dict[str, Extent] = field(default_factory=dict)  # sheet name → reach
+    # Sheets whose XML holds what only the XML says (a formula, an error cell, a hidden row or
+    # column, an autofilter): the reader scans those again; None when not known.
+    notable: frozenset[str] | None = None
+    date1904: bool = False  # the workbook counts dates from 1904
+
+
+# What only a worksheet's XML tells: a formula, an error cell, a hidden row or column, a filter.
+NOTABLE = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?(?:f|autoFilter)[\s>/]|\st\s*=\s*[\"']e[\"']|\shidden\s*=")
+_DATE1904 = re.compile(rb"date1904\s*=\s*[\"'](?:1|true)[\"']", re.IGNORECASE)
+
+
+def _noting(pieces: Iterator[bytes], pattern: re.Pattern[bytes], member: str,
+            found: set[str]) -> Iterator[bytes]:
+    """The pieces, adding `member` to `found` when one matches (pieces never cut a tag)."""
+    for piece in pieces:
+        if member not in found and _may_match(pattern, piece) and pattern.search(piece):
+            found.add(member)
+        yield piece
+
+
+def _may_match(pattern: re.Pattern[bytes], piece: bytes) -> bool:
+    """A byte search (far quicker than the pattern) that rules most pieces out."""
+    if pattern is NOTABLE:
+        return any(marker in piece for marker in _NOTABLE_MARKERS)
+    return True
+
+
+# Every match of NOTABLE holds one of these.
+_NOTABLE_MARKERS = (*(f"{start}f{end}".encode() for start in "<:" for end in "> /\t\n\r"),
+                    b'"e"', b"'e'", b"hidden", b"autoFilter")
 
 
 _UNPACK_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
@@ -415,14 +455,20 @@ def scan_zip(archive: zipfile.ZipFile, kind: str, limits: tuple[int, int]) -> Zi
     parsed."""
     scan = ZipScan()
     reach: dict[str, Extent | None] = {}
+    notable: set[str] = set()
+    dated: set[str] = set()
     for info in xml_members(archive):
         try:
             with archive.open(info) as stream:
                 pieces = _without_dtd(xml_pieces(stream))
                 if kind == "ods" and info.filename == "content.xml":
                     scan.extents = ods_extents(pieces)
-                else:
-                    reach[info.filename] = xlsx_bound(pieces)
+                elif "worksheets/" in info.filename.lower():
+                    reach[info.filename] = xlsx_bound(_noting(pieces, NOTABLE, info.filename,
+                                                              notable))
+                else:  # styles, strings, relationships: the DTD check (and the 1904 flag)
+                    for _ in _noting(pieces, _DATE1904, info.filename, dated):
+                        pass
         except _DtdFound:
             scan.dtd = info.filename
             return scan
@@ -434,6 +480,9 @@ def scan_zip(archive: zipfile.ZipFile, kind: str, limits: tuple[int, int]) -> Zi
         except (ElementTree.ParseError, KeyError, *_UNPACK_ERRORS) as exc:
             raise CorruptMember("xl/workbook.xml") from exc
         names = set(archive.namelist())
+        scan.date1904 = any(m.lower().endswith("workbook.xml") for m in dated)
+        scan.notable = frozenset(sheet for sheet, part in parts.items()
+                                 if part in notable or part not in reach)
         for sheet, part in parts.items():
             if part not in names:
                 continue  # the reader reports the missing part

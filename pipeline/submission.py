@@ -70,7 +70,8 @@ class Submission:
         frame = self.frames.get(sheet_id)
         if frame is None or not self.counted or self.sheet_rejected(sheet_id):
             return pd.DataFrame()
-        return frame.drop(index=list(self.error_rows(sheet_id) & set(frame.index)))
+        dropped = self.error_rows(sheet_id) & set(frame.index)
+        return frame.drop(index=list(dropped)) if dropped else frame
 
     @property
     def report_date(self) -> dt.date | None:
