@@ -214,7 +214,8 @@ def write_office_workbook(result: Consolidation, path: Path) -> Path:
     letterhead = Letterhead.of(result.office, result.run_date)
     subtitle = f"Năm học {year} — số liệu đến ngày {result.run_date:%d/%m/%Y}"
     notes = _policy_notes(result)
-    with ReportBook(path, letterhead, f"Tổng hợp đăng ký thi đua năm học {year}") as book:
+    with ReportBook(path, letterhead, f"Tổng hợp đăng ký thi đua năm học {year}",
+                    big=True) as book:
         book.table_sheet("Theo cấp học", f"TỔNG HỢP ĐĂNG KÝ THI ĐUA THEO CẤP HỌC NĂM HỌC {year}",
                          result.by_level, [Col("level", "Cấp học", 14), *counts],
                          subtitle=subtitle, notes=notes)

@@ -160,7 +160,8 @@ def write_results_office(result: Consolidation, path: Path) -> Path:
     subtitle = f"Năm học {year} — số liệu đến ngày {result.run_date:%d/%m/%Y}"
     people = verdict_frame(result, "person")
     groups = verdict_frame(result, "collective")
-    with ReportBook(path, letterhead, f"Tổng hợp kết quả bình xét năm học {year}") as book:
+    with ReportBook(path, letterhead, f"Tổng hợp kết quả bình xét năm học {year}",
+                    big=True) as book:
         for key, name, header in (("level", "Theo cấp học", "Cấp học"),
                                   ("block", "Theo khối thi đua", "Khối thi đua")):
             table, cols = _summary(result, key)

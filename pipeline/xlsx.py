@@ -120,9 +120,13 @@ class ReportBook:
     `title` goes into the file's document properties; each sheet has its own title.
     """
 
-    def __init__(self, path: Path, letterhead: Letterhead, title: str) -> None:
+    def __init__(self, path: Path, letterhead: Letterhead, title: str, *,
+                 big: bool = False) -> None:
         self.path, self.letterhead = Path(path), letterhead
-        self._book = xlsxwriter.Workbook(str(self.path), WORKBOOK_OPTIONS)
+        # A big workbook (a province's lists) assembles its parts in temporary files: in
+        # memory they would take as much again as its cells.
+        options = WORKBOOK_OPTIONS | ({"in_memory": False} if big else {})
+        self._book = xlsxwriter.Workbook(str(self.path), options)
         # A fixed creation time keeps the file byte-identical when re-run on the same inputs.
         created = dt.datetime.combine(letterhead.date or dt.date(2000, 1, 1), dt.time())
         self._book.set_properties(

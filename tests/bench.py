@@ -8,7 +8,8 @@ staff rows (tests/province.py), then measures in this one run:
     memory of the process and its workers, stage times from the run log);
   * the baseline: a loop of pandas.read_excel(engine="openpyxl") over the same files;
   * the floor: python-calamine reading every sheet of the same files.
-Prints the figures and the ratios the targets are stated in; exits 1 when a target is missed.
+Prints the figures and the ratios the targets are stated in, each target marked ok or MISSED
+(with --strict a missed target makes the exit status 1).
 """
 
 from __future__ import annotations
@@ -145,17 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=3000)
     parser.add_argument("--sizes", default="750,1500", help="smaller inboxes, for the scaling")
     parser.add_argument("--keep", type=Path, help="work here and keep the files")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="tdkt-bench-"))
     try:
-        return _bench(work, args.files, sorted({int(s) for s in args.sizes.split(",") if s}
-                                               | {args.files}))
+        met = _bench(work, args.files, sorted({int(s) for s in args.sizes.split(",") if s}
+                                              | {args.files}))
+        return 0 if met or not args.strict else 1
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _bench(work: Path, count: int, sizes: list[int]) -> int:
+def _bench(work: Path, count: int, sizes: list[int]) -> bool:
+    """Run the bench and print its figures; whether every target was met."""
     cores = os.cpu_count() or 1
     print(f"tdkt bench: {count} school workbooks, {cores} cores, Python {sys.version.split()[0]}")
     started = time.perf_counter()
@@ -197,7 +201,7 @@ def _bench(work: Path, count: int, sizes: list[int]) -> int:
           f"workbooks/s, peak {peak_mb:.0f} MB")
     for text, ok, target in checks:
         print(f"  [{'ok' if ok else 'MISSED'}] {text} (target {target})")
-    return 0 if all(ok for _, ok, _ in checks) else 1
+    return all(ok for _, ok, _ in checks)
 
 
 if __name__ == "__main__":
