@@ -6,6 +6,7 @@ Every hostile file is generated here (seeded), from the sample files or from scr
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import random
@@ -46,17 +47,18 @@ def _state(inbox):
             if p.is_file() and not p.is_symlink()}
 
 
+_RUNS = itertools.count(1)
+
+
 def _findings(root, name, out=None):
-    """(code, message) of the findings on `name`, after checking that the inbox is untouched and
-    the good file still consolidated; with `out`, the outputs are written there and must hold
-    no formula."""
+    """(code, message) of the findings on `name`, after checking that the inbox is untouched,
+    the good file still consolidated and no written cell a formula (outputs under `out`, or
+    a fresh folder beside the inbox)."""
     before = _state(root / "hop-thu")
     config = load_config(root / "tdkt.toml")
-    if out is None:
-        result = consolidation(root / "hop-thu", config)
-    else:
-        result = consolidate(root / "hop-thu", out, config)
-        _assert_no_formula(out)
+    out = out or root / f"ra-{next(_RUNS)}"  # every case writes its outputs and checks them
+    result = consolidate(root / "hop-thu", out, config)
+    _assert_no_formula(out)
     assert _state(root / "hop-thu") == before  # nothing changed, moved or lost
     assert result.units.loc["01001", "status"] == "Hợp lệ"  # the rest of the batch went on
     return [(f.code, f.message) for f in result.findings if f.file == unicodedata.normalize(

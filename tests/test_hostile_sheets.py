@@ -8,6 +8,7 @@ edited as a school (or a script) would; the untouched 01001 file sits beside it 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import re
 import shutil
@@ -22,7 +23,7 @@ from pipeline import settings
 from pipeline.config import load_config
 from pipeline.forms import load_forms
 from pipeline.normalize import Context, normalized_value
-from pipeline.run import Consolidation, consolidate, consolidation
+from pipeline.run import Consolidation, consolidate
 from pipeline.template import UnitInfo, write_template
 from pipeline.text import has_control
 
@@ -98,8 +99,17 @@ def _checked(run):
     return wrapped
 
 
-_run = _checked(consolidation)
 _write = _checked(consolidate)
+_RUNS = itertools.count(1)
+
+
+def _run(root: Path) -> Consolidation:
+    """Consolidate with every output written (in a fresh folder beside the inbox) and checked:
+    no written cell is a formula."""
+    out = root / f"ra-{next(_RUNS)}"
+    result = _write(root, out)
+    _assert_no_formulas(out, set())
+    return result
 
 
 def _found(result: Consolidation, *codes: str) -> list[tuple[str, str | None, str | None, str]]:
