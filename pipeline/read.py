@@ -11,7 +11,6 @@ import functools
 import hashlib
 import io
 import os
-import posixpath
 import re
 import zipfile
 from collections.abc import Iterable
@@ -460,45 +459,6 @@ def _parse_member(archive: zipfile.ZipFile, member: str, parser: Any) -> None:
     parser.Parse(b"", True)
 
 
-def _relationships(archive: zipfile.ZipFile, part: str) -> dict[str, str]:
-    """Relationship id → target part of one package part."""
-    folder, _, name = part.rpartition("/")
-    rels = f"{folder}/_rels/{name}.rels" if folder else f"_rels/{name}.rels"
-    targets: dict[str, str] = {}
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        if _local(tag) == "Relationship" and "Id" in attrs and "Target" in attrs:
-            target = attrs["Target"]
-            joined = target.lstrip("/") if target.startswith("/") else f"{folder}/{target}"
-            targets[attrs["Id"]] = posixpath.normpath(joined).lstrip("/")
-
-    if rels in archive.namelist():
-        _parse_member(archive, rels, _parser(start))
-    return targets
-
-
-def _sheet_parts(archive: zipfile.ZipFile) -> tuple[dict[str, str], bool]:
-    """Sheet name → worksheet part, and whether the workbook counts dates from 1904."""
-    workbook = next((t for t in _relationships(archive, "").values()
-                     if t.endswith(".xml") and "workbook" in t.rsplit("/", 1)[-1].lower()),
-                    "xl/workbook.xml")
-    ids: dict[str, str] = {}
-    date1904 = [False]
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        name = _local(tag)
-        if name == "workbookPr":
-            date1904[0] = attrs.get("date1904", "").lower() in ("1", "true")
-        elif name == "sheet":  # r:id, in the transitional or the strict namespace
-            rid = next((v for k, v in attrs.items() if " " in k and _local(k) == "id"), None)
-            if rid and "name" in attrs:
-                ids[attrs["name"]] = rid
-
-    _parse_member(archive, workbook, _parser(start))
-    targets = _relationships(archive, workbook)
-    return {name: targets[rid] for name, rid in ids.items() if rid in targets}, date1904[0]
-
-
 def _address(ref: str) -> tuple[int, int] | None:
     match = _ADDRESS.match(ref)
     if match is None:
@@ -597,17 +557,17 @@ def _package(path: str, sha256: str) -> bytes | None:
 
 
 @functools.lru_cache(maxsize=32)
-def _sheet_xml(path: str, sha256: str, sheet_name: str, rows: int) -> SheetXml:
+def _sheet_xml(path: str, sha256: str, sheet_name: str, rows: int,
+               date1904: bool) -> SheetXml:
     """The scan of one worksheet's first `rows` rows (cached per file content); empty for a
     file that is not OOXML or is broken: the cached values alone describe it."""
     data = _package(path, sha256)
-    out = SheetXml()
+    out = SheetXml(date1904=date1904)
     if data is None:
         return out
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            parts, out.date1904 = _sheet_parts(archive)
-            part = parts.get(sheet_name)
+            part = sniff.sheet_parts(archive).get(sheet_name)
             if part in archive.namelist():
                 _scan_sheet(archive, part, out, rows)
     except _ScanDone:
@@ -624,7 +584,7 @@ def sheet_xml(book: RawBook | None, raw: RawSheet) -> SheetXml:
         return SheetXml()
     if book.notable is not None and raw.name not in book.notable:
         return SheetXml(date1904=book.date1904)  # nothing the cached values leave out
-    return _sheet_xml(str(book.path), book.sha256, raw.name, len(raw.grid))
+    return _sheet_xml(str(book.path), book.sha256, raw.name, len(raw.grid), book.date1904)
 
 
 # Identify

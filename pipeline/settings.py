@@ -87,7 +87,6 @@ MAX_COLUMNS = 200
 ZIP_BOMB_MIN_BYTES = 10 * 1024 * 1024
 # A zip directory larger than this lists too many members to parse (each costs memory).
 MAX_ZIP_DIRECTORY_BYTES = 4 * 1024 * 1024
-ZIP_EXTENSIONS = (".xlsx", ".xlsm", ".ods")
 
 
 @dataclass(frozen=True)
