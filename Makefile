@@ -8,7 +8,7 @@ INBOX ?= input_samples/hop-thu
 OUT ?= output
 CONFIG ?= input_samples/tdkt.toml
 
-.PHONY: consolidate templates test lint samples bench clean
+.PHONY: consolidate templates test lint samples bench golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: $(STAMP)
 # Province-scale benchmark: 3,000 generated school workbooks in a temporary folder.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# Rewrite the golden copies of the outputs (tests/golden/): only for a deliberate change.
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden --update
 
 samples: $(STAMP)
 	$(BIN)/python -m tests.sample_inbox input_samples

@@ -286,13 +286,21 @@ def write_results_province(result: Consolidation, path: Path) -> Path:
     return path
 
 
+def proposals_by_unit(result: Consolidation) -> dict[str | None, pd.DataFrame]:
+    """Each unit's verdicts (persons, then collectives), labelled once for every feedback;
+    key None holds the empty frame for files of no known unit."""
+    frame = pd.concat([verdict_frame(result, "person"), verdict_frame(result, "collective")],
+                      ignore_index=True)
+    return {None: frame.iloc[0:0], **dict(iter(frame.groupby("unit_code", sort=False)))}
+
+
 def write_results_feedback(result: Consolidation, code: str | None, findings: list[Finding],
-                           sub, title: str, path: Path) -> Path:
+                           sub, title: str, path: Path, *,
+                           proposals: dict[str | None, pd.DataFrame] | None = None) -> Path:
     """A school's feedback: which proposals pass and why not, its problems, its own sheets."""
     letterhead = Letterhead.of(result.office, result.run_date)
-    mine = pd.concat([verdict_frame(result, "person"), verdict_frame(result, "collective")],
-                     ignore_index=True)
-    mine = mine[mine["unit_code"] == code] if code else mine.iloc[0:0]
+    proposals = proposals if proposals is not None else proposals_by_unit(result)
+    mine = proposals.get(code, proposals[None]) if code else proposals[None]
     # What the school must act on first: not passed, over a quota, to be checked, then passed.
     order = {el.FAIL: 0, el.OVER: 1, el.CHECK: 2, el.PASS: 3}
     mine = _numbered(mine.assign(_order=mine["result"].map(order)).sort_values(
@@ -313,5 +321,6 @@ def write_results_reports(result: Consolidation, root: Path) -> list[Path]:
     """Every workbook of the year-end round under `root`."""
     summaries = [functools.partial(write_results_office, result, root / OFFICE_FILE),
                  functools.partial(write_results_province, result, root / PROVINCE_FILE)]
-    return write_all(summaries, feedback_jobs(result, root, write_results_feedback,
+    feedback = functools.partial(write_results_feedback, proposals=proposals_by_unit(result))
+    return write_all(summaries, feedback_jobs(result, root, feedback,
                                               "Phản hồi kết quả bình xét"))

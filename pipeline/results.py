@@ -321,10 +321,10 @@ def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Pa
     decided = pd.concat([decided, _quota_decisions(first, people, rules, units),
                          _allocation_decisions(first, people, groups, limits, rules, units)],
                         ignore_index=True)
-    table = _results_units(registry.units, chosen, subs, el.verdicts(decided))
+    verdicts = el.verdicts(decided)
+    table = _results_units(registry.units, chosen, subs, verdicts)
     levels = forms.vocabs["levels"].codes
     findings = [f for s in subs for f in s.findings] + registry_findings + allocation_findings
-    verdicts = el.verdicts(decided)
     return Consolidation(
         school_year=config.school_year, round=ROUND, office=config.office_for(),
         province=config.province_office, rules=rules, forms=forms, registry=registry,

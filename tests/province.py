@@ -32,8 +32,10 @@ from .sample_inbox import (
     SCHOOL_YEAR,
     Unit,
     _collectives,
+    _group_values,
     _label,
     _people,
+    _result_values,
     person_values,
     write_registry,
 )
@@ -101,11 +103,18 @@ def _style(cell) -> dict[str, Any]:
     return style
 
 
-def _layouts(forms: FormSet, office, work: Path) -> dict[str, Layout]:
-    form = forms.current("dang-ky")
+def _layouts(forms: FormSet, office, work: Path, form_id: str = "dang-ky"
+             ) -> dict[str, Layout]:
+    form = forms.current(form_id)
     layouts = {}
+    prefill = {}
+    if form_id == "ket-qua":  # province khối fall back to the default criteria
+        from pipeline.rules import block_criteria, load_criteria
+
+        prefill = {"criteria": block_criteria(load_criteria(SCHOOL_YEAR), "default")}
     for level, _, stem, _ in LEVELS:
-        info = UnitInfo(code="99999", name=f"{stem} Mẫu", level=level, headcount=120)
+        info = UnitInfo(code="99999", name=f"{stem} Mẫu", level=level, headcount=120,
+                        rows=prefill)
         path = write_template(form, forms.vocabs, info, work / f"{level}.xlsx", SCHOOL_YEAR,
                               office)
         wb = openpyxl.load_workbook(path)
@@ -138,17 +147,36 @@ def _layouts(forms: FormSet, office, work: Path) -> dict[str, Layout]:
         unit_cells = [(name, r, c, "code" if v == info.code else "name")
                       for name, grid in grids.items() for (r, c), v in grid.items()
                       if v in (info.code, info.name)]
-        label = form.sheet("unit").column("report_date").header
+        fields = {f.id: f for f in form.sheet("unit").fields}
+        label = fields["report_date"].header if "report_date" in fields else None
         date_cell = next(((name, r, c + 1) for name, grid in grids.items()
-                          for (r, c), v in grid.items() if v == label), None)
+                          for (r, c), v in grid.items() if label and v == label), None)
         layouts[level] = Layout(sheets, header, unit_cells, date_cell)
     return layouts
 
 
 def _school_file(args: tuple[Layout, Unit, FormSet, Path, dt.date]) -> None:
-    """One school's filled template, written as the school's Excel would save it."""
+    """One school's filled registration, written as the school's Excel would save it."""
     layout, unit, forms, path, report_date = args
-    form = forms.current("dang-ky")
+    rows = {"unit": [dict(row, seq=i + 1) for i, row in enumerate(unit.collectives)],
+            "staff": [person_values(p, i + 1) for i, p in enumerate(unit.people)]}
+    _write_school_file(layout, unit, forms, forms.current("dang-ky"), rows, path, report_date)
+
+
+def _results_file(args: tuple[Layout, Unit, FormSet, Path, int, int]) -> None:
+    """One school's filled year-end results, written as the school's Excel would save it."""
+    layout, unit, forms, path, seed, criteria_count = args
+    rng = random.Random(seed)
+    people = [_result_values(p, rng, i + 1) for i, p in enumerate(unit.people)]
+    groups = [_group_values(c, i + 1) for i, c in enumerate(unit.collectives)]
+    form = forms.current("ket-qua")
+    criteria = [{"self_score": rng.randint(5, 9)} for _ in range(criteria_count)]
+    rows = {"unit": groups, "staff": people, "criteria": criteria}
+    _write_school_file(layout, unit, forms, form, rows, path, None)
+
+
+def _write_school_file(layout: Layout, unit: Unit, forms: FormSet, form, rows: dict,
+                       path: Path, report_date: dt.date | None) -> None:
     values: dict[tuple[str, int, int], Any] = {}
     for sheet_name, r, c, what in layout.unit_cells:
         values[(sheet_name, r, c)] = unit.code if what == "code" else unit.name
@@ -156,11 +184,7 @@ def _school_file(args: tuple[Layout, Unit, FormSet, Path, dt.date]) -> None:
         values[layout.date_cell] = report_date
     for sheet in form.sheets:
         row0, columns = layout.header[sheet.id]
-        if sheet.fields:
-            rows = [dict(row, seq=i + 1) for i, row in enumerate(unit.collectives)]
-        else:
-            rows = [person_values(p, i + 1) for i, p in enumerate(unit.people)]
-        for i, row in enumerate(rows, start=1):
+        for i, row in enumerate(rows[sheet.id], start=1):
             for cid, col0 in columns.items():
                 value = _label(forms, sheet.column(cid), row.get(cid))
                 if value is not None:
@@ -168,6 +192,8 @@ def _school_file(args: tuple[Layout, Unit, FormSet, Path, dt.date]) -> None:
     book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False,
                                            "strings_to_formulas": False,
                                            "strings_to_urls": False})
+    # A fixed creation time: the same units give byte-identical files (and hashes).
+    book.set_properties({"created": dt.datetime(2025, 10, 1)})
     formats: dict[str, Any] = {}
     for spec in layout.sheets:
         ws = book.add_worksheet(spec["name"])
@@ -247,3 +273,29 @@ def build_province(root: Path, count: int, seed: int = SEED,
         list(pool.map(_school_file, jobs, chunksize=32))
     return units
 
+
+
+RESULTS_INBOX = "hop-thu-ket-qua"
+
+
+def build_province_results(root: Path, units: list[Unit], seed: int = SEED,
+                           workers: int | None = None) -> Path:
+    """The year-end inbox of the office `build_province` made: one results file per unit, the
+    staff it registered with seeded grades, months and proposals. Returns the inbox."""
+    from pipeline.rules import load_criteria
+
+    forms = load_forms()
+    config = load_config(SAMPLES_CONFIG, SCHOOL_YEAR)
+    inbox = root / RESULTS_INBOX
+    shutil.rmtree(inbox, ignore_errors=True)
+    inbox.mkdir(parents=True)
+    work = root / ".mau-ket-qua"
+    work.mkdir()
+    layouts = _layouts(forms, config.office_for(), work, "ket-qua")
+    shutil.rmtree(work)
+    count = len(load_criteria(SCHOOL_YEAR)["default"])
+    jobs = [(layouts[u.level], u, forms, inbox / f"ket-qua_{u.code}.xlsx", seed + i, count)
+            for i, u in enumerate(units)]
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        list(pool.map(_results_file, jobs, chunksize=32))
+    return inbox
