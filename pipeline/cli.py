@@ -11,14 +11,14 @@ from pathlib import Path
 
 import click
 
-from . import settings
-from .config import ConfigError, load_config
-from .findings import DefinitionError, Severity, catalogue
-from .registry import RegistryError, load_registry
-from .results import AllocationError
-from .run import Consolidation, LockedError, consolidate
-from .store import StoreError
-from .submission import Submission
+from pipeline import settings
+from pipeline.config import ConfigError, load_config
+from pipeline.engine import Consolidation, LockedError, consolidate
+from pipeline.findings import DefinitionError, Severity, catalogue
+from pipeline.ingest.registry import RegistryError, load_registry
+from pipeline.ingest.submission import Submission
+from pipeline.rounds.results import AllocationError
+from pipeline.store.database import StoreError
 
 DEFAULT_CONFIG = Path("tdkt.toml")
 DEFAULT_OUT = Path("output")
@@ -194,7 +194,7 @@ def _summary(result: Consolidation) -> None:
                f"{int(units['submitted'].sum())} đã nộp, {int(units['missing'].sum())} chưa nộp.")
     click.echo(f"Lỗi: {len(result.errors)}; cảnh báo: {len(result.findings) - len(result.errors)}.")
     if result.verdicts is not None:
-        from .eligibility import RESULT_LABELS
+        from pipeline.rules.eligibility import RESULT_LABELS
 
         counts = result.verdicts["result"].value_counts()
         parts = [f"{label.lower()}: {int(counts.get(code, 0))}"
@@ -220,9 +220,9 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> N
 
     Ví dụ: tdkt templates --out output --config input_samples/tdkt.toml
     """
-    from .forms import load_forms
-    from .rules import block_criteria, load_criteria
-    from .template import UnitInfo, write_templates
+    from pipeline.forms.definitions import load_forms
+    from pipeline.forms.template import UnitInfo, write_templates
+    from pipeline.rules.ruleset import block_criteria, load_criteria
 
     config = _config(config_path, year)
     out = _out(out, config)
@@ -256,9 +256,9 @@ def check(file: Path, config_path: Path, year: str | None) -> None:
 
     Ví dụ: tdkt check hop-thu/dang-ky_01001.xlsx --config input_samples/tdkt.toml
     """
-    from .forms import load_forms
-    from .normalize import Context
-    from .run import read_submission
+    from pipeline.engine import read_submission
+    from pipeline.forms.definitions import load_forms
+    from pipeline.ingest.normalize import Context
 
     if not file.is_file():
         _fail(f"Không tìm thấy tệp “{file}”.")
@@ -293,7 +293,7 @@ def _store_path(config_path: Path, store: Path | None, out: Path | None) -> Path
 @contextlib.contextmanager
 def _opened_store(path: Path) -> Iterator[sqlite3.Connection]:
     """The history store, opened (and migrated) for one command; a bad store ends the run."""
-    from .store import open_store
+    from pipeline.store.database import open_store
 
     try:
         connection = open_store(path)
@@ -323,7 +323,7 @@ def history(who: str, config_path: Path, store: Path | None, out: Path) -> None:
 
     Ví dụ: tdkt history "Nguyễn Văn An, 05/09/1985" --config input_samples/tdkt.toml
     """
-    from .history_view import history_lines
+    from pipeline.store.history_view import history_lines
 
     path = _store_path(config_path, store, out)
     if not path.is_file():
@@ -350,7 +350,7 @@ def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
 
     Ví dụ: tdkt import-history lich-su-2023-2024.xlsx --config input_samples/tdkt.toml
     """
-    from .imports import import_awards
+    from pipeline.store.imports import import_awards
 
     if not file.is_file():
         _fail(f"Không tìm thấy tệp “{file}”.")
@@ -379,9 +379,9 @@ def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> Non
 
     Ví dụ: tdkt confirm output/2025-2026/ket-qua/tong-hop-phong.xlsx --config tdkt.toml
     """
-    from .rank import office_scores
-    from .record import confirm_matches
-    from .report import CONFIRM_HEADER, MATCHES_SHEET
+    from pipeline.reports.registration import CONFIRM_HEADER, MATCHES_SHEET
+    from pipeline.rules.rank import office_scores
+    from pipeline.store.record import confirm_matches
 
     if not file.is_file():
         _fail(f"Không tìm thấy tệp “{file}”.")
@@ -413,9 +413,9 @@ def run_command(period: str | None, dry_run: bool, config_path: Path, store: Pat
     """
     import datetime as dt
 
-    from .calendar import previous_month
-    from .deliver import DeliveryError
-    from .monthly import run_month
+    from pipeline.monthly.calendar import previous_month
+    from pipeline.monthly.deliver import DeliveryError
+    from pipeline.monthly.job import run_month
 
     config = _config(config_path, None)
     out = _out(out, config)

@@ -8,8 +8,8 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .findings import DefinitionError
-from .settings import Limits, default_limits
+from pipeline.findings import DefinitionError
+from pipeline.settings import Limits, default_limits
 
 _YEAR = re.compile(r"^(\d{4})-(\d{4})$")
 

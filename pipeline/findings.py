@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from . import settings
-from .text import clean
+from pipeline import settings
+from pipeline.text import clean
 
 
 class DefinitionError(Exception):

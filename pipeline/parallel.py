@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
-from . import settings
+from pipeline import settings
 
 T = TypeVar("T")
 

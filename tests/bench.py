@@ -30,7 +30,7 @@ import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from pipeline import settings
-from pipeline.forms import load_forms
+from pipeline.forms.definitions import load_forms
 
 from .province import CONFIG, INBOX, REGISTRY, build_province
 from .sample_inbox import write_registry

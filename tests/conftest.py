@@ -13,8 +13,8 @@ import openpyxl
 import pytest
 
 from pipeline.config import load_config
-from pipeline.forms import FormSet, load_forms
-from pipeline.run import Consolidation, consolidate
+from pipeline.engine import Consolidation, consolidate
+from pipeline.forms.definitions import FormSet, load_forms
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "input_samples"

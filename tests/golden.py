@@ -24,7 +24,7 @@ from python_calamine import CalamineWorkbook
 
 from pipeline import settings
 from pipeline.config import load_config
-from pipeline.run import consolidate
+from pipeline.engine import consolidate
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "input_samples"

@@ -24,8 +24,8 @@ import openpyxl
 import xlsxwriter
 
 from pipeline.config import load_config
-from pipeline.forms import FormSet, load_forms
-from pipeline.template import UnitInfo, write_template
+from pipeline.forms.definitions import FormSet, load_forms
+from pipeline.forms.template import UnitInfo, write_template
 
 from .sample_inbox import (
     LEVELS,
@@ -109,7 +109,7 @@ def _layouts(forms: FormSet, office, work: Path, form_id: str = "dang-ky"
     layouts = {}
     prefill = {}
     if form_id == "ket-qua":  # province khối fall back to the default criteria
-        from pipeline.rules import block_criteria, load_criteria
+        from pipeline.rules.ruleset import block_criteria, load_criteria
 
         prefill = {"criteria": block_criteria(load_criteria(SCHOOL_YEAR), "default")}
     for level, _, stem, _ in LEVELS:
@@ -282,7 +282,7 @@ def build_province_results(root: Path, units: list[Unit], seed: int = SEED,
                            workers: int | None = None) -> Path:
     """The year-end inbox of the office `build_province` made: one results file per unit, the
     staff it registered with seeded grades, months and proposals. Returns the inbox."""
-    from pipeline.rules import load_criteria
+    from pipeline.rules.ruleset import load_criteria
 
     forms = load_forms()
     config = load_config(SAMPLES_CONFIG, SCHOOL_YEAR)

@@ -22,9 +22,9 @@ import openpyxl
 from openpyxl.utils import get_column_letter
 
 from pipeline.config import load_config
-from pipeline.forms import Form, FormSet, Sheet, load_forms
-from pipeline.rules import load_rules, quota_limit
-from pipeline.template import UnitInfo, write_template
+from pipeline.forms.definitions import Form, FormSet, Sheet, load_forms
+from pipeline.forms.template import UnitInfo, write_template
+from pipeline.rules.ruleset import load_rules, quota_limit
 
 SEED = 20251001
 SCHOOL_YEAR = "2025-2026"
@@ -734,7 +734,7 @@ def _scores(criteria: tuple[dict[str, Any], ...], total: int) -> list[float]:
 def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, config,
                   rng: random.Random, violations: bool = True) -> dict[str, Any]:
     """The results inbox: one file per unit that registered cleanly, with planted violations."""
-    from pipeline.rules import block_criteria, load_criteria
+    from pipeline.rules.ruleset import block_criteria, load_criteria
 
     form = forms.current("ket-qua")
     target = root / RESULTS_INBOX

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from pipeline.archive import archive_inbox
-from pipeline.store import open_store
+from pipeline.store.archive import archive_inbox
+from pipeline.store.database import open_store
 
 
 def test_archive_keeps_each_content_once_and_its_first_arrival(tmp_path):

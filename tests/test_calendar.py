@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.calendar import (
+from pipeline.monthly.calendar import (
     DEFAULT_CALENDAR,
     Deadline,
     due_date,

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import cli, report
+from pipeline import cli
 from pipeline.config import load_config
+from pipeline.engine import consolidate, output_lock
 from pipeline.findings import catalogue
-from pipeline.run import consolidate, output_lock
+from pipeline.reports import registration as report
 
 from .conftest import SAMPLES, workbook_cells
 
@@ -168,7 +169,7 @@ def test_cli_check_prints_one_file_s_findings(office):
 def test_cli_results_templates_carry_the_khoi_criteria(office, tmp_path):
     import openpyxl
 
-    from pipeline.rules import load_criteria
+    from pipeline.rules.ruleset import load_criteria
 
     root = office()
     result = _run("templates", "--form", "ket-qua", "--out", str(tmp_path), "--config",

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.completeness import (
+from pipeline.config import Office
+from pipeline.reports.completeness import (
     INVALID,
     LATE,
     MISSING,
@@ -26,7 +27,6 @@ from pipeline.completeness import (
     completeness_summary,
     write_completeness,
 )
-from pipeline.config import Office
 
 DUE = dt.date(2025, 10, 15)
 OFFICE = Office(name="Phòng Văn hóa – Xã hội", parent="UBND XÃ TÂN LẬP", level="xa",

@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from pipeline.deliver import (
+from pipeline.monthly.deliver import (
     SEND_LOG_DDL,
     DeliveryError,
     Outgoing,
@@ -27,7 +27,7 @@ from pipeline.deliver import (
     smtp_password,
     smtp_settings,
 )
-from pipeline.store import open_store
+from pipeline.store.database import open_store
 
 SENDER = "phong-gd@example.edu.vn"
 PHONG = "tong-hop@example.edu.vn"

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from pipeline.config import load_config
-from pipeline.run import consolidate
+from pipeline.engine import consolidate
 
 from .conftest import SAMPLES, table_rows, totals_row, workbook_cells
 

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from pipeline.config import load_config
+from pipeline.engine import consolidation
 from pipeline.findings import DefinitionError, catalogue
-from pipeline.forms import load_forms
-from pipeline.run import consolidation
+from pipeline.forms.definitions import load_forms
+from pipeline.forms.template import UnitInfo, write_template
+from pipeline.forms.validate import build_schema
 from pipeline.settings import FORMS_DIR, LISTS_SHEET, VOCAB_DIR
-from pipeline.template import UnitInfo, write_template
-from pipeline.validate import build_schema
 
 from .test_roundtrip import CODE, _fill_as_school, _unit
 

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 from pipeline import settings as tdkt_settings
 from pipeline.config import load_config
-from pipeline.forms import load_forms
-from pipeline.normalize import Context, fix_finding, max_length, normalized_value
-from pipeline.read import CellProblem, Serial1904
-from pipeline.run import consolidation
+from pipeline.engine import consolidation
+from pipeline.forms.definitions import load_forms
+from pipeline.ingest.normalize import Context, fix_finding, max_length, normalized_value
+from pipeline.ingest.read import CellProblem, Serial1904
 from pipeline.text import clean
 
 from .conftest import SAMPLES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.history import consecutive_flags, earlier_years
+from pipeline.store.history import consecutive_flags, earlier_years
 
 SPEC = {"kind": "title", "codes": ["cstd_co_so", "cstd_tinh"], "years": 3}
 RECORDS = pd.DataFrame([
@@ -30,8 +30,8 @@ def test_history_consecutive_flags(years, expected):
 
 
 def test_history_decided_titles_replace_proposals_of_their_year(tmp_path):
-    from pipeline.record import history_records
-    from pipeline.store import RoundRecord, add_awards, open_store, record_round
+    from pipeline.store.database import RoundRecord, add_awards, open_store, record_round
+    from pipeline.store.record import history_records
 
     connection = open_store(tmp_path / "kho.sqlite")
     try:

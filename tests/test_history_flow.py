@@ -9,12 +9,12 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from pipeline import eligibility as el
 from pipeline.cli import main
 from pipeline.config import load_config
-from pipeline.forms import load_forms
-from pipeline.run import consolidate
-from pipeline.store import open_store, round_runs
+from pipeline.engine import consolidate
+from pipeline.forms.definitions import load_forms
+from pipeline.rules import eligibility as el
+from pipeline.store.database import open_store, round_runs
 
 from .conftest import SAMPLES, table_rows
 
@@ -150,7 +150,7 @@ def test_history_import_reports_bad_rows(first_year, tmp_path):
 def test_history_two_rows_of_one_round_are_never_one_person(tmp_path):
     import pandas as pd
 
-    from pipeline.record import assign_person_ids
+    from pipeline.store.record import assign_person_ids
 
     staff = pd.DataFrame([
         {"unit_code": u, "full_name": "Nguyễn Thị Hương", "birth_date": dt.date(1985, 3, 4)}
@@ -168,8 +168,8 @@ def test_history_office_confirmation_is_kept_and_followed(tmp_path):
     """An ambiguous person confirmed by the office in the Phòng workbook is one person after."""
     import pandas as pd
 
-    from pipeline.record import assign_person_ids, known_people
-    from pipeline.report import CONFIRM_HEADER, MATCHES_SHEET
+    from pipeline.reports.registration import CONFIRM_HEADER, MATCHES_SHEET
+    from pipeline.store.record import assign_person_ids, known_people
 
     store = tmp_path / "kho.sqlite"
     staff = pd.DataFrame([

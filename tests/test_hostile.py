@@ -21,10 +21,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from pipeline import read, settings
+from pipeline import settings
 from pipeline.config import ConfigError, load_config
-from pipeline.read import read_workbook
-from pipeline.run import consolidate, consolidation
+from pipeline.engine import consolidate, consolidation
+from pipeline.ingest import read
+from pipeline.ingest.read import read_workbook
 from pipeline.settings import Limits
 
 from .conftest import ROOT, SAMPLES
@@ -332,7 +333,7 @@ def test_hostile_million_row_sheet_memory_stays_small(tmp_path):
     code = (
         "import json, resource, sys\n"
         "from pathlib import Path\n"
-        "from pipeline.read import read_workbook\n"
+        "from pipeline.ingest.read import read_workbook\n"
         "kb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "base = kb()\n"
         "raw, found = read_workbook(Path(sys.argv[1]), 'x.xlsx')\n"

@@ -21,10 +21,10 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from pipeline import settings
 from pipeline.config import load_config
-from pipeline.forms import load_forms
-from pipeline.normalize import Context, normalized_value
-from pipeline.run import Consolidation, consolidate
-from pipeline.template import UnitInfo, write_template
+from pipeline.engine import Consolidation, consolidate
+from pipeline.forms.definitions import load_forms
+from pipeline.forms.template import UnitInfo, write_template
+from pipeline.ingest.normalize import Context, normalized_value
 from pipeline.text import has_control
 
 from .conftest import ROOT, SAMPLES, convert, soffice

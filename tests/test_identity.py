@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.identity import (
+from pipeline.store.identity import (
     AMBIGUOUS,
     CONFIRMED,
     EXACT,

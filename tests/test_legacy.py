@@ -1,4 +1,4 @@
-"""Tests for pipeline.legacy: TCVN3 (ABC) / VNI-Windows glyph soup → Unicode NFC."""
+"""Tests for pipeline.ingest.legacy: TCVN3 (ABC) / VNI-Windows glyph soup → Unicode NFC."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.legacy import (
+from pipeline.ingest.legacy import (
     TCVN3_TO_UNICODE,
     VNI_TO_UNICODE,
     decode_legacy,

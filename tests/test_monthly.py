@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.monthly import run_lock
+from pipeline.monthly.job import run_lock
 
 from .conftest import SAMPLES
 
@@ -134,7 +134,7 @@ def test_monthly_completeness_matches_the_arrival_truth(month_office, tmp_path, 
     import os
 
     from pipeline.config import load_config
-    from pipeline.monthly import run_month
+    from pipeline.monthly.job import run_month
 
     from .conftest import table_rows
 
@@ -161,9 +161,9 @@ def test_monthly_completeness_matches_the_arrival_truth(month_office, tmp_path, 
 CHILD = """
 import sys, time
 from pathlib import Path
-import pipeline.deliver as deliver
+import pipeline.monthly.deliver as deliver
 from pipeline.config import load_config
-from pipeline.monthly import run_month
+from pipeline.monthly.job import run_month
 
 original = deliver._log_sent
 
@@ -184,7 +184,7 @@ def test_monthly_run_killed_while_sending_resumes_without_duplicates(month_offic
     import subprocess
     import sys
 
-    from pipeline.store import open_store
+    from pipeline.store.database import open_store
 
     handler, _ = smtp_server
     out = tmp_path / "out"

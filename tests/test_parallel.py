@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import parallel, settings
 from pipeline.config import load_config
-from pipeline.run import consolidate
+from pipeline.engine import consolidate
 
 from .conftest import SAMPLES, workbook_cells
 

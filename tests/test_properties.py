@@ -10,11 +10,11 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.aggregate import COUNT_COLUMNS
 from pipeline.config import load_config
-from pipeline.forms import load_forms
-from pipeline.normalize import normalized_text
-from pipeline.run import consolidation
+from pipeline.engine import consolidation
+from pipeline.forms.definitions import load_forms
+from pipeline.ingest.normalize import normalized_text
+from pipeline.rules.aggregate import COUNT_COLUMNS
 from pipeline.text import fold, name_sort_key, nfc
 
 from .conftest import SAMPLES

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.quota import PriorityKey, priority_keys, ranked_candidates, within_quota
+from pipeline.rules.quota import PriorityKey, priority_keys, ranked_candidates, within_quota
 
 KEYS = priority_keys([
     {"column": "grade", "order": ["HTXSNV", "HTTNV"], "label": "xếp loại"},

@@ -13,7 +13,7 @@ import xlsxwriter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.rank import (
+from pipeline.rules.rank import (
     SOURCE_OFFICE,
     SOURCE_SELF,
     TieBreak,

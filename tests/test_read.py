@@ -10,9 +10,9 @@ import openpyxl
 import pytest
 
 from pipeline.config import load_config
-from pipeline.forms import load_forms
-from pipeline.registry import RegistryError, load_registry
-from pipeline.run import consolidation
+from pipeline.engine import consolidation
+from pipeline.forms.definitions import load_forms
+from pipeline.ingest.registry import RegistryError, load_registry
 
 from .conftest import SAMPLES
 
@@ -94,7 +94,7 @@ def test_read_cell_problems_each_give_one_finding(office):
 
 
 def test_read_formula_like_text_stays_text(office, tmp_path):
-    from pipeline.run import consolidate
+    from pipeline.engine import consolidate
 
     # One wrong sex in the same sheet: feedback copies only the sheets with a marked cell.
     root = _edited(office, {(STAFF, "K7"): '=HYPERLINK("http://x.invalid","bấm")',

@@ -14,11 +14,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import eligibility as el
 from pipeline.config import load_config
-from pipeline.results import _quota_decisions, results_consolidation
-from pipeline.rules import load_rules, quota_limit
-from pipeline.run import consolidate
+from pipeline.engine import consolidate
+from pipeline.rounds.results import _quota_decisions, results_consolidation
+from pipeline.rules import eligibility as el
+from pipeline.rules.ruleset import load_rules, quota_limit
 from pipeline.settings import RULES_DIR
 
 from .conftest import SAMPLES, table_rows
@@ -217,7 +217,7 @@ people_rows = st.lists(st.tuples(st.sampled_from(["u1", "u2"]),
 @settings(max_examples=60, deadline=None)
 @given(rows=people_rows)
 def test_results_quota_and_citations_hold_for_random_proposals(rows):
-    from pipeline.forms import load_forms
+    from pipeline.forms.definitions import load_forms
 
     vocabs = load_forms().vocabs
     people = pd.DataFrame([{

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.config import load_config
-from pipeline.run import consolidation
+from pipeline.engine import consolidation
 
 from .conftest import convert, soffice
 from .sample_inbox import Unit, _collectives, _people

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import store
-from pipeline.store import (
+from pipeline.store import database as store
+from pipeline.store.database import (
     SCHEMA_VERSION,
     RoundRecord,
     StoreError,
@@ -270,7 +270,7 @@ def test_store_record_round_failure_rolls_back(db: sqlite3.Connection) -> None:
 _CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from pipeline.store import RoundRecord, open_store, record_round
+    from pipeline.store.database import RoundRecord, open_store, record_round
 
     conn = open_store(Path(sys.argv[1]))
     people = [{"person_id": 1 + i % 2, "unit_code": "TH%02d" % (i % 40), "row": 7 + i,

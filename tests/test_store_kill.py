@@ -11,17 +11,17 @@ import textwrap
 import pytest
 
 from pipeline.config import load_config
-from pipeline.run import consolidate
-from pipeline.store import open_store
+from pipeline.engine import consolidate
+from pipeline.store.database import open_store
 
 from .conftest import SAMPLES, workbook_cells
 
 CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    import pipeline.record as record
+    import pipeline.store.record as record
     from pipeline.config import load_config
-    from pipeline.run import consolidate
+    from pipeline.engine import consolidate
 
     original = record.record_round
 

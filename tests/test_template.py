@@ -16,8 +16,8 @@ from python_calamine import CalamineWorkbook
 
 from pipeline import settings
 from pipeline.config import Office
-from pipeline.forms import Column, Form, VocabValue, load_forms
-from pipeline.template import UnitInfo, template_filename, write_template, write_templates
+from pipeline.forms.definitions import Column, Form, VocabValue, load_forms
+from pipeline.forms.template import UnitInfo, template_filename, write_template, write_templates
 
 FORMS = load_forms()
 FORM = FORMS.current("dang-ky")

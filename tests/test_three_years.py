@@ -22,16 +22,16 @@ from typing import Any
 import openpyxl
 import pytest
 
-from pipeline import eligibility as el
 from pipeline.config import load_config
-from pipeline.forms import FormSet, load_forms
-from pipeline.history import earlier_years
-from pipeline.identity import MOVED, TYPO
-from pipeline.report import OFFICE_FILE
-from pipeline.rules import block_criteria, load_criteria, load_rules
-from pipeline.run import consolidate
-from pipeline.store import open_store
-from pipeline.template import UnitInfo, write_template
+from pipeline.engine import consolidate
+from pipeline.forms.definitions import FormSet, load_forms
+from pipeline.forms.template import UnitInfo, write_template
+from pipeline.reports.registration import OFFICE_FILE
+from pipeline.rules import eligibility as el
+from pipeline.rules.ruleset import block_criteria, load_criteria, load_rules
+from pipeline.store.database import open_store
+from pipeline.store.history import earlier_years
+from pipeline.store.identity import MOVED, TYPO
 from pipeline.text import fold
 
 from .conftest import SAMPLES, table_rows

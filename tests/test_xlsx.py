@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.config import Office
 from pipeline.findings import Finding, Severity
-from pipeline.xlsx import MOTTO, NATION, Col, Letterhead, ReportBook
+from pipeline.reports.workbook import MOTTO, NATION, Col, Letterhead, ReportBook
 
 LETTERHEAD = Letterhead(
     parent="UBND xã Tân Lập",

@@ -1,0 +1,827 @@
+"""Workbook files → raw cell grids → identified sheets with their tables and header fields.
+
+Only cached cell values are read (python-calamine); nothing in a file is ever executed, and
+the file is opened read-only and never written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import io
+import os
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pandas as pd
+from python_calamine import CalamineWorkbook
+
+from pipeline import settings
+from pipeline.findings import Finding
+from pipeline.forms.definitions import Form, FormSet, Sheet
+from pipeline.ingest import sniff
+from pipeline.settings import Limits
+from pipeline.text import clean, fold, nfc
+
+# Read
+
+
+@dataclass
+class RawSheet:
+    """A sheet's cached values, row-major, grid[0][0] being A1; empty cells are None."""
+
+    name: str
+    grid: list[list[Any]]
+    visible: bool = True
+
+    def value(self, row0: int, col0: int) -> Any:
+        """The value at 0-based (row, column), None outside the grid."""
+        if row0 < len(self.grid) and col0 < len(self.grid[row0]):
+            return self.grid[row0][col0]
+        return None
+
+
+@dataclass
+class RawBook:
+    """A workbook as read: its sheets and the identity its hidden sheet declares, if any."""
+
+    file: str
+    path: Path
+    sha256: str
+    sheets: list[RawSheet]
+    meta: dict[str, str] | None = None
+    kind: str = ""  # what the bytes are: "xlsx", "xls" or "ods" (whatever the extension says)
+    # The sheets whose XML holds formulas, error cells, hidden rows or columns or a filter
+    # (None: not known, scan them all), and whether dates count from 1904.
+    notable: frozenset[str] | None = None
+    date1904: bool = False
+
+    @property
+    def visible_sheets(self) -> list[RawSheet]:
+        """The sheets a person sees."""
+        return [s for s in self.sheets if s.visible and s.name != settings.META_SHEET]
+
+
+def column_letter(col0: int) -> str:
+    """"A" for 0, "AA" for 26."""
+    letters = ""
+    n = col0 + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def cell_address(row0: int, col0: int) -> str:
+    """"F12" for 0-based (11, 5)."""
+    return f"{column_letter(col0)}{row0 + 1}"
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+# What the file really is (pipeline.ingest.sniff judges the bytes; here they become findings)
+
+_EXPECTED = "tệp bảng tính .xlsx (hoặc .xls, .ods)"
+
+
+@dataclass
+class _Inspection:
+    """A file found to be a readable workbook: its kind, how far each sheet reaches, and
+    the warnings found on the way (wrong extension, macros, external links)."""
+
+    kind: str  # "xlsx" | "xls" | "ods"
+    extents: dict[str, sniff.Extent]
+    warnings: list[Finding]
+    notable: frozenset[str] | None = frozenset()  # sheets the XML scan must read (None: all)
+    date1904: bool = False
+
+
+def _snapshot(path: Path, limit: int) -> bytes:
+    """The file's bytes, read once and at most `limit` + 1 of them (in blocks: one read of
+    `limit` bytes would reserve that much memory even for a small file)."""
+    blocks: list[bytes] = []
+    left = limit + 1
+    with path.open("rb") as handle:
+        while left > 0 and (block := handle.read(min(1 << 20, left))):
+            blocks.append(block)
+            left -= len(block)
+    return b"".join(blocks)
+
+
+def _change(before: os.stat_result, after: os.stat_result, read: int) -> str | None:
+    """How the file changed while it was being read, or None when it did not."""
+    if before.st_size != after.st_size or read != after.st_size:
+        return f"kích thước đổi từ {before.st_size} sang {after.st_size} byte"
+    if before.st_mtime_ns != after.st_mtime_ns:
+        return "thời điểm sửa tệp thay đổi trong lúc đọc"
+    return None
+
+
+def _zip_bomb(archive: zipfile.ZipFile, limits: Limits) -> str | None:
+    """What is wrong when a zip would expand too far (sizes its directory declares; nothing
+    is decompressed), or None."""
+    members = archive.infolist()
+    total = sum(m.file_size for m in members)
+    packed = max(1, sum(m.compress_size for m in members))
+    if total > limits.max_uncompressed_bytes:
+        return _megabytes(total)
+    if total / packed > limits.max_compression_ratio and total > settings.ZIP_BOMB_MIN_BYTES:
+        return f"{_megabytes(total)}, nén {total // packed} lần"
+    return None
+
+
+def _inspect_zip(data: bytes, name: str,
+                 limits: Limits) -> tuple[_Inspection | None, list[Finding]]:
+    directory = sniff.zip_directory_size(data)
+    if directory > settings.MAX_ZIP_DIRECTORY_BYTES:
+        return None, [Finding.make("zip-bomb", name,
+                                   value=f"danh mục tệp con {_megabytes(directory)}",
+                                   expected=_megabytes(settings.MAX_ZIP_DIRECTORY_BYTES))]
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None, [Finding.make("unreadable-workbook", name,
+                                   value="tệp bị cắt cụt hoặc hỏng phần cuối")]
+    with archive:
+        bomb = _zip_bomb(archive, limits)
+        if bomb is not None:
+            return None, [Finding.make("zip-bomb", name, value=bomb,
+                                       expected=_megabytes(limits.max_uncompressed_bytes))]
+        kind = sniff.zip_kind(archive)
+        if kind not in sniff.READABLE_KINDS:
+            found = sniff.KIND_LABELS[kind]
+            if kind == "zip":
+                found = f"{found} ({sniff.zip_listing(archive)})"
+            return None, [Finding.make("not-a-workbook", name, value=found, expected=_EXPECTED)]
+        try:
+            scan = sniff.scan_zip(archive, kind, (limits.max_rows, limits.max_columns))
+        except sniff.CorruptMember as exc:
+            return None, [Finding.make("unreadable-workbook", name,
+                                       value=f"phần “{exc.member}” bên trong tệp bị hỏng")]
+        if scan.dtd is not None:
+            return None, [Finding.make("xml-dtd", name, value=scan.dtd)]
+        warnings = []
+        macros = sniff.zip_macros(archive)
+        if macros:
+            warnings.append(Finding.make("macro-ignored", name, value=", ".join(macros)))
+        links = sniff.external_links(archive) if kind == "xlsx" else []
+        if links:
+            shown = ", ".join(f"“{t}”" for t in links[:3])
+            more = f" và {len(links) - 3} liên kết khác" if len(links) > 3 else ""
+            warnings.append(Finding.make("external-link", name, value=shown + more))
+    notable = scan.notable if kind == "xlsx" else frozenset()
+    return _Inspection(kind, scan.extents, warnings, notable, scan.date1904), []
+
+
+def _inspect_cfb(data: bytes, name: str) -> tuple[_Inspection | None, list[Finding]]:
+    try:
+        names = sniff.cfb_names(data)
+    except ValueError:
+        return None, [Finding.make("unreadable-workbook", name,
+                                   value="cấu trúc tệp Excel 97–2003 bị hỏng hoặc bị cắt cụt")]
+    kind = sniff.cfb_kind(names)
+    if kind == "encrypted":
+        return None, [Finding.make("password-protected", name)]
+    if kind != "xls":
+        return None, [Finding.make("not-a-workbook", name, value=sniff.KIND_LABELS[kind],
+                                   expected=_EXPECTED)]
+    warnings = [Finding.make("macro-ignored", name, value="VBA")] if sniff.cfb_macros(names) \
+        else []
+    return _Inspection("xls", {}, warnings), []
+
+
+def _inspect(data: bytes, suffix: str, name: str,
+             limits: Limits) -> tuple[_Inspection | None, list[Finding]]:
+    """What the bytes are; a file that is not a safe workbook of a readable kind → findings."""
+    magic = sniff.magic_kind(data[:4096])
+    if magic == "zip":
+        inspection, errors = _inspect_zip(data, name, limits)
+    elif magic == "cfb":
+        inspection, errors = _inspect_cfb(data, name)
+    else:
+        return None, [Finding.make("not-a-workbook", name, value=sniff.KIND_LABELS[magic],
+                                   expected=_EXPECTED)]
+    if inspection is not None and sniff.EXTENSION_KINDS[suffix] != inspection.kind:
+        inspection.warnings.insert(0, Finding.make(
+            "wrong-extension", name, value=suffix, expected=sniff.KIND_LABELS[inspection.kind]))
+    return inspection, errors
+
+
+# Reading the cached values
+
+
+def _too_far(extent: sniff.Extent | None, limits: Limits) -> bool:
+    return extent is not None and (extent.rows > limits.max_rows
+                                   or extent.cols > limits.max_columns)
+
+
+def _cut_findings(name: str, sheet: str, extent: sniff.Extent,
+                  limits: Limits) -> list[Finding]:
+    found = []
+    if extent.rows > limits.max_rows:
+        found.append(Finding.make("too-many-rows", name, sheet=sheet, cell=str(extent.rows),
+                                  value=f"dòng {extent.rows}",
+                                  expected=f"{limits.max_rows} dòng"))
+    if extent.cols > limits.max_columns:
+        letter = column_letter(extent.cols - 1)
+        found.append(Finding.make("too-many-columns", name, sheet=sheet, cell=letter,
+                                  value=f"cột {letter} (cột thứ {extent.cols})",
+                                  expected=f"{limits.max_columns} cột"))
+    return found
+
+
+def _trimmed(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+    """The rows up to the last one holding a value, cut after the last column holding one.
+
+    Empty rows are only counted until a value follows (openpyxl pads the rows it streams)."""
+    kept: list[tuple[Any, ...]] = []
+    blank = 0
+    for row in rows:
+        if row.count(None) == len(row):
+            blank += 1
+            continue
+        kept += [()] * blank
+        kept.append(row)
+        blank = 0
+    width = max((max((i + 1 for i, v in enumerate(r) if v is not None), default=0)
+                 for r in kept), default=0)
+    return [[_calamine_like(v) for v in r[:width]] + [None] * (width - len(r[:width]))
+            for r in kept]
+
+
+def _first_cells(data: bytes, names: list[str], limits: Limits) -> dict[str, list[list[Any]]]:
+    """The first rows and columns (within the limits) of .xlsx sheets too large to load whole,
+    streamed with openpyxl (cached values only); calamine would hold every cell in between."""
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True,
+                                  keep_links=False)
+    try:
+        return {sheet: _trimmed(book[sheet].iter_rows(
+            min_row=1, max_row=limits.max_rows, min_col=1, max_col=limits.max_columns,
+            values_only=True)) for sheet in names}
+    finally:
+        book.close()
+
+
+def _calamine_like(value: Any) -> Any:
+    """A value as calamine gives it: a date without a time is a date."""
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        return value.date()
+    return value
+
+
+def _sheets(data: bytes, inspection: _Inspection, name: str,
+            limits: Limits) -> tuple[list[RawSheet] | None, list[Finding]]:
+    """Every sheet's cached values; sheets reaching beyond the limits are cut (.xlsx) or
+    refuse the file (.ods: no streaming reader for it)."""
+    far = {s: e for s, e in inspection.extents.items() if _too_far(e, limits)}
+    if far and inspection.kind == "ods":
+        sheet, extent = next(iter(far.items()))
+        return None, [Finding.make(
+            "sheet-too-large", name, sheet=sheet,
+            value=f"{extent.rows} dòng × {extent.cols} cột",
+            expected=f"tối đa {limits.max_rows} dòng × {limits.max_columns} cột")]
+    findings: list[Finding] = []
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        cut = _first_cells(data, list(far), limits) if far else {}
+        sheets = []
+        for meta in book.sheets_metadata:
+            if meta.name in cut:
+                grid = [[_cell(v) for v in row] for row in cut[meta.name]]
+                findings += _cut_findings(name, meta.name, far[meta.name], limits)
+            else:
+                rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+                grid = [[_cell(v) for v in row] for row in rows]
+            sheets.append(RawSheet(meta.name, grid, str(meta.visible).endswith("Visible")))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    # calamine and openpyxl raise many error types for broken files, and calamine can even
+    # panic (a pyo3 PanicException, not an Exception): one broken file never stops the batch.
+    except BaseException as exc:
+        if "password" in str(exc).lower() or "encrypt" in str(exc).lower():
+            return None, [Finding.make("password-protected", name)]
+        return None, [Finding.make("unreadable-workbook", name,
+                                   value="cấu trúc bảng tính bên trong bị hỏng hoặc sai chuẩn")]
+    return sheets, findings
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str):
+        # Blank, or only invisible characters (zero-width space, BOM, controls): an empty cell.
+        return value if clean(value) else None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return value
+
+
+def _meta(sheets: list[RawSheet]) -> dict[str, str] | None:
+    for sheet in sheets:
+        if sheet.name == settings.META_SHEET and sheet.grid:
+            row = [clean(str(v)) if v is not None else "" for v in sheet.grid[0]] + [""] * 4
+            return {"form": row[0], "version": row[1], "unit": row[2], "school_year": row[3]}
+    return None
+
+
+def read_workbook(path: Path, name: str,
+                  limits: Limits | None = None) -> tuple[RawBook | None, list[Finding]]:
+    """Open one inbox file read-only; a file that is not a safe, readable workbook becomes a
+    finding, and so does anything read but worth a warning (macros, links, cut sheets).
+
+    The file is read into memory once (within the size limit): every check and the reader see
+    those same bytes, and a file that changed meanwhile (still being copied) is refused.
+    `limits` default to the settings; the name in findings is NFC.
+    """
+    limits = limits or settings.default_limits()
+    name = nfc(name)
+    suffix = path.suffix.lower()
+    if suffix not in settings.WORKBOOK_EXTENSIONS:
+        return None, [Finding.make("not-a-workbook", name, value=suffix or "tệp không có đuôi",
+                                   expected="tệp .xlsx (hoặc .xls, .ods)")]
+    before = path.stat()
+    if before.st_size == 0:
+        return None, [Finding.make("empty-file", name)]
+    if before.st_size > limits.max_file_bytes:
+        return None, [Finding.make("file-too-large", name, value=_megabytes(before.st_size),
+                                   expected=_megabytes(limits.max_file_bytes))]
+    data = _snapshot(path, limits.max_file_bytes)
+    inspection, findings = _inspect(data, suffix, name, limits)
+    sheets: list[RawSheet] | None = None
+    if inspection is not None:
+        sheets, cut = _sheets(data, inspection, name, limits)
+        findings = inspection.warnings + cut if sheets is not None else cut
+    changed = _change(before, path.stat(), len(data))
+    if changed is not None:
+        return None, [Finding.make("file-changing", name, value=changed)]
+    if sheets is None:
+        return None, findings
+    sha = hashlib.sha256(data).hexdigest()
+    _LAST_READ.clear()
+    _LAST_READ[str(path)] = (sha, data)
+    raw = RawBook(file=name, path=path, sha256=sha, sheets=sheets,
+                  kind=inspection.kind if inspection is not None else "",
+                  notable=inspection.notable if inspection is not None else None,
+                  date1904=inspection.date1904 if inspection is not None else False,
+                  meta=_meta(sheets))
+    if not any(any(v is not None for v in row) for s in raw.visible_sheets for row in s.grid):
+        empty = "mọi sheet đều trống" if raw.sheets else "không có sheet"
+        return raw, [*findings, Finding.make("empty-workbook", name, value=empty)]
+    return raw, findings
+
+
+# Cells the cached values leave out
+
+# Excel's error values; a cell showing one of them holds no usable value.
+EXCEL_ERRORS = frozenset({
+    "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!",
+})
+# At most this many problem cells and hidden rows are remembered per sheet.
+_MAX_MARKS = 10_000
+_MAX_COLUMNS = 16_384
+_SCAN_MARGIN = 5_000
+
+
+def echo(text: str, limit: int = 60) -> str:
+    """A value as findings repeat it: cut with "…" when long (a cell may hold 32,767
+    characters; a message holding them would not fit in a report cell)."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+@dataclass(frozen=True)
+class CellProblem:
+    """A cell whose cached value cannot be used: an Excel error, or a formula never calculated.
+
+    calamine reads both as empty; the reader puts this marker in their place instead, so that
+    normalisation can report the cell. `text` is the error ("#REF!") or the formula ("=A1+1").
+    """
+
+    code: str  # "error-cell" | "formula-no-value"
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class SheetXml:
+    """What a worksheet's XML says beyond the cached values."""
+
+    hidden_rows: set[int] = field(default_factory=set)  # 1-based
+    hidden_columns: set[int] = field(default_factory=set)  # 0-based
+    filtered: bool = False  # an autofilter is switched on
+    problems: dict[tuple[int, int], CellProblem] = field(default_factory=dict)  # 0-based
+    date1904: bool = False
+
+
+def _local(name: str) -> str:
+    return name.rsplit(" ", 1)[-1].rsplit(":", 1)[-1]
+
+
+def _parser(start: Any, end: Any = None, text: Any = None) -> Any:
+    """An expat parser that refuses any DTD (no entities, no external references)."""
+    from xml.parsers import expat
+
+    def refuse(*_: Any) -> None:
+        raise ValueError("DTD in workbook XML")
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartElementHandler = start
+    if end is not None:
+        parser.EndElementHandler = end
+    if text is not None:
+        parser.CharacterDataHandler = text
+    return parser
+
+
+def _parse_member(archive: zipfile.ZipFile, member: str, parser: Any) -> None:
+    with archive.open(member) as handle:  # zipfile stops at the declared (checked) size
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            parser.Parse(block, False)
+    parser.Parse(b"", True)
+
+
+def _address(ref: str) -> tuple[int, int] | None:
+    match = _ADDRESS.match(ref)
+    if match is None:
+        return None
+    col = 0
+    for ch in match.group(1).upper():
+        col = col * 26 + ord(ch) - 64
+    return int(match.group(2)) - 1, col - 1
+
+
+_ADDRESS = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
+
+
+def _scan_sheet(archive: zipfile.ZipFile, part: str, out: SheetXml, rows: int) -> None:
+    """Hidden rows and columns, the autofilter, error cells and uncalculated formulas, over
+    the first `rows` rows (rows come in order: the scan stops a margin after them, so that the
+    autofilter written after the rows of a template's empty styled rows is still seen)."""
+    row = [0]  # current 1-based row
+    cell: dict[str, Any] = {}
+    texts: dict[str, list[str]] = {}
+    inside: list[str] = []
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        name = _local(tag)
+        if name == "row":
+            r = attrs.get("r", "")
+            row[0] = int(r) if r.isdigit() else row[0] + 1
+            if row[0] > rows + _SCAN_MARGIN:
+                raise _ScanDone
+            cell["col"] = -1
+            if attrs.get("hidden", "").lower() in ("1", "true") and \
+                    len(out.hidden_rows) < _MAX_MARKS:
+                out.hidden_rows.add(row[0])
+        elif name == "col" and attrs.get("hidden", "").lower() in ("1", "true"):
+            low, high = attrs.get("min", ""), attrs.get("max", "")
+            if low.isdigit() and high.isdigit():
+                out.hidden_columns.update(range(int(low) - 1, min(int(high), _MAX_COLUMNS)))
+        elif name == "autoFilter" and not inside:
+            out.filtered = True
+        elif name == "c":
+            where = _address(attrs.get("r", ""))
+            col = where[1] if where else cell.get("col", -1) + 1
+            cell.update(col=col, where=where or (row[0] - 1, col), type=attrs.get("t", "n"),
+                        formula=False, value=False)
+            texts.clear()
+        elif name in ("f", "v", "is"):
+            cell["formula" if name == "f" else "value"] = True
+            texts.setdefault(name, [])
+            inside.append(name)
+        elif name in ("customSheetView", "customSheetViews"):
+            inside.append(name)
+
+    def end(tag: str) -> None:
+        name = _local(tag)
+        if inside and name == inside[-1]:
+            inside.pop()
+        if name != "c" or len(out.problems) >= _MAX_MARKS:
+            return
+        value = "".join(texts.get("v", [])).strip()
+        if cell.get("type") == "e":
+            out.problems[cell["where"]] = CellProblem("error-cell", value[:32] or "#N/A")
+        elif cell.get("formula") and (not cell.get("value") or (
+                not value and cell.get("type") not in ("str", "inlineStr", "s"))):
+            formula = "".join(texts.get("f", [])).strip()[:200] or "…"  # "…": shared
+            out.problems[cell["where"]] = CellProblem("formula-no-value", f"={formula}")
+
+    def text(data: str) -> None:
+        if inside and inside[-1] in texts:
+            texts[inside[-1]].append(data)
+
+    _parse_member(archive, part, _parser(start, end, text))
+
+
+class _ScanDone(Exception):
+    """The scan has passed the last row the reader kept."""
+
+
+# The bytes read_workbook read last: the XML scan of the same file reuses them.
+_LAST_READ: dict[str, tuple[str, bytes]] = {}
+
+
+@functools.lru_cache(maxsize=2)
+def _package(path: str, sha256: str) -> bytes | None:
+    """The file's bytes when they are still those the reader read (same sha256), else None."""
+    last = _LAST_READ.get(path)
+    if last is not None and last[0] == sha256:
+        return last[1]
+    try:
+        file = Path(path)
+        if file.stat().st_size > settings.MAX_FILE_BYTES:
+            return None
+        data = file.read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == sha256 else None
+
+
+@functools.lru_cache(maxsize=32)
+def _sheet_xml(path: str, sha256: str, sheet_name: str, rows: int,
+               date1904: bool) -> SheetXml:
+    """The scan of one worksheet's first `rows` rows (cached per file content); empty for a
+    file that is not OOXML or is broken: the cached values alone describe it."""
+    data = _package(path, sha256)
+    out = SheetXml(date1904=date1904)
+    if data is None:
+        return out
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            part = sniff.sheet_parts(archive).get(sheet_name)
+            if part in archive.namelist():
+                _scan_sheet(archive, part, out, rows)
+    except _ScanDone:
+        return out
+    except Exception:  # a broken part: whatever calamine read stands, nothing is added
+        return SheetXml(date1904=out.date1904)
+    return out
+
+
+def sheet_xml(book: RawBook | None, raw: RawSheet) -> SheetXml:
+    """Hidden rows and columns, error cells and uncalculated formulas of one sheet, over the
+    rows the reader kept."""
+    if book is None:
+        return SheetXml()
+    if book.notable is not None and raw.name not in book.notable:
+        return SheetXml(date1904=book.date1904)  # nothing the cached values leave out
+    return _sheet_xml(str(book.path), book.sha256, raw.name, len(raw.grid), book.date1904)
+
+
+# Identify
+
+
+@dataclass
+class Table:
+    """One form sheet found in a workbook: where its header is and which column is where."""
+
+    sheet: Sheet
+    raw: RawSheet
+    header_row0: int
+    columns: dict[str, int]  # column id → 0-based column index
+    extra: dict[int, str]  # 0-based column index → header text not in the form
+    ambiguous: dict[str, list[int]] = field(default_factory=dict)
+    fields: dict[str, tuple[Any, int, int]] = field(default_factory=dict)
+    # Rows the header spans in this file: one more than the form's when the school added a
+    # group header above some columns (0: as the form says).
+    header_rows: int = 0
+    book: RawBook | None = None
+
+    @property
+    def data_row0(self) -> int:
+        """First 0-based row below the header."""
+        return self.header_row0 + (self.header_rows or self.sheet.header_rows)
+
+    def letter(self, column_id: str) -> str:
+        """The spreadsheet column letter of a column id in this file."""
+        return column_letter(self.columns[column_id])
+
+
+def _header_keys(sheet: Sheet) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for column in sheet.columns:
+        for name in column.names:
+            keys.setdefault(fold(name), column.id)
+    return keys
+
+
+def _header_texts(cleaned: list[list[str]], row0: int, rows: int) -> list[str]:
+    """Each column's header text over `rows` rows from row0 (the lowest text wins), from the
+    sheet's top rows already cleaned."""
+    block = cleaned[row0:row0 + rows]
+    width = max((len(r) for r in block), default=0)
+    texts = []
+    for col0 in range(width):
+        text = ""
+        for row in reversed(block):  # the lowest header row wins
+            if col0 < len(row) and row[col0]:
+                text = row[col0]
+                break
+        texts.append(text)
+    return texts
+
+
+def _cleaned_top(raw: RawSheet, rows: int) -> list[list[str]]:
+    """The first `rows` rows of a sheet as cleaned text ("" for an empty cell)."""
+    return [[clean(str(v)) if v is not None else "" for v in row] for row in raw.grid[:rows]]
+
+
+def _match_header(sheet: Sheet, raw: RawSheet) -> Table | None:
+    """The header row matching most columns; a header one row taller than the form's (a group
+    header merged over some columns, their own headers below) only when it matches more."""
+    best, score = _best_header(sheet, raw, sheet.header_rows)
+    taller, taller_score = _best_header(sheet, raw, sheet.header_rows + 1)
+    if taller is not None and taller_score > score:
+        taller.header_rows = sheet.header_rows + 1
+        best, score = taller, taller_score
+    needed = min(settings.MIN_HEADER_MATCHES, len(sheet.columns))
+    return best if best is not None and score >= needed else None
+
+
+def _best_header(sheet: Sheet, raw: RawSheet, rows: int) -> tuple[Table | None, int]:
+    keys = _header_keys(sheet)
+    best: Table | None = None
+    best_score = 0
+    cleaned = _cleaned_top(raw, settings.HEADER_SCAN_ROWS + rows)
+    for row0 in range(min(settings.HEADER_SCAN_ROWS, len(raw.grid))):
+        texts = _header_texts(cleaned, row0, rows)
+        found: dict[str, list[int]] = {}
+        extra: dict[int, str] = {}
+        for col0, text in enumerate(texts):
+            if not text:
+                continue
+            column_id = keys.get(fold(text))
+            if column_id:
+                found.setdefault(column_id, []).append(col0)
+            else:
+                extra[col0] = echo(text)
+        score = len(found)
+        if score > best_score:
+            best_score = score
+            best = Table(sheet=sheet, raw=raw, header_row0=row0,
+                         columns={k: v[0] for k, v in found.items()}, extra=extra,
+                         ambiguous={k: v for k, v in found.items() if len(v) > 1})
+    return best, best_score
+
+
+def _match_fields(table: Table) -> None:
+    wanted = {fold(f.header): f for f in table.sheet.fields}
+    xml = sheet_xml(table.book, table.raw)
+    for row0 in range(min(table.header_row0, len(table.raw.grid))):
+        row = table.raw.grid[row0]
+        for col0, value in enumerate(row):
+            if value is None:
+                continue
+            spec = wanted.get(fold(str(value)))
+            if spec is None or spec.id in table.fields:
+                continue
+            for right in range(col0 + 1, min(col0 + 5, len(row))):
+                found = _file_value(table, xml, row0, right, spec)
+                if found is not None:
+                    table.fields[spec.id] = (found, row0, right)
+                    break
+            else:
+                table.fields[spec.id] = (None, row0, col0 + 1)
+
+
+def find_table(sheet: Sheet, book: RawBook, taken: set[str], *, by_name: bool) -> Table | None:
+    """The workbook sheet holding a form sheet.
+
+    By name (or alias) when `by_name`; otherwise the untaken sheet whose header row matches at
+    least half of the form sheet's columns (a renamed sheet).
+    """
+    names = {fold(n) for n in sheet.names}
+    candidates = [s for s in book.visible_sheets if s.name not in taken
+                  and (fold(s.name) in names) == by_name]
+    for raw in candidates:
+        table = _match_header(sheet, raw)
+        if table is not None and (by_name or 2 * len(table.columns) >= len(sheet.columns)):
+            table.book = book
+            _match_fields(table)
+            return table
+    return None
+
+
+def find_tables(form: Form, book: RawBook) -> dict[str, Table]:
+    """Each form sheet's table: sheets found by name first, then renamed ones by their headers."""
+    tables: dict[str, Table] = {}
+    taken: set[str] = set()
+    for by_name in (True, False):
+        for sheet in form.sheets:
+            if sheet.id in tables:
+                continue
+            table = find_table(sheet, book, taken, by_name=by_name)
+            if table is not None:
+                tables[sheet.id] = table
+                taken.add(table.raw.name)
+    return {s.id: tables[s.id] for s in form.sheets if s.id in tables}
+
+
+def form_score(form: Form, book: RawBook) -> int:
+    """How many of the form's columns the workbook's headers match (for identification)."""
+    return sum(len(t.columns) for t in find_tables(form, book).values())
+
+
+def identify_form(book: RawBook, forms: FormSet, form_id: str) -> tuple[Form | None, str]:
+    """Which version of `form_id` the workbook is: its hidden sheet first, then its headers.
+
+    Returns the form (or None) and, when None, the reason in Vietnamese.
+    """
+    if book.meta and book.meta.get("form"):
+        declared = forms.get(book.meta["form"], book.meta.get("version", ""))
+        if declared is not None and declared.form == form_id:
+            return declared, ""
+        if book.meta["form"] != form_id:
+            declared_id = echo(book.meta["form"])
+            return None, f"tệp khai báo biểu mẫu “{declared_id}”, không phải “{form_id}”"
+    scored = sorted(((form_score(f, book), not f.current, f.version, f)
+                     for f in forms.versions(form_id)), key=lambda t: (-t[0], t[1], t[2]))
+    if not scored or scored[0][0] == 0:
+        return None, "không tìm thấy dòng tiêu đề cột nào của biểu mẫu"
+    return scored[0][3], ""
+
+
+@dataclass(frozen=True)
+class Serial1904:
+    """A plain number in a date column of a workbook counting days from 1904 (old Mac Excel).
+
+    calamine converts cells formatted as dates itself; a number typed into a date column is
+    left as a number, and only the reader knows which day it counts from."""
+
+    number: int | float
+
+    def __str__(self) -> str:
+        return str(self.number)
+
+
+def _file_value(table: Table, xml: SheetXml, row0: int, col0: int, column: Any) -> Any:
+    """A cell as the file holds it: the cached value; the marker of an error cell or of a formula
+    with no cached value; a plain number in a date column of a 1904 workbook, marked so."""
+    value = table.raw.value(row0, col0)
+    problem = xml.problems.get((row0, col0))
+    if problem is not None and (value is None or problem.code == "error-cell"):
+        return problem
+    if xml.date1904 and getattr(column, "type", None) == "date" and \
+            isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Serial1904(value)
+    return value
+
+
+def table_frame(table: Table) -> pd.DataFrame:
+    """The table's rows as text-or-value cells: one column per column id, index = Excel row.
+
+    Rows and columns hidden in the file are read like the others (they are data). What the
+    cached values do not show travels with the frame in `frame.attrs`: `hidden_rows` (Excel
+    rows of the frame hidden in the file), `hidden_columns` (column ids), `filtered` (an
+    autofilter is on); normalisation reports them.
+    """
+    xml = sheet_xml(table.book, table.raw)
+    ids = list(table.columns)
+    specs = [table.sheet.column(i) for i in ids]
+    content = [n for n, i in enumerate(ids) if i != "seq"]
+    rows: list[list[Any]] = []
+    index: list[int] = []
+    for row0 in range(table.data_row0, len(table.raw.grid)):
+        if _is_footer(table.raw.grid[row0]):
+            break  # the signature block: the table has ended
+        values = [_file_value(table, xml, row0, table.columns[i], spec)
+                  for i, spec in zip(ids, specs, strict=True)]
+        if all(values[n] is None for n in content):
+            continue
+        rows.append(values)
+        index.append(row0 + 1)
+    frame = pd.DataFrame(rows, columns=ids, index=pd.Index(index, name="row"), dtype=object)
+    frame.attrs["hidden_rows"] = [r for r in index if r in xml.hidden_rows]
+    frame.attrs["hidden_columns"] = [i for i in ids if table.columns[i] in xml.hidden_columns]
+    frame.attrs["filtered"] = xml.filtered
+    return frame
+
+
+_DATE_LINE = re.compile(r"(^|\s)ngay(\s.*)?\sthang(\s.*)?\snam(\s|$)")
+
+
+def _is_footer(row: list[Any]) -> bool:
+    """A signature-block row: every text is a closing phrase or a "…, ngày … tháng … năm …" line."""
+    texts = [fold(str(v)) for v in row if v is not None]
+    return bool(texts) and all(
+        t.startswith(settings.FOOTER_PREFIXES) or _DATE_LINE.search(t) for t in texts)

@@ -1,0 +1,298 @@
+"""One inbox file → an identified, normalised and validated submission with its findings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.findings import Finding, Severity, catalogue
+from pipeline.forms.definitions import Form, FormSet, Sheet, Vocabulary
+from pipeline.forms.validate import Part, batch_validation_findings, validation_findings
+from pipeline.ingest.normalize import (
+    Context,
+    derived_frame,
+    fix_finding,
+    normalized_frame,
+    normalized_value,
+)
+from pipeline.ingest.read import (
+    RawBook,
+    Table,
+    cell_address,
+    find_tables,
+    identify_form,
+    table_frame,
+)
+from pipeline.text import clean, fold
+
+
+@dataclass
+class Submission:
+    """What one file became: its form, unit, clean tables (index = Excel row) and findings."""
+
+    file: str
+    path: Path
+    sha256: str | None = None
+    form: Form | None = None
+    unit_code: str | None = None
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, Table] = field(default_factory=dict)
+    raw: RawBook | None = None
+    findings: list[Finding] = field(default_factory=list)
+    superseded_by: str | None = None
+    mtime_ns: int = 0
+    # Sheets read but not validated yet (validation runs over many files at once): sheet id →
+    # the position in `findings` where that sheet's validation findings belong.
+    unvalidated: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> bool:
+        """Whether a file-level error keeps the whole file out of the totals."""
+        return any(f.severity is Severity.ERROR and _scope(f) == "file" for f in self.findings)
+
+    @property
+    def counted(self) -> bool:
+        """Whether this file's rows enter the totals."""
+        return self.form is not None and self.unit_code is not None and not self.rejected \
+            and self.superseded_by is None
+
+    def sheet_rejected(self, sheet_id: str) -> bool:
+        """Whether a sheet-level error keeps a whole sheet out."""
+        table = self.tables.get(sheet_id)
+        name = table.raw.name if table else None
+        return sheet_id not in self.frames or any(
+            f.severity is Severity.ERROR and _scope(f) == "sheet" and f.sheet == name
+            for f in self.findings)
+
+    def error_rows(self, sheet_id: str) -> set[int]:
+        """Excel rows of a sheet with a row-level error: left out of the totals."""
+        table = self.tables.get(sheet_id)
+        if table is None:
+            return set()
+        return {f.row for f in self.findings if f.severity is Severity.ERROR
+                and _scope(f) == "row" and f.sheet == table.raw.name and f.row}
+
+    def counted_rows(self, sheet_id: str) -> pd.DataFrame:
+        """The rows of a sheet that enter the totals."""
+        frame = self.frames.get(sheet_id)
+        if frame is None or not self.counted or self.sheet_rejected(sheet_id):
+            return pd.DataFrame()
+        dropped = self.error_rows(sheet_id) & set(frame.index)
+        return frame.drop(index=list(dropped)) if dropped else frame
+
+    @property
+    def report_date(self) -> dt.date | None:
+        """The date the unit wrote on its form, if any."""
+        value = self.fields.get("report_date")
+        return value if isinstance(value, dt.date) else None
+
+
+def _scope(finding: Finding) -> str:
+    return catalogue()[finding.code].scope
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The units the office expects, keyed by unit code."""
+
+    units: pd.DataFrame  # index unit_code; columns name, level, block, disadvantaged, …
+
+    @functools.cached_property
+    def codes(self) -> frozenset[str]:
+        """Every unit code."""
+        return frozenset(self.units.index)
+
+    def by_name(self, text: str) -> list[str]:
+        """Codes of the units whose folded name appears in the text."""
+        key = f" {fold(text)} "
+        return [code for code, name in self.units["unit_name"].items()
+                if f" {fold(str(name))} " in key]
+
+
+def _table_findings(table: Table, file: str, unit: str | None) -> list[Finding]:
+    findings = []
+    sheet, name = table.sheet, table.raw.name
+    for column in sheet.columns:
+        if column.required and column.id not in table.columns:
+            findings.append(Finding.make("missing-column", file, sheet=name, column=column.header,
+                                         unit=unit))
+    for column_id, places in table.ambiguous.items():
+        findings.append(Finding.make(
+            "ambiguous-column", file, sheet=name, column=sheet.column(column_id).header,
+            value=", ".join(cell_address(table.header_row0, c) for c in places), unit=unit))
+    for col0, text in sorted(table.extra.items()):
+        findings.append(Finding.make("unknown-column", file, sheet=name, value=text, unit=unit,
+                                     cell=cell_address(table.data_row0 - 1,
+                                                       col0)))
+    return findings
+
+
+def _field_values(table: Table, context: Context, file: str,
+                  unit: str | None) -> tuple[dict[str, Any], list[Finding]]:
+    values: dict[str, Any] = {}
+    findings: list[Finding] = []
+    for spec in table.sheet.fields:
+        if spec.id not in table.fields:
+            continue
+        raw, row0, col0 = table.fields[spec.id]
+        value, fix = normalized_value(raw, spec, context)
+        values[spec.id] = value
+        if fix is not None:
+            findings.append(fix_finding(fix, file=file, sheet=table.raw.name,
+                                        cell=cell_address(row0, col0), column=spec.header,
+                                        unit=unit))
+    return values, findings
+
+
+def _heading_unit(table: Table, registry: Registry) -> tuple[str | None, str]:
+    texts = [clean(str(v)) for row in table.raw.grid[: table.header_row0] for v in row
+             if isinstance(v, str) and clean(v)]
+    matches = sorted({code for text in texts for code in registry.by_name(text)})
+    if len(matches) == 1:
+        return matches[0], ""
+    if matches:
+        return None, f"tiêu đề khớp nhiều đơn vị ({', '.join(matches)})"
+    return None, "; ".join(texts[:3]) or "không có tên đơn vị ở đầu trang"
+
+
+def _unit_of(sub: Submission, registry: Registry) -> list[Finding]:
+    """Set sub.unit_code from the hidden sheet, the unit field or the heading; say why not."""
+    file = sub.file
+    declared = (sub.raw.meta or {}).get("unit") if sub.raw else None
+    code = declared or sub.fields.get("unit_code")
+    if code is None:
+        legacy = [t for t in sub.tables.values() if t.sheet.unit_from == "heading"]
+        if legacy:
+            found, reason = _heading_unit(legacy[0], registry)
+            if found is None and reason.startswith("tiêu đề khớp nhiều"):
+                return [Finding.make("unreadable-layout", file, sheet=legacy[0].raw.name,
+                                     value=reason, expected="tên một đơn vị ở đầu danh sách")]
+            code = found
+            if code is None:
+                return [Finding.make("unknown-unit", file, value=reason,
+                                     expected="tên một đơn vị có trong danh mục ở đầu danh sách")]
+    if code is None:
+        return [Finding.make("unknown-unit", file, value="(không ghi mã đơn vị)",
+                             expected="ô “Mã đơn vị” có mã do Phòng cấp")]
+    code = str(code)
+    if code not in registry.codes:
+        return [Finding.make("unknown-unit", file, value=code,
+                             expected="một mã đơn vị có trong danh mục của Phòng")]
+    sub.unit_code = code
+    return []
+
+
+def _sheet_stage(sub: Submission, sheet: Sheet, table: Table, context: Context,
+                 validate: bool) -> None:
+    frame = table_frame(table)
+    letters = {c: table.letter(c) for c in table.columns}
+    clean_frame, fixes = normalized_frame(frame, sheet, letters, context, file=sub.file,
+                                          sheet_name=table.raw.name, unit=sub.unit_code)
+    if sheet.derive:
+        clean_frame = derived_frame(clean_frame, sheet.derive, context.vocabs)
+    sub.findings += fixes
+    if validate:
+        sub.findings += validation_findings(clean_frame, sheet, context.vocabs, letters=letters,
+                                            file=sub.file, sheet_name=table.raw.name,
+                                            unit=sub.unit_code)
+    else:
+        sub.unvalidated[sheet.id] = len(sub.findings)
+    sub.frames[sheet.id] = clean_frame
+
+
+def _part(sub: Submission, sheet_id: str) -> Part:
+    table = sub.tables[sheet_id]
+    return Part(frame=sub.frames[sheet_id], letters={c: table.letter(c) for c in table.columns},
+                file=sub.file, sheet_name=table.raw.name, unit=sub.unit_code)
+
+
+def validate_submissions(subs: list[Submission], vocabs: dict[str, Vocabulary]) -> None:
+    """Validate every sheet left unvalidated, one Pandera run per form sheet and column set
+    over all files at once; each file gets its findings where inline validation puts them."""
+    batches: dict[tuple, list[tuple[Submission, str]]] = {}
+    for sub in subs:
+        for sheet_id in sub.unvalidated:
+            columns = tuple(sub.frames[sheet_id].columns)
+            batches.setdefault((sub.form.key, sheet_id, columns), []).append((sub, sheet_id))
+    found: dict[tuple[int, str], list[Finding]] = {}
+    for batch in batches.values():
+        sub, sheet_id = batch[0]
+        sheet = sub.form.sheet(sheet_id)
+        parts = [_part(s, i) for s, i in batch]
+        for (s, i), findings in zip(batch, batch_validation_findings(parts, sheet, vocabs),
+                                    strict=True):
+            found[(id(s), i)] = findings
+    for sub in subs:
+        slots = sorted(sub.unvalidated.items(), key=lambda item: item[1], reverse=True)
+        for sheet_id, slot in slots:
+            sub.findings[slot:slot] = found.get((id(sub), sheet_id), [])
+        sub.unvalidated = {}
+
+
+def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry | None,
+               context: Context, mtime_ns: int = 0, *, validate: bool = True) -> Submission:
+    """Identify, normalise and validate one readable workbook.
+
+    With no registry (reading the registry itself) the file is not tied to a unit. With
+    `validate=False` the sheets are left for `validate_submissions` (many files at once).
+    """
+    sub = Submission(file=book.file, path=book.path, sha256=book.sha256, raw=book,
+                     mtime_ns=mtime_ns)
+    form, reason = identify_form(book, forms, form_id)
+    if form is None:
+        expected = f"biểu mẫu “{forms.current(form_id).title}”"
+        sub.findings.append(Finding.make("unknown-form", book.file, value=reason,
+                                         expected=expected))
+        return sub
+    sub.form = form
+    sub.tables = find_tables(form, book)
+    missing = [s for s in form.sheets if s.id not in sub.tables]
+    unit_table = next((t for t in sub.tables.values() if t.sheet.fields), None)
+    field_findings: list[Finding] = []
+    if unit_table is not None:
+        sub.fields, field_findings = _field_values(unit_table, context, book.file, None)
+    if registry is not None:
+        sub.findings += _unit_of(sub, registry)
+    unit = sub.unit_code
+    sub.findings += [_with_unit(f, unit) for f in field_findings]
+    sub.findings += _form_findings(sub, forms, form_id, missing)
+    for table in sub.tables.values():
+        sub.findings += _table_findings(table, book.file, unit)
+        _sheet_stage(sub, table.sheet, table, context, validate)
+    sub.findings = [_with_unit(f, unit) for f in sub.findings]
+    return sub
+
+
+def _with_unit(finding: Finding, unit: str | None) -> Finding:
+    if finding.unit or not unit:
+        return finding
+    return replace(finding, unit=unit)
+
+
+def _form_findings(sub: Submission, forms: FormSet, form_id: str,
+                   missing: list[Sheet]) -> list[Finding]:
+    form, file = sub.form, sub.file
+    assert form is not None
+    findings = []
+    names = ", ".join(s.name for s in sub.raw.visible_sheets) if sub.raw else ""
+    for sheet in missing:
+        findings.append(Finding.make("missing-sheet", file, expected=sheet.name, value=names))
+    current = forms.current(form_id)
+    if form.layout == "legacy":
+        for table in sub.tables.values():
+            findings.append(Finding.make(
+                "legacy-layout", file, sheet=table.raw.name, cell=str(table.header_row0 + 1),
+                value=", ".join(table.sheet.lacks)))
+    elif not form.current:
+        findings.append(Finding.make("old-form-version", file, column=form.title,
+                                     value=form.version, expected=current.version))
+    kind = sub.raw.kind if sub.raw and sub.raw.kind else sub.path.suffix.lower().lstrip(".")
+    if kind == "xls":
+        findings.append(Finding.make("old-file-format", file, value=".xls (Excel 97–2003)"))
+    return findings

@@ -1,0 +1,1 @@
+"""The month-end job: calendar, progress, delivery by e-mail."""

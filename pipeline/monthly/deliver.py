@@ -1,0 +1,393 @@
+"""Email the month-end workbooks: one message per item, sent once to each recipient.
+
+Every (message key, recipient) that went out is recorded in the store's `send_log` with a digest
+of the message's identity and attachments, each in its own small transaction right after the
+server accepted it. A run killed half-way therefore never sends a message twice and never marks
+as sent what was not; a later run sends a message again only when its attachments changed.
+
+The SMTP password is read only from an environment variable or from a file readable by its owner
+alone, never from the configuration text or the command line, and is never printed or logged.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import os
+import re
+import smtplib
+import sqlite3
+import ssl
+import stat
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+from pipeline.store.database import _transaction
+
+XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+SECURITY_MODES = ("starttls", "ssl", "none")
+DEFAULT_PASSWORD_ENV = "TDKT_SMTP_PASSWORD"
+
+SEND_LOG_DDL = ("CREATE TABLE send_log (key TEXT, recipient TEXT, digest TEXT, sent_at TEXT, "
+                "PRIMARY KEY (key, recipient))")
+
+
+class DeliveryError(Exception):
+    """The mail settings can't be used (or the send log can't be written): the run stops."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 587
+    security: str = "starttls"  # starttls | ssl | none
+    user: str | None = None
+    sender: str = ""  # the From address
+    password_env: str | None = DEFAULT_PASSWORD_ENV  # the password comes only from this variable
+    password_file: Path | None = None  # ... or from a file readable by its owner alone
+    timeout: float = 30
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message: a stable key ("2025-10/phan-hoi/01001"), its recipients and workbooks."""
+
+    key: str
+    to: tuple[str, ...]
+    subject: str
+    body: str
+    attachments: tuple[Path, ...]
+
+
+@dataclass
+class Report:
+    """What deliver() did, per (key, recipient); `failed` adds the Vietnamese error."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+# Settings
+
+
+_SETTING_KEYS = ("host", "port", "security", "user", "sender", "password_env", "password_file",
+                 "timeout")
+
+
+def smtp_settings(raw: dict, base: Path) -> SmtpSettings:
+    """The [smtp] table of tdkt.toml as settings; `password_file` is relative to `base`."""
+    if "password" in raw:
+        raise DeliveryError(
+            "Mục [smtp]: không được ghi mật khẩu trong tệp cấu hình. Hãy đặt mật khẩu trong biến "
+            f"môi trường {raw.get('password_env') or DEFAULT_PASSWORD_ENV} hoặc trong một tệp "
+            "chỉ chủ sở hữu đọc được (password_file).")
+    unknown = sorted(set(raw) - set(_SETTING_KEYS))
+    if unknown:
+        raise DeliveryError(f"Mục [smtp] có khóa không hợp lệ: {', '.join(unknown)} "
+                            f"(chỉ dùng: {', '.join(_SETTING_KEYS)}).")
+    host = raw.get("host")
+    if not isinstance(host, str) or not host.strip():
+        raise DeliveryError("Mục [smtp] phải có host (máy chủ thư), "
+                            "ví dụ host = \"smtp.gmail.com\".")
+    security = raw.get("security", "starttls")
+    if security not in SECURITY_MODES:
+        raise DeliveryError(f"Mục [smtp]: security = “{security}” không hợp lệ "
+                            f"(chỉ dùng: {', '.join(SECURITY_MODES)}).")
+    port = raw.get("port", 465 if security == "ssl" else 587)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise DeliveryError(f"Mục [smtp]: port = “{port}” không phải số cổng hợp lệ.")
+    timeout = raw.get("timeout", 30)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise DeliveryError(f"Mục [smtp]: timeout = “{timeout}” phải là số giây dương.")
+    sender = raw.get("sender", "")
+    if not isinstance(sender, str) or "@" not in sender:
+        raise DeliveryError("Mục [smtp] phải có sender (địa chỉ người gửi), "
+                            "ví dụ sender = \"phong-gd@example.edu.vn\".")
+    for name in ("user", "password_env", "password_file"):
+        if name in raw and not isinstance(raw[name], str):
+            raise DeliveryError(f"Mục [smtp]: {name} phải là một chuỗi.")
+    password_file = None
+    if raw.get("password_file"):
+        password_file = Path(raw["password_file"]).expanduser()
+        if not password_file.is_absolute():
+            password_file = Path(base) / password_file
+    settings = SmtpSettings(host=host.strip(), port=port, security=security,
+                            user=raw.get("user") or None, sender=sender.strip(),
+                            password_env=raw.get("password_env", DEFAULT_PASSWORD_ENV) or None,
+                            password_file=password_file, timeout=float(timeout))
+    if password_file is not None and password_file.exists():
+        _check_private(password_file)
+    return settings
+
+
+def _check_private(path: Path) -> None:
+    """Raise unless `path` is a regular file that only its owner can read or write."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise DeliveryError(f"Không đọc được tệp mật khẩu {path}: {exc.strerror}.") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise DeliveryError(f"Tệp mật khẩu {path} không phải là một tệp thường.")
+    if info.st_mode & 0o077:
+        raise DeliveryError(
+            f"Tệp mật khẩu {path} đang cho người khác đọc được (quyền "
+            f"{stat.S_IMODE(info.st_mode):o}). Hãy chạy: chmod 600 \"{path}\" rồi chạy lại.")
+
+
+def smtp_password(settings: SmtpSettings) -> str | None:
+    """The password from the password file (checked private) or the environment variable."""
+    if settings.password_file is not None:
+        _check_private(settings.password_file)
+        try:
+            text = settings.password_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DeliveryError(
+                f"Không đọc được tệp mật khẩu {settings.password_file}.") from exc
+        return text.rstrip("\r\n") or None
+    if settings.password_env:
+        return os.environ.get(settings.password_env) or None
+    return None
+
+
+# Messages
+
+
+def _read_attachments(item: Outgoing) -> list[tuple[str, bytes]]:
+    """(file name in NFC, bytes) of each attachment, in the item's order."""
+    return [(unicodedata.normalize("NFC", Path(path).name), Path(path).read_bytes())
+            for path in item.attachments]
+
+
+def _digest(item: Outgoing, files: list[tuple[str, bytes]]) -> str:
+    sha = hashlib.sha256()
+
+    def part(data: bytes) -> None:
+        sha.update(len(data).to_bytes(8, "big"))
+        sha.update(data)
+
+    part(item.key.encode("utf-8"))
+    for recipient in sorted(set(item.to)):
+        part(recipient.encode("utf-8"))
+    for name, data in files:
+        part(name.encode("utf-8"))
+        part(data)
+    return sha.hexdigest()
+
+
+def attachment_digest(item: Outgoing) -> str:
+    """sha256 over the key, the sorted recipients and each attachment's name and bytes."""
+    return _digest(item, _read_attachments(item))
+
+
+def _message(item: Outgoing, sender: str, files: list[tuple[str, bytes]], digest: str,
+             date: datetime | None) -> EmailMessage:
+    message = EmailMessage()
+    if sender:
+        message["From"] = sender
+    message["To"] = ", ".join(dict.fromkeys(item.to))
+    message["Subject"] = unicodedata.normalize("NFC", item.subject)
+    message["Date"] = email.utils.format_datetime(date or datetime.now().astimezone())
+    domain = sender.rpartition("@")[2] or "tdkt.invalid"
+    message["Message-ID"] = f"<{digest[:40]}.tdkt@{domain}>"
+    # Quoted-printable keeps the whole message 7-bit, whatever the server announces.
+    message.set_content(unicodedata.normalize("NFC", item.body), cte="quoted-printable")
+    for name, data in files:
+        message.add_attachment(data, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=name)
+    return message
+
+
+def build_message(item: Outgoing, sender: str, *, date: datetime | None = None) -> EmailMessage:
+    """The UTF-8 message of `item`, its workbooks attached under their own (NFC) file names."""
+    files = _read_attachments(item)
+    return _message(item, sender, files, _digest(item, files), date)
+
+
+# Send log
+
+
+def ensure_send_log(conn: sqlite3.Connection) -> None:
+    """Create the send log if the store has none yet (until it becomes a store migration)."""
+    conn.execute(SEND_LOG_DDL.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+
+
+def _logged_digest(conn: sqlite3.Connection, key: str, recipient: str) -> str | None:
+    row = conn.execute("SELECT digest FROM send_log WHERE key = ? AND recipient = ?",
+                       (key, recipient)).fetchone()
+    return row[0] if row else None
+
+
+def _log_sent(conn: sqlite3.Connection, key: str, recipient: str, digest: str,
+              sent_at: str) -> None:
+    try:
+        with _transaction(conn):
+            conn.execute("INSERT OR REPLACE INTO send_log (key, recipient, digest, sent_at) "
+                         "VALUES (?, ?, ?, ?)", (key, recipient, digest, sent_at))
+    except sqlite3.Error as exc:
+        raise DeliveryError(
+            f"Thư {key} đã gửi đến {recipient} nhưng không ghi được vào nhật ký gửi thư ({exc}). "
+            "Đã dừng để không gửi thêm thư mà không ghi lại được.") from exc
+
+
+# Sending
+
+
+class _Connection:
+    """One SMTP session for a deliver() call, opened on first use and reopened after a failure."""
+
+    def __init__(self, settings: SmtpSettings, password: str | None) -> None:
+        self._settings = settings
+        self._password = password
+        self._smtp: smtplib.SMTP | None = None
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        if self._smtp is None:
+            self._smtp = self._open()
+        self._smtp.send_message(message, from_addr=self._settings.sender, to_addrs=[recipient])
+
+    def _open(self) -> smtplib.SMTP:
+        s = self._settings
+        if s.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
+                                                  context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
+            if s.security == "starttls":
+                smtp.ehlo()
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if s.user:
+                smtp.login(s.user, self._password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            smtp, self._smtp = self._smtp, None
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+
+def _describe(exc: BaseException) -> str:
+    """A short Vietnamese description of a send failure (never contains the password)."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) \
+            else str(exc.smtp_error)
+        return f"máy chủ thư từ chối ({exc.smtp_code} {text})"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = "; ".join(f"{code} {msg.decode('utf-8', 'replace')}"
+                          for code, msg in exc.recipients.values())
+        return f"máy chủ thư từ chối người nhận ({codes})"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "máy chủ thư ngắt kết nối"
+    if isinstance(exc, TimeoutError):
+        return "quá thời gian chờ máy chủ thư"
+    if isinstance(exc, ssl.SSLError):
+        return f"lỗi kết nối bảo mật (SSL/TLS): {exc.reason or exc}"
+    if isinstance(exc, OSError):
+        return f"không kết nối được máy chủ thư ({exc.strerror or exc})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^\w.@+-]+", "_", text).strip("._") or "_"
+
+
+def deliver(items: list[Outgoing], settings: SmtpSettings | None, conn: sqlite3.Connection, *,
+            dry_run_dir: Path | None = None, retries: int = 3, backoff: float = 2.0,
+            sleep: Callable[[float], object] = time.sleep,
+            now: Callable[[], datetime] = lambda: datetime.now().astimezone()) -> Report:
+    """Send each item once to each recipient, skipping what the send log shows as already sent.
+
+    With `dry_run_dir`, write each message that would be sent as an .eml file there instead and
+    record nothing. A message that still fails after `retries` retries is reported in `failed`
+    and the others go on; only unusable settings (or an unwritable send log) raise.
+    """
+    report = Report()
+    if conn.in_transaction:
+        raise DeliveryError("Không gửi thư bên trong một giao dịch đang mở của kho lịch sử.")
+    ensure_send_log(conn)
+    smtp: _Connection | None = None
+    if dry_run_dir is None:
+        if settings is None:
+            raise DeliveryError("Chưa có mục [smtp] trong cấu hình: không gửi thư được.")
+        if not settings.sender:
+            raise DeliveryError("Mục [smtp] phải có sender (địa chỉ người gửi).")
+        password = smtp_password(settings) if settings.user else None
+        if settings.user and password is None:
+            where = (f"tệp {settings.password_file}" if settings.password_file
+                     else f"biến môi trường {settings.password_env}")
+            raise DeliveryError(f"Chưa có mật khẩu cho tài khoản thư {settings.user} ({where}).")
+        if password is not None and not password.isascii():
+            raise DeliveryError(
+                "Mật khẩu thư có ký tự không phải ASCII (chữ có dấu): thư viện SMTP không gửi được "
+                "mật khẩu như vậy. Hãy đổi sang mật khẩu không dấu (hoặc mật khẩu ứng dụng).")
+        smtp = _Connection(settings, password)
+    else:
+        dry_run_dir = Path(dry_run_dir)
+    sender = settings.sender if settings else ""
+    try:
+        for item in items:
+            recipients = [r.strip() for r in dict.fromkeys(item.to) if r.strip()]
+            try:
+                files = _read_attachments(item)
+            except OSError as exc:
+                error = f"không đọc được tệp đính kèm: {exc.filename} ({exc.strerror})"
+                report.failed.extend((item.key, r, error) for r in recipients)
+                continue
+            digest = _digest(item, files)
+            message = _message(item, sender, files, digest, now())
+            for recipient in recipients:
+                if _logged_digest(conn, item.key, recipient) == digest:
+                    report.skipped.append((item.key, recipient))
+                elif dry_run_dir is not None:
+                    dry_run_dir.mkdir(parents=True, exist_ok=True)
+                    target = dry_run_dir / f"{_safe(item.key)}__{_safe(recipient)}.eml"
+                    target.write_bytes(message.as_bytes())
+                    report.written.append(target)
+                else:
+                    assert smtp is not None
+                    error = _send(smtp, message, recipient, retries, backoff, sleep)
+                    if error is None:
+                        _log_sent(conn, item.key, recipient, digest,
+                                  now().isoformat(timespec="seconds"))
+                        report.sent.append((item.key, recipient))
+                    else:
+                        report.failed.append((item.key, recipient, error))
+    finally:
+        if smtp is not None:
+            smtp.close()
+    return report
+
+
+def _send(smtp: _Connection, message: EmailMessage, recipient: str, retries: int,
+          backoff: float, sleep: Callable[[float], object]) -> str | None:
+    """None once the server accepted the message, else the Vietnamese error of the last try."""
+    attempts = max(retries, 0) + 1
+    for attempt in range(attempts):
+        try:
+            smtp.send(message, recipient)
+            return None
+        except smtplib.SMTPAuthenticationError as exc:
+            smtp.close()
+            raise DeliveryError(
+                f"Máy chủ thư không chấp nhận tài khoản/mật khẩu ({exc.smtp_code}). "
+                "Hãy kiểm tra user và mật khẩu rồi chạy lại; thư đã gửi sẽ không bị gửi lại."
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            smtp.close()  # reconnect for the next try
+            error = _describe(exc)
+            if attempt + 1 < attempts:
+                sleep(backoff * 2 ** attempt)
+    return f"gửi không thành công sau {attempts} lần thử: {error}"

@@ -1,0 +1,1 @@
+"""Workbook writing and the reports people read: office, Sở, school feedback, progress."""

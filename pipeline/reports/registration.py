@@ -1,0 +1,442 @@
+"""The round's reports: the Phòng workbook, the Sở workbook and one feedback workbook per school."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import settings
+from pipeline.engine import Consolidation
+from pipeline.findings import Finding, Severity
+from pipeline.forms.definitions import Vocabulary
+from pipeline.ingest.read import RawBook
+from pipeline.ingest.submission import Submission
+from pipeline.parallel import chunks, run_jobs, worker_count
+from pipeline.reports.workbook import Col, Letterhead, ReportBook
+from pipeline.rules.aggregate import NOT_REGISTERED, STATUS_INVALID, STATUS_MISSING, sorted_people
+
+OFFICE_FILE = "tong-hop-phong.xlsx"
+MATCHES_SHEET = "Xác nhận trùng người"
+CONFIRM_HEADER = "Là cùng người với mã"
+PROVINCE_FILE = "tong-hop-so.xlsx"
+UNKNOWN_DIR = "khong-xac-dinh"
+_CELL = re.compile(r"^([A-Z]{1,3})(\d+)$")
+
+
+# Columns shared by the summaries
+
+
+def _count_cols(vocabs: dict[str, Vocabulary]) -> list[Col]:
+    units = "Đơn vị"
+    people = "Cá nhân đăng ký danh hiệu"
+    groups = "Tập thể đăng ký"
+    cols = [
+        Col("expected", "Trong danh mục", 9, "int", True, group=units),
+        Col("submitted", "Đã nộp", 8, "int", True, group=units),
+        Col("valid", "Hợp lệ", 8, "int", True, group=units),
+        Col("with_errors", "Có lỗi", 8, "int", True, group=units),
+        Col("invalid", "Không hợp lệ", 9, "int", True, group=units),
+        Col("missing", "Chưa nộp", 8, "int", True, group=units),
+        Col("staff_registry", "Số CB-GV-NV", 9, "int", True, group=people),
+        Col("registered", "Số đăng ký", 9, "int", True, group=people),
+        Col("registration_share", "Tỉ lệ đăng ký", 9, "pct",
+            total_from=("registered", "staff_registry"), group=people),
+    ]
+    for value in vocabs["individual_titles"].values:
+        if value.code != "khong_dang_ky":
+            cols.append(Col(f"title:{value.code}", value.abbr, 9, "int", True, group=people))
+    cols.append(Col("non_leader_share", "Tỉ lệ không giữ chức vụ quản lý", 11, "pct",
+                    total_from=("non_leader_registered", "registered"), group=people))
+    for value in vocabs["collective_titles"].values:
+        if value.code != "khong_dang_ky":
+            cols.append(Col(f"collective:{value.code}", value.abbr, 9, "int", True, group=groups))
+    return cols
+
+
+def _labelled(frame: pd.DataFrame, vocabs: dict[str, Vocabulary],
+              columns: dict[str, str]) -> pd.DataFrame:
+    out = frame.copy()
+    for column, vocab in columns.items():
+        if column in out:
+            labels = {v.code: v.label for v in vocabs[vocab].values}
+            out[column] = out[column].map(lambda v, labels=labels: labels.get(v, v))
+    return out
+
+
+def _policy_notes(result: Consolidation) -> list[str]:
+    rules = result.rules
+    target = rules.rule("policy.registration_target")
+    leaders = rules.rule("policy.non_leader_share_target")
+    quota = rules.rule("cstd_co_so.quota")
+    return [
+        f"Chỉ tiêu tỉ lệ CB-GV-NV đăng ký: {target.params['target']:.0%} ({target.basis}).",
+        f"Chỉ tiêu tỉ lệ đăng ký của người không giữ chức vụ quản lý: "
+        f"{leaders.params['target']:.0%} ({leaders.basis}).",
+        f"Chiến sĩ thi đua cơ sở không quá {quota.params['share']:.0%} số Lao động tiên tiến "
+        f"({quota.basis}).",
+        f"Bộ quy tắc {rules.version}; số liệu chỉ gồm các dòng không có lỗi.",
+    ]
+
+
+# The Phòng workbook
+
+
+def _unit_frame(result: Consolidation) -> pd.DataFrame:
+    units = result.units.reset_index()
+    units["level_name"] = units["level"]
+    units["quota_text"] = [f"{c}/{q}" for c, q in zip(units["cstd_counted"], units["cstd_quota"],
+                                                       strict=True)]
+    return units
+
+
+def _staff_frame(result: Consolidation) -> pd.DataFrame:
+    staff = result.staff.merge(result.units[["unit_name", "level", "block"]], left_on="unit_code",
+                               right_index=True, how="left")
+    staff["title_code"] = staff["title"]
+    staff = _labelled(staff, result.forms.vocabs, {
+        "sex": "sexes", "position": "positions", "title": "individual_titles",
+        "commendation": "commendations"})
+    staff = sorted_people(staff.drop(columns="seq", errors="ignore"),
+                          ["level", "block", "unit_code"])
+    if "note" not in staff:  # older layouts have no note column
+        staff["note"] = None
+    return _numbered(staff)
+
+
+def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with a fresh STT column 1…n."""
+    out = frame.drop(columns="seq", errors="ignore").reset_index(drop=True)
+    out.insert(0, "seq", range(1, len(out) + 1))
+    return out
+
+
+def _collective_frame(result: Consolidation) -> pd.DataFrame:
+    groups = result.collectives.merge(result.units[["unit_name", "level", "block"]],
+                                      left_on="unit_code", right_index=True, how="left")
+    groups = _labelled(groups, result.forms.vocabs, {
+        "collective_kind": "collective_kinds", "collective_title": "collective_titles",
+        "commendation": "commendations"})
+    groups = groups.drop(columns="seq", errors="ignore").sort_values(
+        ["level", "block", "unit_code", "row"]).reset_index(drop=True)
+    groups.insert(0, "seq", range(1, len(groups) + 1))
+    return groups
+
+
+def _missing_frame(result: Consolidation) -> pd.DataFrame:
+    units = result.units[result.units["status"].isin([STATUS_MISSING, STATUS_INVALID])]
+    reasons = []
+    for code in units.index:
+        sub = result.chosen.get(code)
+        errors = [f for f in (sub.findings if sub else []) if f.severity is Severity.ERROR]
+        reasons.append(errors[0].message if errors else "Chưa nhận được tệp đăng ký.")
+    frame = units.reset_index()[["unit_code", "unit_name", "level", "block", "status", "email"]]
+    frame["reason"] = reasons
+    frame.insert(0, "seq", range(1, len(frame) + 1))
+    return frame
+
+
+def _files_frame(result: Consolidation) -> pd.DataFrame:
+    rows = []
+    for sub in sorted(result.submissions, key=lambda s: s.file):
+        errors = sum(f.severity is Severity.ERROR for f in sub.findings)
+        if sub.superseded_by:
+            status = f"Không dùng (đã có tệp mới hơn: {sub.superseded_by})"
+        elif sub.counted:
+            status = "Đã tổng hợp"
+        else:
+            status = "Không tổng hợp được"
+        rows.append({"file": sub.file, "unit_code": sub.unit_code or "",
+                     "form": f"{sub.form.title} ({sub.form.version})" if sub.form else "",
+                     "status": status, "errors": errors,
+                     "warnings": len(sub.findings) - errors, "sha256": sub.sha256 or ""})
+    frame = pd.DataFrame(rows, columns=["file", "unit_code", "form", "status", "errors",
+                                        "warnings", "sha256"])
+    frame.insert(0, "seq", range(1, len(frame) + 1))
+    return frame
+
+
+def _rules_frame(result: Consolidation) -> pd.DataFrame:
+    return pd.DataFrame([{"id": r.id, "description": r.description, "citation": r.citation,
+                          "status": r.basis.split(" — ")[-1], "from": r.effective_from,
+                          "params": ", ".join(f"{k} = {v}" for k, v in r.params.items())}
+                         for r in result.rules.rules.values()])
+
+
+def matches_sheet(book: ReportBook, result: Consolidation) -> None:
+    """People matched to earlier years by a near name or in another school, or not matched
+    because several people fit: the office checks them (the history store keeps the ids)."""
+    matches = result.matches if result.matches is not None else pd.DataFrame(
+        columns=["unit_code", "full_name", "birth_date", "person_id", "label", "candidates"])
+    frame = _numbered(matches.merge(result.units[["unit_name"]], left_on="unit_code",
+                                    right_index=True, how="left")).assign(same_as=None)
+    book.table_sheet(
+        MATCHES_SHEET, "NGƯỜI CẦN PHÒNG XÁC NHẬN KHI ĐỐI CHIẾU VỚI CÁC NĂM TRƯỚC",
+        frame,
+        [Col("seq", "STT", 5, "int"), Col("full_name", "Họ và tên", 24),
+         Col("birth_date", "Ngày sinh", 11, "date"), Col("unit_name", "Đơn vị", 28),
+         Col("person_id", "Mã người trong kho", 10, "int"), Col("label", "Cách đối chiếu", 44),
+         Col("candidates", "Mã người có thể trùng", 16),
+         Col("same_as", CONFIRM_HEADER, 14, "int")],
+        totals_label=None, signature=False,
+        notes=["Kiểm tra bằng lệnh tdkt history “Họ tên, ngày sinh”; nếu là cùng một người, ghi "
+               f"mã người đó vào cột “{CONFIRM_HEADER}” rồi chạy tdkt confirm <tệp này>."])
+
+
+def files_and_rules_sheets(book: ReportBook, result: Consolidation) -> None:
+    """The closing sheets of every Phòng workbook: matches to confirm, files, rules applied."""
+    matches_sheet(book, result)
+    book.table_sheet(
+        "Tệp đã nhận", "CÁC TỆP ĐÃ NHẬN TRONG HỘP THƯ", _files_frame(result),
+        [Col("seq", "STT", 5, "int"), Col("file", "Tệp", 34),
+         Col("unit_code", "Mã đơn vị", 9), Col("form", "Biểu mẫu", 30),
+         Col("status", "Tình trạng", 26), Col("errors", "Số lỗi", 7, "int", True),
+         Col("warnings", "Số cảnh báo", 8, "int", True),
+         Col("sha256", "Mã băm SHA-256", 30)], signature=False)
+    book.table_sheet(
+        "Căn cứ", f"CÁC QUY TẮC ÁP DỤNG NĂM HỌC {result.school_year} "
+                  f"(BỘ QUY TẮC {result.rules.version})",
+        _rules_frame(result),
+        [Col("id", "Mã quy tắc", 22), Col("description", "Nội dung", 44),
+         Col("citation", "Căn cứ", 40), Col("status", "Mức độ xác minh", 22),
+         Col("from", "Hiệu lực từ", 11, "date"), Col("params", "Tham số", 30)],
+        totals_label=None, signature=False)
+
+
+def write_office_workbook(result: Consolidation, path: Path) -> Path:
+    """The Phòng's workbook: summaries, unit table, lists, problems, files, rules."""
+    vocabs = result.forms.vocabs
+    counts = _count_cols(vocabs)
+    year = result.school_year
+    letterhead = Letterhead.of(result.office, result.run_date)
+    subtitle = f"Năm học {year} — số liệu đến ngày {result.run_date:%d/%m/%Y}"
+    notes = _policy_notes(result)
+    with ReportBook(path, letterhead, f"Tổng hợp đăng ký thi đua năm học {year}",
+                    big=True) as book:
+        book.table_sheet("Theo cấp học", f"TỔNG HỢP ĐĂNG KÝ THI ĐUA THEO CẤP HỌC NĂM HỌC {year}",
+                         result.by_level, [Col("level", "Cấp học", 14), *counts],
+                         subtitle=subtitle, notes=notes)
+        book.table_sheet("Theo khối thi đua",
+                         f"TỔNG HỢP ĐĂNG KÝ THI ĐUA THEO KHỐI THI ĐUA NĂM HỌC {year}",
+                         result.by_block, [Col("block", "Khối thi đua", 20),
+                                           Col("level", "Cấp học", 12), *counts],
+                         subtitle=subtitle, notes=notes)
+        units = _unit_frame(result)
+        book.table_sheet(
+            "Theo đơn vị", f"TỔNG HỢP ĐĂNG KÝ THI ĐUA THEO ĐƠN VỊ NĂM HỌC {year}", units,
+            [Col("unit_code", "Mã đơn vị", 9), Col("unit_name", "Tên đơn vị", 30),
+             Col("level", "Cấp học", 10), Col("block", "Khối thi đua", 16),
+             Col("status", "Tình trạng", 12),
+             *[c for c in counts if c.group != "Đơn vị"],
+             Col("quota_text", "CSTĐCS đăng ký/tối đa", 11)],
+            subtitle=subtitle, notes=notes,
+            highlight=units["quota_exceeded"] | units["status"].isin([STATUS_INVALID]))
+        book.table_sheet(
+            "Chưa nộp – không hợp lệ",
+            f"ĐƠN VỊ CHƯA NỘP HOẶC BẢN ĐĂNG KÝ KHÔNG HỢP LỆ NĂM HỌC {year}",
+            _missing_frame(result),
+            [Col("seq", "STT", 5, "int"), Col("unit_code", "Mã đơn vị", 9),
+             Col("unit_name", "Tên đơn vị", 30), Col("level", "Cấp học", 10),
+             Col("block", "Khối thi đua", 16), Col("status", "Tình trạng", 12),
+             Col("reason", "Lý do", 50), Col("email", "Email", 24)], totals_label=None)
+        staff = _staff_frame(result)
+        person_cols = [Col("seq", "STT", 5, "int"), Col("full_name", "Họ và tên", 24),
+                       Col("birth_date", "Ngày sinh", 11, "date"), Col("sex", "Giới tính", 7),
+                       Col("position", "Chức vụ", 18), Col("staff_group", "Nhóm", 6),
+                       Col("unit_name", "Đơn vị", 28), Col("level", "Cấp học", 9),
+                       Col("block", "Khối thi đua", 15)]
+        book.table_sheet(
+            "Cá nhân đăng ký", f"DANH SÁCH CÁ NHÂN ĐĂNG KÝ THI ĐUA NĂM HỌC {year}",
+            _numbered(staff[staff["title_code"] != NOT_REGISTERED]),
+            [*person_cols, Col("title", "Danh hiệu đăng ký", 22),
+             Col("commendation", "Hình thức khen thưởng", 24),
+             Col("initiative", "Sáng kiến/đề tài dự kiến", 34)], totals_label=None)
+        book.table_sheet(
+            "Cá nhân chưa đăng ký",
+            f"DANH SÁCH CB-GV-NV CHƯA ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM HỌC {year}",
+            _numbered(staff[staff["title_code"] == NOT_REGISTERED]),
+            [*person_cols, Col("note", "Ghi chú", 24)], totals_label=None)
+        book.table_sheet(
+            "Tập thể đăng ký", f"DANH SÁCH TẬP THỂ ĐĂNG KÝ THI ĐUA NĂM HỌC {year}",
+            _collective_frame(result),
+            [Col("seq", "STT", 5, "int"), Col("collective_name", "Tên tập thể", 30),
+             Col("collective_kind", "Loại tập thể", 14), Col("members", "Số thành viên", 9, "int"),
+             Col("unit_name", "Đơn vị", 30), Col("level", "Cấp học", 9),
+             Col("block", "Khối thi đua", 15), Col("collective_title", "Danh hiệu đăng ký", 26),
+             Col("commendation", "Hình thức khen thưởng", 28)], totals_label=None)
+        book.findings_sheet("Lỗi và cảnh báo", result.findings,
+                            title=f"LỖI VÀ CẢNH BÁO TRONG CÁC TỆP ĐĂNG KÝ NĂM HỌC {year}")
+        files_and_rules_sheets(book, result)
+    return path
+
+
+# The Sở workbook
+
+
+def write_province_workbook(result: Consolidation, path: Path) -> Path:
+    """The Sở's workbook: the fixed summary by cấp học and the names it must decide on."""
+    vocabs = result.forms.vocabs
+    year = result.school_year
+    levels = pd.DataFrame({"level": vocabs["levels"].codes})
+    summary = levels.merge(result.by_level, on="level", how="left")
+    summary = summary.fillna({c: 0 for c in summary.columns if c != "level"})
+    summary.insert(1, "level_name", [vocabs["levels"].by_code(c).attrs.get("name", c)
+                                     for c in summary["level"]])
+    staff = _staff_frame(result)
+    provincial = staff[staff["title"] == vocabs["individual_titles"].label_of("cstd_tinh")]
+    commendations = vocabs["commendations"]
+    high = {v.label for v in commendations.values
+            if v.attrs.get("rank", 0) >= commendations.by_code("bang_khen_tinh").attrs["rank"]}
+    people = staff[staff["commendation"].isin(high)].assign(kind="Cá nhân", name=lambda d: d[
+        "full_name"])
+    groups = _collective_frame(result)
+    groups = groups[groups["commendation"].isin(high)].assign(kind="Tập thể", name=lambda d: d[
+        "collective_name"], position="")
+    proposals = pd.concat([people, groups], ignore_index=True)
+    proposals["seq"] = range(1, len(proposals) + 1)
+    letterhead = Letterhead.of(result.office, result.run_date)
+    people_cols = [Col("seq", "STT", 5, "int"), Col("full_name", "Họ và tên", 24),
+                   Col("birth_date", "Ngày sinh", 11, "date"), Col("position", "Chức vụ", 18),
+                   Col("unit_name", "Đơn vị", 30), Col("level", "Cấp học", 9),
+                   Col("initiative", "Sáng kiến/đề tài dự kiến", 40)]
+    provincial = _numbered(provincial)
+    with ReportBook(path, letterhead, f"Báo cáo đăng ký thi đua năm học {year}") as book:
+        book.table_sheet("Tổng hợp", f"BÁO CÁO TỔNG HỢP ĐĂNG KÝ THI ĐUA NĂM HỌC {year}", summary,
+                         [Col("level", "Cấp học", 12), Col("level_name", "Tên cấp học", 22),
+                          *_count_cols(vocabs)],
+                         subtitle=f"Kính gửi: {result.province.name} — {result.province.parent}",
+                         notes=_policy_notes(result))
+        book.table_sheet("CSTĐ cấp tỉnh",
+                         f"DANH SÁCH ĐĂNG KÝ CHIẾN SĨ THI ĐUA CẤP TỈNH NĂM HỌC {year}",
+                         provincial, people_cols, totals_label=None)
+        book.table_sheet(
+            "Bằng khen trở lên",
+            f"DANH SÁCH ĐĂNG KÝ BẰNG KHEN TRỞ LÊN NĂM HỌC {year}", proposals,
+            [Col("seq", "STT", 5, "int"), Col("kind", "Cá nhân/Tập thể", 10),
+             Col("name", "Họ và tên/Tên tập thể", 28), Col("position", "Chức vụ", 18),
+             Col("unit_name", "Đơn vị", 30), Col("level", "Cấp học", 9),
+             Col("commendation", "Hình thức khen thưởng đăng ký", 30)], totals_label=None)
+    return path
+
+
+# Feedback to each school
+
+
+def _marks(findings: list[Finding], sheet: str) -> dict[tuple[int, int], tuple[str, str]]:
+    marks: dict[tuple[int, int], tuple[str, str]] = {}
+    for f in findings:
+        match = _CELL.match(f.cell or "")
+        if f.sheet != sheet or not match:
+            continue
+        col = 0
+        for ch in match.group(1):
+            col = col * 26 + ord(ch) - 64
+        key = (int(match.group(2)) - 1, col - 1)
+        if key not in marks or f.severity is Severity.ERROR:
+            marks[key] = (f.severity.value, f.message)
+    return marks
+
+
+def _copy_name(name: str, taken: set[str]) -> str:
+    base = re.sub(r"[\[\]:*?/\\]", "-", name)[:31] or "Sheet"
+    candidate, n = base, 2
+    while candidate.lower() in taken:
+        suffix = f" ({n})"
+        candidate, n = base[: 31 - len(suffix)] + suffix, n + 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+def copy_marked_sheets(book: ReportBook, raw: RawBook, findings: list[Finding],
+                       taken: set[str]) -> None:
+    """Copies of the school's sheets that hold a marked cell, at the same addresses.
+
+    A sheet with nothing to fix is not copied: the school has it already, and a province's
+    worth of copies would cost more than all the rest of the run."""
+    own = [f for f in findings if f.file == raw.file]
+    for sheet in raw.visible_sheets:
+        marks = _marks(own, sheet.name)
+        if marks:
+            book.source_sheet(_copy_name(sheet.name, taken), sheet.grid, marks)
+
+
+def write_feedback(result: Consolidation, findings: list[Finding], book_raw: RawBook | None,
+                   title: str, path: Path) -> Path:
+    """One school's feedback: its problems with how to fix them, then its marked sheets."""
+    letterhead = Letterhead.of(result.office, result.run_date)
+    findings_name = "Lỗi cần sửa"
+    with ReportBook(path, letterhead, title) as book:
+        book.findings_sheet(findings_name, findings, title=title.upper(), include_unit=False)
+        if book_raw is not None:
+            copy_marked_sheets(book, book_raw, findings, {findings_name.lower()})
+    return path
+
+
+FeedbackWriter = Callable[[Consolidation, str | None, list[Finding], Submission | None, str,
+                           Path], Path]
+
+
+def feedback_jobs(result: Consolidation, root: Path, write: FeedbackWriter,
+                  title: str) -> list[Callable[[], Path]]:
+    """One job per feedback workbook: per unit that sent a file, and per file of no known
+    unit (creates the folders)."""
+    feedback = root / settings.FEEDBACK_DIR
+    feedback.mkdir()
+    by_unit: dict[str, list[Finding]] = {}
+    for f in result.findings:
+        if f.unit:
+            by_unit.setdefault(f.unit, []).append(f)
+    names = result.units["unit_name"]
+    jobs: list[Callable[[], Path]] = []
+    for code in sorted({s.unit_code for s in result.submissions if s.unit_code}):
+        jobs.append(functools.partial(
+            write, result, code, by_unit.get(code, []), result.chosen.get(code),
+            f"{title} năm học {result.school_year} — {names[code]}", feedback / f"{code}.xlsx"))
+    unknown = [s for s in result.submissions if not s.unit_code]
+    if unknown:
+        (feedback / UNKNOWN_DIR).mkdir()
+    taken: set[str] = set()
+    for sub in unknown:
+        stem = re.sub(r"[^\w.-]+", "_", Path(sub.file).stem)[:80] or "tep"
+        name, n = stem, 2
+        while name.casefold() in taken:  # two names alike once shortened: -2, -3, …
+            name, n = f"{stem}-{n}", n + 1
+        taken.add(name.casefold())
+        jobs.append(functools.partial(write, result, None, sub.findings, sub,
+                                      f"Phản hồi về tệp “{sub.file}”",
+                                      feedback / UNKNOWN_DIR / f"{name}.xlsx"))
+    return jobs
+
+
+def write_all(jobs: list[Callable[[], Path]], feedback: list[Callable[[], Path]]) -> list[Path]:
+    """Run the summary jobs and the feedback jobs, in worker processes for a large round;
+    returns the paths written, summaries first."""
+    workers = worker_count(len(feedback))
+    batches = chunks(feedback, workers * 4) if feedback else []
+    tasks: list[Callable[[], list[Path]]] = [functools.partial(_one, job) for job in jobs]
+    tasks += [functools.partial(_each, batch) for batch in batches]
+    return [path for paths in run_jobs(tasks, workers) for path in paths]
+
+
+def _one(job: Callable[[], Path]) -> list[Path]:
+    return [job()]
+
+
+def _each(batch: Sequence[Callable[[], Path]]) -> list[Path]:
+    return [job() for job in batch]
+
+
+def _registration_feedback(result: Consolidation, code: str | None, findings: list[Finding],
+                           sub: Submission | None, title: str, path: Path) -> Path:
+    return write_feedback(result, findings, sub.raw if sub else None, title, path)
+
+
+def write_reports(result: Consolidation, root: Path) -> list[Path]:
+    """Every workbook of the registration round under `root`; returns their paths."""
+    summaries = [functools.partial(write_office_workbook, result, root / OFFICE_FILE),
+                 functools.partial(write_province_workbook, result, root / PROVINCE_FILE)]
+    return write_all(summaries, feedback_jobs(result, root, _registration_feedback,
+                                              "Phản hồi bản đăng ký thi đua"))

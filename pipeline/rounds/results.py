@@ -1,0 +1,365 @@
+"""The year-end round: results sheets → eligibility decisions, quotas, rankings per khối."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import Config
+from pipeline.engine import Consolidation, Progress, chosen_submissions, consolidation, read_inbox
+from pipeline.findings import Finding, has_errors, sorted_findings
+from pipeline.forms.definitions import FormSet, load_forms
+from pipeline.ingest.normalize import Context
+from pipeline.ingest.read import read_workbook
+from pipeline.ingest.registry import load_registry
+from pipeline.ingest.submission import submission
+from pipeline.rules import eligibility as el
+from pipeline.rules.aggregate import sheet_rows, totals_by, unit_status
+from pipeline.rules.quota import priority_keys, within_quota
+from pipeline.rules.rank import block_ranking, office_scores, tie_breaks, verified_scores
+from pipeline.rules.ruleset import RuleSet, load_rules, quota_limit
+from pipeline.text import fold
+
+ROUND = "ket-qua"
+REGISTRATION_ROUND = "dang-ky"
+ALLOCATION_FORM = "phan-bo"
+RANKING_SHEET = "Xếp hạng khối"
+VIABLE = (el.PASS, el.CHECK)
+NO_REGISTRATION = "bản đăng ký đầu năm học (chưa có dữ liệu đăng ký để đối chiếu)"
+PERSON_COLUMNS = ["full_name", "birth_date", "sex", "position", "staff_group", "grade",
+                  "months_worked", "absence", "study_result", "discipline", "initiative",
+                  "initiative_level", "years_in_sector", "years_hardship", "title",
+                  "commendation", "vote_share"]
+COLLECTIVE_COLUMNS = ["collective_name", "collective_kind", "members", "completed_tasks",
+                      "lao_dong_count", "cstd_count", "disciplined", "collective_title",
+                      "commendation", "vote_share"]
+
+
+class AllocationError(Exception):
+    """The allocation workbook named in the configuration cannot be used."""
+
+
+# Joining the registration of the same school year
+
+
+def _person_key(frame: pd.DataFrame) -> pd.Series:
+    births = frame["birth_date"].map(lambda d: d.isoformat() if isinstance(d, dt.date) else "")
+    return frame["unit_code"].astype(str) + "|" + frame["full_name"].map(
+        lambda n: fold(str(n))) + "|" + births
+
+
+def _collective_key(frame: pd.DataFrame) -> pd.Series:
+    return frame["unit_code"].astype(str) + "|" + frame["collective_name"].map(
+        lambda n: fold(str(n)))
+
+
+def with_registration(results: pd.DataFrame, registered: pd.DataFrame, key: Callable,
+                      columns: dict[str, str]) -> pd.DataFrame:
+    """Results rows with what the same person or collective registered in October."""
+    out = results.copy()
+    if results.empty:
+        for target in columns.values():
+            out[target] = pd.Series(dtype=object)
+        return out
+    keys = key(results)
+    found = registered.assign(_key=key(registered)).drop_duplicates("_key").set_index("_key") \
+        if not registered.empty else pd.DataFrame()
+    for source, target in columns.items():
+        out[target] = keys.map(found[source]) if source in found else None
+    out["registered"] = keys.isin(found.index) if not found.empty else False
+    return out
+
+
+def registered_not_proposed(registered: pd.DataFrame, proposed: pd.DataFrame, key: Callable,
+                            column: str) -> pd.DataFrame:
+    """Registrations in October with no proposal of that title or above now: for the office."""
+    if registered.empty:
+        return registered.assign(proposed=None)
+    made = registered[registered[column].notna() & (registered[column] != "khong_dang_ky")]
+    now = proposed.assign(_key=key(proposed)).set_index("_key")[column] \
+        if not proposed.empty else pd.Series(dtype=object)
+    keys = key(made)
+    out = made.assign(proposed=keys.map(now))
+    return out[out["proposed"] != out[column]]
+
+
+def with_history(people: pd.DataFrame, store: sqlite3.Connection, rules: RuleSet,
+                 school_year: str) -> pd.DataFrame:
+    """People with the store's person ids (read only: new people get none yet) and, for each
+    rule the store can decide, its answer: True, False or None (check by hand)."""
+    from pipeline.store.history import consecutive_flags, not_received_flags
+    from pipeline.store.identity import KnownPeople, match_person
+    from pipeline.store.record import history_records, known_people
+
+    out = people.copy()
+    known = KnownPeople.from_frame(known_people(store))
+    out["person_id"] = [match_person(known, r.full_name, r.birth_date, r.unit_code).person_id
+                        for r in out.itertuples()] if len(out) else []
+    records: dict[str, pd.DataFrame] = {}
+    for rule in rules.rules.values():
+        spec = rule.consecutive or rule.not_received
+        if spec is None:
+            continue
+        kind = spec["kind"]
+        if kind not in records:
+            records[kind] = history_records(store, kind, before=school_year)
+        flags = consecutive_flags if rule.consecutive else not_received_flags
+        out[el.history_column(rule)] = flags(out["person_id"], records[kind], school_year, spec)
+    return out
+
+
+def eligible_not_proposed(people: pd.DataFrame, verdicts: pd.DataFrame,
+                          rules: RuleSet) -> pd.DataFrame:
+    """People whose record of consecutive years now meets a multi-year rule (this year
+    included) but who were not proposed for what that rule leads to: for the office to see."""
+    rows = []
+    for rule in rules.rules.values():
+        spec, column = rule.consecutive, el.history_column(rule)  # what the years now meet
+        if spec is None or column not in people:
+            continue
+        if spec["kind"] == "grade":
+            now = people["grade"].isin(list(spec["codes"]))
+        else:
+            held = verdicts[(verdicts["kind"] == "title") & (verdicts["result"] == el.PASS)
+                            & verdicts["proposal"].isin(list(spec["codes"]))]
+            now = pd.Series(list(zip(people["unit_code"], people["row"], strict=True)),
+                            index=people.index).isin(
+                set(zip(held["unit_code"], held["row"], strict=True)))
+        ready = people[now & (people[column] == True)]  # noqa: E712 — True, not truthy
+        for kind, codes in rule.proposals.items():
+            proposed = set(zip(verdicts.loc[(verdicts["kind"] == kind)
+                                            & verdicts["proposal"].isin(codes), "unit_code"],
+                               verdicts.loc[(verdicts["kind"] == kind)
+                                            & verdicts["proposal"].isin(codes), "row"],
+                               strict=True))
+            for person in ready.itertuples():
+                if (person.unit_code, person.row) in proposed:
+                    continue
+                rows.append({"unit_code": person.unit_code, "row": person.row,
+                             "name": person.full_name, "kind": kind, "proposal": codes[0],
+                             "rule_id": rule.id, "reason": f"Đủ {rule.history} "
+                             f"(tính cả năm học này) nhưng chưa được đề nghị."})
+    return pd.DataFrame(rows, columns=["unit_code", "row", "name", "kind", "proposal",
+                                       "rule_id", "reason"])
+
+
+def without_registration(rules: RuleSet) -> RuleSet:
+    """With no registration data to compare with, registration rules are left to check by hand
+    (never failed, never passed silently)."""
+    changed = {
+        rid: replace(rule, require=None, history=NO_REGISTRATION)
+        if rule.require and "registered" in rule.require else rule
+        for rid, rule in rules.rules.items()}
+    return replace(rules, rules=changed)
+
+
+# Allocation of quotas per khối
+
+
+def load_allocation(path: Path | None, forms: FormSet) -> tuple[dict, list[Finding]]:
+    """{(khối, commendation code): number allocated} from the office's allocation workbook."""
+    if path is None:
+        return {}, []
+    if not path.is_file():
+        raise AllocationError(f"Không tìm thấy bảng phân bổ “{path}”.")
+    book, findings = read_workbook(path, path.name)
+    if book is None or has_errors(findings):
+        raise AllocationError(f"Không đọc được bảng phân bổ “{path}”.")
+    context = Context(vocabs=forms.vocabs)
+    sub = submission(book, forms, ALLOCATION_FORM, None, context)
+    sub.unit_code = ""
+    rows = sub.counted_rows("allocation")
+    if sub.form is None or (rows.empty and sub.findings):
+        raise AllocationError(f"Bảng phân bổ “{path}” không đúng mẫu.")
+    limits = {(str(r.block), r.commendation): int(r.limit) for r in rows.itertuples()}
+    return limits, findings + sub.findings
+
+
+# The round
+
+
+def _units_frame(registry_units: pd.DataFrame) -> pd.DataFrame:
+    return registry_units[["unit_name", "level", "block", "disadvantaged"]]
+
+
+def _ranking(collectives: pd.DataFrame, criteria: pd.DataFrame, units: pd.DataFrame,
+             rules: RuleSet, previous: Path | None) -> pd.DataFrame:
+    own = collectives[collectives["collective_kind"] == "don_vi"].drop_duplicates("unit_code")
+    own = own.set_index("unit_code")
+    scores = pd.to_numeric(criteria["self_score"], errors="coerce").groupby(
+        criteria["unit_code"]).sum(min_count=1) if not criteria.empty else pd.Series(dtype=float)
+    submitted = sorted(set(scores.index) | set(own.index))
+    table = units.loc[units.index.intersection(submitted)].copy()
+    office = office_scores(previous, RANKING_SHEET) if previous is not None else {}
+    table = table.join(verified_scores(scores.reindex(table.index), office))
+    members = pd.to_numeric(own["members"], errors="coerce").reindex(table.index)
+    table["lao_dong_share"] = pd.to_numeric(own["lao_dong_count"], errors="coerce").reindex(
+        table.index) / members.where(members > 0)
+    table["cstd_total"] = pd.to_numeric(own["cstd_count"], errors="coerce").reindex(table.index)
+    ranking = rules.rule("ranking.tie_break")
+    leaders = rules.rule("co_thi_dua.khoi_leader").params.get("per_block", 1)
+    return block_ranking(table, tie_breaks=tie_breaks(ranking.params["tie_breaks"]),
+                         leaders_per_block=leaders)
+
+
+def _quota_decisions(verdicts: pd.DataFrame, people: pd.DataFrame, rules: RuleSet,
+                     units: pd.DataFrame) -> pd.DataFrame:
+    """CSTĐCS within the unit's share of LĐTT: those beyond, by the data-defined priority."""
+    quota = rules.rule("cstd_co_so.quota")
+    # Proposals still standing (passed, or waiting for earlier years' records) compete.
+    passing = verdicts[(verdicts["kind"] == "title") & verdicts["result"].isin(VIABLE)]
+    base = passing[passing["proposal"].isin(quota.params["base_titles"])]
+    limits = {code: quota_limit(int(n), quota) for code, n in
+              base.groupby("unit_code").size().items()}
+    capped = passing[passing["proposal"].isin(quota.params["counted_titles"])]
+    if capped.empty:
+        return pd.DataFrame(columns=el.DECISION_COLUMNS)
+    candidates = capped.merge(people, on=["unit_code", "row"], how="left",
+                              suffixes=("", "_person"))
+    candidates["full_name"] = candidates["name"]
+    keys = priority_keys(rules.rule("quota.priority").params["keys"])
+    marked = within_quota(candidates, limits, keys, group="unit_code",
+                          quota_label="Chiến sĩ thi đua cơ sở của đơn vị")
+    return _over(marked[~marked["within_quota"]], quota, "person")
+
+
+def _allocation_decisions(verdicts: pd.DataFrame, people: pd.DataFrame,
+                          collectives: pd.DataFrame, limits: dict, rules: RuleSet,
+                          units: pd.DataFrame) -> pd.DataFrame:
+    """Commendations beyond the number allocated to the khối, by the same priority."""
+    if not limits:
+        return pd.DataFrame(columns=el.DECISION_COLUMNS)
+    rule = rules.rule("quota.allocation")
+    keys = priority_keys(rules.rule("quota.priority").params["keys"])
+    out = []
+    passing = verdicts[(verdicts["kind"] == "commendation") & verdicts["result"].isin(VIABLE)]
+    passing = passing.merge(units[["block"]], left_on="unit_code", right_index=True,
+                            how="left")
+    for code in sorted({c for _, c in limits}):
+        chosen = passing[passing["proposal"] == code]
+        if chosen.empty:
+            continue
+        person = chosen[chosen["subject"] == "person"].merge(
+            people, on=["unit_code", "row"], how="left", suffixes=("", "_person"))
+        group = chosen[chosen["subject"] == "collective"].merge(
+            units[["disadvantaged"]], left_on="unit_code", right_index=True, how="left")
+        candidates = pd.concat([person, group], ignore_index=True)
+        candidates["full_name"] = candidates["name"]
+        block_limits = {b: n for (b, c), n in limits.items() if c == code}
+        marked = within_quota(candidates, block_limits, keys, group="block",
+                              quota_label="phân bổ cho khối")
+        out.append(_over(marked[~marked["within_quota"]], rule, None))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+        columns=el.DECISION_COLUMNS)
+
+
+def _over(rows: pd.DataFrame, rule, subject: str | None) -> pd.DataFrame:
+    if rows.empty:
+        return pd.DataFrame(columns=el.DECISION_COLUMNS)
+    return pd.DataFrame({
+        "unit_code": rows["unit_code"].to_numpy(),
+        "subject": rows["subject"].to_numpy() if subject is None else subject,
+        "row": rows["row"].to_numpy(), "name": rows["name"].to_numpy(),
+        "kind": rows["kind"].to_numpy(), "proposal": rows["proposal"].to_numpy(),
+        "rule_id": rule.id, "result": el.OVER, "citation": rule.citation,
+        "status": rule.status,
+        "reason": [f"{r} ({rule.citation})." for r in rows["quota_reason"]],
+    })
+
+
+def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Path | None,
+                          run_date: dt.date | None = None, previous: Path | None = None,
+                          progress: Progress | None = None,
+                          forms: FormSet | None = None, rules: RuleSet | None = None,
+                          store: sqlite3.Connection | None = None) -> Consolidation:
+    """Read and check every results file, decide every proposal, rank the units (no writing).
+
+    `previous`: the Phòng workbook of an earlier run, whose "Điểm thẩm định" column the office
+    may have filled in; those scores take precedence over the units' own.
+    """
+    forms = forms or load_forms()
+    rules = rules or load_rules(config.school_year)
+    registry, registry_findings = load_registry(config.registry, forms)
+    limits, allocation_findings = load_allocation(config.allocation, forms)
+    context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
+    subs = read_inbox(inbox, forms, registry, context, ROUND, progress, limits=config.limits)
+    chosen = chosen_submissions(subs)
+    registration = consolidation(registration_inbox, config, forms=forms) \
+        if registration_inbox is not None and registration_inbox.is_dir() else None
+    if registration is None:
+        rules = without_registration(rules)
+    units = _units_frame(registry.units)
+    people = sheet_rows(chosen, "staff", PERSON_COLUMNS)
+    groups = sheet_rows(chosen, "unit", COLLECTIVE_COLUMNS)
+    criteria = sheet_rows(chosen, "criteria", ["criterion", "max_score", "self_score"])
+    reg_people = registration.staff if registration else pd.DataFrame(
+        columns=["unit_code", "full_name", "birth_date", "title", "commendation"])
+    reg_groups = registration.collectives if registration else pd.DataFrame(
+        columns=["unit_code", "collective_name", "collective_title", "commendation"])
+    people = with_registration(people, reg_people, _person_key,
+                               {"title": "registered_title",
+                                "commendation": "registered_commendation"})
+    groups = with_registration(groups, reg_groups, _collective_key,
+                               {"collective_title": "registered_collective_title",
+                                "commendation": "registered_commendation"})
+    ranking = _ranking(groups, criteria, units, rules, previous)
+    groups["leader"] = groups["unit_code"].map(ranking["leader"]).where(
+        groups["collective_kind"] == "don_vi", False).fillna(False).astype(bool)
+    people = people.merge(units[["disadvantaged"]], left_on="unit_code", right_index=True,
+                          how="left")
+    if store is not None:
+        people = with_history(people, store, rules, config.school_year)
+    decided = pd.concat([el.decisions(people, "person", rules, forms.vocabs),
+                         el.decisions(groups, "collective", rules, forms.vocabs)],
+                        ignore_index=True)
+    first = el.verdicts(decided)
+    decided = pd.concat([decided, _quota_decisions(first, people, rules, units),
+                         _allocation_decisions(first, people, groups, limits, rules, units)],
+                        ignore_index=True)
+    verdicts = el.verdicts(decided)
+    table = _results_units(registry.units, chosen, subs, verdicts)
+    levels = forms.vocabs["levels"].codes
+    findings = [f for s in subs for f in s.findings] + registry_findings + allocation_findings
+    return Consolidation(
+        school_year=config.school_year, round=ROUND, office=config.office_for(),
+        province=config.province_office, rules=rules, forms=forms, registry=registry,
+        registry_file=config.registry.name, submissions=subs, chosen=chosen, units=table,
+        by_level=totals_by(table, "level", levels), by_block=totals_by(table, "block", levels),
+        staff=people, collectives=groups, findings=sorted_findings(findings),
+        run_date=run_date or dt.date.today(), decisions=decided,
+        verdicts=verdicts, ranking=ranking, criteria=criteria, limits=limits,
+        not_proposed=registered_not_proposed(reg_people, people, _person_key, "title"),
+        eligible=eligible_not_proposed(people, verdicts, rules))
+
+
+def _results_units(registry_units: pd.DataFrame, chosen: dict, subs: list,
+                   verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Per unit: status, and proposals and passes per title and form of commendation."""
+    units = registry_units.copy()
+    units["status"] = [unit_status(chosen.get(c)) for c in units.index]
+    units["file"] = [chosen[c].file if c in chosen else "" for c in units.index]
+    submitted = {s.unit_code for s in subs if s.unit_code}
+    units["expected"] = 1
+    units["submitted"] = units.index.isin(sorted(submitted)).astype(int)
+    for status, column in (("Hợp lệ", "valid"), ("Có lỗi", "with_errors"),
+                           ("Không hợp lệ", "invalid"), ("Chưa nộp", "missing")):
+        units[column] = (units["status"] == status).astype(int)
+    units["staff_registry"] = units[["managers", "teachers", "support_staff"]].fillna(0).sum(
+        axis=1).astype(int)
+    for column in ("registered", "non_leader_registered", "cstd_quota", "cstd_counted",
+                   "staff_listed"):
+        units[column] = 0
+    if not verdicts.empty:
+        for (kind, proposal), group in verdicts.groupby(["kind", "proposal"]):
+            units[f"proposed:{kind}:{proposal}"] = group.groupby("unit_code").size().reindex(
+                units.index, fill_value=0)
+            for result, prefix in ((el.PASS, "title"), (el.CHECK, "check")):
+                chosen = group[group["result"] == result]
+                units[f"{prefix}:{kind}:{proposal}"] = chosen.groupby("unit_code").size(
+                ).reindex(units.index, fill_value=0)
+    return units

@@ -1,0 +1,193 @@
+"""Totals of a registration round: by unit, by cấp học and by khối thi đua."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.findings import Finding, Severity
+from pipeline.forms.definitions import Vocabulary
+from pipeline.ingest.submission import Registry, Submission
+from pipeline.rules.ruleset import RuleSet, quota_limit
+from pipeline.text import name_sort_key
+
+STAFF_SHEET = "staff"
+UNIT_SHEET = "unit"
+NOT_REGISTERED = "khong_dang_ky"
+
+STATUS_VALID = "Hợp lệ"
+STATUS_ERRORS = "Có lỗi"
+STATUS_INVALID = "Không hợp lệ"
+STATUS_MISSING = "Chưa nộp"
+
+# Columns summed from units into cấp học, khối and grand totals.
+COUNT_COLUMNS = ["expected", "submitted", "valid", "with_errors", "invalid", "missing",
+                 "staff_registry", "staff_listed", "registered", "non_leader_registered",
+                 "cstd_quota", "cstd_counted"]
+
+
+# Per-unit count columns whose names carry a code: summed like COUNT_COLUMNS.
+COUNTED_PREFIXES = ("title:", "collective:", "proposed:", "check:")
+
+
+def unit_status(sub: Submission | None) -> str:
+    """Hợp lệ / Có lỗi / Không hợp lệ / Chưa nộp for a unit's counted submission."""
+    if sub is None:
+        return STATUS_MISSING
+    if not sub.counted or any(sub.sheet_rejected(s.id) for s in sub.form.sheets):
+        return STATUS_INVALID
+    if any(f.severity is Severity.ERROR for f in sub.findings):
+        return STATUS_ERRORS
+    return STATUS_VALID
+
+
+def sheet_rows(chosen: dict[str, Submission], sheet_id: str,
+               columns: list[str]) -> pd.DataFrame:
+    """Every counted row of one sheet of every unit, with its unit code, file and Excel row;
+    the given columns first (present even when no file has them), then any others."""
+    frames, codes, files = [], [], []
+    for code, sub in sorted(chosen.items()):
+        rows = sub.counted_rows(sheet_id)
+        if not rows.empty:
+            frames.append(rows)
+            codes += [code] * len(rows)
+            files += [sub.file] * len(rows)
+    head = ["unit_code", "file", "row", *columns]
+    if not frames:
+        return pd.DataFrame(columns=head)
+    # One concatenation for a province's worth of files (no per-file frame operations).
+    joined = pd.concat(frames).reset_index()
+    joined["unit_code"], joined["file"] = codes, files
+    return joined.reindex(columns=list(dict.fromkeys([*head, *joined.columns])))
+
+
+def staff_rows(chosen: dict[str, Submission]) -> pd.DataFrame:
+    """Every counted staff row of every unit."""
+    return sheet_rows(chosen, STAFF_SHEET, ["full_name", "birth_date", "sex", "position",
+                                            "staff_group", "title", "commendation",
+                                            "initiative"])
+
+
+def collective_rows(chosen: dict[str, Submission]) -> pd.DataFrame:
+    """Every counted collective row (the unit and its groups)."""
+    return sheet_rows(chosen, UNIT_SHEET, ["collective_name", "collective_kind", "members",
+                                           "collective_title", "commendation"])
+
+
+def _counts(frame: pd.DataFrame, column: str, codes: list[str]) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=codes, dtype=int)
+    table = pd.crosstab(frame["unit_code"], frame[column])
+    return table.reindex(columns=codes, fill_value=0)
+
+
+def unit_table(registry: Registry, chosen: dict[str, Submission], submitted: set[str],
+               staff: pd.DataFrame, collectives: pd.DataFrame,
+               vocabs: dict[str, Vocabulary], rules: RuleSet) -> pd.DataFrame:
+    """One row per registry unit: status, headcounts, registrations by title, quota."""
+    units = registry.units.copy()
+    units["status"] = [unit_status(chosen.get(c)) for c in units.index]
+    units["file"] = [chosen[c].file if c in chosen else "" for c in units.index]
+    units["expected"] = 1
+    units["submitted"] = units.index.isin(sorted(submitted)).astype(int)
+    units["valid"] = (units["status"] == STATUS_VALID).astype(int)
+    units["with_errors"] = (units["status"] == STATUS_ERRORS).astype(int)
+    units["invalid"] = (units["status"] == STATUS_INVALID).astype(int)
+    units["missing"] = (units["status"] == STATUS_MISSING).astype(int)
+    units["staff_registry"] = units[["managers", "teachers", "support_staff"]].fillna(0).sum(
+        axis=1).astype(int)
+    registered = staff[staff["title"] != NOT_REGISTERED] if not staff.empty else staff
+    units["staff_listed"] = staff.groupby("unit_code").size().reindex(units.index, fill_value=0) \
+        if not staff.empty else 0
+    units["registered"] = _per_unit(registered, units.index)
+    # Leadership posts are marked in the positions vocabulary (`leader: true`); Tổ trưởng,
+    # Tổ phó chuyên môn are not leaders for this share (glossary.md).
+    leaders = {v.code for v in vocabs["positions"].values if v.attrs.get("leader")}
+    non_leaders = registered[~registered["position"].isin(leaders)] \
+        if not registered.empty else registered
+    units["non_leader_registered"] = _per_unit(non_leaders, units.index)
+    titles = _counts(staff, "title", vocabs["individual_titles"].codes)
+    for code in vocabs["individual_titles"].codes:
+        units[f"title:{code}"] = titles[code].reindex(units.index, fill_value=0) \
+            if code in titles else 0
+    ctitles = _counts(collectives, "collective_title", vocabs["collective_titles"].codes)
+    for code in vocabs["collective_titles"].codes:
+        units[f"collective:{code}"] = ctitles[code].reindex(units.index, fill_value=0) \
+            if code in ctitles else 0
+    quota = rules.rule("cstd_co_so.quota")
+    base = sum(units[f"title:{t}"] for t in quota.params["base_titles"])
+    units["cstd_counted"] = sum(units[f"title:{t}"] for t in quota.params["counted_titles"])
+    units["cstd_quota"] = [quota_limit(int(b), quota) for b in base]
+    units["cstd_base"] = base
+    units["quota_exceeded"] = units["cstd_counted"] > units["cstd_quota"]
+    return _with_shares(units)
+
+
+def _per_unit(frame: pd.DataFrame, index: pd.Index) -> pd.Series:
+    if frame.empty:
+        return pd.Series(0, index=index)
+    return frame.groupby("unit_code").size().reindex(index, fill_value=0)
+
+
+def _with_shares(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    staff = table["staff_registry"].where(table["staff_registry"] > 0)
+    table["registration_share"] = (table["registered"] / staff).fillna(0.0)
+    regs = table["registered"].where(table["registered"] > 0)
+    table["non_leader_share"] = (table["non_leader_registered"] / regs).fillna(0.0)
+    return table
+
+
+def totals_by(units: pd.DataFrame, key: str, levels: list[str]) -> pd.DataFrame:
+    """The unit table summed by cấp học or khối, shares recomputed from the sums.
+
+    Cấp học come in the vocabulary's order `levels`; khối by their first cấp học, then name.
+    """
+    summed = [c for c in units.columns if c in COUNT_COLUMNS or c.startswith(COUNTED_PREFIXES)]
+    table = units.groupby(key, sort=True)[summed].sum()
+    if key == "block":
+        block_levels = units.groupby("block")["level"].agg(
+            lambda s: sorted(set(s), key=lambda v: _rank(v, levels)))
+        table.insert(0, "level", block_levels.map(", ".join))
+        ranked = sorted(table.index, key=lambda b: (_rank(block_levels[b][0], levels), b))
+    else:
+        ranked = sorted(table.index, key=lambda v: _rank(v, levels))
+    return _with_shares(table.loc[ranked].reset_index())
+
+
+def _rank(value: str, order: list[str]) -> tuple[int, str]:
+    return (order.index(value) if value in order else len(order), str(value))
+
+
+def quota_findings(units: pd.DataFrame, chosen: dict[str, Submission], rules: RuleSet,
+                   vocabs: dict[str, Vocabulary]) -> list[Finding]:
+    """A warning for every unit whose CSTĐCS registrations exceed the share of LĐTT."""
+    quota = rules.rule("cstd_co_so.quota")
+    titles = vocabs["individual_titles"]
+    counted_label = ", ".join(titles.by_code(t).abbr for t in quota.params["counted_titles"])
+    findings = []
+    for code, row in units[units["quota_exceeded"]].iterrows():
+        sub = chosen[code]
+        table = sub.tables.get(STAFF_SHEET)
+        findings.append(Finding.make(
+            quota.finding or "quota-exceeded", sub.file, unit=code,
+            sheet=table.raw.name if table else None,
+            value=f"{row['cstd_counted']} {counted_label} trên {row['cstd_base']} người đăng ký "
+                  f"{titles.by_code(quota.params['base_titles'][0]).abbr} trở lên",
+            expected=f"{row['cstd_quota']} ({quota.params['share']:.0%}, làm tròn "
+                     f"{_ROUNDING_LABELS[quota.params.get('rounding', 'floor')]}; {quota.basis})"))
+    return findings
+
+
+_ROUNDING_LABELS = {"floor": "xuống", "ceil": "lên", "nearest": "đến số gần nhất"}
+
+
+def sorted_people(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """People in Vietnamese list order inside each group: given name, then the rest."""
+    if frame.empty:
+        return frame
+    groups = list(zip(*(frame[c].astype(str).tolist() for c in by), strict=True)) if by \
+        else [()] * len(frame)
+    keys = [(group, name_sort_key(str(name)))
+            for group, name in zip(groups, frame["full_name"].tolist(), strict=True)]
+    order = sorted(range(len(frame)), key=keys.__getitem__)
+    return frame.iloc[order].reset_index(drop=True)

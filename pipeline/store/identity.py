@@ -1,0 +1,126 @@
+"""Who is who across years: people have no national id in these files.
+
+A person in a new file is matched to the people the store already knows, in this order:
+1. confirmed by the office (a link kept in the store) — always wins;
+2. same folded name, same birth date, same unit — the same person;
+3. same folded name, same birth date, another unit — the person moved schools;
+4. same birth date, same unit, a name one letter away (a typo) — the same person, reported
+   for the office to confirm;
+5. otherwise a new person. Whenever a step finds more than one candidate, nobody is guessed:
+   the row is reported as ambiguous and recorded as a new person until the office confirms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipeline.text import fold
+
+EXACT, MOVED, TYPO, NEW, AMBIGUOUS, CONFIRMED = (
+    "exact", "moved", "typo", "new", "ambiguous", "confirmed")
+MATCH_LABELS = {
+    EXACT: "Trùng họ tên, ngày sinh, đơn vị",
+    MOVED: "Chuyển trường: trùng họ tên, ngày sinh",
+    TYPO: "Gần trùng họ tên (sai một chữ), trùng ngày sinh và đơn vị — Phòng xác nhận",
+    NEW: "Người mới",
+    AMBIGUOUS: "Có nhiều người phù hợp — Phòng xác nhận",
+    CONFIRMED: "Phòng đã xác nhận",
+}
+
+
+@dataclass(frozen=True)
+class Match:
+    person_id: int | None
+    how: str
+    candidates: tuple[int, ...] = ()
+
+
+def person_key(full_name: str, birth_date: object) -> tuple[str, str]:
+    """(folded name, ISO birth date or "")."""
+    born = birth_date.isoformat() if isinstance(birth_date, dt.date) else str(birth_date or "")
+    return fold(str(full_name)), born
+
+
+def one_edit_apart(a: str, b: str) -> bool:
+    """Whether two strings differ by exactly one inserted, deleted or replaced character."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i + (len(a) == len(b)):] == b[i + 1:]
+
+
+class KnownPeople:
+    """The people a store knows, indexed by birth date with name and with unit (a province
+    knows a few hundred thousand people: no step of a match scans more than one such set)."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[tuple[str, str], set[tuple[int, str]]] = {}
+        self._by_unit: dict[tuple[str, str], set[tuple[int, str]]] = {}
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> KnownPeople:
+        """From rows of person_id, fold_name, birth_date, unit_code."""
+        known = cls()
+        for row in frame.itertuples():
+            known.add(int(row.person_id), row.fold_name, row.birth_date, row.unit_code)
+        return known
+
+    def add(self, person_id: int, fold_name: str, birth_date: str | None,
+            unit_code: str | None) -> None:
+        """Remember a person seen in a unit."""
+        if birth_date:
+            unit = unit_code or ""
+            self._by_name.setdefault((birth_date, fold_name), set()).add((person_id, unit))
+            self._by_unit.setdefault((birth_date, unit), set()).add((person_id, fold_name))
+
+    def named(self, birth_date: str, fold_name: str) -> set[tuple[int, str]]:
+        """(person_id, unit) of everyone of that name born that day."""
+        return self._by_name.get((birth_date, fold_name), set())
+
+    def in_unit(self, birth_date: str, unit_code: str) -> set[tuple[int, str]]:
+        """(person_id, folded name) of everyone of that unit born that day."""
+        return self._by_unit.get((birth_date, unit_code), set())
+
+
+def match_person(known: KnownPeople, full_name: str, birth_date: object, unit_code: str,
+                 confirmed: dict[tuple[str, str, str], int] | None = None) -> Match:
+    """Match one person against the people the store knows."""
+    name, born = person_key(full_name, birth_date)
+    if confirmed and (name, born, unit_code) in confirmed:
+        return Match(confirmed[(name, born, unit_code)], CONFIRMED)
+    if not born:
+        return Match(None, NEW)
+    same_name = known.named(born, name)
+    steps = (
+        (EXACT, lambda: {pid for pid, unit in same_name if unit == unit_code}),
+        (MOVED, lambda: {pid for pid, _ in same_name}),
+        (TYPO, lambda: {pid for pid, other in known.in_unit(born, unit_code)
+                        if one_edit_apart(other, name)}),
+    )
+    for how, candidates in steps:
+        ids = tuple(sorted(candidates()))
+        if len(ids) == 1:
+            return Match(ids[0], how)
+        if len(ids) > 1:
+            return Match(None, AMBIGUOUS, ids)
+    return Match(None, NEW)
+    same_birth = known.born(born)
+    steps = (
+        (EXACT, lambda pid, other, unit: other == name and unit == unit_code),
+        (MOVED, lambda pid, other, unit: other == name),
+        (TYPO, lambda pid, other, unit: unit == unit_code and one_edit_apart(other, name)),
+    )
+    for how, test in steps:
+        ids = tuple(sorted({pid for pid, other, unit in same_birth if test(pid, other, unit)}))
+        if len(ids) == 1:
+            return Match(ids[0], how)
+        if len(ids) > 1:
+            return Match(None, AMBIGUOUS, ids)
+    return Match(None, NEW)
