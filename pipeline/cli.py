@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import sys
 from collections.abc import Iterator
 from importlib import metadata
@@ -13,12 +12,13 @@ import click
 
 from pipeline import settings
 from pipeline.config import ConfigError, load_config
-from pipeline.engine import Consolidation, LockedError, consolidate
+from pipeline.engine import LockedError, consolidate
 from pipeline.findings import DefinitionError, Severity, catalogue
 from pipeline.ingest.registry import RegistryError, load_registry
 from pipeline.ingest.submission import Submission
+from pipeline.rounds.base import Round, RoundResult, round_named, rounds
 from pipeline.rounds.results import AllocationError
-from pipeline.store.database import StoreError
+from pipeline.store.database import Store, StoreError
 
 DEFAULT_CONFIG = Path("tdkt.toml")
 DEFAULT_OUT = Path("output")
@@ -141,9 +141,9 @@ _year_option = click.option("--year", "year", metavar="NĂM-HỌC",
 @_year_option
 @click.option("--strict", is_flag=True,
               help="Trả mã thoát 1 khi có bất kỳ lỗi nào trong tệp của trường.")
-@click.option("--round", "round_", type=click.Choice(["dang-ky", "ket-qua"]), default="dang-ky",
-              show_default=True,
-              help="Đợt: dang-ky (đăng ký đầu năm) hoặc ket-qua (kết quả bình xét cuối năm).")
+@click.option("--round", "round_", type=click.Choice(sorted(rounds())),
+              default=settings.DEFAULT_ROUND, show_default=True,
+              help="Đợt: dang-ky (đăng ký đầu năm), ket-qua (kết quả bình xét cuối năm), …")
 @click.option("--registrations", type=click.Path(path_type=Path), default=None,
               help="Hộp thư đăng ký đầu năm để đối chiếu (đợt ket-qua; mặc định theo cấu hình).")
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -165,9 +165,11 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
     out = _out(out, config)
     if round_ == "ket-qua" and registrations is None:
         registrations = config.inboxes.get("dang-ky")
+    round_chosen = round_named(round_)
+    options = {"registration_inbox": registrations} if registrations is not None else {}
     try:
-        result = consolidate(inbox, out, config, progress=_progress, round=round_,
-                             registration_inbox=registrations, store=store or config.store)
+        result = consolidate(inbox, out, config, progress=_progress, round=round_chosen,
+                             store=store or config.store, **options)
     except LockedError:
         _fail(f"Một lần chạy khác đang ghi vào “{out}”; hãy chờ lần đó xong rồi chạy lại.",
               settings.EXIT_LOCKED)
@@ -175,7 +177,7 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
         _fail(str(exc))
     except OSError as exc:
         _fail(f"Không ghi được kết quả vào “{out}”: {exc}", settings.EXIT_USAGE)
-    _summary(result)
+    _summary(result, round_chosen)
     if strict and result.errors:
         sys.exit(settings.EXIT_STRICT_ERRORS)
 
@@ -183,7 +185,7 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
 consolidate_command.name = "consolidate"
 
 
-def _summary(result: Consolidation) -> None:
+def _summary(result: RoundResult, round_: Round) -> None:
     subs = result.submissions
     counted = sum(s.counted for s in subs)
     with_errors = sum(any(f.severity is Severity.ERROR for f in s.findings) for s in subs)
@@ -193,13 +195,8 @@ def _summary(result: Consolidation) -> None:
     click.echo(f"Đơn vị: {int(units['expected'].sum())} trong danh mục, "
                f"{int(units['submitted'].sum())} đã nộp, {int(units['missing'].sum())} chưa nộp.")
     click.echo(f"Lỗi: {len(result.errors)}; cảnh báo: {len(result.findings) - len(result.errors)}.")
-    if result.verdicts is not None:
-        from pipeline.rules.eligibility import RESULT_LABELS
-
-        counts = result.verdicts["result"].value_counts()
-        parts = [f"{label.lower()}: {int(counts.get(code, 0))}"
-                 for code, label in RESULT_LABELS.items()]
-        click.echo(f"Đề nghị khen thưởng: {len(result.verdicts)} ({'; '.join(parts)}).")
+    for line in round_.summary(result):
+        click.echo(line)
     if result.out_dir is not None:
         click.echo(f"Kết quả: {result.out_dir}")
 
@@ -291,18 +288,14 @@ def _store_path(config_path: Path, store: Path | None, out: Path | None) -> Path
 
 
 @contextlib.contextmanager
-def _opened_store(path: Path) -> Iterator[sqlite3.Connection]:
+def _opened_store(path: Path) -> Iterator[Store]:
     """The history store, opened (and migrated) for one command; a bad store ends the run."""
-    from pipeline.store.database import open_store
-
     try:
-        connection = open_store(path)
+        history = Store.open(path)
     except StoreError as exc:
         _fail(str(exc))
-    try:
-        yield connection
-    finally:
-        connection.close()
+    with history:
+        yield history
 
 
 _store_option = click.option(
@@ -328,8 +321,8 @@ def history(who: str, config_path: Path, store: Path | None, out: Path) -> None:
     path = _store_path(config_path, store, out)
     if not path.is_file():
         _fail(f"Chưa có kho lịch sử “{path}”: hãy chạy tdkt consolidate trước.")
-    with _opened_store(path) as connection:
-        for line in history_lines(connection, who):
+    with _opened_store(path) as history:
+        for line in history_lines(history, who):
             click.echo(line)
 
 
@@ -355,8 +348,8 @@ def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
     if not file.is_file():
         _fail(f"Không tìm thấy tệp “{file}”.")
     path = _store_path(config_path, store, out)
-    with _opened_store(path) as connection:
-        count, findings, to_confirm = import_awards(connection, file,
+    with _opened_store(path) as history:
+        count, findings, to_confirm = import_awards(history, file,
                                                     "decision" if decisions else "import")
     for f in findings:
         click.echo(f"[{f.severity.label}] {f.message}")
@@ -390,8 +383,8 @@ def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> Non
         file, MATCHES_SHEET, code_header="Mã người trong kho", score_header=CONFIRM_HEADER
     ).items() if float(b).is_integer()]
     path = _store_path(config_path, store, out)
-    with _opened_store(path) as connection:
-        kept = confirm_matches(connection, pairs, confirmed_by=file.name)
+    with _opened_store(path) as history:
+        kept = confirm_matches(history, pairs, confirmed_by=file.name)
     click.echo(f"Đã lưu {kept} xác nhận cùng người vào kho lịch sử {path}.")
 
 

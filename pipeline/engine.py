@@ -8,81 +8,40 @@ import json
 import os
 import shutil
 import time
-from builtins import round as round_
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-
-import pandas as pd
+from typing import Any
 
 from pipeline import settings
-from pipeline.config import Config, Office
-from pipeline.findings import Finding, Severity, has_errors, sorted_findings
+from pipeline.config import Config
+from pipeline.findings import Finding, has_errors
 from pipeline.forms.definitions import FormSet, load_forms
 from pipeline.ingest.normalize import Context
 from pipeline.ingest.read import file_sha256, read_workbook
 from pipeline.ingest.registry import load_registry
-from pipeline.ingest.submission import Registry, Submission, submission, validate_submissions
-from pipeline.parallel import worker_count
-from pipeline.rules.aggregate import (
-    collective_rows,
-    quota_findings,
-    staff_rows,
-    totals_by,
-    unit_table,
+from pipeline.ingest.submission import (
+    Registry,
+    Submission,
+    submission,
+    validated_submissions,
 )
+from pipeline.parallel import worker_count
+from pipeline.rounds.base import CheckedInbox, Round, RoundInputs, RoundResult, round_named
 from pipeline.rules.ruleset import RuleSet, load_rules
 from pipeline.settings import Limits
+from pipeline.status import label
+from pipeline.store.database import open_store
+from pipeline.store.record import record
 from pipeline.text import nfc
 
-ROUND = "dang-ky"
+# The round `consolidate` runs when none is named.
+REGISTRATION = settings.DEFAULT_ROUND
 
 
 class LockedError(Exception):
     """Another run is writing to the same output folder."""
-
-
-@dataclass
-class Consolidation:
-    """Everything one round's reports are made from."""
-
-    school_year: str
-    round: str
-    office: Office
-    province: Office
-    rules: RuleSet
-    forms: FormSet
-    registry: Registry
-    registry_file: str
-    submissions: list[Submission]
-    chosen: dict[str, Submission]
-    units: pd.DataFrame
-    by_level: pd.DataFrame
-    by_block: pd.DataFrame
-    staff: pd.DataFrame
-    collectives: pd.DataFrame
-    findings: list[Finding]
-    run_date: dt.date
-    outputs: list[Path] = field(default_factory=list)
-    out_dir: Path | None = None
-    # The year-end round only: every rule decision, one verdict per proposal, the ranking of
-    # units per khối, self-score rows, quotas allocated per khối, registrations not proposed.
-    decisions: pd.DataFrame | None = None
-    verdicts: pd.DataFrame | None = None
-    ranking: pd.DataFrame | None = None
-    criteria: pd.DataFrame | None = None
-    limits: dict | None = None
-    not_proposed: pd.DataFrame | None = None
-    # Person matches across years the office should confirm (set when the round is recorded).
-    matches: pd.DataFrame | None = None
-    # Year-end round: people whom the store shows eligible for a higher form, not proposed.
-    eligible: pd.DataFrame | None = None
-
-    @property
-    def errors(self) -> list[Finding]:
-        """Findings of severity lỗi."""
-        return [f for f in self.findings if f.severity is Severity.ERROR]
 
 
 # Stages
@@ -100,36 +59,32 @@ def inbox_entries(inbox: Path) -> list[Path]:
 
 
 def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
-                    context: Context, form_id: str = ROUND, *, validate: bool = True,
+                    context: Context, form_id: str = REGISTRATION, *, validate: bool = True,
                     limits: Limits | None = None) -> Submission:
     """One inbox file → a submission of form `form_id`, however broken the file is.
 
-    With `validate=False` its sheets are left for `validate_submissions` (a whole batch).
+    With `validate=False` its sheets are left for `validated_submissions` (a whole batch).
     A file read with warnings only (macros ignored, a wrong extension, …) still counts."""
     name = nfc(path.relative_to(inbox).as_posix())
     if path.is_symlink() or not path.is_file():
         what = "một liên kết (lối tắt)" if path.is_symlink() else "một thư mục"
-        return Submission(file=name, path=path, findings=[
-            Finding.make("not-a-file", name, value=what)])
+        return Submission(file=name, path=path, intake=(
+            Finding.make("not-a-file", name, value=what),))
     book, findings = read_workbook(path, name, limits)
     mtime = path.stat().st_mtime_ns
     if book is None or has_errors(findings):
         sha = book.sha256 if book else file_sha256(path)
-        return Submission(file=name, path=path, sha256=sha, raw=book, findings=findings,
+        return Submission(file=name, path=path, sha256=sha, raw=book, intake=tuple(findings),
                           mtime_ns=mtime)
-    sub = submission(book, forms, form_id, registry, context, mtime_ns=mtime,
-                     validate=validate)
-    unit = sub.unit_code
-    sub.findings[:0] = [replace(f, unit=unit) if unit and not f.unit else f for f in findings]
-    sub.unvalidated = {k: v + len(findings) for k, v in sub.unvalidated.items()}
-    return sub
+    return submission(book, forms, form_id, registry, context, mtime_ns=mtime,
+                      validate=validate, read_findings=tuple(findings))
 
 
 Progress = Callable[[Iterator[Submission], int], Iterator[Submission]]
 
 
 def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context,
-               form_id: str = ROUND, progress: Progress | None = None, *,
+               form_id: str = REGISTRATION, progress: Progress | None = None, *,
                workers: int | None = None, limits: Limits | None = None) -> list[Submission]:
     """Every file of the inbox as a validated submission of form `form_id`, in name order.
 
@@ -150,8 +105,7 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
     else:
         subs = (job.read(p) for p in files)
         submissions = list(progress(subs, len(files)) if progress else subs)
-    validate_submissions(submissions, forms.vocabs)
-    return submissions
+    return validated_submissions(submissions, forms.vocabs)
 
 
 @dataclass(frozen=True)
@@ -172,14 +126,14 @@ class _ReadJob:
 
 
 def _without_unused_grids(sub: Submission) -> Submission:
-    """Drop the cells of sheets no table was read from and no finding names (instructions,
-    lists): nothing later looks at them, and a province's worth would fill the memory."""
-    if sub.raw is not None:
-        kept = {t.raw.name for t in sub.tables.values()} | {f.sheet for f in sub.findings}
-        for sheet in sub.raw.sheets:
-            if sheet.name not in kept:
-                sheet.grid = []
-    return sub
+    """The submission without the cells of sheets no table was read from and no finding names
+    (instructions, lists) and without the file's bytes: nothing later looks at them, and a
+    province's worth would fill the memory."""
+    if sub.raw is None:
+        return sub
+    kept = {t.raw.name for t in sub.tables.values()} | {f.sheet for f in sub.findings}
+    sheets = [s if s.name in kept else replace(s, grid=[]) for s in sub.raw.sheets]
+    return replace(sub, raw=replace(sub.raw, sheets=sheets, package=None))
 
 
 _WORKER_JOB: _ReadJob | None = None
@@ -195,8 +149,9 @@ def _read_in_worker(path: Path) -> Submission:
     return _WORKER_JOB.read(path)
 
 
-def chosen_submissions(submissions: list[Submission]) -> dict[str, Submission]:
-    """The newest usable submission of each unit; older ones are marked superseded.
+def chosen_submissions(submissions: list[Submission]) -> CheckedInbox:
+    """The newest usable submission of each unit; older ones come back superseded, with the
+    finding that says so.
 
     Newest: the later "Ngày lập" written on the form, then the later file time, then the name.
     """
@@ -204,48 +159,17 @@ def chosen_submissions(submissions: list[Submission]) -> dict[str, Submission]:
     for sub in submissions:
         if sub.unit_code and sub.form is not None:
             by_unit.setdefault(sub.unit_code, []).append(sub)
+    newer: dict[int, Submission] = {}
     chosen: dict[str, Submission] = {}
     for code, subs in sorted(by_unit.items()):
         ordered = sorted(subs, key=lambda s: (s.report_date or dt.date.min, s.mtime_ns, s.file))
-        newest = ordered[-1]
-        chosen[code] = newest
+        newest = chosen[code] = ordered[-1]
         for old in ordered[:-1]:
-            old.superseded_by = newest.file
             when = f"ngày lập {old.report_date:%d/%m/%Y}" if old.report_date else "gửi trước"
-            old.findings.append(Finding.make("superseded", old.file, unit=code, value=when,
-                                             expected=newest.file))
-    return chosen
-
-
-def consolidation(inbox: Path, config: Config, *, run_date: dt.date | None = None,
-                  progress: Progress | None = None,
-                  forms: FormSet | None = None) -> Consolidation:
-    """Read, normalise, validate and aggregate every file of the inbox (no writing).
-
-    `forms` defaults to the definitions under schemas/.
-    """
-    forms = forms or load_forms()
-    rules = load_rules(config.school_year)
-    registry, registry_findings = load_registry(config.registry, forms)
-    context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    submissions = read_inbox(inbox, forms, registry, context, ROUND, progress,
-                             limits=config.limits)
-    chosen = chosen_submissions(submissions)
-    submitted = {s.unit_code for s in submissions if s.unit_code}
-    staff = staff_rows(chosen)
-    collectives = collective_rows(chosen)
-    units = unit_table(registry, chosen, submitted, staff, collectives, forms.vocabs, rules)
-    findings = [f for s in submissions for f in s.findings] + registry_findings
-    findings += quota_findings(units, chosen, rules, forms.vocabs)
-    levels = forms.vocabs["levels"].codes
-    return Consolidation(
-        school_year=config.school_year, round=ROUND, office=config.office_for(),
-        province=config.province_office, rules=rules, forms=forms, registry=registry,
-        registry_file=config.registry.name, submissions=submissions, chosen=chosen,
-        units=units, by_level=totals_by(units, "level", levels),
-        by_block=totals_by(units, "block", levels),
-        staff=staff, collectives=collectives, findings=sorted_findings(findings),
-        run_date=run_date or dt.date.today())
+            newer[id(old)] = replace(old, superseded_by=newest.file, choice=(Finding.make(
+                "superseded", old.file, unit=code, value=when, expected=newest.file),))
+    final = tuple(newer.get(id(s), s) for s in submissions)
+    return CheckedInbox(submissions=final, chosen=chosen)
 
 
 # Writing
@@ -290,46 +214,32 @@ def _swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def write_outputs(result: Consolidation, out: Path) -> list[Path]:
-    """Every report of the round, written into a staging folder and swapped in at once."""
-    from pipeline.reports.registration import (
-        write_reports,  # the reports need xlsxwriter only when writing
-    )
-    from pipeline.reports.results import write_results_reports
-
-    if result.decisions is not None:
-        write_reports = write_results_reports  # the year-end round's reports
-
-    target = out / result.school_year / settings.OUTPUT_ROUND_DIRS[result.round]
+def write_outputs(round_: Round, result: RoundResult, out: Path) -> RoundResult:
+    """Every report of the round, written into a staging folder and swapped in at once, with
+    the manifest; returns the result with where it was written."""
+    target = out / result.school_year / round_.name
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        written = write_reports(result, staging)
+        written = round_.write(result, staging)
         manifest = staging / settings.MANIFEST_FILE
-        manifest.write_text(json.dumps(manifest_data(result, written, staging), ensure_ascii=False,
-                                       indent=2), encoding="utf-8")
+        data = {**manifest_data(result, written, staging), **round_.manifest(result)}
+        manifest.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         _swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    result.out_dir = target
-    result.outputs = sorted(target / p.relative_to(staging) for p in [*written, manifest])
-    return result.outputs
+    outputs = tuple(sorted(target / p.relative_to(staging) for p in [*written, manifest]))
+    return replace(result, out_dir=target, outputs=outputs)
 
 
-def manifest_data(result: Consolidation, written: list[Path], root: Path) -> dict:
-    """The machine-readable record of the run."""
-    classification = {}
-    for sub in result.submissions:
-        if sub.superseded_by:
-            status = "superseded"
-        elif sub.counted:
-            status = "accepted"
-        else:
-            status = "rejected"
-        classification[sub.file] = status
+def manifest_data(result: RoundResult, written: list[Path], root: Path) -> dict:
+    """The machine-readable record of the run (what every round has; the round adds its own)."""
+    form_id = next((s.form.form for s in result.chosen.values() if s.form), None) \
+        or result.round
+    classification = {sub.file: sub.status for sub in result.submissions}
     return {
         "tool": "tdkt",
         "generated_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -339,7 +249,7 @@ def manifest_data(result: Consolidation, written: list[Path], root: Path) -> dic
         "office": {"name": result.office.name, "parent": result.office.parent,
                    "level": result.office.level},
         "forms": sorted({s.form.key for s in result.submissions if s.form}),
-        "current_form": result.forms.current(result.round).key,
+        "current_form": result.forms.current(form_id).key,
         "rule_set": {"school_year": result.rules.school_year, "version": result.rules.version},
         "registry": result.registry_file,
         "inputs": [{"file": s.file, "sha256": s.sha256, "classification": classification[s.file],
@@ -348,7 +258,8 @@ def manifest_data(result: Consolidation, written: list[Path], root: Path) -> dic
                     "superseded_by": s.superseded_by}
                    for s in sorted(result.submissions, key=lambda s: s.file)],
         "units": [{"unit": code, "name": row["unit_name"], "level": row["level"],
-                   "block": row["block"], "status": row["status"], "file": row["file"] or None}
+                   "block": row["block"], "status": label(row["status"]),
+                   "file": row["file"] or None}
                   for code, row in result.units.iterrows()],
         "counts": {"files": len(result.submissions),
                    "accepted": sum(v == "accepted" for v in classification.values()),
@@ -360,65 +271,91 @@ def manifest_data(result: Consolidation, written: list[Path], root: Path) -> dic
                                                    "value", "expected", "message", "unit")}
                      for f in result.findings],
         "outputs": sorted(p.relative_to(root).as_posix() for p in written),
-        **({"decisions": _decision_records(result.decisions)}
-           if result.decisions is not None else {}),
     }
 
 
-def _decision_records(decisions: pd.DataFrame) -> list[dict]:
-    """Every rule decision as unit, person, proposal, rule_id, result, citation (+ status)."""
-    return [{"unit": d.unit_code, "person": d.name, "subject": d.subject, "row": int(d.row),
-             "proposal": f"{d.kind}:{d.proposal}", "rule_id": d.rule_id, "result": d.result,
-             "citation": d.citation, "status": d.status}
-            for d in decisions.sort_values(["unit_code", "subject", "row", "kind",
-                                            "rule_id"]).itertuples()]
+def checked_inbox(inbox: Path, round_: Round, forms: FormSet, registry: Registry,
+                  limits: Limits | None = None,
+                  progress: Progress | None = None) -> CheckedInbox:
+    """Every file of the inbox read, identified, checked, and the newest of each unit chosen."""
+    context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
+    return chosen_submissions(read_inbox(inbox, forms, registry, context, round_.form_id,
+                                         progress, limits=limits))
 
 
-def consolidate(inbox: Path, out: Path, config: Config, *, run_date: dt.date | None = None,
-                progress: Progress | None = None,
-                forms: FormSet | None = None, round: str = ROUND,
-                registration_inbox: Path | None = None, store: Path | None = None,
-                ) -> Consolidation:
+def _round(round_: Round | str) -> Round:
+    return round_named(round_) if isinstance(round_, str) else round_
+
+
+def consolidation(inbox: Path, config: Config, *, round: Round | str = REGISTRATION,
+                  run_date: dt.date | None = None, progress: Progress | None = None,
+                  forms: FormSet | None = None, rules: RuleSet | None = None,
+                  store: Any = None, previous: Path | None = None,
+                  **options: Any) -> RoundResult:
+    """Read and check every file of the inbox and let the round decide (nothing written).
+
+    `forms` and `rules` default to the definitions shipped with tdkt for the year; `options`
+    are the round's own (e.g. `registration_inbox` at year end).
+    """
+    round_ = _round(round)
+    forms = forms or load_forms()
+    rules = rules or load_rules(config.school_year)
+    registry, registry_findings = load_registry(config.registry, forms)
+    inputs = RoundInputs(
+        config=config, forms=forms, rules=rules, registry=registry,
+        registry_findings=tuple(registry_findings),
+        inbox=checked_inbox(inbox, round_, forms, registry, config.limits, progress),
+        run_date=run_date or dt.date.today(), store=store, previous=previous,
+        options=options)
+    return round_.decide(inputs)
+
+
+def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = REGISTRATION,
+                run_date: dt.date | None = None, progress: Progress | None = None,
+                forms: FormSet | None = None, store: Path | None = None,
+                **options: Any) -> RoundResult:
     """The whole job: consolidate the inbox, record the round in the history store, and write
     every output under `out/<year>/<round>/`.
 
-    The year-end round (`round="ket-qua"`) also reads the registration inbox of the same year
-    and the earlier years in the store. The store is written before the outputs: a run stopped
-    while recording leaves the store as it was (one transaction) and the outputs untouched.
+    The store is written before the outputs: a run stopped while recording leaves the store as
+    it was (one transaction) and the outputs untouched.
     """
-    from pipeline.store.database import open_store
-    from pipeline.store.record import record
-
+    round_ = _round(round)
     with output_lock(out):
-        started = time.perf_counter()
-        seconds: dict[str, float] = {}
-        connection = open_store(store or out / settings.STORE_FILE)
-        try:
-            if round == ROUND:
-                result = consolidation(inbox, config, run_date=run_date, progress=progress,
-                                       forms=forms)
-            else:
-                from pipeline.rounds.results import results_consolidation
-
-                previous = out / config.school_year / settings.OUTPUT_ROUND_DIRS[round] / \
-                    "tong-hop-phong.xlsx"
-                result = results_consolidation(
-                    inbox, config, registration_inbox=registration_inbox, run_date=run_date,
-                    previous=previous, progress=progress, forms=forms, store=connection)
-            seconds["read_check"] = time.perf_counter() - started
-            result.matches = record(connection, result,
-                                    dt.datetime.now().astimezone().isoformat(timespec="seconds"))
-            seconds["record"] = time.perf_counter() - started - sum(seconds.values())
-        finally:
-            connection.close()
-        write_outputs(result, out)
-        seconds["write"] = time.perf_counter() - started - sum(seconds.values())
-        seconds["total"] = time.perf_counter() - started
+        clock = _StageClock()
+        with contextlib.closing(open_store(store or out / settings.STORE_FILE)) as history:
+            result = consolidation(
+                inbox, config, round=round_, run_date=run_date, progress=progress,
+                forms=forms, store=history,
+                previous=out / config.school_year / round_.name, **options)
+            clock.lap("read_check")
+            matches = record(history, result, dt.datetime.now().astimezone().isoformat(
+                timespec="seconds"))
+            clock.lap("record")
+        result = write_outputs(round_, replace(result, matches=matches), out)
+        clock.lap("write")
         append_run_log(out, {
             "command": "consolidate", "round": result.round, "school_year": result.school_year,
             "files": len(result.submissions), "errors": len(result.errors),
-            "seconds": {k: round_(v, 3) for k, v in seconds.items()}})
+            "seconds": clock.seconds()})
     return result
+
+
+class _StageClock:
+    """Seconds spent per stage, and in total."""
+
+    def __init__(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self._laps: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self._laps[stage] = now - self._last
+        self._last = now
+
+    def seconds(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in
+                {**self._laps, "total": time.perf_counter() - self._start}.items()}
 
 
 def append_run_log(out: Path, entry: dict) -> Path:

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
-SCHEMAS_DIR = PROJECT_DIR / "schemas"
+# The definitions tdkt ships (forms, vocabularies, rules, criteria, the finding catalogue, the
+# texts): the schemas/ folder of the source tree, installed as the package pipeline.catalog
+# (pyproject.toml maps one onto the other, in a wheel and in an editable install alike).
+CATALOG_PACKAGE = "pipeline.catalog"
+
+
+def _schemas_dir() -> Path:
+    """Where the installed definitions are, found once through importlib.resources."""
+    try:
+        root = resources.files(CATALOG_PACKAGE)
+    except ModuleNotFoundError:  # a source tree used without being installed
+        return PROJECT_DIR / "schemas"
+    if not isinstance(root, Path):  # e.g. imported from a zip file: folders cannot be listed
+        raise RuntimeError(f"Không đọc được thư mục định nghĩa biểu mẫu {root}: hãy cài tdkt "
+                           "bằng pip (không chạy từ tệp nén).")
+    return root
+
+
+SCHEMAS_DIR = _schemas_dir()
 FORMS_DIR = SCHEMAS_DIR / "forms"
 VOCAB_DIR = SCHEMAS_DIR / "vocab"
 RULES_DIR = SCHEMAS_DIR / "rules"
 CRITERIA_DIR = SCHEMAS_DIR / "criteria"
 CATALOGUE_PATH = SCHEMAS_DIR / "findings.yaml"
+TEXTS_PATH = SCHEMAS_DIR / "texts.yaml"
 
 # The hidden sheet every template carries: A1 form id, B1 version, C1 unit code.
 META_SHEET = "_tdkt"
@@ -45,7 +65,9 @@ FOOTER_PREFIXES = (
     "noi nhan",
 )
 
-OUTPUT_ROUND_DIRS = {"dang-ky": "dang-ky", "ket-qua": "ket-qua"}
+# The round `tdkt consolidate` runs when none is named; a round's outputs go to a folder named
+# after it under the school year.
+DEFAULT_ROUND = "dang-ky"
 FEEDBACK_DIR = "phan-hoi"
 LOCK_FILE = ".tdkt.lock"
 MANIFEST_FILE = "manifest.json"

@@ -13,8 +13,9 @@ import openpyxl
 import pytest
 
 from pipeline.config import load_config
-from pipeline.engine import Consolidation, consolidate
+from pipeline.engine import consolidate
 from pipeline.forms.definitions import FormSet, load_forms
+from pipeline.rounds.base import RoundResult as Consolidation
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "input_samples"
@@ -36,6 +37,87 @@ def sample_run(tmp_path_factory) -> tuple[Consolidation, Path]:
     out = tmp_path_factory.mktemp("out")
     result = consolidate(SAMPLES / "hop-thu", out, load_config(SAMPLES / "tdkt.toml"))
     return result, result.out_dir
+
+
+def _inbox_state(inbox: Path) -> dict[Path, tuple[bytes, int]]:
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in inbox.iterdir()}
+
+
+@pytest.fixture(scope="session")
+def sample_rerun(sample_run, tmp_path_factory) -> tuple[Consolidation, dict, dict]:
+    """The sample inbox consolidated a second time, on sample_run's date, into another folder
+    (in one process, as sample_run): (result, inbox state before, inbox state after)."""
+    before = _inbox_state(SAMPLES / "hop-thu")
+    again = consolidate(SAMPLES / "hop-thu", tmp_path_factory.mktemp("rerun"),
+                        load_config(SAMPLES / "tdkt.toml"), run_date=sample_run[0].run_date)
+    return again, before, _inbox_state(SAMPLES / "hop-thu")
+
+
+@pytest.fixture(scope="session")
+def results_run(tmp_path_factory) -> tuple[Consolidation, Path]:
+    """The sample results inbox consolidated once for the whole session (in one process)."""
+    out = tmp_path_factory.mktemp("ket-qua")
+    result = consolidate(SAMPLES / "hop-thu-ket-qua", out, load_config(SAMPLES / "tdkt.toml"),
+                         round="ket-qua", registration_inbox=SAMPLES / "hop-thu")
+    return result, result.out_dir
+
+
+@pytest.fixture(scope="session")
+def results_rerun(results_run, tmp_path_factory) -> Consolidation:
+    """The sample results inbox consolidated a second time, on results_run's date."""
+    return consolidate(SAMPLES / "hop-thu-ket-qua", tmp_path_factory.mktemp("ket-qua-rerun"),
+                       load_config(SAMPLES / "tdkt.toml"), round="ket-qua",
+                       registration_inbox=SAMPLES / "hop-thu", run_date=results_run[0].run_date)
+
+
+@pytest.fixture(scope="session")
+def sample_templates(tmp_path_factory):
+    """`tdkt templates` run once through the CLI on a copy of the sample office:
+    (click result, output folder). Read-only: copy a template before filling it."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    root = tmp_path_factory.mktemp("templates")
+    for name in ("tdkt.toml", "danh-muc-don-vi.xlsx", "phan-bo-khen-thuong.xlsx"):
+        shutil.copy(SAMPLES / name, root / name)
+    result = CliRunner().invoke(main, ["templates", "--out", str(root / "mau"), "--config",
+                                       str(root / "tdkt.toml")])
+    return result, root / "mau"
+
+
+@pytest.fixture(scope="session")
+def generated_registrations(tmp_path_factory):
+    """The sample registrations generated once (tests.sample_inbox), with a cache of the blank
+    results templates shared by the year-end builds below: (folder, Registrations, cache)."""
+    from .sample_inbox import build_registrations
+
+    root = tmp_path_factory.mktemp("generated")
+    shutil.copy(SAMPLES / "tdkt.toml", root / "tdkt.toml")
+    return root, build_registrations(root), {}
+
+
+@pytest.fixture(scope="session")
+def generated_samples(generated_registrations) -> tuple[Path, dict[str, Any]]:
+    """What `python -m tests.sample_inbox` writes, in a temporary folder: (folder, record)."""
+    from .sample_inbox import build_year_end
+
+    root, registrations, templates = generated_registrations
+    return root, build_year_end(root, registrations, violations=True, templates=templates)
+
+
+@pytest.fixture(scope="session")
+def generated_all_valid(generated_registrations, tmp_path_factory
+                        ) -> tuple[Path, dict[str, Any]]:
+    """The generated samples with a year-end inbox that breaks no rule: (folder, record)."""
+    from .sample_inbox import INBOX, REGISTRY, build_year_end
+
+    source, registrations, templates = generated_registrations
+    root = tmp_path_factory.mktemp("all-valid")
+    for name in ("tdkt.toml", REGISTRY):
+        shutil.copy(source / name, root / name)
+    shutil.copytree(source / INBOX, root / INBOX)
+    return root, build_year_end(root, registrations, violations=False, templates=templates)
 
 
 @pytest.fixture

@@ -134,6 +134,8 @@ def _layouts(forms: FormSet, office, work: Path, form_id: str = "dang-ky"
                                      "error_message": dv.error})
                     for dv in ws.data_validations.dataValidation],
                 "freeze": ws.freeze_panes, "protect": ws.protection.sheet})
+            # Each cell's format key, worked out once here rather than once per school file.
+            sheets[-1]["keys"] = [repr(sorted(style.items())) for *_, style in cells]
         grids = {s["name"]: {(r, c): v for r, c, v, _ in s["cells"]} for s in sheets}
         header: dict[str, tuple[int, dict[str, int]]] = {}
         for sheet in form.sheets:
@@ -199,8 +201,7 @@ def _write_school_file(layout: Layout, unit: Unit, forms: FormSet, form, rows: d
         ws = book.add_worksheet(spec["name"])
         name = spec["name"]
         written: dict[tuple[int, int], tuple[Any, Any]] = {}
-        for r, c, value, style in spec["cells"]:
-            key = repr(sorted(style.items()))
+        for (r, c, value, style), key in zip(spec["cells"], spec["keys"], strict=True):
             fmt = formats.get(key) or formats.setdefault(key, book.add_format(style))
             value = values.get((name, r, c), value)
             written[(r, c)] = (value, fmt)

@@ -24,7 +24,7 @@ from openpyxl.utils import get_column_letter
 from pipeline.config import load_config
 from pipeline.forms.definitions import Form, FormSet, Sheet, load_forms
 from pipeline.forms.template import UnitInfo, write_template
-from pipeline.rules.ruleset import load_rules, quota_limit
+from pipeline.rules.ruleset import load_rules
 
 SEED = 20251001
 SCHOOL_YEAR = "2025-2026"
@@ -57,6 +57,17 @@ INITIATIVES = ["Một số biện pháp nâng cao chất lượng dạy học m�
                "Ứng dụng công nghệ thông tin trong giảng dạy", "Biện pháp rèn kỹ năng đọc",
                "Tổ chức hoạt động trải nghiệm cho học sinh", "Nâng cao hiệu quả công tác chủ nhiệm",
                "Giáo dục kỹ năng sống cho trẻ mẫu giáo", "Đổi mới sinh hoạt tổ chuyên môn"]
+# The CSTĐCS quota the generator plants against, written out rather than computed by the code
+# under test: rule cstd_co_so.quota of 2025-2026 is 15 % of those reaching the base titles,
+# rounded down, no minimum (test_quota checks the rule still says so).
+CSTD_SHARE_PERCENT = 15
+
+
+def cstd_limit(base: int) -> int:
+    """How many CSTĐCS a unit may propose when `base` people reach the base titles: 15 %, down."""
+    return base * CSTD_SHARE_PERCENT // 100
+
+
 # TCVN3 (ABC) glyphs of the two values the legacy-encoding fault plants.
 TCVN3 = {"Lao động tiên tiến": "Lao ®éng tiªn tiÕn", "Nguyễn Văn Hùng": "NguyÔn V¨n Hïng"}
 
@@ -629,16 +640,31 @@ def write_legacy_list(unit: Unit, forms: FormSet, path: Path, sheet: str) -> Non
     wb.save(path)
 
 
+@dataclass
+class Registrations:
+    """The registration inbox as generated, and what the year-end round is generated from."""
+
+    units: list[Unit]
+    inbox: Inbox
+    forms: FormSet
+    config: Any
+    rng: random.Random  # its state after the registrations: each results build takes a copy
+
+
 def build(root: Path, violations: bool = True) -> dict[str, Any]:
     """Write the registry, the inboxes and expected.json under `root`; returns the record.
 
     With `violations=False` the results inbox holds only proposals that meet every rule.
     """
+    return build_year_end(root, build_registrations(root), violations)
+
+
+def build_registrations(root: Path) -> Registrations:
+    """Write the registry and the registration inbox under `root`."""
     rng = random.Random(SEED)
     forms = load_forms()
     config = load_config(root / "tdkt.toml", SCHOOL_YEAR)
-    quota = load_rules(SCHOOL_YEAR).rule("cstd_co_so.quota")
-    units = make_units(rng, float(quota.params["share"]))
+    units = make_units(rng, CSTD_SHARE_PERCENT / 100)
     write_registry(units, forms, root / REGISTRY)
     inbox = Inbox(root, forms, config.office_for(), rng)
     shutil.rmtree(inbox.dir, ignore_errors=True)
@@ -655,13 +681,13 @@ def build(root: Path, violations: bool = True) -> dict[str, Any]:
                                       "collectives": []}
         elif i == 34:
             base = sum(p.title != "khong_dang_ky" for p in unit.people)
-            inbox.over_quota(unit, quota_limit(base, quota))
+            inbox.over_quota(unit, cstd_limit(base))
         else:
             faults.get(i, inbox.clean)(unit)
     stranger = Unit(code="09001", name="Trường Tiểu học Thực hành Sư phạm", level="TH",
                     block="Khối Tiểu học 1", disadvantaged=False, managers=2, teachers=12,
                     support=3, email="thsp@tanlap.edu.vn")
-    stranger.people = _people(rng, stranger, float(quota.params["share"]))
+    stranger.people = _people(rng, stranger, CSTD_SHARE_PERCENT / 100)
     stranger.collectives = _collectives(rng, stranger)
     inbox.unknown_unit(stranger)
     (inbox.dir / "Công văn gửi Phòng.docx").write_bytes(b"PK\x03\x04 not really a document")
@@ -670,7 +696,21 @@ def build(root: Path, violations: bool = True) -> dict[str, Any]:
     openpyxl.Workbook().save(inbox.dir / "bang-dang-ky-trong.xlsx")
     inbox.planted.file("bang-dang-ky-trong.xlsx", None, False)
     inbox.planted.add("bang-dang-ky-trong.xlsx", "empty-workbook", None, None)
-    results = build_results(root, units, inbox, forms, config, rng, violations)
+    return Registrations(units, inbox, forms, config, rng)
+
+
+def build_year_end(root: Path, registrations: Registrations, violations: bool = True,
+                   templates: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """Write the results inbox, the allocation and expected.json under `root` (which holds the
+    registrations' tdkt.toml); returns the record. `registrations` is left as it was, so one
+    generated registration inbox serves several year-end builds. `templates` (unit code → the
+    blank results template's bytes) is filled and reused across builds: the blank templates
+    do not depend on the violations."""
+    rng = random.Random()
+    rng.setstate(registrations.rng.getstate())
+    inbox = registrations.inbox
+    results = build_results(root, registrations.units, inbox, registrations.forms,
+                            registrations.config, rng, violations, templates)
     record = {"seed": SEED, "school_year": SCHOOL_YEAR, "files": inbox.planted.files,
               "units": inbox.units, "results": results}
     (root / EXPECTED).write_text(json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True),
@@ -722,6 +762,21 @@ def _fill_rows(path: Path, form: Form, forms: FormSet, sheet_id: str,
     return placed
 
 
+def _fill_tables(path: Path, form: Form, forms: FormSet,
+                 tables: dict[str, list[dict[str, Any]]]) -> dict[str, dict[int, int]]:
+    """_fill_rows for several tables (sheet id → rows), loading and saving the workbook once;
+    returns {sheet id: {row index: Excel row}}."""
+    wb = openpyxl.load_workbook(path)
+    placed = {}
+    for sheet_id, rows in tables.items():
+        sheet = form.sheet(sheet_id)
+        ws = wb[sheet.name]
+        header, columns = _header(ws, sheet)
+        placed[sheet_id] = write_rows(ws, sheet, forms, header, columns, rows)
+    wb.save(path)
+    return placed
+
+
 def _scores(criteria: tuple[dict[str, Any], ...], total: int) -> list[float]:
     """Self-scores per criterion adding up to `total`, none above its maximum."""
     maxima = [int(c["max_score"]) for c in criteria]
@@ -732,8 +787,11 @@ def _scores(criteria: tuple[dict[str, Any], ...], total: int) -> list[float]:
 
 
 def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, config,
-                  rng: random.Random, violations: bool = True) -> dict[str, Any]:
-    """The results inbox: one file per unit that registered cleanly, with planted violations."""
+                  rng: random.Random, violations: bool = True,
+                  templates: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """The results inbox: one file per unit that registered cleanly, with planted violations.
+
+    `templates`, when given, caches each unit's blank template (see build_year_end)."""
     from pipeline.rules.ruleset import block_criteria, load_criteria
 
     form = forms.current("ket-qua")
@@ -785,19 +843,24 @@ def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, c
             capped = sum(p["title"] in quota.params["counted_titles"] for p in people)
             planted.append({"subject": "person", "file": f"ket-qua_{unit.code}.xlsx",
                             "unit": unit.code, "rule_id": quota.id, "result": "over-quota",
-                            "count": capped - quota_limit(base, quota)})
+                            "count": capped - cstd_limit(base)})
         else:
             _keep_within_quota(people, planted_here, quota)
         info = UnitInfo(code=unit.code, name=unit.name, level=unit.level,
                         headcount=unit.headcount,
                         rows={"criteria": block_criteria(criteria, unit.block)})
         path = target / name
-        write_template(form, forms.vocabs, info, path, SCHOOL_YEAR, inbox.office)
-        staff_rows = _fill_rows(path, form, forms, "staff", people)
-        unit_rows = _fill_rows(path, form, forms, "unit", groups)
+        if templates is not None and unit.code in templates:
+            path.write_bytes(templates[unit.code])
+        else:
+            write_template(form, forms.vocabs, info, path, SCHOOL_YEAR, inbox.office)
+            if templates is not None:
+                templates[unit.code] = path.read_bytes()
         crit = block_criteria(criteria, unit.block)
-        _fill_rows(path, form, forms, "criteria",
-                   [{"self_score": s} for s in _scores(crit, totals[unit.code])])
+        placed = _fill_tables(path, form, forms, {
+            "staff": people, "unit": groups,
+            "criteria": [{"self_score": s} for s in _scores(crit, totals[unit.code])]})
+        staff_rows, unit_rows = placed["staff"], placed["unit"]
         for v in planted_here:
             rows = staff_rows if v["subject"] == "person" else unit_rows
             row = rows[v.pop("index")]
@@ -856,8 +919,7 @@ def _keep_within_quota(people: list[dict], violations: list[dict], quota) -> Non
     base = [i for i, p in enumerate(people) if i not in failing
             and p["title"] in quota.params["base_titles"]]
     capped = [i for i in base if people[i]["title"] in quota.params["counted_titles"]]
-    limit = quota_limit(len(base), quota)
-    for i in capped[limit:]:
+    for i in capped[cstd_limit(len(base)):]:
         if any(v["index"] == i for v in violations):
             continue
         people[i]["title"] = "lao_dong_tien_tien"

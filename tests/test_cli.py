@@ -16,6 +16,7 @@ from pipeline.config import load_config
 from pipeline.engine import consolidate, output_lock
 from pipeline.findings import catalogue
 from pipeline.reports import registration as report
+from pipeline.status import UnitStatus
 
 from .conftest import SAMPLES, workbook_cells
 
@@ -121,7 +122,7 @@ def test_cli_failed_run_leaves_previous_outputs_intact(office, tmp_path, monkeyp
     assert "Không ghi được kết quả" in result.output
     after = {p.relative_to(out): p.read_bytes() for p in outputs.rglob("*") if p.is_file()}
     assert after == before
-    assert first.units.loc["01001", "status"] == "Hợp lệ"
+    assert first.units.loc["01001", "status"] == UnitStatus.VALID
     assert not [p for p in (out / "2025-2026").iterdir() if p.name.startswith(".")]
 
 
@@ -146,11 +147,10 @@ def test_cli_writes_what_the_library_writes(office, tmp_path):
     assert f"Lỗi: {len(library.errors)};" in result.output
 
 
-def test_cli_templates_writes_one_per_unit(office, tmp_path):
-    root = office()
-    result = _run("templates", "--out", str(tmp_path), "--config", str(root / "tdkt.toml"))
+def test_cli_templates_writes_one_per_unit(sample_templates):
+    result, out = sample_templates  # `tdkt templates` on a copy of the sample office
     assert result.exit_code == 0, result.output
-    files = sorted((tmp_path / "2025-2026" / "mau-dang-ky").glob("*.xlsx"))
+    files = sorted((out / "2025-2026" / "mau-dang-ky").glob("*.xlsx"))
     assert len(files) == 46
     assert "Đã ghi 46 biểu mẫu" in result.output
 

@@ -34,14 +34,14 @@ OFFICE = Office(name="Phòng Văn hóa – Xã hội", parent="UBND XÃ TÂN L�
 
 # unit, name, level, block, status in the unit table
 UNITS = [
-    ("A01", "Trường Mầm non Hoa Sen", "mn", "Khối Mầm non", "Hợp lệ"),
-    ("A02", "Trường Mầm non Sơn Ca", "mn", "Khối Mầm non", "Hợp lệ"),
-    ("A03", "Trường Tiểu học Kim Đồng", "th", "Khối Tiểu học", "Có lỗi"),
-    ("A04", "Trường Tiểu học Lê Lợi", "th", None, "Chưa nộp"),
-    ("A05", "Trường THCS Tân Lập", "thcs", "Khối THCS", "Không hợp lệ"),
-    ("A06", "Trường THCS Nguyễn Du", "thcs", "Khối THCS", "Hợp lệ"),
-    ("A07", "Trường THCS Lý Tự Trọng", "thcs", "Khối THCS", "Có lỗi"),
-    ("A08", "Trường Tiểu học Trần Phú", "th", "Khối Tiểu học", "Không hợp lệ"),
+    ("A01", "Trường Mầm non Hoa Sen", "mn", "Khối Mầm non", "valid"),
+    ("A02", "Trường Mầm non Sơn Ca", "mn", "Khối Mầm non", "valid"),
+    ("A03", "Trường Tiểu học Kim Đồng", "th", "Khối Tiểu học", "with_errors"),
+    ("A04", "Trường Tiểu học Lê Lợi", "th", None, "missing"),
+    ("A05", "Trường THCS Tân Lập", "thcs", "Khối THCS", "invalid"),
+    ("A06", "Trường THCS Nguyễn Du", "thcs", "Khối THCS", "valid"),
+    ("A07", "Trường THCS Lý Tự Trọng", "thcs", "Khối THCS", "with_errors"),
+    ("A08", "Trường Tiểu học Trần Phú", "th", "Khối Tiểu học", "invalid"),
 ]
 
 # file, unit, counted, superseded_by, arrival (None: the file's mtime)
@@ -181,8 +181,9 @@ def test_write_completeness_workbook(sample, tmp_path):
     assert [r[0] for r in body] == list(range(1, len(UNITS) + 1))
     got = [(r[col["Mã đơn vị"]], r[col["Tình trạng"]], r[col["Thời điểm nhận"]],
             r[col["Tệp đã nhận"]], r[col["Số ngày muộn"]]) for r in body]
-    assert got == EXPECTED
-    late_rows = [i for i, r in enumerate(body) if r[col["Tình trạng"]] == LATE]
+    words = {ON_TIME: "Đúng hạn", LATE: "Nộp muộn", MISSING: "Chưa nộp", INVALID: "Không hợp lệ"}
+    assert got == [(code, words[state], *rest) for code, state, *rest in EXPECTED]
+    late_rows = [i for i, r in enumerate(body) if r[col["Tình trạng"]] == "Nộp muộn"]
     head_row = next(c.row for c in ws["A"] if c.value == "STT")
     for i, _ in enumerate(body):
         fill = ws.cell(head_row + 1 + i, 1).fill.fgColor.rgb
@@ -193,7 +194,8 @@ def test_write_completeness_workbook(sample, tmp_path):
         ws = book[sheet]
         assert "15/10/2025" in ws["A6"].value
         header, body, totals = _table_rows(ws, {label})
-        assert header == [label, *STATES, "Tổng số đơn vị", "Tỉ lệ đúng hạn"]
+        assert header == [label, "Đúng hạn", "Nộp muộn", "Chưa nộp", "Không hợp lệ",
+                          "Tổng số đơn vị", "Tỉ lệ đúng hạn"]
         summary = completeness_summary(table, key)
         assert [r[:6] for r in body] == [
             (r[key], *(int(r[STATE_KEYS[s]]) for s in STATES), int(r["total"]))
@@ -221,7 +223,7 @@ def test_state_counts_add_up_to_registry_units(units):
     rows, submissions, arrivals = [], [], {}
     for i, (level, kind, offset) in enumerate(units):
         code = f"U{i:02d}"
-        rows.append((code, f"Trường {i}", level, f"Khối {level}", "Hợp lệ"))
+        rows.append((code, f"Trường {i}", level, f"Khối {level}", "valid"))
         if kind == "none":
             continue
         when = dt.datetime.combine(DUE + dt.timedelta(days=offset), dt.time(9))
@@ -252,7 +254,7 @@ def test_completeness_of_the_sample_consolidation(sample_run):
     table = completeness(result, DUE, {}).set_index("unit_code")
     status = result.units["status"]
     assert list(table.index) == list(result.units.index)
-    assert ((table["state"] == MISSING) == (status == "Chưa nộp")).all()
-    assert (table.loc[status == "Không hợp lệ", "state"] == INVALID).all()
+    assert ((table["state"] == MISSING) == (status == "missing")).all()
+    assert (table.loc[status == "invalid", "state"] == INVALID).all()
     for code, sub in result.chosen.items():
         assert table.loc[code, "file"] == sub.file

@@ -16,14 +16,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from pipeline.monthly.deliver import (
-    SEND_LOG_DDL,
     DeliveryError,
     Outgoing,
     SmtpSettings,
     attachment_digest,
     build_message,
     deliver,
-    ensure_send_log,
     smtp_password,
     smtp_settings,
 )
@@ -90,7 +88,6 @@ def smtp_server():
 @pytest.fixture
 def conn(tmp_path):
     connection = open_store(tmp_path / "kho.sqlite")
-    ensure_send_log(connection)
     yield connection
     connection.close()
 
@@ -147,7 +144,7 @@ def _by_recipient(handler: Recorder) -> dict[tuple[str, str], bytes]:
 
 
 def _log(conn) -> dict[tuple[str, str], str]:
-    return {(r[0], r[1]): r[2] for r in conn.execute("SELECT key, recipient, digest FROM send_log")}
+    return conn.send_log()
 
 
 def test_each_message_reaches_each_recipient_once_with_its_workbooks(smtp_server, conn, items):
@@ -404,8 +401,6 @@ def test_digest_is_stable_and_covers_key_recipients_and_files(items):
         Outgoing(item.key, item.to[:1], item.subject, item.body, item.attachments))
 
 
-def test_send_log_ddl_is_the_migration_to_append(conn):
-    assert SEND_LOG_DDL.startswith("CREATE TABLE send_log")
-    ensure_send_log(conn)  # idempotent
+def test_send_log_is_part_of_the_store_schema(conn):
     columns = [row[1] for row in conn.execute("PRAGMA table_info(send_log)")]
     assert columns == ["key", "recipient", "digest", "sent_at"]

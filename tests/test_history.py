@@ -30,23 +30,19 @@ def test_history_consecutive_flags(years, expected):
 
 
 def test_history_decided_titles_replace_proposals_of_their_year(tmp_path):
-    from pipeline.store.database import RoundRecord, add_awards, open_store, record_round
+    from pipeline.store.database import RoundRecord, Store
     from pipeline.store.record import history_records
 
-    connection = open_store(tmp_path / "kho.sqlite")
-    try:
-        ids = [connection.execute("INSERT INTO persons (full_name, fold_name) VALUES (?, ?)",
-                                  (n, n)).lastrowid for n in ("x", "y")]
-        record_round(connection, RoundRecord(
+    with Store.open(tmp_path / "kho.sqlite") as connection:
+        ids = [connection.add_person(n, n, None, "2024-2025") for n in ("x", "y")]
+        connection.record_round(RoundRecord(
             school_year="2024-2025", round="ket-qua", run_at="2025-05-30T00:00:00",
             proposals=[{"person_id": i, "unit_code": "01", "subject": "person", "name": "n",
                         "kind": "title", "code": "cstd_co_so", "result": "pass"} for i in ids]))
         before = history_records(connection, "title", before="2025-2026")
         assert sorted(before["person_id"]) == sorted(ids)
-        add_awards(connection, [{"person_id": ids[1], "unit_code": "01",
-                                 "school_year": "2024-2025", "kind": "title",
-                                 "code": "cstd_co_so", "decision_no": "9/QĐ-UBND"}], "decision")
+        connection.add_awards([{"person_id": ids[1], "unit_code": "01",
+                                "school_year": "2024-2025", "kind": "title",
+                                "code": "cstd_co_so", "decision_no": "9/QĐ-UBND"}], "decision")
         after = history_records(connection, "title", before="2025-2026")
         assert after["person_id"].tolist() == [ids[1]]  # the authority granted only one
-    finally:
-        connection.close()

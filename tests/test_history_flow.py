@@ -14,7 +14,7 @@ from pipeline.config import load_config
 from pipeline.engine import consolidate
 from pipeline.forms.definitions import load_forms
 from pipeline.rules import eligibility as el
-from pipeline.store.database import open_store, round_runs
+from pipeline.store.database import open_store
 
 from .conftest import SAMPLES, table_rows
 
@@ -64,7 +64,7 @@ def test_history_rounds_are_recorded_once_each(first_year):
     out, config, _ = first_year
     connection = open_store(out / "tdkt-lich-su.sqlite")
     try:
-        runs = round_runs(connection, "2025-2026")
+        runs = connection.round_runs("2025-2026")
         assert sorted(r["round"] for r in runs) == ["dang-ky", "ket-qua"]
         people = connection.execute("SELECT COUNT(*) FROM persons").fetchone()[0]
     finally:
@@ -72,7 +72,7 @@ def test_history_rounds_are_recorded_once_each(first_year):
     consolidate(REGISTRATIONS, out, config)  # a re-run replaces its round, adds nobody
     connection = open_store(out / "tdkt-lich-su.sqlite")
     try:
-        assert len(round_runs(connection, "2025-2026")) == 2
+        assert len(connection.round_runs("2025-2026")) == 2
         assert connection.execute("SELECT COUNT(*) FROM persons").fetchone()[0] == people
     finally:
         connection.close()

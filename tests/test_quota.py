@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.rules.quota import PriorityKey, priority_keys, ranked_candidates, within_quota
+from pipeline.rules.ruleset import load_rules, quota_limit
+
+from .sample_inbox import CSTD_SHARE_PERCENT, cstd_limit
 
 KEYS = priority_keys([
     {"column": "grade", "order": ["HTXSNV", "HTTNV"], "label": "xếp loại"},
@@ -37,6 +41,72 @@ def _candidates() -> pd.DataFrame:
     return pd.DataFrame(rows, index=[11, 12, 13, 14, 15, 16],
                         columns=["unit_code", "full_name", "grade", "initiative_level",
                                  "staff_group", "vote_share"])
+
+
+# The limit of a share, worked out by hand (base × share, then the rule's rounding, then the
+# minimum; nobody at all when nobody reaches the base title)
+
+CEIL_EXACT = pytest.mark.xfail(strict=True, reason=(
+    "quota_limit adds 1e-9 before rounding, so ceil pushes an exact multiple one up "
+    "(20 × 15 % = 3 gives 4)"))
+LIMITS = [  # base, share, rounding, minimum → limit
+    (0, 0.15, "floor", 0, 0),  # nobody reaches the base title
+    (1, 0.15, "floor", 0, 0),  # 0.15
+    (6, 0.15, "floor", 0, 0),  # 0.9: "không quá" 15 % — none
+    (7, 0.15, "floor", 0, 1),  # 1.05
+    (13, 0.15, "floor", 0, 1),  # 1.95
+    (14, 0.15, "floor", 0, 2),  # 2.1
+    (20, 0.15, "floor", 0, 3),  # 3 exactly (20 × 0.15 is 2.9999… in binary)
+    (40, 0.15, "floor", 0, 6),  # 6 exactly
+    (60, 0.15, "floor", 0, 9),  # 9 exactly (60 × 0.15 is 8.9999… in binary)
+    (100, 0.15, "floor", 0, 15),  # 15 exactly
+    (47, 0.15, "floor", 0, 7),  # 7.05
+    (10, 0.15, None, 0, 1),  # 1.5: no rounding given means down
+    (10, 0.0, "floor", 0, 0),  # a share of nothing
+    (10, 1.0, "floor", 0, 10),  # everyone
+    (3, 0.15, "nearest", 0, 0),  # 0.45
+    (6, 0.15, "nearest", 0, 1),  # 0.9
+    (7, 0.15, "nearest", 0, 1),  # 1.05
+    (10, 0.15, "nearest", 0, 2),  # 1.5: a half goes up
+    (30, 0.15, "nearest", 0, 5),  # 4.5: a half goes up (not to the even 4)
+    (5, 0.5, "nearest", 0, 3),  # 2.5: up, not to the even 2
+    (13, 0.15, "nearest", 0, 2),  # 1.95
+    (20, 0.15, "nearest", 0, 3),  # 3 exactly
+    (1, 0.15, "ceil", 0, 1),  # 0.15
+    (7, 0.15, "ceil", 0, 2),  # 1.05
+    (14, 0.15, "ceil", 0, 3),  # 2.1
+    (0, 0.15, "ceil", 0, 0),  # nobody reaches the base title
+    pytest.param(20, 0.15, "ceil", 0, 3, marks=CEIL_EXACT),  # 3 exactly
+    pytest.param(40, 0.15, "ceil", 0, 6, marks=CEIL_EXACT),  # 6 exactly
+    pytest.param(10, 1.0, "ceil", 0, 10, marks=CEIL_EXACT),  # everyone
+    (3, 0.15, "floor", 1, 1),  # 0.45 → 0, raised to the minimum
+    (6, 0.15, "floor", 1, 1),  # 0.9 → 0, raised to the minimum
+    (20, 0.15, "floor", 1, 3),  # 3, above the minimum
+    (7, 0.15, "floor", 2, 2),  # 1.05 → 1, raised to the minimum
+    (0, 0.15, "floor", 1, 0),  # the minimum never applies to a unit with no base
+    (3, 0.15, "nearest", 1, 1),  # 0.45 → 0, raised to the minimum
+]
+
+
+@pytest.mark.parametrize(("base", "share", "rounding", "minimum", "limit"), LIMITS)
+def test_quota_limit_hand_computed(base, share, rounding, minimum, limit):
+    rule = load_rules("2025-2026").rule("cstd_co_so.quota")
+    params = {**rule.params, "share": share, "minimum": minimum}
+    if rounding is None:
+        del params["rounding"]
+    else:
+        params["rounding"] = rounding
+    assert quota_limit(base, replace(rule, params=params)) == limit
+
+
+def test_quota_rule_of_the_year_is_the_one_the_samples_plant_against():
+    # tests.sample_inbox writes 15 % rounded down out by hand; the year's rule must agree.
+    params = load_rules("2025-2026").rule("cstd_co_so.quota").params
+    assert (params["share"], params["rounding"], params.get("minimum", 0)) == (
+        CSTD_SHARE_PERCENT / 100, "floor", 0)
+    floor_cases = [c for c in LIMITS if isinstance(c, tuple) and c[1:4] == (0.15, "floor", 0)]
+    assert len(floor_cases) >= 8
+    assert [cstd_limit(base) for base, *_ in floor_cases] == [c[-1] for c in floor_cases]
 
 
 # Definitions

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from click.testing import CliRunner
 
-from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.engine import consolidation
 
@@ -63,18 +61,27 @@ def _fill_as_school(template: Path, unit: Unit, forms) -> None:
     wb.save(template)
 
 
-@pytest.fixture
-def filled(office, forms, tmp_path) -> tuple[Path, Path]:
-    root = office()
-    result = CliRunner().invoke(main, ["templates", "--out", str(tmp_path / "mau"), "--config",
-                                       str(root / "tdkt.toml")])
+@pytest.fixture(scope="module")
+def filled_template(forms, sample_templates, tmp_path_factory) -> Path:
+    """One unit's template from `tdkt templates` (run once for the session on a copy of the
+    sample office), filled as its school would."""
+    result, out = sample_templates
     assert result.exit_code == 0, result.output
-    templates = sorted((tmp_path / "mau").rglob("*.xlsx"))
+    templates = sorted(out.rglob("*.xlsx"))
     assert len(templates) == 46
-    template = next(p for p in templates if CODE in p.name)
+    source = next(p for p in templates if CODE in p.name)
+    template = tmp_path_factory.mktemp("mau") / source.name
+    shutil.copy(source, template)
     _fill_as_school(template, _unit(forms), forms)
-    target = root / "hop-thu" / template.name
-    shutil.copy(template, target)
+    return template
+
+
+@pytest.fixture
+def filled(office, filled_template) -> tuple[Path, Path]:
+    """A copy of the sample office whose inbox holds the filled template (a fresh copy)."""
+    root = office()
+    target = root / "hop-thu" / filled_template.name
+    shutil.copy(filled_template, target)
     return root, target
 
 
@@ -84,7 +91,7 @@ def test_roundtrip_filled_template_has_no_findings(filled, forms):
     assert [f.message for f in result.findings] == []
     unit = _unit(forms)
     row = result.units.loc[CODE]
-    assert row["status"] == "Hợp lệ"
+    assert row["status"] == "valid"
     assert row["staff_listed"] == len(unit.people)
     assert row["registered"] == sum(p.title != "khong_dang_ky" for p in unit.people)
     assert row["title:cstd_co_so"] == sum(p.title == "cstd_co_so" for p in unit.people)
@@ -105,5 +112,5 @@ def test_roundtrip_through_libreoffice_has_no_findings(filled, forms, tmp_path):
     shutil.copy(back, root / "hop-thu" / back.name)
     result = consolidation(root / "hop-thu", load_config(root / "tdkt.toml"))
     assert [f.message for f in result.findings] == []
-    assert result.units.loc[CODE, "status"] == "Hợp lệ"
+    assert result.units.loc[CODE, "status"] == "valid"
     assert result.units.loc[CODE, "staff_listed"] == len(_unit(forms).people)

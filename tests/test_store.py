@@ -1,44 +1,40 @@
-"""The history store: creation, migration from version 1, replacing a round, surviving a kill."""
+"""The history store: creation, migrations (from version 1, and from the store tdkt 0.1
+wrote), transactions, replacing a round, statuses kept as codes, surviving a kill."""
 
 from __future__ import annotations
 
+import ast
+import gzip
 import hashlib
 import os
+import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from pipeline.store import database as store
-from pipeline.store.database import (
-    SCHEMA_VERSION,
-    RoundRecord,
-    StoreError,
-    add_awards,
-    awards_of,
-    open_store,
-    person_titles,
-    persons,
-    record_round,
-    round_runs,
-    schema_version,
-    unit_titles,
-    upsert_person,
-)
+from pipeline.cli import main
+from pipeline.status import UnitStatus, label
+from pipeline.store import database
+from pipeline.store.database import SCHEMA_VERSION, RoundRecord, Store, StoreError, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 V1_SQL = Path(__file__).parent / "files" / "store_v1.sql"
+V3 = Path(__file__).parent / "files" / "store-v3"  # written by tdkt 0.1 (schema 3)
+CONFIG = ROOT / "input_samples" / "tdkt.toml"
 TABLES = {"runs", "inputs", "units", "persons", "staff", "proposals", "findings", "decisions",
-          "awards", "person_links"}
+          "awards", "person_links", "send_log", "archive"}
+UNIT_LABELS = {label(code) for code in UnitStatus}
 
 
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+def _tables(store: Store) -> set[str]:
+    return {r[0] for r in store.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def _record(year: str, round: str, person_ids: list[int], unit: str = "TH01",
@@ -58,7 +54,7 @@ def _record(year: str, round: str, person_ids: list[int], unit: str = "TH01",
         inputs=[{"file": f"{unit}.xlsx", "sha256": "00ff", "unit_code": unit,
                  "classification": "accepted"}],
         units=[{"unit_code": unit, "unit_name": "Trường Tiểu học Hòa Bình", "level": "TH",
-                "block": "Khối 1", "status": "accepted"}],
+                "block": "Khối 1", "status": "valid"}],
         people=people,
         proposals=[{"person_id": None, "unit_code": unit, "subject": "collective",
                     "name": "Tổ 1", "kind": "collective_title", "code": "TLĐTT",
@@ -73,7 +69,7 @@ def _record(year: str, round: str, person_ids: list[int], unit: str = "TH01",
     )
 
 
-def _counts(conn: sqlite3.Connection, year: str, round: str) -> dict[str, int]:
+def _counts(conn: Store, year: str, round: str) -> dict[str, int]:
     """Rows per table belonging to the runs of one year and round."""
     return {table: conn.execute(
         f"SELECT count(*) FROM {table} t JOIN runs r ON r.id = t.run_id "
@@ -81,7 +77,7 @@ def _counts(conn: sqlite3.Connection, year: str, round: str) -> dict[str, int]:
         for table in ("inputs", "units", "staff", "proposals", "decisions", "findings")}
 
 
-def _checksum(conn: sqlite3.Connection, year: str, round: str) -> str:
+def _checksum(conn: Store, year: str, round: str) -> str:
     """A digest of every staff and proposal row of one year and round, with its run."""
     digest = hashlib.sha256()
     for table in ("staff", "proposals"):
@@ -95,23 +91,28 @@ def _checksum(conn: sqlite3.Connection, year: str, round: str) -> str:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sqlite3.Connection:
-    conn = open_store(tmp_path / "history" / "tdkt.sqlite")
-    yield conn
-    conn.close()
+def db(tmp_path: Path) -> Store:
+    with Store.open(tmp_path / "history" / "tdkt.sqlite") as store:
+        yield store
 
 
-def _two_persons(conn: sqlite3.Connection) -> list[int]:
-    return [upsert_person(conn, "Nguyễn Thị Lan", "nguyen thi lan", "1985-03-12", "2024-2025"),
-            upsert_person(conn, "Trần Văn Đức", "tran van duc", "1979-11-02", "2024-2025")]
+def _two_persons(store: Store) -> list[int]:
+    return [store.upsert_person("Nguyễn Thị Lan", "nguyen thi lan", "1985-03-12", "2024-2025"),
+            store.upsert_person("Trần Văn Đức", "tran van duc", "1979-11-02", "2024-2025")]
+
+
+def _contents(store: Store) -> dict[str, list[tuple]]:
+    """Every row of every table, sorted."""
+    return {table: sorted(map(tuple, store.execute(f"SELECT * FROM {table}")), key=repr)
+            for table in sorted(_tables(store))}
 
 
 # General
 
 
-def test_store_new_has_current_schema(tmp_path: Path, db: sqlite3.Connection) -> None:
+def test_store_new_has_current_schema(tmp_path: Path, db: Store) -> None:
     assert (tmp_path / "history" / "tdkt.sqlite").exists()
-    assert schema_version(db) == SCHEMA_VERSION == len(store.MIGRATIONS)
+    assert db.schema_version == SCHEMA_VERSION == len(database.MIGRATIONS) == 4
     assert _tables(db) >= TABLES
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -120,63 +121,130 @@ def test_store_new_has_current_schema(tmp_path: Path, db: sqlite3.Connection) ->
 
 def test_store_reopen_keeps_rows(tmp_path: Path) -> None:
     path = tmp_path / "tdkt.sqlite"
-    conn = open_store(path)
-    ids = _two_persons(conn)
-    record_round(conn, _record("2024-2025", "dang-ky", ids))
-    conn.close()
-    conn = open_store(path)
-    assert [r["round"] for r in round_runs(conn)] == ["dang-ky"]
-    assert _counts(conn, "2024-2025", "dang-ky")["staff"] == 3
-    conn.close()
+    with Store.open(path) as store:
+        ids = _two_persons(store)
+        store.record_round(_record("2024-2025", "dang-ky", ids))
+    with open_store(path) as store:  # the plain function opens the same Store
+        assert isinstance(store, Store)
+        assert [r["round"] for r in store.round_runs()] == ["dang-ky"]
+        assert _counts(store, "2024-2025", "dang-ky")["staff"] == 3
 
 
-def test_store_upsert_person_finds_existing(db: sqlite3.Connection) -> None:
+def test_store_closes_at_the_end_of_a_with_block(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "tdkt.sqlite") as store:
+        pass
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.execute("SELECT 1")
+
+
+def test_store_upsert_person_finds_existing(db: Store) -> None:
     first = _two_persons(db)
     assert _two_persons(db) == first
-    assert [p["full_name"] for p in persons(db)] == ["Nguyễn Thị Lan", "Trần Văn Đức"]
+    assert [p["full_name"] for p in db.persons()] == ["Nguyễn Thị Lan", "Trần Văn Đức"]
     # Inside the caller's transaction it joins it instead of committing.
-    db.execute("BEGIN IMMEDIATE")
-    new = upsert_person(db, "Lê Văn Hải", "le van hai", None, "2025-2026")
-    assert db.in_transaction
-    db.execute("ROLLBACK")
-    assert new not in [p["id"] for p in persons(db)]
+    with pytest.raises(KeyboardInterrupt), db.transaction():
+        new = db.upsert_person("Lê Văn Hải", "le van hai", None, "2025-2026")
+        assert db.in_transaction
+        raise KeyboardInterrupt
+    assert not db.in_transaction
+    assert new not in db.person_ids()
+    assert db.person_ids() == set(first)
 
 
-def test_store_titles_and_awards(db: sqlite3.Connection) -> None:
+def test_store_transaction_commits_or_rolls_back(db: Store) -> None:
+    with db.transaction():
+        lan = db.add_person("Nguyễn Thị Lan", "nguyen thi lan", "1985-03-12", "2024-2025")
+    assert not db.in_transaction and db.person_ids() == {lan}
+    with pytest.raises(RuntimeError), db.transaction():
+        db.add_person("Trần Văn Đức", "tran van duc", "1979-11-02", "2024-2025")
+        raise RuntimeError("stop")
+    assert not db.in_transaction and db.person_ids() == {lan}
+
+
+def test_store_nested_transaction_undoes_only_its_own_writes(db: Store) -> None:
+    with db.transaction():
+        lan = db.add_person("Nguyễn Thị Lan", "nguyen thi lan", "1985-03-12", "2024-2025")
+        with pytest.raises(sqlite3.IntegrityError):  # person 999 was never added
+            db.record_round(_record("2024-2025", "dang-ky", [999]))
+        assert db.in_transaction and db.round_runs() == []
+        duc = db.add_person("Trần Văn Đức", "tran van duc", "1979-11-02", "2024-2025")
+    assert db.person_ids() == {lan, duc}
+
+
+def test_store_titles_and_awards(db: Store) -> None:
     lan, duc = _two_persons(db)
-    record_round(db, _record("2024-2025", "dang-ky", [lan, duc]))
-    assert add_awards(db, [{"person_id": lan, "unit_code": "TH01", "school_year": "2023-2024",
-                            "kind": "title", "code": "CSTĐCS", "decision_no": "123/QĐ-UBND",
-                            "decision_date": "2024-06-30"}], source="import") == 1
-    assert [(a["school_year"], a["code"], a["source"]) for a in awards_of(db, lan)] == [
+    db.record_round(_record("2024-2025", "dang-ky", [lan, duc]))
+    assert db.add_awards([{"person_id": lan, "unit_code": "TH01", "school_year": "2023-2024",
+                           "kind": "title", "code": "CSTĐCS", "decision_no": "123/QĐ-UBND",
+                           "decision_date": "2024-06-30"}], source="import") == 1
+    assert [(a["school_year"], a["code"], a["source"]) for a in db.awards_of(lan)] == [
         ("2023-2024", "CSTĐCS", "import")]
     assert [(t["school_year"], t["round"], t["code"], t["source"], t["result"])
-            for t in person_titles(db, lan)] == [
+            for t in db.person_titles(lan)] == [
         ("2023-2024", None, "CSTĐCS", "import", "awarded"),
         ("2024-2025", "dang-ky", "LĐTT", "proposal", "registered"),
     ]
     assert [(t["school_year"], t["person_id"], t["kind"], t["code"], t["result"])
-            for t in unit_titles(db, "TH01")] == [
+            for t in db.unit_titles("TH01")] == [
         ("2023-2024", lan, "title", "CSTĐCS", "awarded"),
         ("2024-2025", None, "collective_title", "TLĐTT", "registered"),
         ("2024-2025", lan, "title", "LĐTT", "registered"),
         ("2024-2025", duc, "title", "LĐTT", "registered"),
     ]
     with pytest.raises(ValueError):
-        add_awards(db, [], source="guess")
+        db.add_awards([], source="guess")
 
 
-def test_store_person_titles_follow_confirmed_links(db: sqlite3.Connection) -> None:
+def test_store_person_titles_follow_confirmed_links(db: Store) -> None:
     lan, duc = _two_persons(db)
-    lan_again = upsert_person(db, "Nguyễn Thị Lan", "nguyen thi lan", None, "2025-2026")
-    record_round(db, _record("2025-2026", "dang-ky", [lan_again]))
-    add_awards(db, [{"person_id": lan, "school_year": "2023-2024", "kind": "title",
-                     "code": "CSTĐCS"}], source="decision")
-    assert len(person_titles(db, lan)) == 1
-    store.link_persons(db, lan_again, lan, "Phòng GD&ĐT", "2025-10-01T10:00:00+07:00")
-    assert [t["school_year"] for t in person_titles(db, lan)] == ["2023-2024", "2025-2026"]
-    assert person_titles(db, lan) == person_titles(db, lan_again)
-    assert person_titles(db, duc) == []
+    lan_again = db.upsert_person("Nguyễn Thị Lan", "nguyen thi lan", None, "2025-2026")
+    db.record_round(_record("2025-2026", "dang-ky", [lan_again]))
+    db.add_awards([{"person_id": lan, "school_year": "2023-2024", "kind": "title",
+                    "code": "CSTĐCS"}], source="decision")
+    assert len(db.person_titles(lan)) == 1
+    db.link_persons(lan_again, lan, "Phòng GD&ĐT", "2025-10-01T10:00:00+07:00")
+    assert db.person_links() == [(lan, lan_again)]
+    assert [t["school_year"] for t in db.person_titles(lan)] == ["2023-2024", "2025-2026"]
+    assert db.person_titles(lan) == db.person_titles(lan_again)
+    assert db.person_titles(duc) == []
+
+
+def test_store_send_log_and_archive(db: Store) -> None:
+    assert db.sent("2025-10/dang-ky/phong", "a@example.vn") is None
+    db.mark_sent("2025-10/dang-ky/phong", "a@example.vn", "d1", "2025-10-31T17:00:00+07:00")
+    db.mark_sent("2025-10/dang-ky/phong", "a@example.vn", "d2", "2025-11-30T17:00:00+07:00")
+    assert db.sent("2025-10/dang-ky/phong", "a@example.vn") == "d2"
+    assert db.sent("2025-10/dang-ky/phong", "b@example.vn") is None
+    assert db.send_log() == {("2025-10/dang-ky/phong", "a@example.vn"): "d2"}
+    assert db.first_seen("ab" * 32) is None
+    db.archive_file("ab" * 32, "01001.xlsx", 10, "2025-10-01T08:00:00+07:00", "ab/x.xlsx")
+    db.archive_file("ab" * 32, "01001 (2).xlsx", 10, "2025-10-09T08:00:00+07:00", "ab/x.xlsx")
+    assert db.first_seen("ab" * 32) == "2025-10-01T08:00:00+07:00"
+
+
+# Statuses as codes
+
+
+@pytest.mark.parametrize("given", ["valid", UnitStatus.VALID, "Hợp lệ"])
+def test_store_keeps_unit_status_codes(db: Store, given: str) -> None:
+    ids = _two_persons(db)
+    run = _record("2024-2025", "dang-ky", ids)
+    missing = {**run.units[0], "unit_code": "TH02", "status": "Chưa nộp"}
+    with_errors = {**run.units[0], "unit_code": "TH03", "status": UnitStatus.WITH_ERRORS}
+    db.record_round(RoundRecord(run.school_year, run.round, run.run_at,
+                                units=[{**run.units[0], "status": given}, missing, with_errors]))
+    assert [tuple(r) for r in db.execute("SELECT unit_code, status FROM units ORDER BY 1")] == [
+        ("TH01", "valid"), ("TH02", "missing"), ("TH03", "with_errors")]
+    assert db.unit_status_counts("2024-2025", "dang-ky") == {
+        UnitStatus.VALID: 1, UnitStatus.MISSING: 1, UnitStatus.WITH_ERRORS: 1}
+
+
+def test_store_refuses_an_unknown_unit_status(db: Store) -> None:
+    run = _record("2024-2025", "dang-ky", _two_persons(db))
+    with pytest.raises(ValueError, match="not a unit status"):
+        db.record_round(RoundRecord(run.school_year, run.round, run.run_at,
+                                    units=[{**run.units[0], "status": "Hợp lệ ?"}]))
+    assert db.round_runs() == []
 
 
 # Migration and versions
@@ -188,59 +256,130 @@ def test_store_migrates_v1_file(tmp_path: Path) -> None:
     old.executescript(V1_SQL.read_text(encoding="utf-8"))
     old.close()
 
-    conn = open_store(path)
-    assert schema_version(conn) == SCHEMA_VERSION
-    assert _tables(conn) >= TABLES
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-    assert round_runs(conn) == [{"id": 1, "school_year": "2024-2025", "round": "dang-ky",
-                                 "run_at": "2024-10-15T08:30:00+07:00"}]
-    assert [p["full_name"] for p in persons(conn)] == ["Nguyễn Thị Lan", "Trần Văn Đức"]
-    assert person_titles(conn, 1) == [{
-        "school_year": "2024-2025", "round": "dang-ky", "unit_code": "TH01", "kind": "title",
-        "code": "CSTĐCS", "source": "proposal", "result": "registered"}]
-    assert _counts(conn, "2024-2025", "dang-ky") == {
-        "inputs": 1, "units": 1, "staff": 2, "proposals": 3, "decisions": 0, "findings": 1}
-    # The new tables are usable alongside the old rows.
-    add_awards(conn, [{"person_id": 2, "unit_code": "TH01", "school_year": "2024-2025",
-                       "kind": "title", "code": "LĐTT"}], source="decision")
-    assert [t["source"] for t in person_titles(conn, 2)] == ["proposal", "decision"]
-    # The old person ids stay valid for new rounds.
-    assert upsert_person(conn, "Trần Văn Đức", "tran van duc", "1979-11-02", "2025-2026") == 2
-    conn.close()
+    with Store.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert _tables(store) >= TABLES
+        assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert store.round_runs() == [{"id": 1, "school_year": "2024-2025", "round": "dang-ky",
+                                       "run_at": "2024-10-15T08:30:00+07:00"}]
+        assert [p["full_name"] for p in store.persons()] == ["Nguyễn Thị Lan", "Trần Văn Đức"]
+        assert store.person_titles(1) == [{
+            "school_year": "2024-2025", "round": "dang-ky", "unit_code": "TH01",
+            "kind": "title", "code": "CSTĐCS", "source": "proposal", "result": "registered"}]
+        assert _counts(store, "2024-2025", "dang-ky") == {
+            "inputs": 1, "units": 1, "staff": 2, "proposals": 3, "decisions": 0, "findings": 1}
+        # The new tables are usable alongside the old rows.
+        store.add_awards([{"person_id": 2, "unit_code": "TH01", "school_year": "2024-2025",
+                           "kind": "title", "code": "LĐTT"}], source="decision")
+        assert [t["source"] for t in store.person_titles(2)] == ["proposal", "decision"]
+        # The old person ids stay valid for new rounds.
+        assert store.upsert_person("Trần Văn Đức", "tran van duc", "1979-11-02",
+                                   "2025-2026") == 2
+
+
+def _v3_store(tmp_path: Path) -> Path:
+    """The store tdkt 0.1 wrote for both sample rounds, unpacked into tmp_path."""
+    path = tmp_path / "tdkt-lich-su.sqlite"
+    with gzip.open(V3 / "tdkt-lich-su.sqlite.gz", "rb") as packed, path.open("wb") as plain:
+        shutil.copyfileobj(packed, plain)
+    return path
+
+
+def _labels_left(path: Path) -> list[str]:
+    """Every text cell of every table that is a unit status label."""
+    conn = sqlite3.connect(path)
+    try:
+        found = []
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]:
+                found += [f"{table}.{column}: {r[0]}" for r in conn.execute(
+                    f"SELECT DISTINCT {column} FROM {table} WHERE typeof({column}) = 'text'")
+                    if r[0] in UNIT_LABELS]
+        return found
+    finally:
+        conn.close()
+
+
+def _history(path: Path, who: str) -> str:
+    result = CliRunner().invoke(main, ["history", who, "--store", str(path),
+                                       "--config", str(CONFIG)])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_store_migrates_the_store_tdkt_0_1_wrote(tmp_path: Path) -> None:
+    path = _v3_store(tmp_path)
+    with sqlite3.connect(path) as old:
+        assert old.execute("PRAGMA user_version").fetchone()[0] == 3
+        old_statuses = dict(old.execute("SELECT status, count(*) FROM units GROUP BY status"))
+    assert old_statuses == {"Hợp lệ": 74, "Có lỗi": 3, "Chưa nộp": 15}
+    assert sorted(_labels_left(path)) == ["units.status: Chưa nộp", "units.status: Có lỗi",
+                                          "units.status: Hợp lệ"]
+
+    with Store.open(path) as store:
+        assert store.schema_version == 4
+        assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        statuses = dict(store.execute("SELECT status, count(*) FROM units GROUP BY status"))
+        migrated = store.unit_status_counts("2025-2026", "dang-ky")
+    assert statuses == {"valid": 74, "with_errors": 3, "missing": 15}
+    assert set(statuses) <= set(UnitStatus)
+    assert sum(migrated.values()) == 46
+    assert _labels_left(path) == []
+    with sqlite3.connect(path) as plain:
+        assert plain.execute("PRAGMA user_version").fetchone()[0] == 4
+
+    # `tdkt history` reads the migrated store exactly as tdkt 0.1 read its own.
+    assert _history(path, "01001") == (V3 / "history-01001.txt").read_text(encoding="utf-8")
+    assert _history(path, "Đinh Đức Bình") == \
+        (V3 / "history-person.txt").read_text(encoding="utf-8")
+
+
+def test_store_opening_a_migrated_store_again_changes_nothing(tmp_path: Path) -> None:
+    path = _v3_store(tmp_path)
+    with Store.open(path) as store:
+        before = _contents(store)
+    data = path.read_bytes()
+    with Store.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.connection.total_changes == 0  # no migration ran
+        assert _contents(store) == before
+    assert path.read_bytes() == data
+    assert _history(path, "01001") == (V3 / "history-01001.txt").read_text(encoding="utf-8")
+    assert path.read_bytes() == data
 
 
 def test_store_refuses_newer_schema(tmp_path: Path) -> None:
     path = tmp_path / "future.sqlite"
-    conn = open_store(path)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    conn.close()
+    with Store.open(path) as store:
+        store.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="phiên bản mới hơn"):
-        open_store(path)
+        Store.open(path)
 
 
 def test_store_refuses_file_that_is_not_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "tong-hop.sqlite"
     path.write_bytes(b"PK\x03\x04 this is a workbook, not a store" * 100)
     with pytest.raises(StoreError, match="bị hỏng"):
-        open_store(path)
+        Store.open(path)
 
 
 # Recording rounds
 
 
-def test_store_record_round_replaces_only_that_round(db: sqlite3.Connection) -> None:
+def test_store_record_round_replaces_only_that_round(db: Store) -> None:
     ids = _two_persons(db)
-    record_round(db, _record("2024-2025", "dang-ky", ids, n_staff=4))
-    record_round(db, _record("2024-2025", "ket-qua", ids, n_staff=5))
-    record_round(db, _record("2025-2026", "dang-ky", ids, n_staff=6))
+    db.record_round(_record("2024-2025", "dang-ky", ids, n_staff=4))
+    db.record_round(_record("2024-2025", "ket-qua", ids, n_staff=5))
+    db.record_round(_record("2025-2026", "dang-ky", ids, n_staff=6))
     other_round = (_counts(db, "2024-2025", "ket-qua"), _checksum(db, "2024-2025", "ket-qua"))
     other_year = (_counts(db, "2025-2026", "dang-ky"), _checksum(db, "2025-2026", "dang-ky"))
 
-    run_id = record_round(db, _record("2024-2025", "dang-ky", ids, n_staff=9))
+    run_id = db.record_round(_record("2024-2025", "dang-ky", ids, n_staff=9))
 
-    assert [r["id"] for r in round_runs(db, "2024-2025") if r["round"] == "dang-ky"] == [run_id]
-    assert len(round_runs(db)) == 3
+    assert [r["id"] for r in db.round_runs("2024-2025") if r["round"] == "dang-ky"] == [run_id]
+    assert len(db.round_runs()) == 3
     assert _counts(db, "2024-2025", "dang-ky")["staff"] == 9
     # Each of the two persons registered LĐTT once, plus the collective.
     assert _counts(db, "2024-2025", "dang-ky")["proposals"] == 3
@@ -248,39 +387,79 @@ def test_store_record_round_replaces_only_that_round(db: sqlite3.Connection) -> 
         other_round
     assert (_counts(db, "2025-2026", "dang-ky"), _checksum(db, "2025-2026", "dang-ky")) == \
         other_year
+    assert db.round_inputs("2024-2025", "dang-ky") == {"TH01.xlsx": "00ff"}
     # No orphans were left by the replaced run.
     assert db.execute("SELECT count(*) FROM staff WHERE run_id NOT IN "
                       "(SELECT id FROM runs)").fetchone()[0] == 0
 
 
-def test_store_record_round_failure_rolls_back(db: sqlite3.Connection) -> None:
+def test_store_record_round_failure_rolls_back(db: Store) -> None:
     ids = _two_persons(db)
-    record_round(db, _record("2024-2025", "dang-ky", ids))
+    db.record_round(_record("2024-2025", "dang-ky", ids))
     before = (_counts(db, "2024-2025", "dang-ky"), _checksum(db, "2024-2025", "dang-ky"))
     with pytest.raises(sqlite3.IntegrityError):  # person 999 was never added
-        record_round(db, _record("2024-2025", "dang-ky", [999]))
+        db.record_round(_record("2024-2025", "dang-ky", [999]))
     assert not db.in_transaction
     assert (_counts(db, "2024-2025", "dang-ky"), _checksum(db, "2024-2025", "dang-ky")) == \
         before
 
 
+# SQL lives in the store's database module
+
+
+def _sql_in(path: Path) -> list[int]:
+    """Lines of SQL string constants and execute calls in one module."""
+    sql = re.compile(r"\A\s*(?:SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|BEGIN|COMMIT"
+                     r"|ROLLBACK|SAVEPOINT|RELEASE|PRAGMA|WITH\b.*\bSELECT)\b", re.DOTALL)
+    def is_sql(node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, str) and sql.match(node.value) is not None
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            node.func.attr in ("execute", "executemany", "executescript")
+
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if is_sql(node)]
+
+
+def test_store_sql_only_in_the_database_module() -> None:
+    found = {path.relative_to(ROOT).as_posix(): _sql_in(path)
+             for path in sorted((ROOT / "pipeline").rglob("*.py"))}
+    assert found["pipeline/store/database.py"]  # the checker sees SQL where it is
+    assert {path: lines for path, lines in found.items()
+            if lines and path != "pipeline/store/database.py"} == {}
+
+
 # Bugs and crashes
 
 
+# The child records a large round; a progress handler, called by SQLite while it writes the
+# rows inside the open transaction, tells the parent so on stdout and waits there to be killed.
 _CHILD = textwrap.dedent("""
+    import signal
     import sys
     from pathlib import Path
-    from pipeline.store.database import RoundRecord, open_store, record_round
+    from pipeline.store.database import RoundRecord, Store
 
-    conn = open_store(Path(sys.argv[1]))
+    store = Store.open(Path(sys.argv[1]))
     people = [{"person_id": 1 + i % 2, "unit_code": "TH%02d" % (i % 40), "row": 7 + i,
                "full_name": "Người thứ %d" % i, "birth_date": "1980-01-01", "sex": "Nữ",
                "position": "Giáo viên", "staff_group": "GV", "grade": "Hạng III",
                "title": "LĐTT", "commendation": "GK-UBND" if i % 3 == 0 else None}
               for i in range(int(sys.argv[2]))]
     run = RoundRecord("2024-2025", "dang-ky", "2025-05-21T09:00:00+07:00", people=people)
-    print("started", flush=True)
-    record_round(conn, run)
+    steps = 0
+
+    def inside():
+        global steps
+        if store.in_transaction:
+            steps += 1
+            if steps == 200:  # well into the new rows, the old round already deleted
+                print("inside", flush=True)
+                signal.pause()  # until killed
+        return 0
+
+    store.connection.set_progress_handler(inside, 1000)
+    store.record_round(run)
     print("done", flush=True)
 """)
 
@@ -288,19 +467,19 @@ _CHILD = textwrap.dedent("""
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX only")
 def test_store_killed_during_record_round_keeps_previous_round(tmp_path: Path) -> None:
     path = tmp_path / "tdkt.sqlite"
-    conn = open_store(path)
-    ids = _two_persons(conn)
-    assert ids == [1, 2]  # the child process relies on these ids
-    record_round(conn, _record("2024-2025", "dang-ky", ids, n_staff=50))
-    before = (_counts(conn, "2024-2025", "dang-ky"), _checksum(conn, "2024-2025", "dang-ky"))
-    conn.close()
+    with Store.open(path) as store:
+        ids = _two_persons(store)
+        assert ids == [1, 2]  # the child process relies on these ids
+        store.record_round(_record("2024-2025", "dang-ky", ids, n_staff=50))
+        before = (_counts(store, "2024-2025", "dang-ky"),
+                  _checksum(store, "2024-2025", "dang-ky"))
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path), "200000"],
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path), "20000"],
                              stdout=subprocess.PIPE, text=True, env=env)
     try:
-        assert child.stdout.readline().strip() == "started"
-        time.sleep(0.3)
+        # Sent from inside the open transaction, while the rows are being written.
+        assert child.stdout.readline().strip() == "inside"
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     finally:
@@ -310,13 +489,12 @@ def test_store_killed_during_record_round_keeps_previous_round(tmp_path: Path) -
     assert child.returncode == -signal.SIGKILL
     assert "done" not in child.stdout.read()  # it was killed inside the transaction
 
-    conn = open_store(path)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert (_counts(conn, "2024-2025", "dang-ky"), _checksum(conn, "2024-2025", "dang-ky")) == \
-        before
-    assert len(round_runs(conn)) == 1
+    with Store.open(path) as store:
+        assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert (_counts(store, "2024-2025", "dang-ky"),
+                _checksum(store, "2024-2025", "dang-ky")) == before
+        assert len(store.round_runs()) == 1
 
-    record_round(conn, _record("2024-2025", "dang-ky", ids, n_staff=7))
-    assert _counts(conn, "2024-2025", "dang-ky")["staff"] == 7
-    assert len(round_runs(conn)) == 1
-    conn.close()
+        store.record_round(_record("2024-2025", "dang-ky", ids, n_staff=7))
+        assert _counts(store, "2024-2025", "dang-ky")["staff"] == 7
+        assert len(store.round_runs()) == 1

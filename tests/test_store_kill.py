@@ -12,25 +12,29 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.engine import consolidate
+from pipeline.status import UnitStatus
 from pipeline.store.database import open_store
 
 from .conftest import SAMPLES, workbook_cells
 
+# The child stops once the round's rows are written, inside the open transaction, says so on
+# stdout and waits there to be killed: the parent kills it as soon as it reads that line.
 CHILD = textwrap.dedent("""
-    import sys, time
+    import signal, sys
     from pathlib import Path
-    import pipeline.store.record as record
     from pipeline.config import load_config
     from pipeline.engine import consolidate
+    from pipeline.store.database import Store
 
-    original = record.record_round
+    original = Store.record_round
 
-    def stalled(conn, run):  # the rows are written, the transaction not yet committed
-        original(conn, run)
-        print("recording", flush=True)
-        time.sleep(60)
+    def stalled(store, run):  # the rows are written, the transaction not yet committed
+        run_id = original(store, run)
+        print("recording" if store.in_transaction else "committed", flush=True)
+        signal.pause()
+        return run_id
 
-    record.record_round = stalled
+    Store.record_round = stalled
     inbox, out, config = sys.argv[1:4]
     consolidate(Path(inbox), Path(out), load_config(Path(config)))
 """)
@@ -74,4 +78,4 @@ def test_store_kill_while_recording_keeps_store_and_outputs(office, tmp_path):
     again = consolidate(root / "hop-thu", out, config)
     after = _snapshot(store)
     assert after["runs"] == 1 and after["staff"] > before["staff"]
-    assert again.units.loc["02001", "status"] == "Hợp lệ"
+    assert again.units.loc["02001", "status"] == UnitStatus.VALID

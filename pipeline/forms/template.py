@@ -24,6 +24,7 @@ from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline import settings
+from pipeline import texts as wording
 from pipeline.config import Office
 from pipeline.forms.definitions import Check, Column, Form, FormSet, Sheet, Vocabulary
 from pipeline.text import nfc
@@ -42,64 +43,6 @@ class UnitInfo:
     rows: dict[str, tuple[dict[str, object], ...]] = field(default_factory=dict, hash=False,
                                                            compare=False)
 
-
-# Everything the school reads, in one place (Vietnamese, NFC when written).
-_TEXT = {
-    "nation": "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
-    "motto": "Độc lập – Tự do – Hạnh phúc",
-    "year": "{title} NĂM HỌC {year}",
-    "date_line": "………, ngày … tháng … năm 20…",
-    "signer": "THỦ TRƯỞNG ĐƠN VỊ",
-    "sign_note": "(Ký tên, đóng dấu)",
-    "list_title": "Giá trị không hợp lệ",
-    "list_error": "Giá trị không có trong danh mục. Hãy chọn trong danh sách thả xuống.",
-    "list_hint": "Chọn một giá trị trong danh sách: {values}.",
-    "date_title": "Ngày không hợp lệ",
-    "date_error": "Nhập ngày dạng ngày/tháng/năm (dd/mm/yyyy), từ {low} đến {high}.",
-    "date_hint": "Nhập ngày dạng ngày/tháng/năm (dd/mm/yyyy), ví dụ 05/09/1985.",
-    "number_title": "Số không hợp lệ",
-    "number_error": "Nhập một số nguyên {range}.",
-    "decimal_error": "Nhập một số {range} (phần thập phân sau dấu phẩy).",
-    "range": "từ {low} đến {high}",
-    "range_low": "từ {low} trở lên",
-    "range_high": "không quá {high}",
-    "guide_title": "HƯỚNG DẪN ĐIỀN BIỂU MẪU",
-    "guide_form": "{title} – năm học {year}",
-    "guide_unit": "Đơn vị: {unit} (mã {code}) – gửi {office}, {parent}",
-    "guide_steps": (
-        "Đây là {title} năm học {year} của {unit}. Điền đủ các trang tính rồi gửi về {office}.",
-        "Các trang tính cần điền: {sheets}. Bảng ở cuối trang này kê từng cột của mỗi trang.",
-        "Chỉ nhập vào các ô có viền; mỗi tập thể hoặc cá nhân một dòng, "
-        "không để dòng trống xen giữa, không gộp ô.",
-        "Các cột có danh sách thả xuống phải chọn giá trị trong danh sách, không gõ giá trị khác. "
-        "Khi dán dữ liệu từ tệp cũ, kiểm tra lại các cột này.",
-        "Ngày nhập theo dạng ngày/tháng/năm (dd/mm/yyyy), ví dụ 05/09/1985.",
-    ),
-    "guide_locked": "Các ô {fields} đã được điền sẵn và khoá; nếu sai, báo lại {office}.",
-    "guide_required_if": "Khi cột “{when}” là {values} thì phải ghi cột “{column}”.",
-    "guide_unique": "Không kê trùng: mỗi “{columns}” chỉ ghi một dòng.",
-    "guide_last": (
-        "Không đổi tên, xoá hay ẩn các trang tính; không sửa, xoá hay chèn cột "
-        "ở dòng tiêu đề của bảng.",
-        "Lưu tệp dạng Excel (.xlsx), không lưu thành .xls hay .ods; giữ tên tệp “{file}” "
-        "và gửi về {office}.",
-    ),
-    "guide_sheet": "Trang tính “{name}”: {title}",
-    "guide_head": ("TT", "Cột / ô", "Bắt buộc", "Giá trị được nhập", "Lưu ý"),
-    "yes": "Bắt buộc",
-    "no": "Không",
-    "or": " hoặc ",
-    "field_note": "Ô ở đầu trang.",
-    "locked_note": "Điền sẵn, đã khoá.",
-}
-_TYPE_TEXT = {
-    "text": "Chữ",
-    "date": "Ngày, dạng dd/mm/yyyy",
-    "integer": "Số nguyên",
-    "number": "Số (có thể có phần thập phân)",
-    "email": "Địa chỉ thư điện tử",
-    "unit_code": "Mã đơn vị (giữ số 0 ở đầu)",
-}
 
 # Header fields filled from the registry: field id → UnitInfo attribute.
 _UNIT_FIELDS = {"unit_code": "code", "unit_name": "name", "level": "level"}
@@ -221,12 +164,12 @@ def _write_heading(ws: Worksheet, sheet: Sheet, widths: list[float], right: int,
     """Parent authority and unit at the left, Quốc hiệu and tiêu ngữ at the right, the title."""
     span, left_width = len(widths), sum(widths[:_LEFT_SPAN])
     left = [(job.office.parent.upper(), _font()), (job.unit.name.upper(), _font(bold=True))]
-    nation = [(_TEXT["nation"], _font(bold=True)), (_TEXT["motto"], _font(bold=True, under=True))]
+    nation = [(_t("nation"), _font(bold=True)), (_t("motto"), _font(bold=True, under=True))]
     for row, ((text, font), (motto, motto_font)) in enumerate(zip(left, nation, strict=True), 1):
         _merged(ws, row, 1, _LEFT_SPAN, text, font, _CENTER)
         _merged(ws, row, right, span, motto, motto_font, _CENTER)
         ws.row_dimensions[row].height = 16 * _lines(text, left_width, 1.25)
-    title = _TEXT["year"].format(title=sheet.title or sheet.name.upper(), year=job.school_year)
+    title = _t("year").format(title=sheet.title or sheet.name.upper(), year=job.school_year)
     _merged(ws, _TITLE_ROW, 1, span, title, _font(13, bold=True), _CENTER)
     ws.row_dimensions[_TITLE_ROW].height = 18 * _lines(title, sum(widths), 1.3)
 
@@ -296,8 +239,8 @@ def _prefill_rows(ws: Worksheet, sheet: Sheet, first: int,
 
 def _write_signature(ws: Worksheet, row: int, right: int, span: int) -> int:
     """The date line and the head of unit's signature; returns the last row used."""
-    lines = [(_TEXT["date_line"], _font(italic=True)), (_TEXT["signer"], _font(bold=True)),
-             (_TEXT["sign_note"], _font(italic=True))]
+    lines = [(_t("date_line"), _font(italic=True)), (_t("signer"), _font(bold=True)),
+             (_t("sign_note"), _font(italic=True))]
     for offset, (text, font) in enumerate(lines):
         _merged(ws, row + offset, right, span, text, font, _CENTER)
     return row + len(lines) - 1
@@ -354,21 +297,21 @@ def _validate(ws: Worksheet, spec: Column, job: _Job, cells: str) -> None:
     if spec.type == "choice":
         ref, labels = job.lists[spec.choices]
         dv = DataValidation(type="list", formula1=ref, showDropDown=False)  # False: arrow shown
-        hint, error = _TEXT["list_hint"].format(values=", ".join(labels)), _TEXT["list_error"]
-        title = _TEXT["list_title"]
+        hint, error = _t("list_hint").format(values=", ".join(labels)), _t("list_error")
+        title = _t("list_title")
     elif spec.type == "date":
         dv = DataValidation(type="date", operator="between", formula1=str(int(to_excel(low))),
                             formula2=str(int(to_excel(high))))
-        hint, title = _TEXT["date_hint"], _TEXT["date_title"]
-        error = _TEXT["date_error"].format(low=f"{low:%d/%m/%Y}", high=f"{high:%d/%m/%Y}")
+        hint, title = _t("date_hint"), _t("date_title")
+        error = _t("date_error").format(low=f"{low:%d/%m/%Y}", high=f"{high:%d/%m/%Y}")
     elif spec.type in ("integer", "number") and (spec.min is not None or spec.max is not None):
         operator, bounds, text = _bounds(spec)
         kind = "whole" if spec.type == "integer" else "decimal"
         dv = DataValidation(type=kind, operator=operator, formula1=bounds[0],
                             formula2=bounds[1] if len(bounds) > 1 else None)
         message = "number_error" if spec.type == "integer" else "decimal_error"
-        hint = error = _TEXT[message].format(range=text)
-        title = _TEXT["number_title"]
+        hint = error = _t(message).format(range=text)
+        title = _t("number_title")
     elif spec.help:
         dv, hint, title, error = DataValidation(), "", "", ""
     else:
@@ -386,10 +329,10 @@ def _bounds(spec: Column) -> tuple[str, list[str], str]:
     low = None if spec.min is None else _plain_number(spec.min)
     high = None if spec.max is None else _plain_number(spec.max)
     if low is not None and high is not None:
-        return "between", [str(low), str(high)], _TEXT["range"].format(low=low, high=high)
+        return "between", [str(low), str(high)], _t("range").format(low=low, high=high)
     if low is not None:
-        return "greaterThanOrEqual", [str(low)], _TEXT["range_low"].format(low=low)
-    return "lessThanOrEqual", [str(high)], _TEXT["range_high"].format(high=high)
+        return "greaterThanOrEqual", [str(low)], _t("range_low").format(low=low)
+    return "lessThanOrEqual", [str(high)], _t("range_high").format(high=high)
 
 
 def _plain_number(value: float) -> int | float:
@@ -406,9 +349,9 @@ def _write_guide(ws: Worksheet, job: _Job) -> None:
     for col, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(col)].width = width
     span, text_width = len(widths), sum(widths[1:])
-    heads = [(_TEXT["guide_title"], _font(14, bold=True)),
-             (_TEXT["guide_form"].format(title=form.title, year=job.school_year), _font(bold=True)),
-             (_TEXT["guide_unit"].format(unit=unit.name, code=unit.code, office=office.name,
+    heads = [(_t("guide_title"), _font(14, bold=True)),
+             (_t("guide_form").format(title=form.title, year=job.school_year), _font(bold=True)),
+             (_t("guide_unit").format(unit=unit.name, code=unit.code, office=office.name,
                                          parent=office.parent), _font(italic=True))]
     for row, (text, font) in enumerate(heads, start=1):
         _merged(ws, row, 1, span, text, font, _CENTER)
@@ -422,10 +365,10 @@ def _write_guide(ws: Worksheet, job: _Job) -> None:
         if index:  # each later sheet's table starts a printed page
             ws.row_breaks.append(Break(id=row))
         row += 1
-        text = _TEXT["guide_sheet"].format(name=sheet.name, title=sheet.title or sheet.name)
+        text = _t("guide_sheet").format(name=sheet.name, title=sheet.title or sheet.name)
         _merged(ws, row, 1, span, text, _font(bold=True), _LEFT)
         row += 1
-        for col, head in enumerate(_TEXT["guide_head"], start=1):
+        for col, head in enumerate(_paragraphs("guide_head"), start=1):
             _put(ws.cell(row, col), head, _font(11, bold=True), alignment=_CENTER, border=_BOX,
                  fill=_GREY)
         for number, spec in enumerate((*sheet.fields, *sheet.columns), start=1):
@@ -447,11 +390,11 @@ def _guide_steps(job: _Job) -> list[str]:
              "office": job.office.name, "file": template_filename(job.form, job.unit),
              "sheets": ", ".join(f"“{s.name}”" for s in job.form.sheets),
              "fields": ", ".join(locked)}
-    steps = [text.format(**words) for text in _TEXT["guide_steps"]]
+    steps = [text.format(**words) for text in _paragraphs("guide_steps")]
     if locked:
-        steps.append(_TEXT["guide_locked"].format(**words))
+        steps.append(_t("guide_locked").format(**words))
     steps += [step for s in job.form.sheets for c in s.checks for step in _check_step(s, c, job)]
-    return steps + [text.format(**words) for text in _TEXT["guide_last"]]
+    return steps + [text.format(**words) for text in _paragraphs("guide_last")]
 
 
 def _check_step(sheet: Sheet, check: Check, job: _Job) -> list[str]:
@@ -462,12 +405,12 @@ def _check_step(sheet: Sheet, check: Check, job: _Job) -> list[str]:
         vocab = job.vocabs[when.choices] if when.choices else None
         values = [vocab.label_of(c) if vocab and c in vocab.codes else str(c)
                   for c in params.get("when_in", ())]
-        return [_TEXT["guide_required_if"].format(
-            when=when.header, values=_TEXT["or"].join(f"“{v}”" for v in values),
+        return [_t("guide_required_if").format(
+            when=when.header, values=_t("or").join(f"“{v}”" for v in values),
             column=sheet.column(check.column).header)]
     if check.check == "unique" and params.get("columns"):
         names = " + ".join(sheet.column(c).header for c in params["columns"])
-        return [_TEXT["guide_unique"].format(columns=names)]
+        return [_t("guide_unique").format(columns=names)]
     return []
 
 
@@ -476,14 +419,32 @@ def _guide_row(spec: Column, vocabs: dict[str, Vocabulary], is_field: bool) -> t
     if spec.type == "choice" and spec.choices:
         allowed = ", ".join(vocabs[spec.choices].labels)
     elif spec.type in ("integer", "number") and (spec.min is not None or spec.max is not None):
-        allowed = f"{_TYPE_TEXT[spec.type]} {_bounds(spec)[2]}"
+        allowed = f"{_type_text(spec.type)} {_bounds(spec)[2]}"
     else:
-        allowed = _TYPE_TEXT.get(spec.type, _TYPE_TEXT["text"])
-    notes = [_TEXT["field_note"]] if is_field else []
-    notes += [_TEXT["locked_note"]] if spec.locked else []
+        allowed = _type_text(spec.type)
+    notes = [_t("field_note")] if is_field else []
+    notes += [_t("locked_note")] if spec.locked else []
     notes += [spec.help] if spec.help else []
-    required = _TEXT["yes"] if spec.required else _TEXT["no"]
+    required = _t("yes") if spec.required else _t("no")
     return spec.header, required, allowed, " ".join(notes)
+
+
+# Texts: everything the school reads is in texts.yaml (sections "template", "template_types").
+
+
+def _t(key: str) -> str:
+    """One text of the template."""
+    return wording.text("template", key)
+
+
+def _paragraphs(key: str) -> tuple[str, ...]:
+    """A list of texts of the template, one per cell or paragraph."""
+    return wording.lines("template", key)
+
+
+def _type_text(kind: str) -> str:
+    """What a column of this type accepts, in words; a type not listed is told as text."""
+    return wording.texts("template_types").get(kind) or wording.text("template_types", "text")
 
 
 # Cells

@@ -61,6 +61,9 @@ class RawBook:
     # (None: not known, scan them all), and whether dates count from 1904.
     notable: frozenset[str] | None = None
     date1904: bool = False
+    # The file's bytes as read, for the XML scan of notable sheets; dropped once the file is
+    # identified and checked (None: the scan reads the file again if it is unchanged).
+    package: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def visible_sheets(self) -> list[RawSheet]:
@@ -372,9 +375,7 @@ def read_workbook(path: Path, name: str,
     if sheets is None:
         return None, findings
     sha = hashlib.sha256(data).hexdigest()
-    _LAST_READ.clear()
-    _LAST_READ[str(path)] = (sha, data)
-    raw = RawBook(file=name, path=path, sha256=sha, sheets=sheets,
+    raw = RawBook(file=name, path=path, sha256=sha, sheets=sheets, package=data,
                   kind=inspection.kind if inspection is not None else "",
                   notable=inspection.notable if inspection is not None else None,
                   date1904=inspection.date1904 if inspection is not None else False,
@@ -537,16 +538,9 @@ class _ScanDone(Exception):
     """The scan has passed the last row the reader kept."""
 
 
-# The bytes read_workbook read last: the XML scan of the same file reuses them.
-_LAST_READ: dict[str, tuple[str, bytes]] = {}
-
-
 @functools.lru_cache(maxsize=2)
 def _package(path: str, sha256: str) -> bytes | None:
     """The file's bytes when they are still those the reader read (same sha256), else None."""
-    last = _LAST_READ.get(path)
-    if last is not None and last[0] == sha256:
-        return last[1]
     try:
         file = Path(path)
         if file.stat().st_size > settings.MAX_FILE_BYTES:
@@ -558,11 +552,11 @@ def _package(path: str, sha256: str) -> bytes | None:
 
 
 @functools.lru_cache(maxsize=32)
-def _sheet_xml(path: str, sha256: str, sheet_name: str, rows: int,
+def _sheet_xml(package: bytes | None, path: str, sha256: str, sheet_name: str, rows: int,
                date1904: bool) -> SheetXml:
     """The scan of one worksheet's first `rows` rows (cached per file content); empty for a
     file that is not OOXML or is broken: the cached values alone describe it."""
-    data = _package(path, sha256)
+    data = package if package is not None else _package(path, sha256)
     out = SheetXml(date1904=date1904)
     if data is None:
         return out
@@ -585,7 +579,8 @@ def sheet_xml(book: RawBook | None, raw: RawSheet) -> SheetXml:
         return SheetXml()
     if book.notable is not None and raw.name not in book.notable:
         return SheetXml(date1904=book.date1904)  # nothing the cached values leave out
-    return _sheet_xml(str(book.path), book.sha256, raw.name, len(raw.grid), book.date1904)
+    return _sheet_xml(book.package, str(book.path), book.sha256, raw.name, len(raw.grid),
+                      book.date1904)
 
 
 # Identify

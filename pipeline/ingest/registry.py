@@ -32,7 +32,6 @@ def load_registry(path: Path, forms: FormSet) -> tuple[Registry, list[Finding]]:
     if sub.form is None or sheet_id not in sub.frames or sub.sheet_rejected(sheet_id):
         raise RegistryError(f"Danh mục đơn vị “{path}” không đúng mẫu: "
                             + "; ".join(f.message for f in sub.findings))
-    sub.unit_code = ""  # the registry is counted as a whole; rows with errors are left out
-    rows = sub.counted_rows(sheet_id)
+    rows = sub.valid_rows(sheet_id)  # the registry counts as a whole; rows with errors are out
     units = rows.drop(columns=[c for c in ("seq",) if c in rows]).set_index("unit_code")
-    return Registry(units=units.sort_index()), findings + sub.findings
+    return Registry(units=units.sort_index()), [*findings, *sub.findings]

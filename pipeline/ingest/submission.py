@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,28 +29,48 @@ from pipeline.ingest.read import (
     identify_form,
     table_frame,
 )
+from pipeline.status import FileStatus
 from pipeline.text import clean, fold
 
 
-@dataclass
+@dataclass(frozen=True)
 class Submission:
-    """What one file became: its form, unit, clean tables (index = Excel row) and findings."""
+    """What one file became: its form, unit, clean tables (index = Excel row) and findings.
+
+    Findings are kept by the stage that found them and read in one order through `findings`:
+    reading and identification, then each sheet's layout and values, then its validation (done
+    later over many files at once), then the choice among a unit's files.
+    """
 
     file: str
     path: Path
     sha256: str | None = None
     form: Form | None = None
     unit_code: str | None = None
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
-    fields: dict[str, Any] = field(default_factory=dict)
-    tables: dict[str, Table] = field(default_factory=dict)
+    frames: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    tables: Mapping[str, Table] = field(default_factory=dict)
     raw: RawBook | None = None
-    findings: list[Finding] = field(default_factory=list)
-    superseded_by: str | None = None
     mtime_ns: int = 0
-    # Sheets read but not validated yet (validation runs over many files at once): sheet id →
-    # the position in `findings` where that sheet's validation findings belong.
-    unvalidated: dict[str, int] = field(default_factory=dict)
+    superseded_by: str | None = None
+    intake: tuple[Finding, ...] = ()
+    # Per sheet id, in the order the sheets were read: its layout and value findings.
+    sheet_findings: Mapping[str, tuple[Finding, ...]] = field(default_factory=dict)
+    # Per sheet id: its validation findings; a sheet absent here is not validated yet.
+    validation: Mapping[str, tuple[Finding, ...]] = field(default_factory=dict)
+    choice: tuple[Finding, ...] = ()
+
+    @functools.cached_property
+    def findings(self) -> tuple[Finding, ...]:
+        """Every finding of the file, in reading order."""
+        per_sheet = [f for sheet_id, found in self.sheet_findings.items()
+                     for f in (*found, *self.validation.get(sheet_id, ()))]
+        return (*self.intake, *per_sheet, *self.choice)
+
+    @property
+    def unvalidated(self) -> tuple[str, ...]:
+        """The sheets read but not validated yet (validation runs over many files at once)."""
+        return tuple(i for i in self.frames if i not in self.validation)
 
     @property
     def rejected(self) -> bool:
@@ -61,6 +82,13 @@ class Submission:
         """Whether this file's rows enter the totals."""
         return self.form is not None and self.unit_code is not None and not self.rejected \
             and self.superseded_by is None
+
+    @property
+    def status(self) -> FileStatus:
+        """Accepted, rejected or superseded: what became of the file."""
+        if self.superseded_by:
+            return FileStatus.SUPERSEDED
+        return FileStatus.ACCEPTED if self.counted else FileStatus.REJECTED
 
     def sheet_rejected(self, sheet_id: str) -> bool:
         """Whether a sheet-level error keeps a whole sheet out."""
@@ -78,13 +106,19 @@ class Submission:
         return {f.row for f in self.findings if f.severity is Severity.ERROR
                 and _scope(f) == "row" and f.sheet == table.raw.name and f.row}
 
-    def counted_rows(self, sheet_id: str) -> pd.DataFrame:
-        """The rows of a sheet that enter the totals."""
+    def valid_rows(self, sheet_id: str) -> pd.DataFrame:
+        """The rows of a sheet without a row-level error, whether or not the file is tied to a
+        unit (an office's own list, such as the registry, is read this way)."""
         frame = self.frames.get(sheet_id)
-        if frame is None or not self.counted or self.sheet_rejected(sheet_id):
+        if frame is None or self.form is None or self.rejected or self.superseded_by \
+                or self.sheet_rejected(sheet_id):
             return pd.DataFrame()
         dropped = self.error_rows(sheet_id) & set(frame.index)
         return frame.drop(index=list(dropped)) if dropped else frame
+
+    def counted_rows(self, sheet_id: str) -> pd.DataFrame:
+        """The rows of a sheet that enter the totals."""
+        return self.valid_rows(sheet_id) if self.counted else pd.DataFrame()
 
     @property
     def report_date(self) -> dt.date | None:
@@ -161,49 +195,49 @@ def _heading_unit(table: Table, registry: Registry) -> tuple[str | None, str]:
     return None, "; ".join(texts[:3]) or "không có tên đơn vị ở đầu trang"
 
 
-def _unit_of(sub: Submission, registry: Registry) -> list[Finding]:
-    """Set sub.unit_code from the hidden sheet, the unit field or the heading; say why not."""
-    file = sub.file
-    declared = (sub.raw.meta or {}).get("unit") if sub.raw else None
-    code = declared or sub.fields.get("unit_code")
+def _unit_of(book: RawBook, tables: Mapping[str, Table], fields: Mapping[str, Any],
+             registry: Registry) -> tuple[str | None, list[Finding]]:
+    """The unit from the hidden sheet, the unit field or the heading; or why none."""
+    file = book.file
+    declared = (book.meta or {}).get("unit")
+    code = declared or fields.get("unit_code")
     if code is None:
-        legacy = [t for t in sub.tables.values() if t.sheet.unit_from == "heading"]
+        legacy = [t for t in tables.values() if t.sheet.unit_from == "heading"]
         if legacy:
             found, reason = _heading_unit(legacy[0], registry)
             if found is None and reason.startswith("tiêu đề khớp nhiều"):
-                return [Finding.make("unreadable-layout", file, sheet=legacy[0].raw.name,
-                                     value=reason, expected="tên một đơn vị ở đầu danh sách")]
+                return None, [Finding.make("unreadable-layout", file, sheet=legacy[0].raw.name,
+                                           value=reason,
+                                           expected="tên một đơn vị ở đầu danh sách")]
             code = found
             if code is None:
-                return [Finding.make("unknown-unit", file, value=reason,
-                                     expected="tên một đơn vị có trong danh mục ở đầu danh sách")]
+                return None, [Finding.make(
+                    "unknown-unit", file, value=reason,
+                    expected="tên một đơn vị có trong danh mục ở đầu danh sách")]
     if code is None:
-        return [Finding.make("unknown-unit", file, value="(không ghi mã đơn vị)",
-                             expected="ô “Mã đơn vị” có mã do Phòng cấp")]
+        return None, [Finding.make("unknown-unit", file, value="(không ghi mã đơn vị)",
+                                   expected="ô “Mã đơn vị” có mã do Phòng cấp")]
     code = str(code)
     if code not in registry.codes:
-        return [Finding.make("unknown-unit", file, value=code,
-                             expected="một mã đơn vị có trong danh mục của Phòng")]
-    sub.unit_code = code
-    return []
+        return None, [Finding.make("unknown-unit", file, value=code,
+                                   expected="một mã đơn vị có trong danh mục của Phòng")]
+    return code, []
 
 
-def _sheet_stage(sub: Submission, sheet: Sheet, table: Table, context: Context,
-                 validate: bool) -> None:
+def _sheet_stage(file: str, unit: str | None, table: Table, context: Context,
+                 validate: bool) -> tuple[pd.DataFrame, list[Finding], list[Finding] | None]:
+    """One sheet's clean frame, its normalisation findings, and its validation findings (None
+    when validation is left for the batch)."""
+    sheet = table.sheet
     frame = table_frame(table)
     letters = {c: table.letter(c) for c in table.columns}
-    clean_frame, fixes = normalized_frame(frame, sheet, letters, context, file=sub.file,
-                                          sheet_name=table.raw.name, unit=sub.unit_code)
+    clean_frame, fixes = normalized_frame(frame, sheet, letters, context, file=file,
+                                          sheet_name=table.raw.name, unit=unit)
     if sheet.derive:
         clean_frame = derived_frame(clean_frame, sheet.derive, context.vocabs)
-    sub.findings += fixes
-    if validate:
-        sub.findings += validation_findings(clean_frame, sheet, context.vocabs, letters=letters,
-                                            file=sub.file, sheet_name=table.raw.name,
-                                            unit=sub.unit_code)
-    else:
-        sub.unvalidated[sheet.id] = len(sub.findings)
-    sub.frames[sheet.id] = clean_frame
+    checked = validation_findings(clean_frame, sheet, context.vocabs, letters=letters, file=file,
+                                  sheet_name=table.raw.name, unit=unit) if validate else None
+    return clean_frame, fixes, checked
 
 
 def _part(sub: Submission, sheet_id: str) -> Part:
@@ -212,61 +246,67 @@ def _part(sub: Submission, sheet_id: str) -> Part:
                 file=sub.file, sheet_name=table.raw.name, unit=sub.unit_code)
 
 
-def validate_submissions(subs: list[Submission], vocabs: dict[str, Vocabulary]) -> None:
-    """Validate every sheet left unvalidated, one Pandera run per form sheet and column set
-    over all files at once; each file gets its findings where inline validation puts them."""
-    batches: dict[tuple, list[tuple[Submission, str]]] = {}
-    for sub in subs:
+def validated_submissions(subs: list[Submission],
+                          vocabs: dict[str, Vocabulary]) -> list[Submission]:
+    """Every sheet left unvalidated, validated: one Pandera run per form sheet and column set
+    over all files at once; each file comes back with its sheets' validation findings."""
+    batches: dict[tuple, list[tuple[int, str]]] = {}
+    for index, sub in enumerate(subs):
         for sheet_id in sub.unvalidated:
             columns = tuple(sub.frames[sheet_id].columns)
-            batches.setdefault((sub.form.key, sheet_id, columns), []).append((sub, sheet_id))
-    found: dict[tuple[int, str], list[Finding]] = {}
+            batches.setdefault((sub.form.key, sheet_id, columns), []).append((index, sheet_id))
+    found: dict[int, dict[str, tuple[Finding, ...]]] = {}
     for batch in batches.values():
-        sub, sheet_id = batch[0]
-        sheet = sub.form.sheet(sheet_id)
-        parts = [_part(s, i) for s, i in batch]
-        for (s, i), findings in zip(batch, batch_validation_findings(parts, sheet, vocabs),
+        first, sheet_id = batch[0]
+        sheet = subs[first].form.sheet(sheet_id)
+        parts = [_part(subs[i], s) for i, s in batch]
+        for (i, s), findings in zip(batch, batch_validation_findings(parts, sheet, vocabs),
                                     strict=True):
-            found[(id(s), i)] = findings
-    for sub in subs:
-        slots = sorted(sub.unvalidated.items(), key=lambda item: item[1], reverse=True)
-        for sheet_id, slot in slots:
-            sub.findings[slot:slot] = found.get((id(sub), sheet_id), [])
-        sub.unvalidated = {}
+            found.setdefault(i, {})[s] = tuple(findings)
+    return [replace(sub, validation={**sub.validation, **found[i]}) if i in found else sub
+            for i, sub in enumerate(subs)]
 
 
 def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry | None,
-               context: Context, mtime_ns: int = 0, *, validate: bool = True) -> Submission:
+               context: Context, mtime_ns: int = 0, *, validate: bool = True,
+               read_findings: tuple[Finding, ...] = ()) -> Submission:
     """Identify, normalise and validate one readable workbook.
 
     With no registry (reading the registry itself) the file is not tied to a unit. With
-    `validate=False` the sheets are left for `validate_submissions` (many files at once).
+    `validate=False` the sheets are left for `validated_submissions` (many files at once).
+    `read_findings`: what the reader found in the file (they come first).
     """
-    sub = Submission(file=book.file, path=book.path, sha256=book.sha256, raw=book,
-                     mtime_ns=mtime_ns)
+    base = Submission(file=book.file, path=book.path, sha256=book.sha256, raw=book,
+                      mtime_ns=mtime_ns)
     form, reason = identify_form(book, forms, form_id)
     if form is None:
         expected = f"biểu mẫu “{forms.current(form_id).title}”"
-        sub.findings.append(Finding.make("unknown-form", book.file, value=reason,
-                                         expected=expected))
-        return sub
-    sub.form = form
-    sub.tables = find_tables(form, book)
-    missing = [s for s in form.sheets if s.id not in sub.tables]
-    unit_table = next((t for t in sub.tables.values() if t.sheet.fields), None)
+        return replace(base, intake=(*read_findings, Finding.make(
+            "unknown-form", book.file, value=reason, expected=expected)))
+    tables = find_tables(form, book)
+    missing = [s for s in form.sheets if s.id not in tables]
+    unit_table = next((t for t in tables.values() if t.sheet.fields), None)
+    fields: dict[str, Any] = {}
     field_findings: list[Finding] = []
     if unit_table is not None:
-        sub.fields, field_findings = _field_values(unit_table, context, book.file, None)
-    if registry is not None:
-        sub.findings += _unit_of(sub, registry)
-    unit = sub.unit_code
-    sub.findings += [_with_unit(f, unit) for f in field_findings]
-    sub.findings += _form_findings(sub, forms, form_id, missing)
-    for table in sub.tables.values():
-        sub.findings += _table_findings(table, book.file, unit)
-        _sheet_stage(sub, table.sheet, table, context, validate)
-    sub.findings = [_with_unit(f, unit) for f in sub.findings]
-    return sub
+        fields, field_findings = _field_values(unit_table, context, book.file, None)
+    unit, unit_findings = _unit_of(book, tables, fields, registry) if registry is not None \
+        else (None, [])
+    intake = [*read_findings, *unit_findings, *field_findings,
+              *_form_findings(book, form, forms, form_id, tables, missing)]
+    frames: dict[str, pd.DataFrame] = {}
+    sheet_findings: dict[str, tuple[Finding, ...]] = {}
+    validation: dict[str, tuple[Finding, ...]] = {}
+    for sheet_id, table in tables.items():
+        frame, fixes, checked = _sheet_stage(book.file, unit, table, context, validate)
+        frames[sheet_id] = frame
+        sheet_findings[sheet_id] = tuple(_with_unit(f, unit) for f in
+                                         (*_table_findings(table, book.file, unit), *fixes))
+        if checked is not None:
+            validation[sheet_id] = tuple(_with_unit(f, unit) for f in checked)
+    return replace(base, form=form, unit_code=unit, frames=frames, fields=fields, tables=tables,
+                   intake=tuple(_with_unit(f, unit) for f in intake),
+                   sheet_findings=sheet_findings, validation=validation)
 
 
 def _with_unit(finding: Finding, unit: str | None) -> Finding:
@@ -275,24 +315,23 @@ def _with_unit(finding: Finding, unit: str | None) -> Finding:
     return replace(finding, unit=unit)
 
 
-def _form_findings(sub: Submission, forms: FormSet, form_id: str,
-                   missing: list[Sheet]) -> list[Finding]:
-    form, file = sub.form, sub.file
-    assert form is not None
+def _form_findings(book: RawBook, form: Form, forms: FormSet, form_id: str,
+                   tables: Mapping[str, Table], missing: list[Sheet]) -> list[Finding]:
+    file = book.file
     findings = []
-    names = ", ".join(s.name for s in sub.raw.visible_sheets) if sub.raw else ""
+    names = ", ".join(s.name for s in book.visible_sheets)
     for sheet in missing:
         findings.append(Finding.make("missing-sheet", file, expected=sheet.name, value=names))
     current = forms.current(form_id)
     if form.layout == "legacy":
-        for table in sub.tables.values():
+        for table in tables.values():
             findings.append(Finding.make(
                 "legacy-layout", file, sheet=table.raw.name, cell=str(table.header_row0 + 1),
                 value=", ".join(table.sheet.lacks)))
     elif not form.current:
         findings.append(Finding.make("old-form-version", file, column=form.title,
                                      value=form.version, expected=current.version))
-    kind = sub.raw.kind if sub.raw and sub.raw.kind else sub.path.suffix.lower().lstrip(".")
+    kind = book.kind or book.path.suffix.lower().lstrip(".")
     if kind == "xls":
         findings.append(Finding.make("old-file-format", file, value=".xls (Excel 97–2003)"))
     return findings

@@ -27,14 +27,11 @@ from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from pipeline.store.database import _transaction
+from pipeline.store.database import Store
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PASSWORD_ENV = "TDKT_SMTP_PASSWORD"
-
-SEND_LOG_DDL = ("CREATE TABLE send_log (key TEXT, recipient TEXT, digest TEXT, sent_at TEXT, "
-                "PRIMARY KEY (key, recipient))")
 
 
 class DeliveryError(Exception):
@@ -212,23 +209,9 @@ def build_message(item: Outgoing, sender: str, *, date: datetime | None = None) 
 # Send log
 
 
-def ensure_send_log(conn: sqlite3.Connection) -> None:
-    """Create the send log if the store has none yet (until it becomes a store migration)."""
-    conn.execute(SEND_LOG_DDL.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
-
-
-def _logged_digest(conn: sqlite3.Connection, key: str, recipient: str) -> str | None:
-    row = conn.execute("SELECT digest FROM send_log WHERE key = ? AND recipient = ?",
-                       (key, recipient)).fetchone()
-    return row[0] if row else None
-
-
-def _log_sent(conn: sqlite3.Connection, key: str, recipient: str, digest: str,
-              sent_at: str) -> None:
+def _log_sent(store: Store, key: str, recipient: str, digest: str, sent_at: str) -> None:
     try:
-        with _transaction(conn):
-            conn.execute("INSERT OR REPLACE INTO send_log (key, recipient, digest, sent_at) "
-                         "VALUES (?, ?, ?, ?)", (key, recipient, digest, sent_at))
+        store.mark_sent(key, recipient, digest, sent_at)
     except sqlite3.Error as exc:
         raise DeliveryError(
             f"Thư {key} đã gửi đến {recipient} nhưng không ghi được vào nhật ký gửi thư ({exc}). "
@@ -304,7 +287,7 @@ def _safe(text: str) -> str:
     return re.sub(r"[^\w.@+-]+", "_", text).strip("._") or "_"
 
 
-def deliver(items: list[Outgoing], settings: SmtpSettings | None, conn: sqlite3.Connection, *,
+def deliver(items: list[Outgoing], settings: SmtpSettings | None, store: Store, *,
             dry_run_dir: Path | None = None, retries: int = 3, backoff: float = 2.0,
             sleep: Callable[[float], object] = time.sleep,
             now: Callable[[], datetime] = lambda: datetime.now().astimezone()) -> Report:
@@ -315,9 +298,8 @@ def deliver(items: list[Outgoing], settings: SmtpSettings | None, conn: sqlite3.
     and the others go on; only unusable settings (or an unwritable send log) raise.
     """
     report = Report()
-    if conn.in_transaction:
+    if store.in_transaction:
         raise DeliveryError("Không gửi thư bên trong một giao dịch đang mở của kho lịch sử.")
-    ensure_send_log(conn)
     smtp: _Connection | None = None
     if dry_run_dir is None:
         if settings is None:
@@ -349,7 +331,7 @@ def deliver(items: list[Outgoing], settings: SmtpSettings | None, conn: sqlite3.
             digest = _digest(item, files)
             message = _message(item, sender, files, digest, now())
             for recipient in recipients:
-                if _logged_digest(conn, item.key, recipient) == digest:
+                if store.sent(item.key, recipient) == digest:
                     report.skipped.append((item.key, recipient))
                 elif dry_run_dir is not None:
                     dry_run_dir.mkdir(parents=True, exist_ok=True)
@@ -360,7 +342,7 @@ def deliver(items: list[Outgoing], settings: SmtpSettings | None, conn: sqlite3.
                     assert smtp is not None
                     error = _send(smtp, message, recipient, retries, backoff, sleep)
                     if error is None:
-                        _log_sent(conn, item.key, recipient, digest,
+                        _log_sent(store, item.key, recipient, digest,
                                   now().isoformat(timespec="seconds"))
                         report.sent.append((item.key, recipient))
                     else:

@@ -12,13 +12,15 @@ from pathlib import Path
 
 from pipeline import settings
 from pipeline.config import Config
-from pipeline.engine import Consolidation, consolidate, held_lock
+from pipeline.engine import consolidate, held_lock
 from pipeline.findings import Severity
 from pipeline.monthly.calendar import due_date, load_calendar, rounds_for_period
 from pipeline.monthly.deliver import Outgoing, Report, deliver, smtp_settings
 from pipeline.reports.completeness import completeness, write_completeness
+from pipeline.rounds.base import RoundResult as Consolidation
+from pipeline.status import UnitStatus, label
 from pipeline.store.archive import archive_inbox
-from pipeline.store.database import open_store
+from pipeline.store.database import Store
 
 RUN_LOCK = ".tdkt-run.lock"
 
@@ -52,19 +54,6 @@ def run_lock(out: Path) -> contextlib.AbstractContextManager[None]:
     return held_lock(out / RUN_LOCK)
 
 
-def _previous_inputs(conn, school_year: str, round_: str) -> dict[str, str]:
-    rows = conn.execute("SELECT i.file, i.sha256 FROM inputs i JOIN runs r ON r.id = i.run_id "
-                        "WHERE r.school_year = ? AND r.round = ?", (school_year, round_))
-    return {r[0]: r[1] for r in rows}
-
-
-def _previous_counts(conn, school_year: str, round_: str) -> dict[str, int]:
-    rows = conn.execute("SELECT u.status, COUNT(*) FROM units u JOIN runs r ON r.id = u.run_id "
-                        "WHERE r.school_year = ? AND r.round = ? GROUP BY u.status",
-                        (school_year, round_))
-    return {r[0]: r[1] for r in rows}
-
-
 def changes_since(before: dict[str, str], result: Consolidation) -> dict[str, list[str]]:
     """Submissions new, replaced (same name, new content) and withdrawn since the last run."""
     now = {s.file: s.sha256 for s in result.submissions}
@@ -79,7 +68,7 @@ def _counts(result: Consolidation) -> dict[str, int]:
 
 def _body(run: RoundRun) -> str:
     units = run.result.units
-    late = run.result.units.index[units["status"] == "Chưa nộp"].tolist()
+    late = run.result.units.index[units["status"] == UnitStatus.MISSING].tolist()
     lines = ["Kính gửi,", "",
              f"{run.label} năm học {run.result.school_year} (hạn {run.due:%d/%m/%Y}):",
              f"- Đơn vị trong danh mục: {len(units)}; đã nộp: {int(units['submitted'].sum())}; "
@@ -93,7 +82,8 @@ def _body(run: RoundRun) -> str:
     lines.append(f"- Từ lần chạy trước: {len(changed['new'])} tệp mới, "
                  f"{len(changed['replaced'])} tệp thay thế, {len(changed['withdrawn'])} tệp "
                  "rút khỏi hộp thư.")
-    for status, (old, new) in sorted(run.moved.items()):
+    moved = {label(UnitStatus(status)): counts for status, counts in run.moved.items()}
+    for status, (old, new) in sorted(moved.items()):
         if old != new:
             lines.append(f"- {status}: {old} → {new}.")
     lines += ["", "Bảng tổng hợp và báo cáo tiến độ gửi kèm.", "", "tdkt"]
@@ -153,13 +143,10 @@ def run_month(config: Config, out: Path, period: str, *, dry_run: bool = False,
                 continue
             year_config = config if school_year == config.school_year else \
                 _with_year(config, school_year)
-            connection = open_store(store_path)
-            try:
-                before = _previous_inputs(connection, school_year, deadline.round)
-                counts = _previous_counts(connection, school_year, deadline.round)
-                arrivals = archive_inbox(connection, inbox, out / "luu-tru", now)
-            finally:
-                connection.close()
+            with Store.open(store_path) as history:
+                before = history.round_inputs(school_year, deadline.round)
+                counts = history.unit_status_counts(school_year, deadline.round)  # codes
+                arrivals = archive_inbox(history, inbox, out / "luu-tru", now)
             result = consolidate(inbox, out, year_config, round=deadline.round,
                                  registration_inbox=config.inboxes.get("dang-ky"),
                                  store=store_path)
@@ -176,13 +163,9 @@ def run_month(config: Config, out: Path, period: str, *, dry_run: bool = False,
                                          report, changes_since(before, result), moved))
         smtp = smtp_settings(config.smtp, config.path.parent if config.path else out) \
             if config.smtp and not dry_run else None
-        connection = open_store(store_path)
-        try:
+        with Store.open(store_path) as history:
             outbox = out / "thu-gui" / period if dry_run else None
-            month.delivery = deliver(messages(month, config), smtp, connection,
-                                     dry_run_dir=outbox)
-        finally:
-            connection.close()
+            month.delivery = deliver(messages(month, config), smtp, history, dry_run_dir=outbox)
         month.log = _log(out, month, dry_run, now)
     return month
 

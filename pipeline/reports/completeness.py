@@ -10,13 +10,13 @@ from typing import Any
 import pandas as pd
 
 from pipeline.reports.workbook import Col, Letterhead, ReportBook
+from pipeline.status import Arrival, UnitStatus, label
 
-ON_TIME, LATE, MISSING, INVALID = "Đúng hạn", "Nộp muộn", "Chưa nộp", "Không hợp lệ"
-STATES = (ON_TIME, LATE, MISSING, INVALID)
-# Summary column of each state.
-STATE_KEYS = {ON_TIME: "on_time", LATE: "late", MISSING: "missing", INVALID: "invalid"}
+ON_TIME, LATE, MISSING, INVALID = Arrival.ON_TIME, Arrival.LATE, Arrival.MISSING, Arrival.INVALID
+STATES = tuple(Arrival)
+# Summary column of each state: its code.
+STATE_KEYS = {state: state.value for state in STATES}
 PROGRESS_FILE = "bao-cao-tien-do.xlsx"
-STATUS_INVALID = "Không hợp lệ"  # the unit table's status of a file kept out of the totals
 NO_GROUP = "(chưa xếp)"  # a unit without a level or block in the registry
 COLUMNS = ["unit_code", "unit_name", "level", "block", "state", "arrived", "file", "days_late"]
 
@@ -74,7 +74,7 @@ def completeness(result, due: dt.date, arrivals: Mapping[str, dt.datetime]) -> p
         late = max(0, (arrived.date() - due).days) if arrived is not None else 0
         if sub is None:
             state = MISSING
-        elif not sub.counted or unit.get("status") == STATUS_INVALID:
+        elif not sub.counted or unit.get("status") == UnitStatus.INVALID:
             state = INVALID
         else:
             state = LATE if late else ON_TIME
@@ -104,7 +104,7 @@ def completeness_summary(table: pd.DataFrame, key: str) -> pd.DataFrame:
 
 def _summary_cols(key: str, header: str) -> list[Col]:
     return [Col(key, header, 18),
-            *(Col(STATE_KEYS[s], s, 11, "int", total=True) for s in STATES),
+            *(Col(STATE_KEYS[s], label(s), 11, "int", total=True) for s in STATES),
             Col("total", "Tổng số đơn vị", 11, "int", total=True),
             Col("on_time_share", "Tỉ lệ đúng hạn", 11, "pct", total_from=("on_time", "total"))]
 
@@ -124,16 +124,18 @@ def write_completeness(table: pd.DataFrame, result, due: dt.date, path: Path,
     subtitle = (f"Năm học {result.school_year} — hạn nộp {due:%d/%m/%Y} — số liệu đến ngày "
                 f"{result.run_date:%d/%m/%Y}")
     notes = [f"Tổng số {len(table)} đơn vị: " + ", ".join(
-        f"{s.lower()} {int(counts.get(s, 0))}" for s in STATES) + ".",
+        f"{label(s).lower()} {int(counts.get(s, 0))}" for s in STATES) + ".",
         "Thời điểm nhận là lúc tệp đến hộp thư; không có thông tin đó thì lấy thời điểm "
         "sửa tệp."]
     units = table.reset_index(drop=True)
+    late = units["state"] == LATE
+    units["state"] = units["state"].map(label)
     units.insert(0, "seq", range(1, len(units) + 1))
     title = f"TIẾN ĐỘ NỘP HỒ SƠ: {round_label.upper()}"
     letterhead = Letterhead.of(result.office, result.run_date)
     with ReportBook(path, letterhead, f"Tiến độ nộp hồ sơ: {round_label}") as book:
         book.table_sheet("Theo đơn vị", title, units, _UNIT_COLS, subtitle=subtitle,
-                         notes=notes, highlight=units["state"] == LATE)
+                         notes=notes, highlight=late)
         for name, key, header in [("Theo cấp học", "level", "Cấp học"),
                                   ("Theo khối thi đua", "block", "Khối thi đua")]:
             book.table_sheet(name, f"{title} — {name.upper()}",

@@ -10,14 +10,15 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import settings
-from pipeline.engine import Consolidation
 from pipeline.findings import Finding, Severity
 from pipeline.forms.definitions import Vocabulary
 from pipeline.ingest.read import RawBook
 from pipeline.ingest.submission import Submission
 from pipeline.parallel import chunks, run_jobs, worker_count
 from pipeline.reports.workbook import Col, Letterhead, ReportBook
-from pipeline.rules.aggregate import NOT_REGISTERED, STATUS_INVALID, STATUS_MISSING, sorted_people
+from pipeline.rounds.base import RoundResult
+from pipeline.rules.aggregate import NOT_REGISTERED, sorted_people
+from pipeline.status import UnitStatus, label
 
 OFFICE_FILE = "tong-hop-phong.xlsx"
 MATCHES_SHEET = "Xác nhận trùng người"
@@ -67,7 +68,7 @@ def _labelled(frame: pd.DataFrame, vocabs: dict[str, Vocabulary],
     return out
 
 
-def _policy_notes(result: Consolidation) -> list[str]:
+def _policy_notes(result: RoundResult) -> list[str]:
     rules = result.rules
     target = rules.rule("policy.registration_target")
     leaders = rules.rule("policy.non_leader_share_target")
@@ -85,15 +86,16 @@ def _policy_notes(result: Consolidation) -> list[str]:
 # The Phòng workbook
 
 
-def _unit_frame(result: Consolidation) -> pd.DataFrame:
+def _unit_frame(result: RoundResult) -> pd.DataFrame:
     units = result.units.reset_index()
+    units["status"] = units["status"].map(label)
     units["level_name"] = units["level"]
     units["quota_text"] = [f"{c}/{q}" for c, q in zip(units["cstd_counted"], units["cstd_quota"],
                                                        strict=True)]
     return units
 
 
-def _staff_frame(result: Consolidation) -> pd.DataFrame:
+def _staff_frame(result: RoundResult) -> pd.DataFrame:
     staff = result.staff.merge(result.units[["unit_name", "level", "block"]], left_on="unit_code",
                                right_index=True, how="left")
     staff["title_code"] = staff["title"]
@@ -114,7 +116,7 @@ def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _collective_frame(result: Consolidation) -> pd.DataFrame:
+def _collective_frame(result: RoundResult) -> pd.DataFrame:
     groups = result.collectives.merge(result.units[["unit_name", "level", "block"]],
                                       left_on="unit_code", right_index=True, how="left")
     groups = _labelled(groups, result.forms.vocabs, {
@@ -126,20 +128,21 @@ def _collective_frame(result: Consolidation) -> pd.DataFrame:
     return groups
 
 
-def _missing_frame(result: Consolidation) -> pd.DataFrame:
-    units = result.units[result.units["status"].isin([STATUS_MISSING, STATUS_INVALID])]
+def _missing_frame(result: RoundResult) -> pd.DataFrame:
+    units = result.units[result.units["status"].isin([UnitStatus.MISSING, UnitStatus.INVALID])]
     reasons = []
     for code in units.index:
         sub = result.chosen.get(code)
         errors = [f for f in (sub.findings if sub else []) if f.severity is Severity.ERROR]
         reasons.append(errors[0].message if errors else "Chưa nhận được tệp đăng ký.")
     frame = units.reset_index()[["unit_code", "unit_name", "level", "block", "status", "email"]]
+    frame["status"] = frame["status"].map(label)
     frame["reason"] = reasons
     frame.insert(0, "seq", range(1, len(frame) + 1))
     return frame
 
 
-def _files_frame(result: Consolidation) -> pd.DataFrame:
+def _files_frame(result: RoundResult) -> pd.DataFrame:
     rows = []
     for sub in sorted(result.submissions, key=lambda s: s.file):
         errors = sum(f.severity is Severity.ERROR for f in sub.findings)
@@ -159,14 +162,14 @@ def _files_frame(result: Consolidation) -> pd.DataFrame:
     return frame
 
 
-def _rules_frame(result: Consolidation) -> pd.DataFrame:
+def _rules_frame(result: RoundResult) -> pd.DataFrame:
     return pd.DataFrame([{"id": r.id, "description": r.description, "citation": r.citation,
                           "status": r.basis.split(" — ")[-1], "from": r.effective_from,
                           "params": ", ".join(f"{k} = {v}" for k, v in r.params.items())}
                          for r in result.rules.rules.values()])
 
 
-def matches_sheet(book: ReportBook, result: Consolidation) -> None:
+def matches_sheet(book: ReportBook, result: RoundResult) -> None:
     """People matched to earlier years by a near name or in another school, or not matched
     because several people fit: the office checks them (the history store keeps the ids)."""
     matches = result.matches if result.matches is not None else pd.DataFrame(
@@ -186,7 +189,7 @@ def matches_sheet(book: ReportBook, result: Consolidation) -> None:
                f"mã người đó vào cột “{CONFIRM_HEADER}” rồi chạy tdkt confirm <tệp này>."])
 
 
-def files_and_rules_sheets(book: ReportBook, result: Consolidation) -> None:
+def files_and_rules_sheets(book: ReportBook, result: RoundResult) -> None:
     """The closing sheets of every Phòng workbook: matches to confirm, files, rules applied."""
     matches_sheet(book, result)
     book.table_sheet(
@@ -206,7 +209,7 @@ def files_and_rules_sheets(book: ReportBook, result: Consolidation) -> None:
         totals_label=None, signature=False)
 
 
-def write_office_workbook(result: Consolidation, path: Path) -> Path:
+def write_office_workbook(result: RoundResult, path: Path) -> Path:
     """The Phòng's workbook: summaries, unit table, lists, problems, files, rules."""
     vocabs = result.forms.vocabs
     counts = _count_cols(vocabs)
@@ -233,7 +236,7 @@ def write_office_workbook(result: Consolidation, path: Path) -> Path:
              *[c for c in counts if c.group != "Đơn vị"],
              Col("quota_text", "CSTĐCS đăng ký/tối đa", 11)],
             subtitle=subtitle, notes=notes,
-            highlight=units["quota_exceeded"] | units["status"].isin([STATUS_INVALID]))
+            highlight=units["quota_exceeded"] | units["status"].isin([label(UnitStatus.INVALID)]))
         book.table_sheet(
             "Chưa nộp – không hợp lệ",
             f"ĐƠN VỊ CHƯA NỘP HOẶC BẢN ĐĂNG KÝ KHÔNG HỢP LỆ NĂM HỌC {year}",
@@ -276,7 +279,7 @@ def write_office_workbook(result: Consolidation, path: Path) -> Path:
 # The Sở workbook
 
 
-def write_province_workbook(result: Consolidation, path: Path) -> Path:
+def write_province_workbook(result: RoundResult, path: Path) -> Path:
     """The Sở's workbook: the fixed summary by cấp học and the names it must decide on."""
     vocabs = result.forms.vocabs
     year = result.school_year
@@ -363,7 +366,7 @@ def copy_marked_sheets(book: ReportBook, raw: RawBook, findings: list[Finding],
             book.source_sheet(_copy_name(sheet.name, taken), sheet.grid, marks)
 
 
-def write_feedback(result: Consolidation, findings: list[Finding], book_raw: RawBook | None,
+def write_feedback(result: RoundResult, findings: list[Finding], book_raw: RawBook | None,
                    title: str, path: Path) -> Path:
     """One school's feedback: its problems with how to fix them, then its marked sheets."""
     letterhead = Letterhead.of(result.office, result.run_date)
@@ -375,11 +378,11 @@ def write_feedback(result: Consolidation, findings: list[Finding], book_raw: Raw
     return path
 
 
-FeedbackWriter = Callable[[Consolidation, str | None, list[Finding], Submission | None, str,
+FeedbackWriter = Callable[[RoundResult, str | None, list[Finding], Submission | None, str,
                            Path], Path]
 
 
-def feedback_jobs(result: Consolidation, root: Path, write: FeedbackWriter,
+def feedback_jobs(result: RoundResult, root: Path, write: FeedbackWriter,
                   title: str) -> list[Callable[[], Path]]:
     """One job per feedback workbook: per unit that sent a file, and per file of no known
     unit (creates the folders)."""
@@ -429,12 +432,12 @@ def _each(batch: Sequence[Callable[[], Path]]) -> list[Path]:
     return [job() for job in batch]
 
 
-def _registration_feedback(result: Consolidation, code: str | None, findings: list[Finding],
+def _registration_feedback(result: RoundResult, code: str | None, findings: list[Finding],
                            sub: Submission | None, title: str, path: Path) -> Path:
     return write_feedback(result, findings, sub.raw if sub else None, title, path)
 
 
-def write_reports(result: Consolidation, root: Path) -> list[Path]:
+def write_reports(result: RoundResult, root: Path) -> list[Path]:
     """Every workbook of the registration round under `root`; returns their paths."""
     summaries = [functools.partial(write_office_workbook, result, root / OFFICE_FILE),
                  functools.partial(write_province_workbook, result, root / PROVINCE_FILE)]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.engine import Consolidation
 from pipeline.findings import Finding
 from pipeline.reports.registration import (
     OFFICE_FILE,
@@ -20,6 +19,7 @@ from pipeline.reports.registration import (
     write_all,
 )
 from pipeline.reports.workbook import Col, Letterhead, ReportBook
+from pipeline.rounds.base import RoundResult
 from pipeline.rules import eligibility as el
 from pipeline.rules.ruleset import STATUS_LABELS
 
@@ -29,12 +29,12 @@ KIND_VOCABS = {"title": "individual_titles", "collective_title": "collective_tit
                "commendation": "commendations"}
 
 
-def _label(result: Consolidation, kind: str, code: str) -> str:
+def _label(result: RoundResult, kind: str, code: str) -> str:
     vocab = result.forms.vocabs[KIND_VOCABS[kind]]
     return vocab.label_of(code) if code in vocab.codes else str(code)
 
 
-def verdict_frame(result: Consolidation, subject: str) -> pd.DataFrame:
+def verdict_frame(result: RoundResult, subject: str) -> pd.DataFrame:
     """The verdicts of one subject with unit names and labels, in list order."""
     verdicts = result.verdicts
     frame = verdicts[verdicts["subject"] == subject].merge(
@@ -60,7 +60,7 @@ def verdict_frame(result: Consolidation, subject: str) -> pd.DataFrame:
     return _numbered(frame)
 
 
-def _summary(result: Consolidation, key: str) -> tuple[pd.DataFrame, list[Col]]:
+def _summary(result: RoundResult, key: str) -> tuple[pd.DataFrame, list[Col]]:
     table = result.by_level if key == "level" else result.by_block
     cols = [Col("expected", "Trong danh mục", 9, "int", True, group="Đơn vị"),
             Col("submitted", "Đã nộp", 8, "int", True, group="Đơn vị"),
@@ -82,7 +82,7 @@ def _summary(result: Consolidation, key: str) -> tuple[pd.DataFrame, list[Col]]:
     return table, cols
 
 
-def _quota_frame(result: Consolidation) -> pd.DataFrame:
+def _quota_frame(result: RoundResult) -> pd.DataFrame:
     """CSTĐCS per unit against its limit, and commendations per khối against the allocation."""
     rows = []
     over = result.decisions[result.decisions["result"] == el.OVER]
@@ -120,7 +120,7 @@ def _limit(base: int, quota) -> int:
     return quota_limit(base, quota)
 
 
-def _ranking_frame(result: Consolidation) -> pd.DataFrame:
+def _ranking_frame(result: RoundResult) -> pd.DataFrame:
     ranking = result.ranking.reset_index().rename(columns={"index": "unit_code"})
     if "unit_code" not in ranking:
         ranking = ranking.rename(columns={ranking.columns[0]: "unit_code"})
@@ -129,7 +129,7 @@ def _ranking_frame(result: Consolidation) -> pd.DataFrame:
     return ranking
 
 
-def _registration_frame(result: Consolidation) -> pd.DataFrame:
+def _registration_frame(result: RoundResult) -> pd.DataFrame:
     decisions = result.decisions
     unregistered = decisions[decisions["rule_id"].str.startswith("registration.")
                              & (decisions["result"] == el.FAIL)]
@@ -153,7 +153,7 @@ _VERDICT_COLS = [Col("kind_label", "Loại đề nghị", 12), Col("proposal_lab
                  Col("reasons", "Lý do", 50), Col("citations", "Căn cứ", 40)]
 
 
-def write_results_office(result: Consolidation, path: Path) -> Path:
+def write_results_office(result: RoundResult, path: Path) -> Path:
     """The Phòng's workbook of the year-end round."""
     year = result.school_year
     letterhead = Letterhead.of(result.office, result.run_date)
@@ -253,7 +253,7 @@ def _achievement(row: pd.Series) -> str:
     return "; ".join(parts)
 
 
-def write_results_province(result: Consolidation, path: Path) -> Path:
+def write_results_province(result: RoundResult, path: Path) -> Path:
     """The Sở's proposal lists: what the province decides on, passing or to be checked."""
     year = result.school_year
     letterhead = Letterhead.of(result.office, result.run_date)
@@ -286,7 +286,7 @@ def write_results_province(result: Consolidation, path: Path) -> Path:
     return path
 
 
-def proposals_by_unit(result: Consolidation) -> dict[str | None, pd.DataFrame]:
+def proposals_by_unit(result: RoundResult) -> dict[str | None, pd.DataFrame]:
     """Each unit's verdicts (persons, then collectives), labelled once for every feedback;
     key None holds the empty frame for files of no known unit."""
     frame = pd.concat([verdict_frame(result, "person"), verdict_frame(result, "collective")],
@@ -294,7 +294,7 @@ def proposals_by_unit(result: Consolidation) -> dict[str | None, pd.DataFrame]:
     return {None: frame.iloc[0:0], **dict(iter(frame.groupby("unit_code", sort=False)))}
 
 
-def write_results_feedback(result: Consolidation, code: str | None, findings: list[Finding],
+def write_results_feedback(result: RoundResult, code: str | None, findings: list[Finding],
                            sub, title: str, path: Path, *,
                            proposals: dict[str | None, pd.DataFrame] | None = None) -> Path:
     """A school's feedback: which proposals pass and why not, its problems, its own sheets."""
@@ -317,7 +317,7 @@ def write_results_feedback(result: Consolidation, code: str | None, findings: li
     return path
 
 
-def write_results_reports(result: Consolidation, root: Path) -> list[Path]:
+def write_results_reports(result: RoundResult, root: Path) -> list[Path]:
     """Every workbook of the year-end round under `root`."""
     summaries = [functools.partial(write_results_office, result, root / OFFICE_FILE),
                  functools.partial(write_results_province, result, root / PROVINCE_FILE)]

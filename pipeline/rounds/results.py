@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from pipeline.config import Config
-from pipeline.engine import Consolidation, Progress, chosen_submissions, consolidation, read_inbox
 from pipeline.findings import Finding, has_errors, sorted_findings
-from pipeline.forms.definitions import FormSet, load_forms
+from pipeline.forms.definitions import FormSet
 from pipeline.ingest.normalize import Context
 from pipeline.ingest.read import read_workbook
-from pipeline.ingest.registry import load_registry
-from pipeline.ingest.submission import submission
+from pipeline.ingest.submission import Registry, Submission, submission
+from pipeline.reports.results import OFFICE_FILE, write_results_reports
+from pipeline.rounds.base import RoundInputs, RoundResult, register
 from pipeline.rules import eligibility as el
-from pipeline.rules.aggregate import sheet_rows, totals_by, unit_status
+from pipeline.rules.aggregate import sheet_rows, totals_by, unit_frame
 from pipeline.rules.quota import priority_keys, within_quota
 from pipeline.rules.rank import block_ranking, office_scores, tie_breaks, verified_scores
-from pipeline.rules.ruleset import RuleSet, load_rules, quota_limit
+from pipeline.rules.ruleset import RuleSet, quota_limit
+from pipeline.status import Verdict, label
+from pipeline.store.database import Store
 from pipeline.text import fold
 
 ROUND = "ket-qua"
@@ -88,7 +89,7 @@ def registered_not_proposed(registered: pd.DataFrame, proposed: pd.DataFrame, ke
     return out[out["proposed"] != out[column]]
 
 
-def with_history(people: pd.DataFrame, store: sqlite3.Connection, rules: RuleSet,
+def with_history(people: pd.DataFrame, store: Store, rules: RuleSet,
                  school_year: str) -> pd.DataFrame:
     """People with the store's person ids (read only: new people get none yet) and, for each
     rule the store can decide, its answer: True, False or None (check by hand)."""
@@ -172,12 +173,11 @@ def load_allocation(path: Path | None, forms: FormSet) -> tuple[dict, list[Findi
         raise AllocationError(f"Không đọc được bảng phân bổ “{path}”.")
     context = Context(vocabs=forms.vocabs)
     sub = submission(book, forms, ALLOCATION_FORM, None, context)
-    sub.unit_code = ""
-    rows = sub.counted_rows("allocation")
+    rows = sub.valid_rows("allocation")
     if sub.form is None or (rows.empty and sub.findings):
         raise AllocationError(f"Bảng phân bổ “{path}” không đúng mẫu.")
     limits = {(str(r.block), r.commendation): int(r.limit) for r in rows.itertuples()}
-    return limits, findings + sub.findings
+    return limits, [*findings, *sub.findings]
 
 
 # The round
@@ -272,27 +272,80 @@ def _over(rows: pd.DataFrame, rule, subject: str | None) -> pd.DataFrame:
     })
 
 
-def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Path | None,
-                          run_date: dt.date | None = None, previous: Path | None = None,
-                          progress: Progress | None = None,
-                          forms: FormSet | None = None, rules: RuleSet | None = None,
-                          store: sqlite3.Connection | None = None) -> Consolidation:
-    """Read and check every results file, decide every proposal, rank the units (no writing).
+@dataclass(frozen=True, kw_only=True)
+class YearEndResult(RoundResult):
+    """What the year-end round decided, beyond the totals every round has."""
 
-    `previous`: the Phòng workbook of an earlier run, whose "Điểm thẩm định" column the office
-    may have filled in; those scores take precedence over the units' own.
-    """
-    forms = forms or load_forms()
-    rules = rules or load_rules(config.school_year)
-    registry, registry_findings = load_registry(config.registry, forms)
+    decisions: pd.DataFrame   # every rule decision, one row per rule and proposal
+    verdicts: pd.DataFrame    # one row per proposal: its overall result
+    ranking: pd.DataFrame     # units per khối
+    criteria: pd.DataFrame    # self-score rows
+    limits: dict              # numbers allocated per (khối, commendation)
+    not_proposed: pd.DataFrame  # registered in October, not proposed now
+    eligible: pd.DataFrame    # shown eligible for a higher form by the store, not proposed
+
+
+@dataclass(frozen=True)
+class ResultsRound:
+    """Kết quả bình xét cuối năm: results sheets → eligibility decisions, quotas, rankings."""
+
+    name: str = ROUND
+    form_id: str = ROUND
+    label: str = "Kết quả bình xét"
+
+    def decide(self, inputs: RoundInputs) -> YearEndResult:
+        """Decide every proposal, rank the units per khối (no writing).
+
+        The Phòng workbook of an earlier run in `inputs.previous` may hold "Điểm thẩm định"
+        typed by the office; those scores take precedence over the units' own. The option
+        `registration_inbox` names the registration inbox of the same year to join.
+        """
+        return _decided(inputs)
+
+    def write(self, result: RoundResult, folder: Path) -> list[Path]:
+        """The Phòng and Sở workbooks and each school's feedback."""
+        return write_results_reports(result, folder)
+
+    def manifest(self, result: RoundResult) -> dict[str, Any]:
+        """Every rule decision: unit, person, proposal, rule_id, result, citation."""
+        return {"decisions": decision_records(result.decisions)}
+
+    def summary(self, result: RoundResult) -> list[str]:
+        """The proposals counted by result."""
+        counts = result.verdicts["result"].value_counts()
+        parts = [f"{label(code).lower()}: {int(counts.get(code, 0))}" for code in Verdict]
+        return [f"Đề nghị khen thưởng: {len(result.verdicts)} ({'; '.join(parts)})."]
+
+
+def decision_records(decisions: pd.DataFrame) -> list[dict]:
+    """Every rule decision as unit, person, proposal, rule_id, result, citation (+ status)."""
+    return [{"unit": d.unit_code, "person": d.name, "subject": d.subject, "row": int(d.row),
+             "proposal": f"{d.kind}:{d.proposal}", "rule_id": d.rule_id, "result": d.result,
+             "citation": d.citation, "status": d.status}
+            for d in decisions.sort_values(["unit_code", "subject", "row", "kind",
+                                            "rule_id"]).itertuples()]
+
+
+def _registration(inputs: RoundInputs) -> RoundResult | None:
+    """The registration round of the same year, when its inbox is given."""
+    inbox = inputs.options.get("registration_inbox")
+    if inbox is None or not Path(inbox).is_dir():
+        return None
+    from pipeline.engine import consolidation  # the engine runs the registration round too
+
+    return consolidation(Path(inbox), inputs.config, round=REGISTRATION_ROUND,
+                         forms=inputs.forms, run_date=inputs.run_date)
+
+
+def _decided(inputs: RoundInputs) -> YearEndResult:
+    config, forms, registry = inputs.config, inputs.forms, inputs.registry
+    rules = inputs.rules
     limits, allocation_findings = load_allocation(config.allocation, forms)
-    context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    subs = read_inbox(inbox, forms, registry, context, ROUND, progress, limits=config.limits)
-    chosen = chosen_submissions(subs)
-    registration = consolidation(registration_inbox, config, forms=forms) \
-        if registration_inbox is not None and registration_inbox.is_dir() else None
+    chosen, subs = inputs.inbox.chosen, inputs.inbox.submissions
+    registration = _registration(inputs)
     if registration is None:
         rules = without_registration(rules)
+    previous = inputs.previous / OFFICE_FILE if inputs.previous is not None else None
     units = _units_frame(registry.units)
     people = sheet_rows(chosen, "staff", PERSON_COLUMNS)
     groups = sheet_rows(chosen, "unit", COLLECTIVE_COLUMNS)
@@ -312,8 +365,8 @@ def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Pa
         groups["collective_kind"] == "don_vi", False).fillna(False).astype(bool)
     people = people.merge(units[["disadvantaged"]], left_on="unit_code", right_index=True,
                           how="left")
-    if store is not None:
-        people = with_history(people, store, rules, config.school_year)
+    if inputs.store is not None:
+        people = with_history(people, inputs.store, rules, config.school_year)
     decided = pd.concat([el.decisions(people, "person", rules, forms.vocabs),
                          el.decisions(groups, "collective", rules, forms.vocabs)],
                         ignore_index=True)
@@ -322,35 +375,25 @@ def results_consolidation(inbox: Path, config: Config, *, registration_inbox: Pa
                          _allocation_decisions(first, people, groups, limits, rules, units)],
                         ignore_index=True)
     verdicts = el.verdicts(decided)
-    table = _results_units(registry.units, chosen, subs, verdicts)
+    table = _results_units(registry, chosen, inputs.inbox.submitted, verdicts)
     levels = forms.vocabs["levels"].codes
-    findings = [f for s in subs for f in s.findings] + registry_findings + allocation_findings
-    return Consolidation(
+    findings = [*inputs.inbox.findings, *inputs.registry_findings, *allocation_findings]
+    return YearEndResult(
         school_year=config.school_year, round=ROUND, office=config.office_for(),
         province=config.province_office, rules=rules, forms=forms, registry=registry,
         registry_file=config.registry.name, submissions=subs, chosen=chosen, units=table,
         by_level=totals_by(table, "level", levels), by_block=totals_by(table, "block", levels),
-        staff=people, collectives=groups, findings=sorted_findings(findings),
-        run_date=run_date or dt.date.today(), decisions=decided,
-        verdicts=verdicts, ranking=ranking, criteria=criteria, limits=limits,
+        staff=people, collectives=groups, findings=tuple(sorted_findings(findings)),
+        run_date=inputs.run_date, decisions=decided, verdicts=verdicts, ranking=ranking,
+        criteria=criteria, limits=limits,
         not_proposed=registered_not_proposed(reg_people, people, _person_key, "title"),
         eligible=eligible_not_proposed(people, verdicts, rules))
 
 
-def _results_units(registry_units: pd.DataFrame, chosen: dict, subs: list,
-                   verdicts: pd.DataFrame) -> pd.DataFrame:
+def _results_units(registry: Registry, chosen: Mapping[str, Submission],
+                   submitted: frozenset[str], verdicts: pd.DataFrame) -> pd.DataFrame:
     """Per unit: status, and proposals and passes per title and form of commendation."""
-    units = registry_units.copy()
-    units["status"] = [unit_status(chosen.get(c)) for c in units.index]
-    units["file"] = [chosen[c].file if c in chosen else "" for c in units.index]
-    submitted = {s.unit_code for s in subs if s.unit_code}
-    units["expected"] = 1
-    units["submitted"] = units.index.isin(sorted(submitted)).astype(int)
-    for status, column in (("Hợp lệ", "valid"), ("Có lỗi", "with_errors"),
-                           ("Không hợp lệ", "invalid"), ("Chưa nộp", "missing")):
-        units[column] = (units["status"] == status).astype(int)
-    units["staff_registry"] = units[["managers", "teachers", "support_staff"]].fillna(0).sum(
-        axis=1).astype(int)
+    units = unit_frame(registry, chosen, submitted)
     for column in ("registered", "non_leader_registered", "cstd_quota", "cstd_counted",
                    "staff_listed"):
         units[column] = 0
@@ -363,3 +406,6 @@ def _results_units(registry_units: pd.DataFrame, chosen: dict, subs: list,
                 units[f"{prefix}:{kind}:{proposal}"] = chosen.groupby("unit_code").size(
                 ).reindex(units.index, fill_value=0)
     return units
+
+
+register(ResultsRound())

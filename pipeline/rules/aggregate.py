@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import pandas as pd
 
 from pipeline.findings import Finding, Severity
 from pipeline.forms.definitions import Vocabulary
 from pipeline.ingest.submission import Registry, Submission
 from pipeline.rules.ruleset import RuleSet, quota_limit
+from pipeline.status import UnitStatus
 from pipeline.text import name_sort_key
 
 STAFF_SHEET = "staff"
 UNIT_SHEET = "unit"
 NOT_REGISTERED = "khong_dang_ky"
 
-STATUS_VALID = "Hợp lệ"
-STATUS_ERRORS = "Có lỗi"
-STATUS_INVALID = "Không hợp lệ"
-STATUS_MISSING = "Chưa nộp"
 
 # Columns summed from units into cấp học, khối and grand totals.
 COUNT_COLUMNS = ["expected", "submitted", "valid", "with_errors", "invalid", "missing",
@@ -29,15 +28,32 @@ COUNT_COLUMNS = ["expected", "submitted", "valid", "with_errors", "invalid", "mi
 COUNTED_PREFIXES = ("title:", "collective:", "proposed:", "check:")
 
 
-def unit_status(sub: Submission | None) -> str:
-    """Hợp lệ / Có lỗi / Không hợp lệ / Chưa nộp for a unit's counted submission."""
+def unit_status(sub: Submission | None) -> UnitStatus:
+    """Valid, with errors, invalid or missing, from the unit's chosen submission."""
     if sub is None:
-        return STATUS_MISSING
+        return UnitStatus.MISSING
     if not sub.counted or any(sub.sheet_rejected(s.id) for s in sub.form.sheets):
-        return STATUS_INVALID
+        return UnitStatus.INVALID
     if any(f.severity is Severity.ERROR for f in sub.findings):
-        return STATUS_ERRORS
-    return STATUS_VALID
+        return UnitStatus.WITH_ERRORS
+    return UnitStatus.VALID
+
+
+def unit_frame(registry: Registry, chosen: Mapping[str, Submission],
+               submitted: Iterable[str]) -> pd.DataFrame:
+    """One row per registry unit: its status code, chosen file, whether it is expected and
+    submitted, one 0/1 column per status, and the headcount the registry gives."""
+    units = registry.units.copy()
+    units["status"] = [unit_status(chosen.get(c)) for c in units.index]
+    units["file"] = [chosen[c].file if c in chosen else "" for c in units.index]
+    units["expected"] = 1
+    units["submitted"] = units.index.isin(sorted(submitted)).astype(int)
+    for status, column in ((UnitStatus.VALID, "valid"), (UnitStatus.WITH_ERRORS, "with_errors"),
+                           (UnitStatus.INVALID, "invalid"), (UnitStatus.MISSING, "missing")):
+        units[column] = (units["status"] == status).astype(int)
+    units["staff_registry"] = units[["managers", "teachers", "support_staff"]].fillna(0).sum(
+        axis=1).astype(int)
+    return units
 
 
 def sheet_rows(chosen: dict[str, Submission], sheet_id: str,
@@ -80,21 +96,11 @@ def _counts(frame: pd.DataFrame, column: str, codes: list[str]) -> pd.DataFrame:
     return table.reindex(columns=codes, fill_value=0)
 
 
-def unit_table(registry: Registry, chosen: dict[str, Submission], submitted: set[str],
+def unit_table(registry: Registry, chosen: Mapping[str, Submission], submitted: Iterable[str],
                staff: pd.DataFrame, collectives: pd.DataFrame,
                vocabs: dict[str, Vocabulary], rules: RuleSet) -> pd.DataFrame:
     """One row per registry unit: status, headcounts, registrations by title, quota."""
-    units = registry.units.copy()
-    units["status"] = [unit_status(chosen.get(c)) for c in units.index]
-    units["file"] = [chosen[c].file if c in chosen else "" for c in units.index]
-    units["expected"] = 1
-    units["submitted"] = units.index.isin(sorted(submitted)).astype(int)
-    units["valid"] = (units["status"] == STATUS_VALID).astype(int)
-    units["with_errors"] = (units["status"] == STATUS_ERRORS).astype(int)
-    units["invalid"] = (units["status"] == STATUS_INVALID).astype(int)
-    units["missing"] = (units["status"] == STATUS_MISSING).astype(int)
-    units["staff_registry"] = units[["managers", "teachers", "support_staff"]].fillna(0).sum(
-        axis=1).astype(int)
+    units = unit_frame(registry, chosen, submitted)
     registered = staff[staff["title"] != NOT_REGISTERED] if not staff.empty else staff
     units["staff_listed"] = staff.groupby("unit_code").size().reindex(units.index, fill_value=0) \
         if not staff.empty else 0

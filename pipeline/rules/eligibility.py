@@ -17,10 +17,10 @@ import pandas as pd
 
 from pipeline.forms.definitions import Vocabulary
 from pipeline.rules.ruleset import STATUS_LABELS, Rule, RuleSet
+from pipeline.status import Verdict, label
 
-PASS, FAIL, CHECK, OVER = "pass", "fail", "check", "over-quota"
-RESULT_LABELS = {PASS: "Đạt", FAIL: "Không đạt", CHECK: "Cần kiểm tra hồ sơ các năm trước",
-                 OVER: "Vượt hạn mức"}
+PASS, FAIL, CHECK, OVER = Verdict.PASS, Verdict.FAIL, Verdict.CHECK, Verdict.OVER_QUOTA
+RESULT_LABELS = {code: label(code) for code in Verdict}
 NO_RULE = "no-rule"
 
 # Proposal columns of each subject, and the vocabulary of each.

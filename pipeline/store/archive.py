@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 
 from pipeline.engine import inbox_files
 from pipeline.ingest.read import file_sha256
+from pipeline.store.database import Store
 
 
-def archive_inbox(conn: sqlite3.Connection, inbox: Path, archive_dir: Path,
+def archive_inbox(store: Store, inbox: Path, archive_dir: Path,
                   now: dt.datetime | None = None) -> dict[str, dt.datetime]:
     """Copy each new file of the inbox into the archive (never moving or changing the original)
     and return, for every inbox file name, when its content first arrived."""
@@ -21,8 +21,8 @@ def archive_inbox(conn: sqlite3.Connection, inbox: Path, archive_dir: Path,
     arrivals: dict[str, dt.datetime] = {}
     for path in inbox_files(inbox):
         sha = file_sha256(path)
-        row = conn.execute("SELECT first_seen FROM archive WHERE sha256 = ?", (sha,)).fetchone()
-        if row is None:
+        seen = store.first_seen(sha)
+        if seen is None:
             target = archive_dir / sha[:2] / f"{sha}{path.suffix.lower()}"
             target.parent.mkdir(parents=True, exist_ok=True)
             if not target.exists():
@@ -32,11 +32,9 @@ def archive_inbox(conn: sqlite3.Connection, inbox: Path, archive_dir: Path,
             # The file's own time when it is older than this run: it arrived before.
             mtime = dt.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
             first = min(mtime, now)
-            conn.execute("INSERT OR IGNORE INTO archive (sha256, file, size, first_seen, "
-                         "stored_as) VALUES (?, ?, ?, ?, ?)",
-                         (sha, path.name, path.stat().st_size, first.isoformat(),
-                          target.relative_to(archive_dir).as_posix()))
+            store.archive_file(sha, path.name, path.stat().st_size, first.isoformat(),
+                               target.relative_to(archive_dir).as_posix())
             arrivals[path.name] = first
         else:
-            arrivals[path.name] = dt.datetime.fromisoformat(row[0])
+            arrivals[path.name] = dt.datetime.fromisoformat(seen)
     return arrivals

@@ -1,20 +1,26 @@
 """The history store: every round's inputs, staff, proposals and findings in one SQLite file.
 
-A round is recorded in one transaction that replaces the earlier record of the same school year
-and round, so a run killed half-way leaves the previous record exactly as it was. The schema is
-versioned with `PRAGMA user_version` and migrated forward when the store is opened.
+`Store` owns the connection, the schema and its migrations, the transactions and every query:
+no SQL is written anywhere else in tdkt. A round is recorded in one transaction that replaces
+the earlier record of the same school year and round, so a run killed half-way leaves the
+previous record exactly as it was. The schema is versioned with `PRAGMA user_version` and
+migrated forward when the store is opened.
+
+Statuses are kept as codes (pipeline.status), never as the Vietnamese labels people read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-SCHEMA_VERSION = 3
+from pipeline.status import unit_status
+
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
 
 # MIGRATIONS[i] upgrades a store from version i to i + 1. Never edit a shipped entry: stores
@@ -108,6 +114,19 @@ MIGRATIONS: list[str] = [
         stored_as TEXT NOT NULL
     );
     """,
+    # 3 → 4: unit statuses as codes. tdkt 0.1 wrote the Vietnamese labels into units.status;
+    # these are the labels it wrote (fixed here: later label changes must not change this step).
+    # Every other status column (inputs.classification, proposals.result, decisions.result,
+    # findings.severity, awards.source) already held codes.
+    """
+    UPDATE units SET status = CASE status
+        WHEN 'Hợp lệ' THEN 'valid'
+        WHEN 'Có lỗi' THEN 'with_errors'
+        WHEN 'Không hợp lệ' THEN 'invalid'
+        WHEN 'Chưa nộp' THEN 'missing'
+    END
+    WHERE status IN ('Hợp lệ', 'Có lỗi', 'Không hợp lệ', 'Chưa nộp');
+    """,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -122,213 +141,11 @@ _COLUMNS = {
     "findings": ("file", "sheet", "cell", "code", "severity", "value", "expected", "message",
                  "unit"),
 }
+_AWARD_COLUMNS = ("person_id", "unit_code", "school_year", "kind", "code", "decision_no",
+                  "decision_date")
+AWARD_SOURCES = ("import", "decision")
 REGISTRATION_ROUND = "dang-ky"
 NOT_REGISTERED = "khong_dang_ky"  # the vocabulary's "không đăng ký" (aggregate.NOT_REGISTERED)
-
-
-class StoreError(Exception):
-    """The history store can't be used: written by a newer tdkt, or not a store at all."""
-
-
-@dataclass(frozen=True)
-class RoundRecord:
-    """One consolidated round, as it is written to the store.
-
-    Each person's `title` and `commendation` are stored as proposals of that person (result
-    'registered' in the registration round, 'proposed' otherwise) unless empty, "khong_dang_ky",
-    or already in `proposals` with the same (person_id, kind, code).
-    """
-
-    school_year: str
-    round: str
-    run_at: str  # ISO timestamp
-    inputs: list[dict] = field(default_factory=list)
-    units: list[dict] = field(default_factory=list)
-    people: list[dict] = field(default_factory=list)
-    proposals: list[dict] = field(default_factory=list)
-    decisions: list[dict] = field(default_factory=list)
-    findings: list[dict] = field(default_factory=list)
-
-
-# Open and migrate
-
-
-def open_store(path: Path) -> sqlite3.Connection:
-    """A connection to the store at `path`, created or migrated to SCHEMA_VERSION as needed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        _migrate(conn, path)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StoreError(f"Kho lịch sử {path} bị hỏng hoặc không phải tệp SQLite ({exc}).") \
-            from exc
-    except BaseException:
-        conn.close()
-        raise
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The schema version the store was written with (PRAGMA user_version)."""
-    return conn.execute("PRAGMA user_version").fetchone()[0]
-
-
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Apply the missing migrations, each in its own transaction with its user_version."""
-    while True:
-        version = schema_version(conn)
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"Kho lịch sử {path} được tạo bởi phiên bản mới hơn của tdkt (lược đồ {version}; "
-                f"phiên bản đang chạy chỉ đọc được đến lược đồ {SCHEMA_VERSION}). "
-                "Hãy cập nhật tdkt rồi chạy lại.")
-        if version == SCHEMA_VERSION:
-            return
-        with _transaction(conn):
-            # Another process may have migrated while we waited for the write lock.
-            if schema_version(conn) == version:
-                for statement in _statements(MIGRATIONS[version]):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {version + 1}")
-
-
-def _statements(script: str) -> Iterator[str]:
-    """The SQL statements of `script`; executescript() would commit our transaction."""
-    buffer = ""
-    for piece in script.split(";"):
-        buffer += piece + ";"
-        if sqlite3.complete_statement(buffer):  # false for a ';' inside a string or trigger
-            if buffer.strip(" \n;"):
-                yield buffer.strip()
-            buffer = ""
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK and re-raise on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-# Write
-
-
-def record_round(conn: sqlite3.Connection, run: RoundRecord) -> int:
-    """Store one round, replacing the earlier record of the same year and round; the run id."""
-    proposals = list(run.proposals) + _registrations(run)
-    # Joins the caller's transaction when one is open (person ids assigned in the same one).
-    with _transaction(conn) if not conn.in_transaction else contextlib.nullcontext():
-        conn.execute("DELETE FROM runs WHERE school_year = ? AND round = ?",
-                     (run.school_year, run.round))
-        run_id = conn.execute("INSERT INTO runs (school_year, round, run_at) VALUES (?, ?, ?)",
-                              (run.school_year, run.round, run.run_at)).lastrowid
-        for table, rows in (("inputs", run.inputs), ("units", run.units), ("staff", run.people),
-                            ("proposals", proposals), ("decisions", run.decisions),
-                            ("findings", run.findings)):
-            columns = _COLUMNS[table]
-            conn.executemany(
-                f"INSERT INTO {table} (run_id, {', '.join(columns)}) "
-                f"VALUES (?{', ?' * len(columns)})",
-                ((run_id, *(row.get(c) for c in columns)) for row in rows))
-    return run_id
-
-
-def _registrations(run: RoundRecord) -> list[dict]:
-    """Each person's title and commendation as a proposal not already in `run.proposals`."""
-    known = {(p.get("person_id"), p.get("kind"), p.get("code")) for p in run.proposals}
-    result = "registered" if run.round == REGISTRATION_ROUND else "proposed"
-    return [{"person_id": person["person_id"], "unit_code": person.get("unit_code"),
-             "subject": "person", "name": person.get("full_name"), "kind": kind,
-             "code": person[kind], "result": result}
-            for person in run.people for kind in ("title", "commendation")
-            if person.get(kind) and person[kind] != NOT_REGISTERED
-            and (person["person_id"], kind, person[kind]) not in known]
-
-
-def upsert_person(conn: sqlite3.Connection, full_name: str, fold_name: str,
-                  birth_date: str | None, year: str) -> int:
-    """The id of the person with this folded name and birth date, added if new.
-
-    Joins the caller's transaction when one is open; otherwise runs in its own.
-    """
-    def find_or_add() -> int:
-        found = conn.execute("SELECT id FROM persons WHERE fold_name = ? AND birth_date IS ? "
-                             "ORDER BY id LIMIT 1", (fold_name, birth_date)).fetchone()
-        if found:
-            return found[0]
-        return conn.execute("INSERT INTO persons (full_name, fold_name, birth_date, created_year)"
-                            " VALUES (?, ?, ?, ?)",
-                            (full_name, fold_name, birth_date, year)).lastrowid
-
-    if conn.in_transaction:
-        return find_or_add()
-    with _transaction(conn):
-        return find_or_add()
-
-
-def link_persons(conn: sqlite3.Connection, person_id: int, other_id: int, confirmed_by: str,
-                 confirmed_at: str) -> None:
-    """Record that the office confirmed two person ids are the same person."""
-    conn.execute("INSERT OR REPLACE INTO person_links VALUES (?, ?, ?, ?)",
-                 (min(person_id, other_id), max(person_id, other_id), confirmed_by, confirmed_at))
-
-
-def add_awards(conn: sqlite3.Connection, rows: Iterable[dict], source: str) -> int:
-    """Store titles granted by a decision or imported from old lists; the number stored."""
-    if source not in ("import", "decision"):
-        raise ValueError(f"award source must be 'import' or 'decision', not {source!r}")
-    columns = ("person_id", "unit_code", "school_year", "kind", "code", "decision_no",
-               "decision_date")
-    values = [(*(row.get(c) for c in columns), source) for row in rows]
-    sql = (f"INSERT INTO awards ({', '.join(columns)}, source) "
-           f"VALUES ({', '.join('?' * (len(columns) + 1))})")
-    if conn.in_transaction:
-        conn.executemany(sql, values)
-    else:
-        with _transaction(conn):
-            conn.executemany(sql, values)
-    return len(values)
-
-
-# Read
-
-
-def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
-
-
-def round_runs(conn: sqlite3.Connection, school_year: str | None = None) -> list[dict]:
-    """The recorded rounds (id, school_year, round, run_at), oldest year first."""
-    return _dicts(conn.execute(
-        "SELECT id, school_year, round, run_at FROM runs WHERE ? IS NULL OR school_year = ? "
-        "ORDER BY school_year, round, id", (school_year, school_year)))
-
-
-def persons(conn: sqlite3.Connection) -> list[dict]:
-    """Every person known to the store."""
-    return _dicts(conn.execute("SELECT id, full_name, fold_name, birth_date, created_year "
-                               "FROM persons ORDER BY id"))
-
-
-def awards_of(conn: sqlite3.Connection, person_id: int) -> list[dict]:
-    """The awards recorded for one person id, oldest year first."""
-    return _dicts(conn.execute(
-        "SELECT id, person_id, unit_code, school_year, kind, code, decision_no, decision_date, "
-        "source FROM awards WHERE person_id = ? ORDER BY school_year, id", (person_id,)))
-
 
 # Proposals (registrations included) and awards, as one list of titles.
 _TITLES = """
@@ -351,15 +168,397 @@ _SAME_PERSON = """
 """
 
 
-def person_titles(conn: sqlite3.Connection, person_id: int) -> list[dict]:
-    """Titles registered, proposed and awarded for a person and every id confirmed as them."""
-    sql = _SAME_PERSON + _TITLES.format(proposals="p.person_id IN same",
-                                        awards="a.person_id IN same")
-    keep = ("school_year", "round", "unit_code", "kind", "code", "source", "result")
-    return [{k: row[k] for k in keep} for row in _dicts(conn.execute(sql, (person_id,)))]
+class StoreError(Exception):
+    """The history store can't be used: written by a newer tdkt, or not a store at all."""
 
 
-def unit_titles(conn: sqlite3.Connection, unit_code: str) -> list[dict]:
-    """Titles registered, proposed and awarded in a unit, for its staff and the unit itself."""
-    sql = _TITLES.format(proposals="p.unit_code = ?", awards="a.unit_code = ?")
-    return _dicts(conn.execute(sql, (unit_code, unit_code)))
+@dataclass(frozen=True)
+class RoundRecord:
+    """One consolidated round, as it is written to the store.
+
+    Each person's `title` and `commendation` are stored as proposals of that person (result
+    'registered' in the registration round, 'proposed' otherwise) unless empty, "khong_dang_ky",
+    or already in `proposals` with the same (person_id, kind, code). Each unit's `status` is a
+    UnitStatus code or its label (stored as the code).
+    """
+
+    school_year: str
+    round: str
+    run_at: str  # ISO timestamp
+    inputs: list[dict] = field(default_factory=list)
+    units: list[dict] = field(default_factory=list)
+    people: list[dict] = field(default_factory=list)
+    proposals: list[dict] = field(default_factory=list)
+    decisions: list[dict] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)
+
+
+class Store:
+    """One open history store: its connection, schema, transactions and named queries.
+
+    Open it with `Store.open(path)` (created or migrated as needed) and close it with `close()`
+    or a `with` block. Writes of several statements run in `transaction()`; a method that writes
+    joins the caller's transaction when one is open.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+        self._savepoints = 0
+
+    # Open, close, migrate
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """The store at `path`, created or migrated to SCHEMA_VERSION as needed."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        store = cls(conn, path)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            store._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"Kho lịch sử {path} bị hỏng hoặc không phải tệp SQLite ({exc}).") \
+                from exc
+        except BaseException:
+            conn.close()
+            raise
+        conn.row_factory = sqlite3.Row
+        return store
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version the store was written with (PRAGMA user_version)."""
+        return self.connection.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        """Apply the missing migrations, each in its own transaction with its user_version."""
+        while True:
+            version = self.schema_version
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"Kho lịch sử {self.path} được tạo bởi phiên bản mới hơn của tdkt (lược đồ "
+                    f"{version}; phiên bản đang chạy chỉ đọc được đến lược đồ {SCHEMA_VERSION})."
+                    " Hãy cập nhật tdkt rồi chạy lại.")
+            if version == SCHEMA_VERSION:
+                return
+            with self.transaction():
+                # Another process may have migrated while we waited for the write lock.
+                if self.schema_version == version:
+                    for statement in _statements(MIGRATIONS[version]):
+                        self.connection.execute(statement)
+                    self.connection.execute(f"PRAGMA user_version = {version + 1}")
+
+    # Transactions and plain SQL
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.connection.in_transaction
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """BEGIN IMMEDIATE … COMMIT, or ROLLBACK and re-raise on any exception.
+
+        Inside an open transaction it is a savepoint instead: an exception undoes only what was
+        written inside it, and the caller's transaction decides the rest.
+        """
+        conn = self.connection
+        if conn.in_transaction:
+            self._savepoints += 1
+            name = f"tdkt_{self._savepoints}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield self
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
+                raise
+            finally:
+                self._savepoints -= 1
+            conn.execute(f"RELEASE {name}")
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement (for checks and tests; tdkt itself uses the named queries)."""
+        return self.connection.execute(sql, tuple(parameters))
+
+    def query(self, sql: str, parameters: Iterable[Any] = ()) -> list[dict]:
+        """The rows of one query as dicts."""
+        return _dicts(self.execute(sql, parameters))
+
+    # Rounds
+
+    def record_round(self, run: RoundRecord) -> int:
+        """Store one round, replacing the earlier record of the same year and round; the run
+        id. Joins the caller's transaction when one is open (person ids assigned in the same
+        one)."""
+        proposals = list(run.proposals) + _registrations(run)
+        units = [{**unit, "status": _status_code(unit.get("status"))} for unit in run.units]
+        conn = self.connection
+        with self.transaction():
+            conn.execute("DELETE FROM runs WHERE school_year = ? AND round = ?",
+                         (run.school_year, run.round))
+            run_id = conn.execute(
+                "INSERT INTO runs (school_year, round, run_at) VALUES (?, ?, ?)",
+                (run.school_year, run.round, run.run_at)).lastrowid
+            for table, rows in (("inputs", run.inputs), ("units", units), ("staff", run.people),
+                                ("proposals", proposals), ("decisions", run.decisions),
+                                ("findings", run.findings)):
+                columns = _COLUMNS[table]
+                conn.executemany(
+                    f"INSERT INTO {table} (run_id, {', '.join(columns)}) "
+                    f"VALUES (?{', ?' * len(columns)})",
+                    ((run_id, *(row.get(c) for c in columns)) for row in rows))
+        return run_id
+
+    def round_runs(self, school_year: str | None = None) -> list[dict]:
+        """The recorded rounds (id, school_year, round, run_at), oldest year first."""
+        return self.query(
+            "SELECT id, school_year, round, run_at FROM runs "
+            "WHERE ? IS NULL OR school_year = ? ORDER BY school_year, round, id",
+            (school_year, school_year))
+
+    def round_inputs(self, school_year: str, round: str) -> dict[str, str]:
+        """File name → sha256 of the inputs of the recorded round."""
+        rows = self.connection.execute(
+            "SELECT i.file, i.sha256 FROM inputs i JOIN runs r ON r.id = i.run_id "
+            "WHERE r.school_year = ? AND r.round = ?", (school_year, round))
+        return {r[0]: r[1] for r in rows}
+
+    def unit_status_counts(self, school_year: str, round: str) -> dict[str, int]:
+        """How many units of the recorded round had each status (UnitStatus codes)."""
+        rows = self.connection.execute(
+            "SELECT u.status, COUNT(*) FROM units u JOIN runs r ON r.id = u.run_id "
+            "WHERE r.school_year = ? AND r.round = ? GROUP BY u.status", (school_year, round))
+        return {r[0]: r[1] for r in rows}
+
+    def has_unit(self, unit_code: str) -> bool:
+        """Whether a recorded round lists this unit."""
+        return self.connection.execute("SELECT 1 FROM units WHERE unit_code = ? LIMIT 1",
+                                       (unit_code,)).fetchone() is not None
+
+    # Persons
+
+    def upsert_person(self, full_name: str, fold_name: str, birth_date: str | None,
+                      year: str) -> int:
+        """The id of the person with this folded name and birth date, added if new."""
+        with self.transaction():
+            found = self.connection.execute(
+                "SELECT id FROM persons WHERE fold_name = ? AND birth_date IS ? "
+                "ORDER BY id LIMIT 1", (fold_name, birth_date)).fetchone()
+            if found:
+                return found[0]
+            return self.add_person(full_name, fold_name, birth_date, year)
+
+    def add_person(self, full_name: str, fold_name: str, birth_date: str | None,
+                   year: str) -> int:
+        """Add a new person; their id."""
+        return self.connection.execute(
+            "INSERT INTO persons (full_name, fold_name, birth_date, created_year) "
+            "VALUES (?, ?, ?, ?)", (full_name, fold_name, birth_date, year)).lastrowid
+
+    def add_persons(self, rows: Iterable[tuple[int, str, str, str | None, str]]) -> None:
+        """Add new persons with the ids chosen by the caller: (id, full_name, fold_name,
+        birth_date, created_year) each."""
+        with self.transaction():
+            self.connection.executemany(
+                "INSERT INTO persons (id, full_name, fold_name, birth_date, created_year) "
+                "VALUES (?, ?, ?, ?, ?)", rows)
+
+    def next_person_id(self) -> int:
+        """The id after the largest one given so far."""
+        return (self.connection.execute("SELECT max(id) FROM persons").fetchone()[0] or 0) + 1
+
+    def person_ids(self) -> set[int]:
+        """The id of every person known to the store."""
+        return {r[0] for r in self.connection.execute("SELECT id FROM persons")}
+
+    def persons(self) -> list[dict]:
+        """Every person known to the store."""
+        return self.query("SELECT id, full_name, fold_name, birth_date, created_year "
+                          "FROM persons ORDER BY id")
+
+    def persons_named(self, fold_name: str, birth_date: str | None = None) -> list[dict]:
+        """The persons (id, full_name, birth_date) of this folded name, born that day when
+        `birth_date` is given; by id."""
+        return self.query("SELECT id, full_name, birth_date FROM persons WHERE fold_name = ? "
+                          "AND (? IS NULL OR birth_date = ?) ORDER BY id",
+                          (fold_name, birth_date, birth_date))
+
+    def person_sightings(self) -> list[tuple[int, str, str | None, str | None]]:
+        """(person_id, fold_name, birth_date, unit_code) of every person, once per unit they
+        were seen in as staff or in an award (unit None when in neither)."""
+        return [tuple(r) for r in self.connection.execute("""
+            SELECT p.id AS person_id, p.fold_name, p.birth_date, s.unit_code
+            FROM persons p LEFT JOIN (
+                SELECT person_id, unit_code FROM staff
+                UNION SELECT person_id, unit_code FROM awards) s ON s.person_id = p.id
+        """)]
+
+    def link_persons(self, person_id: int, other_id: int, confirmed_by: str,
+                     confirmed_at: str) -> None:
+        """Record that the office confirmed two person ids are the same person."""
+        with self.transaction():
+            self.connection.execute(
+                "INSERT OR REPLACE INTO person_links VALUES (?, ?, ?, ?)",
+                (min(person_id, other_id), max(person_id, other_id), confirmed_by,
+                 confirmed_at))
+
+    def person_links(self) -> list[tuple[int, int]]:
+        """Every (person_id, other_id) the office confirmed as the same person."""
+        return [(r[0], r[1]) for r in
+                self.connection.execute("SELECT person_id, other_id FROM person_links")]
+
+    # Titles and awards
+
+    def add_awards(self, rows: Iterable[dict], source: str) -> int:
+        """Store titles granted by a decision or imported from old lists; the number stored."""
+        if source not in AWARD_SOURCES:
+            raise ValueError(f"award source must be 'import' or 'decision', not {source!r}")
+        values = [(*(row.get(c) for c in _AWARD_COLUMNS), source) for row in rows]
+        with self.transaction():
+            self.connection.executemany(
+                f"INSERT INTO awards ({', '.join(_AWARD_COLUMNS)}, source) "
+                f"VALUES ({', '.join('?' * (len(_AWARD_COLUMNS) + 1))})", values)
+        return len(values)
+
+    def awards_of(self, person_id: int) -> list[dict]:
+        """The awards recorded for one person id, oldest year first."""
+        return self.query(
+            "SELECT id, person_id, unit_code, school_year, kind, code, decision_no, "
+            "decision_date, source FROM awards WHERE person_id = ? ORDER BY school_year, id",
+            (person_id,))
+
+    def person_titles(self, person_id: int) -> list[dict]:
+        """Titles registered, proposed and awarded for a person and every id confirmed as
+        them."""
+        sql = _SAME_PERSON + _TITLES.format(proposals="p.person_id IN same",
+                                            awards="a.person_id IN same")
+        keep = ("school_year", "round", "unit_code", "kind", "code", "source", "result")
+        return [{k: row[k] for k in keep} for row in self.query(sql, (person_id,))]
+
+    def unit_titles(self, unit_code: str) -> list[dict]:
+        """Titles registered, proposed and awarded in a unit, for its staff and the unit
+        itself."""
+        sql = _TITLES.format(proposals="p.unit_code = ?", awards="a.unit_code = ?")
+        return self.query(sql, (unit_code, unit_code))
+
+    def titles_held(self, kind: str, results_round: str) -> list[tuple[int, str, str]]:
+        """(person_id, school_year, code) of every title of `kind` held: passed at the
+        year-end round `results_round` — except in a year whose decisions of that kind were
+        imported, read from the decisions only (the authority may have granted fewer titles
+        than the Phòng found eligible) — or awarded."""
+        return [tuple(r) for r in self.connection.execute(
+            """SELECT p.person_id, r.school_year, p.code FROM proposals p
+               JOIN runs r ON r.id = p.run_id
+               WHERE r.round = ? AND p.kind = ? AND p.result = 'pass'
+                 AND r.school_year NOT IN (SELECT school_year FROM awards
+                                           WHERE source = 'decision' AND kind = ?)
+               UNION SELECT person_id, school_year, code FROM awards WHERE kind = ?""",
+            (results_round, kind, kind, kind))]
+
+    def grades_held(self, results_round: str) -> list[tuple[int, str, str]]:
+        """(person_id, school_year, grade) of every evaluation grade recorded at the year-end
+        round `results_round` or imported."""
+        return [tuple(r) for r in self.connection.execute(
+            """SELECT s.person_id, r.school_year, s.grade FROM staff s
+               JOIN runs r ON r.id = s.run_id WHERE r.round = ? AND s.grade IS NOT NULL
+               UNION SELECT person_id, school_year, code FROM awards WHERE kind = 'grade'""",
+            (results_round,))]
+
+    # Messages sent
+
+    def sent(self, key: str, recipient: str) -> str | None:
+        """The digest of the message `key` last sent to `recipient`, None when never sent."""
+        row = self.connection.execute(
+            "SELECT digest FROM send_log WHERE key = ? AND recipient = ?",
+            (key, recipient)).fetchone()
+        return row[0] if row else None
+
+    def mark_sent(self, key: str, recipient: str, digest: str, sent_at: str) -> None:
+        """Record, in its own small transaction, that the server accepted a message."""
+        with self.transaction():
+            self.connection.execute(
+                "INSERT OR REPLACE INTO send_log (key, recipient, digest, sent_at) "
+                "VALUES (?, ?, ?, ?)", (key, recipient, digest, sent_at))
+
+    def send_log(self) -> dict[tuple[str, str], str]:
+        """(key, recipient) → digest of every message sent."""
+        return {(r[0], r[1]): r[2] for r in
+                self.connection.execute("SELECT key, recipient, digest FROM send_log")}
+
+    # The input archive
+
+    def first_seen(self, sha256: str) -> str | None:
+        """When the archived file of this content first arrived (ISO), None if not archived."""
+        row = self.connection.execute("SELECT first_seen FROM archive WHERE sha256 = ?",
+                                      (sha256,)).fetchone()
+        return row[0] if row else None
+
+    def archive_file(self, sha256: str, file: str, size: int, first_seen: str,
+                     stored_as: str) -> None:
+        """Record an archived file (kept when its content was already recorded)."""
+        with self.transaction():
+            self.connection.execute(
+                "INSERT OR IGNORE INTO archive (sha256, file, size, first_seen, stored_as) "
+                "VALUES (?, ?, ?, ?, ?)", (sha256, file, size, first_seen, stored_as))
+
+
+def open_store(path: Path) -> Store:
+    """The store at `path`, created or migrated as needed (`Store.open`)."""
+    return Store.open(path)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of `script`; executescript() would commit our transaction."""
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):  # false for a ';' inside a string or trigger
+            if buffer.strip(" \n;"):
+                yield buffer.strip()
+            buffer = ""
+
+
+def _status_code(value: object) -> str | None:
+    """A unit status as its code: a code passes, a label (tables of tdkt 0.1) is converted."""
+    return None if value is None else str(unit_status(str(value)))
+
+
+def _registrations(run: RoundRecord) -> list[dict]:
+    """Each person's title and commendation as a proposal not already in `run.proposals`."""
+    known = {(p.get("person_id"), p.get("kind"), p.get("code")) for p in run.proposals}
+    result = "registered" if run.round == REGISTRATION_ROUND else "proposed"
+    return [{"person_id": person["person_id"], "unit_code": person.get("unit_code"),
+             "subject": "person", "name": person.get("full_name"), "kind": kind,
+             "code": person[kind], "result": result}
+            for person in run.people for kind in ("title", "commendation")
+            if person.get(kind) and person[kind] != NOT_REGISTERED
+            and (person["person_id"], kind, person[kind]) not in known]
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 from collections.abc import Iterator
 
 from pipeline.forms.definitions import load_forms
-from pipeline.store.database import person_titles, unit_titles
+from pipeline.store.database import Store
 from pipeline.text import fold
 
 _BIRTH = re.compile(r"^(.*?)[,;]\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
@@ -19,31 +18,39 @@ SOURCE_WORDS = {"import": "nhập từ danh sách cũ", "decision": "theo quyế
                 "proposal": ""}
 
 
-def _label(kind: str, code: str) -> str:
-    vocab = {"title": "individual_titles", "collective_title": "collective_titles",
-             "commendation": "commendations", "grade": "grades"}.get(kind)
-    vocabs = load_forms().vocabs
-    if vocab and code in vocabs[vocab].codes:
-        return vocabs[vocab].label_of(code)
-    return code
+class _Labels:
+    """The label of a title, form or grade code, from the vocabularies read once when needed."""
+
+    def __init__(self) -> None:
+        self._vocabs = None
+
+    def __call__(self, kind: str, code: str) -> str:
+        vocab = {"title": "individual_titles", "collective_title": "collective_titles",
+                 "commendation": "commendations", "grade": "grades"}.get(kind)
+        if self._vocabs is None:
+            self._vocabs = load_forms().vocabs
+        if vocab and code in self._vocabs[vocab].codes:
+            return self._vocabs[vocab].label_of(code)
+        return code
 
 
-def _line(row: dict) -> str:
-    what = _label(row["kind"], row["code"])
+def _line(row: dict, label: _Labels) -> str:
+    what = label(row["kind"], row["code"])
     result = RESULT_WORDS.get(row["result"], row["result"] or "")
     source = SOURCE_WORDS.get(row["source"], "")
     tail = f" ({source})" if source else ""
     return f"  {row['school_year']}  {what}: {result}{tail} — đơn vị {row['unit_code']}"
 
 
-def history_lines(conn: sqlite3.Connection, who: str) -> Iterator[str]:
+def history_lines(store: Store, who: str) -> Iterator[str]:
     """Lines describing the record of a unit code or of the people matching a name."""
     who = who.strip()
-    if conn.execute("SELECT 1 FROM units WHERE unit_code = ? LIMIT 1", (who,)).fetchone():
+    label = _Labels()
+    if store.has_unit(who):
         yield f"Đơn vị {who}:"
-        rows = unit_titles(conn, who)
+        rows = store.unit_titles(who)
         for row in rows:
-            what = _label(row["kind"], row["code"])
+            what = label(row["kind"], row["code"])
             result = RESULT_WORDS.get(row["result"], row["result"] or "")
             yield f"  {row['school_year']}  {row.get('name') or ''}: {what}: {result}"
         if not rows:
@@ -53,17 +60,16 @@ def history_lines(conn: sqlite3.Connection, who: str) -> Iterator[str]:
     name, born = (match.group(1), dt.date(int(match.group(4)), int(match.group(3)),
                                           int(match.group(2))).isoformat()) if match else (who,
                                                                                          None)
-    people = conn.execute("SELECT id, full_name, birth_date FROM persons WHERE fold_name = ? "
-                          "AND (? IS NULL OR birth_date = ?) ORDER BY id",
-                          (fold(name), born, born)).fetchall()
+    people = store.persons_named(fold(name), born)
     if not people:
         yield f"Không tìm thấy “{who}” trong kho lịch sử."
         return
     for person in people:
-        born_text = dt.date.fromisoformat(person[2]).strftime("%d/%m/%Y") if person[2] else "?"
-        yield f"{person[1]} (sinh {born_text}, mã {person[0]}):"
-        rows = person_titles(conn, person[0])
+        born = person["birth_date"]
+        born_text = dt.date.fromisoformat(born).strftime("%d/%m/%Y") if born else "?"
+        yield f"{person['full_name']} (sinh {born_text}, mã {person['id']}):"
+        rows = store.person_titles(person["id"])
         for row in rows:
-            yield _line(row)
+            yield _line(row, label)
         if not rows:
             yield "  (chưa có dữ liệu)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from pipeline.config import ConfigError, year_start
@@ -11,6 +10,7 @@ from pipeline.forms.definitions import load_forms
 from pipeline.ingest.normalize import Context
 from pipeline.ingest.read import read_workbook
 from pipeline.ingest.submission import submission
+from pipeline.store.database import Store
 from pipeline.store.identity import MATCH_LABELS, KnownPeople, match_person, person_key
 from pipeline.store.record import TO_CONFIRM, known_people
 
@@ -18,7 +18,7 @@ HISTORY_FORM = "lich-su"
 AWARD_KINDS = ("title", "commendation", "grade")
 
 
-def import_awards(conn: sqlite3.Connection, path: Path, source: str,
+def import_awards(store: Store, path: Path, source: str,
                   unit_codes: frozenset[str] = frozenset()
                   ) -> tuple[int, list[Finding], list[str]]:
     """Store every valid row of a history list as awards (one per title, form, grade);
@@ -29,15 +29,13 @@ def import_awards(conn: sqlite3.Connection, path: Path, source: str,
     if book is None or has_errors(findings):
         return 0, findings, []
     sub = submission(book, forms, HISTORY_FORM, None, Context(forms.vocabs, unit_codes))
-    sub.unit_code = ""
-    rows = sub.counted_rows("awards")
+    rows = sub.valid_rows("awards")  # an office list: tied to no unit
     findings = findings + list(sub.findings)
     table = sub.tables.get("awards")
     awards = []
     to_confirm: list[str] = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        known = KnownPeople.from_frame(known_people(conn))
+    with store.transaction():
+        known = KnownPeople.from_frame(known_people(store))
         for row_number, row in rows.iterrows():
             year = str(row["school_year"])
             try:
@@ -57,9 +55,7 @@ def import_awards(conn: sqlite3.Connection, path: Path, source: str,
                                      f" (các mã {', '.join(map(str, match.candidates))})"))
             if person is None:
                 key = person_key(row["full_name"], row["birth_date"])
-                person = conn.execute(
-                    "INSERT INTO persons (full_name, fold_name, birth_date, created_year) "
-                    "VALUES (?, ?, ?, ?)", (row["full_name"], *key, year)).lastrowid
+                person = store.add_person(row["full_name"], *key, year)
                 known.add(person, *key, row["unit_code"])
             for kind in AWARD_KINDS:
                 code = row.get(kind)
@@ -68,14 +64,7 @@ def import_awards(conn: sqlite3.Connection, path: Path, source: str,
                                    "school_year": year, "kind": kind, "code": code,
                                    "decision_no": row.get("decision_no"),
                                    "decision_date": _iso(row.get("decision_date"))})
-        from pipeline.store.database import add_awards
-
-        count = add_awards(conn, awards, source)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+        count = store.add_awards(awards, source)
     return count, findings, to_confirm
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 import pandas as pd
 
-from pipeline.engine import Consolidation
-from pipeline.store.database import RoundRecord, record_round
+from pipeline.rounds.base import RoundResult
+from pipeline.store.database import RoundRecord, Store
 from pipeline.store.identity import (
     AMBIGUOUS,
     MATCH_LABELS,
@@ -30,7 +29,7 @@ TO_CONFIRM = (TYPO, MOVED, AMBIGUOUS)
 # People
 
 
-def canonical_ids(conn: sqlite3.Connection) -> dict[int, int]:
+def canonical_ids(store: Store) -> dict[int, int]:
     """Person id → the smallest id the office confirmed as the same person."""
     parent: dict[int, int] = {}
 
@@ -39,43 +38,37 @@ def canonical_ids(conn: sqlite3.Connection) -> dict[int, int]:
             x = parent[x]
         return x
 
-    for a, b in conn.execute("SELECT person_id, other_id FROM person_links"):
+    for a, b in store.person_links():
         ra, rb = root(a), root(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     return {x: root(x) for x in parent}
 
 
-def _canonical(frame: pd.DataFrame, conn: sqlite3.Connection) -> pd.DataFrame:
-    links = canonical_ids(conn)
+def _canonical(frame: pd.DataFrame, store: Store) -> pd.DataFrame:
+    links = canonical_ids(store)
     if links and not frame.empty:
         frame = frame.assign(person_id=frame["person_id"].map(lambda p: links.get(p, p)))
     return frame
 
 
-def known_people(conn: sqlite3.Connection) -> pd.DataFrame:
+def known_people(store: Store) -> pd.DataFrame:
     """Every person the store knows, once per unit they were seen in (confirmed links
     followed: a person the office merged appears under one id)."""
-    rows = conn.execute("""
-        SELECT p.id AS person_id, p.fold_name, p.birth_date, s.unit_code
-        FROM persons p LEFT JOIN (
-            SELECT person_id, unit_code FROM staff
-            UNION SELECT person_id, unit_code FROM awards) s ON s.person_id = p.id
-    """).fetchall()
-    return _canonical(pd.DataFrame([tuple(r) for r in rows],
+    return _canonical(pd.DataFrame(store.person_sightings(),
                                    columns=["person_id", "fold_name", "birth_date",
-                                            "unit_code"]), conn)
+                                            "unit_code"]), store)
 
 
-def assign_person_ids(conn: sqlite3.Connection, staff: pd.DataFrame,
+def assign_person_ids(store: Store, staff: pd.DataFrame,
                       school_year: str) -> tuple[pd.Series, pd.DataFrame]:
     """A person id for every staff row (new persons added) and the matches to confirm.
 
     Runs inside the caller's transaction when one is open. New persons take the ids after the
     largest one and are inserted together.
     """
-    known = KnownPeople.from_frame(known_people(conn))
-    next_id = (conn.execute("SELECT max(id) FROM persons").fetchone()[0] or 0) + 1
+    known = KnownPeople.from_frame(known_people(store))
+    next_id = store.next_person_id()
     added: list[tuple[int, str, str, str | None, str]] = []
     ids: list[int] = []
     notes = []
@@ -101,59 +94,35 @@ def assign_person_ids(conn: sqlite3.Connection, staff: pd.DataFrame,
                           "candidates": ", ".join(map(str, match.candidates))})
         ids.append(person)
         taken.add(person)
-    conn.executemany("INSERT INTO persons (id, full_name, fold_name, birth_date, created_year) "
-                     "VALUES (?, ?, ?, ?, ?)", added)
+    store.add_persons(added)
     columns = ["unit_code", "full_name", "birth_date", "person_id", "how", "label", "candidates"]
     return pd.Series(ids, index=staff.index, dtype="Int64"), pd.DataFrame(notes, columns=columns)
 
 
-def confirm_matches(conn: sqlite3.Connection, pairs: list[tuple[int, int]],
-                    confirmed_by: str) -> int:
+def confirm_matches(store: Store, pairs: list[tuple[int, int]], confirmed_by: str) -> int:
     """Keep the office's confirmations that two person ids are one person; the number kept."""
-    from pipeline.store.database import link_persons
-
     at = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    known = {r[0] for r in conn.execute("SELECT id FROM persons")}
+    known = store.person_ids()
     kept = 0
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with store.transaction():
         for a, b in pairs:
             if a != b and a in known and b in known:
-                link_persons(conn, a, b, confirmed_by, at)
+                store.link_persons(a, b, confirmed_by, at)
                 kept += 1
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return kept
 
 
 # Earlier years
 
 
-def history_records(conn: sqlite3.Connection, kind: str, before: str) -> pd.DataFrame:
+def history_records(store: Store, kind: str, before: str) -> pd.DataFrame:
     """(person_id, school_year, code) of the years before `before`: titles decided, imported or
     passed at the year-end round; or the evaluation grades recorded."""
-    if kind == "grade":
-        sql = """SELECT s.person_id, r.school_year, s.grade FROM staff s
-                 JOIN runs r ON r.id = s.run_id WHERE r.round = ? AND s.grade IS NOT NULL
-                 UNION SELECT person_id, school_year, code FROM awards WHERE kind = 'grade'"""
-        params: tuple = (RESULTS_ROUND,)
-    else:
-        # A year whose Quyết định list was imported is read from the decisions only: the
-        # authority may have granted fewer titles than the Phòng found eligible.
-        sql = """SELECT p.person_id, r.school_year, p.code FROM proposals p
-                 JOIN runs r ON r.id = p.run_id
-                 WHERE r.round = ? AND p.kind = ? AND p.result = 'pass'
-                   AND r.school_year NOT IN (SELECT school_year FROM awards
-                                             WHERE source = 'decision' AND kind = ?)
-                 UNION SELECT person_id, school_year, code FROM awards WHERE kind = ?"""
-        params = (RESULTS_ROUND, kind, kind, kind)
-    rows = conn.execute(sql, params).fetchall()
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=["person_id", "school_year", "code"])
+    rows = store.grades_held(RESULTS_ROUND) if kind == "grade" else \
+        store.titles_held(kind, RESULTS_ROUND)
+    frame = pd.DataFrame(rows, columns=["person_id", "school_year", "code"])
     # School years sort as text: "2024-2025" < "2025-2026".
-    return _canonical(frame[frame["school_year"] < before], conn)
+    return _canonical(frame[frame["school_year"] < before], store)
 
 
 # Recording a round
@@ -163,30 +132,34 @@ def _iso(value: object) -> str | None:
     return value.isoformat() if isinstance(value, dt.date) else None
 
 
-def round_record(result: Consolidation, run_at: str) -> RoundRecord:
-    """What the store keeps of a consolidated round (person ids already on result.staff)."""
-    staff = result.staff
+def round_record(result: RoundResult, staff: pd.DataFrame, run_at: str) -> RoundRecord:
+    """What the store keeps of a consolidated round; `staff` is the result's staff with person ids.
+
+    The year-end round's result also has `verdicts` and `decisions`; a unit's status may be its
+    code or its label (kept as the code)."""
+    verdicts = getattr(result, "verdicts", None)
+    rule_decisions = getattr(result, "decisions", None)
     people = [{"person_id": _int(r.get("person_id")), "unit_code": r["unit_code"],
                "row": int(r["row"]), "full_name": r["full_name"],
                "birth_date": _iso(r.get("birth_date")), "sex": r.get("sex"),
                "position": r.get("position"), "staff_group": r.get("staff_group"),
                "grade": r.get("grade"),
-               "title": r.get("title") if result.decisions is None else None,
-               "commendation": r.get("commendation") if result.decisions is None else None}
+               "title": r.get("title") if rule_decisions is None else None,
+               "commendation": r.get("commendation") if rule_decisions is None else None}
               for r in _records(staff)]
     proposals: list[dict] = []
     decisions: list[dict] = []
-    if result.verdicts is not None:
+    if verdicts is not None:
         keys = list(zip(staff["unit_code"], staff["row"], strict=True))
         person_of = dict(zip(keys, staff["person_id"], strict=True)) \
             if "person_id" in staff else {}
-        for v in _records(result.verdicts):
+        for v in _records(verdicts):
             proposals.append({"person_id": _int(person_of.get((v["unit_code"], v["row"])))
                               if v["subject"] == "person" else None,
                               "unit_code": v["unit_code"], "subject": v["subject"],
                               "name": v["name"], "kind": v["kind"], "code": v["proposal"],
                               "result": v["result"]})
-        for d in _records(result.decisions):
+        for d in _records(rule_decisions):
             decisions.append({"unit_code": d["unit_code"], "person_id": _int(person_of.get(
                 (d["unit_code"], d["row"]))) if d["subject"] == "person" else None,
                 "name": d["name"], "kind": d["kind"], "code": d["proposal"],
@@ -199,8 +172,7 @@ def round_record(result: Consolidation, run_at: str) -> RoundRecord:
                                       "subject": "collective", "name": c["collective_name"],
                                       "kind": kind, "code": c[kind], "result": "registered"})
     inputs = [{"file": s.file, "sha256": s.sha256, "unit_code": s.unit_code,
-               "classification": "superseded" if s.superseded_by else
-               "accepted" if s.counted else "rejected"} for s in result.submissions]
+               "classification": s.status.value} for s in result.submissions]
     units = [{"unit_code": code, "unit_name": u["unit_name"], "level": u["level"],
               "block": u["block"], "status": u["status"]}
              for code, u in result.units.iterrows()]
@@ -220,17 +192,10 @@ def _int(value: object) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
 
 
-def record(conn: sqlite3.Connection, result: Consolidation, run_at: str) -> pd.DataFrame:
+def record(store: Store, result: RoundResult, run_at: str) -> pd.DataFrame:
     """Write the round to the store in one transaction: person ids (new persons added) and the
     round's rows, replacing that round's earlier record. Returns the matches to confirm."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        ids, notes = assign_person_ids(conn, result.staff, result.school_year)
-        result.staff["person_id"] = ids
-        record_round(conn, round_record(result, run_at))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    with store.transaction():
+        ids, notes = assign_person_ids(store, result.staff, result.school_year)
+        store.record_round(round_record(result, result.staff.assign(person_id=ids), run_at))
     return notes

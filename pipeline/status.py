@@ -1,0 +1,83 @@
+"""Statuses as codes. Logic and the history store compare and keep these codes; the Vietnamese
+label of a code is applied only where something is written for people (`label`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FileStatus(StrEnum):
+    """What became of one inbox file."""
+
+    ACCEPTED = "accepted"      # its rows enter the totals
+    REJECTED = "rejected"      # kept out: unreadable, unknown form or unit, a file-level error
+    SUPERSEDED = "superseded"  # a newer file of the same unit was chosen
+
+
+class UnitStatus(StrEnum):
+    """A registry unit in one round, from the file chosen for it."""
+
+    VALID = "valid"
+    WITH_ERRORS = "with_errors"  # counted, with row-level errors left out
+    INVALID = "invalid"          # sent, but nothing of it could be counted
+    MISSING = "missing"          # sent nothing
+
+
+class Verdict(StrEnum):
+    """The result of a rule for one proposal, and of the proposal overall."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    CHECK = "check"            # the office must check (history the store does not reach, …)
+    OVER_QUOTA = "over-quota"  # eligible, beyond the quota of its group
+
+
+class Arrival(StrEnum):
+    """Whether a unit's file for a round arrived, by the round's due date."""
+
+    ON_TIME = "on_time"
+    LATE = "late"
+    MISSING = "missing"
+    INVALID = "invalid"
+
+
+_LABELS: dict[StrEnum, str] = {
+    FileStatus.ACCEPTED: "Được tổng hợp",
+    FileStatus.REJECTED: "Không được tổng hợp",
+    FileStatus.SUPERSEDED: "Đã có bản mới hơn",
+    UnitStatus.VALID: "Hợp lệ",
+    UnitStatus.WITH_ERRORS: "Có lỗi",
+    UnitStatus.INVALID: "Không hợp lệ",
+    UnitStatus.MISSING: "Chưa nộp",
+    Verdict.PASS: "Đạt",
+    Verdict.FAIL: "Không đạt",
+    Verdict.CHECK: "Cần kiểm tra hồ sơ các năm trước",
+    Verdict.OVER_QUOTA: "Vượt hạn mức",
+    Arrival.ON_TIME: "Đúng hạn",
+    Arrival.LATE: "Nộp muộn",
+    Arrival.MISSING: "Chưa nộp",
+    Arrival.INVALID: "Không hợp lệ",
+}
+
+
+def label(code: StrEnum) -> str:
+    """The Vietnamese label people read for a status code."""
+    return _LABELS[code]
+
+
+def unit_status_of_label(text: str) -> UnitStatus:
+    """The code of a unit status label as tdkt 0.1 wrote it (store migration)."""
+    return next(code for code in UnitStatus if _LABELS[code] == text)
+
+
+def unit_status(value: str) -> UnitStatus:
+    """The code of a unit status given as its code or as its label (a table that still holds
+    labels); ValueError for anything else."""
+    try:
+        return UnitStatus(value)
+    except ValueError:
+        pass
+    try:
+        return unit_status_of_label(value)
+    except StopIteration:
+        raise ValueError(f"not a unit status: {value!r}") from None
