@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 
 from pipeline import settings
+from pipeline.cells import address_parts
 from pipeline.text import clean
 
 
@@ -99,8 +100,7 @@ class Finding:
     @property
     def row(self) -> int | None:
         """The Excel row number of the finding's cell, when it has one."""
-        digits = "".join(ch for ch in (self.cell or "") if ch.isdigit())
-        return int(digits) if digits else None
+        return address_parts(self.cell)[1]
 
 
 _WHERE = ("sheet", "cell", "column", "value", "expected", "unit")
@@ -131,9 +131,8 @@ FINDING_HEADERS = {
 def _cell_order(cell: str | None) -> tuple[int, str]:
     if not cell:
         return (0, "")
-    letters = "".join(ch for ch in cell if ch.isalpha())
-    digits = "".join(ch for ch in cell if ch.isdigit())
-    return (int(digits) if digits else 0, f"{len(letters):02d}{letters}")
+    letters, row = address_parts(cell)
+    return (row or 0, f"{len(letters):02d}{letters}")
 
 
 def has_errors(findings: list[Finding]) -> bool:

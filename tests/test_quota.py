@@ -46,9 +46,6 @@ def _candidates() -> pd.DataFrame:
 # The limit of a share, worked out by hand (base × share, then the rule's rounding, then the
 # minimum; nobody at all when nobody reaches the base title)
 
-CEIL_EXACT = pytest.mark.xfail(strict=True, reason=(
-    "quota_limit adds 1e-9 before rounding, so ceil pushes an exact multiple one up "
-    "(20 × 15 % = 3 gives 4)"))
 LIMITS = [  # base, share, rounding, minimum → limit
     (0, 0.15, "floor", 0, 0),  # nobody reaches the base title
     (1, 0.15, "floor", 0, 0),  # 0.15
@@ -76,9 +73,9 @@ LIMITS = [  # base, share, rounding, minimum → limit
     (7, 0.15, "ceil", 0, 2),  # 1.05
     (14, 0.15, "ceil", 0, 3),  # 2.1
     (0, 0.15, "ceil", 0, 0),  # nobody reaches the base title
-    pytest.param(20, 0.15, "ceil", 0, 3, marks=CEIL_EXACT),  # 3 exactly
-    pytest.param(40, 0.15, "ceil", 0, 6, marks=CEIL_EXACT),  # 6 exactly
-    pytest.param(10, 1.0, "ceil", 0, 10, marks=CEIL_EXACT),  # everyone
+    (20, 0.15, "ceil", 0, 3),  # 3 exactly: not pushed up by binary rounding
+    (40, 0.15, "ceil", 0, 6),  # 6 exactly
+    (10, 1.0, "ceil", 0, 10),  # everyone
     (3, 0.15, "floor", 1, 1),  # 0.45 → 0, raised to the minimum
     (6, 0.15, "floor", 1, 1),  # 0.9 → 0, raised to the minimum
     (20, 0.15, "floor", 1, 3),  # 3, above the minimum

@@ -23,6 +23,7 @@ import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from pipeline import settings
+from pipeline.cells import column_letter, parse_address
 from pipeline.findings import Finding
 from pipeline.forms.definitions import Form, FormSet, Sheet
 from pipeline.ingest import sniff
@@ -69,21 +70,6 @@ class RawBook:
     def visible_sheets(self) -> list[RawSheet]:
         """The sheets a person sees."""
         return [s for s in self.sheets if s.visible and s.name != settings.META_SHEET]
-
-
-def column_letter(col0: int) -> str:
-    """"A" for 0, "AA" for 26."""
-    letters = ""
-    n = col0 + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
-def cell_address(row0: int, col0: int) -> str:
-    """"F12" for 0-based (11, 5)."""
-    return f"{column_letter(col0)}{row0 + 1}"
 
 
 def file_sha256(path: Path) -> str:
@@ -461,17 +447,6 @@ def _parse_member(archive: zipfile.ZipFile, member: str, parser: Any) -> None:
     parser.Parse(b"", True)
 
 
-def _address(ref: str) -> tuple[int, int] | None:
-    match = _ADDRESS.match(ref)
-    if match is None:
-        return None
-    col = 0
-    for ch in match.group(1).upper():
-        col = col * 26 + ord(ch) - 64
-    return int(match.group(2)) - 1, col - 1
-
-
-_ADDRESS = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
 
 
 def _scan_sheet(archive: zipfile.ZipFile, part: str, out: SheetXml, rows: int) -> None:
@@ -501,7 +476,7 @@ def _scan_sheet(archive: zipfile.ZipFile, part: str, out: SheetXml, rows: int) -
         elif name == "autoFilter" and not inside:
             out.filtered = True
         elif name == "c":
-            where = _address(attrs.get("r", ""))
+            where = parse_address(attrs.get("r", ""))
             col = where[1] if where else cell.get("col", -1) + 1
             cell.update(col=col, where=where or (row[0] - 1, col), type=attrs.get("t", "n"),
                         formula=False, value=False)

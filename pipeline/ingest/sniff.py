@@ -21,6 +21,8 @@ from typing import IO
 
 from defusedxml import ElementTree
 
+from pipeline.cells import column_number
+
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 CFB_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 
@@ -295,12 +297,6 @@ _ROW_REF = re.compile(rb"(?:^|\s)r\s*=\s*[\"'](\d{1,9})[\"']")
 _CELL_REF = re.compile(rb"(?:^|\s)r\s*=\s*[\"']\$?([A-Za-z]{1,4})\$?(\d{0,9})[\"']")
 
 
-def column_number(letters: bytes) -> int:
-    """1 for b"A", 27 for b"AA"."""
-    number = 0
-    for ch in letters.upper():
-        number = number * 26 + ch - 64
-    return number
 
 
 _CELL_OPEN = re.compile(rb"<" + _PREFIX + rb"c[\s/>]")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.cells import cell_address
 from pipeline.findings import Finding, Severity, catalogue
 from pipeline.forms.definitions import Form, FormSet, Sheet, Vocabulary
 from pipeline.forms.validate import Part, batch_validation_findings, validation_findings
@@ -24,7 +25,6 @@ from pipeline.ingest.normalize import (
 from pipeline.ingest.read import (
     RawBook,
     Table,
-    cell_address,
     find_tables,
     identify_form,
     table_frame,

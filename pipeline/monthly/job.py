@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import settings
 from pipeline.config import Config
-from pipeline.engine import consolidate, held_lock
+from pipeline.engine import append_run_log, consolidate, held_lock
 from pipeline.findings import Severity
 from pipeline.monthly.calendar import due_date, load_calendar, rounds_for_period
 from pipeline.monthly.deliver import Outgoing, Report, deliver, smtp_settings
@@ -188,7 +187,4 @@ def _log(out: Path, month: MonthRun, dry_run: bool, now: dt.datetime) -> Path:
              "skipped": len(delivery.skipped) if delivery else 0,
              "failed": len(delivery.failed) if delivery else 0,
              "written": len(delivery.written) if delivery else 0}
-    path = out / settings.RUN_LOG
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-    return path
+    return append_run_log(out, entry)

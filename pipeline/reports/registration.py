@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import settings
+from pipeline.cells import parse_address
 from pipeline.findings import Finding, Severity
 from pipeline.forms.definitions import Vocabulary
 from pipeline.ingest.read import RawBook
@@ -25,7 +26,6 @@ MATCHES_SHEET = "Xác nhận trùng người"
 CONFIRM_HEADER = "Là cùng người với mã"
 PROVINCE_FILE = "tong-hop-so.xlsx"
 UNKNOWN_DIR = "khong-xac-dinh"
-_CELL = re.compile(r"^([A-Z]{1,3})(\d+)$")
 
 
 # Columns shared by the summaries
@@ -331,13 +331,9 @@ def write_province_workbook(result: RoundResult, path: Path) -> Path:
 def _marks(findings: list[Finding], sheet: str) -> dict[tuple[int, int], tuple[str, str]]:
     marks: dict[tuple[int, int], tuple[str, str]] = {}
     for f in findings:
-        match = _CELL.match(f.cell or "")
-        if f.sheet != sheet or not match:
+        key = parse_address(f.cell or "")
+        if f.sheet != sheet or key is None:
             continue
-        col = 0
-        for ch in match.group(1):
-            col = col * 26 + ord(ch) - 64
-        key = (int(match.group(2)) - 1, col - 1)
         if key not in marks or f.severity is Severity.ERROR:
             marks[key] = (f.severity.value, f.message)
     return marks

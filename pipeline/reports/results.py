@@ -83,41 +83,15 @@ def _summary(result: RoundResult, key: str) -> tuple[pd.DataFrame, list[Col]]:
 
 
 def _quota_frame(result: RoundResult) -> pd.DataFrame:
-    """CSTĐCS per unit against its limit, and commendations per khối against the allocation."""
-    rows = []
-    over = result.decisions[result.decisions["result"] == el.OVER]
-    quota = result.rules.rule("cstd_co_so.quota")
-    passing = result.verdicts[result.verdicts["kind"] == "title"]
-    for code, group in passing.groupby("unit_code"):
-        first = group[group["result"] != el.FAIL]
-        base = first[first["proposal"].isin(quota.params["base_titles"])]
-        capped = first[first["proposal"].isin(quota.params["counted_titles"])]
-        if capped.empty:
-            continue
-        beyond = over[(over["unit_code"] == code) & (over["rule_id"] == quota.id)]
-        rows.append({"scope": result.units.loc[code, "unit_name"], "what": "Chiến sĩ thi đua cơ sở",
-                     "base": len(base), "limit": int(len(base) and
-                                                     _limit(len(base), quota)),
-                     "proposed": len(capped), "beyond": len(beyond), "basis": quota.basis})
-    allocation = result.rules.rule("quota.allocation")
-    for (block, code), limit in sorted((result.limits or {}).items()):
-        proposed = result.verdicts[(result.verdicts["kind"] == "commendation")
-                                   & (result.verdicts["proposal"] == code)
-                                   & (result.verdicts["result"] != el.FAIL)]
-        proposed = proposed[proposed["unit_code"].map(result.units["block"]) == block]
-        beyond = over[(over["rule_id"] == allocation.id) & (over["proposal"] == code)
-                      & (over["unit_code"].map(result.units["block"]) == block)]
-        rows.append({"scope": block, "what": _label(result, "commendation", code), "base": None,
-                     "limit": limit, "proposed": len(proposed), "beyond": len(beyond),
-                     "basis": allocation.basis})
-    frame = pd.DataFrame(rows, columns=["scope", "what", "base", "limit", "proposed", "beyond",
-                                        "basis"])
-    return _numbered(frame)
-
-
-def _limit(base: int, quota) -> int:
-    from pipeline.rules.ruleset import quota_limit
-    return quota_limit(base, quota)
+    """The round's quota table with the names people read."""
+    quotas = result.quotas
+    scope = [result.units.loc[s, "unit_name"] if k == "unit" else s
+             for s, k in zip(quotas["scope"], quotas["kind"], strict=True)]
+    what = ["Chiến sĩ thi đua cơ sở" if k == "unit" else _label(result, "commendation", c)
+            for k, c in zip(quotas["kind"], quotas["code"], strict=True)]
+    basis = [result.rules.rule(r).basis for r in quotas["rule_id"]]
+    frame = quotas.assign(scope=scope, what=what, basis=basis)
+    return _numbered(frame[["scope", "what", "base", "limit", "proposed", "beyond", "basis"]])
 
 
 def _ranking_frame(result: RoundResult) -> pd.DataFrame:

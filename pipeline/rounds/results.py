@@ -211,11 +211,8 @@ def _quota_decisions(verdicts: pd.DataFrame, people: pd.DataFrame, rules: RuleSe
                      units: pd.DataFrame) -> pd.DataFrame:
     """CSTĐCS within the unit's share of LĐTT: those beyond, by the data-defined priority."""
     quota = rules.rule("cstd_co_so.quota")
-    # Proposals still standing (passed, or waiting for earlier years' records) compete.
-    passing = verdicts[(verdicts["kind"] == "title") & verdicts["result"].isin(VIABLE)]
-    base = passing[passing["proposal"].isin(quota.params["base_titles"])]
-    limits = {code: quota_limit(int(n), quota) for code, n in
-              base.groupby("unit_code").size().items()}
+    passing = _standing_titles(verdicts)
+    limits = {code: limit for code, (_, limit) in cstd_limits(passing, quota).items()}
     capped = passing[passing["proposal"].isin(quota.params["counted_titles"])]
     if capped.empty:
         return pd.DataFrame(columns=el.DECISION_COLUMNS)
@@ -258,6 +255,56 @@ def _allocation_decisions(verdicts: pd.DataFrame, people: pd.DataFrame,
         columns=el.DECISION_COLUMNS)
 
 
+def _standing_titles(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Title proposals still standing: passed, waiting for earlier years' records, or beyond a
+    quota (they were standing when the quota was applied). These compete for the quota."""
+    return verdicts[(verdicts["kind"] == "title")
+                    & verdicts["result"].isin((*VIABLE, el.OVER))]
+
+
+def cstd_limits(standing: pd.DataFrame, quota) -> dict[str, tuple[int, int]]:
+    """Per unit: the number of standing proposals the CSTĐCS share is taken of, and the limit."""
+    base = standing[standing["proposal"].isin(quota.params["base_titles"])]
+    return {code: (int(n), quota_limit(int(n), quota))
+            for code, n in base.groupby("unit_code").size().items()}
+
+
+QUOTA_COLUMNS = ["scope", "kind", "code", "base", "limit", "proposed", "beyond", "rule_id"]
+
+
+def quota_table(verdicts: pd.DataFrame, decisions: pd.DataFrame, limits: dict,
+                rules: RuleSet, units: pd.DataFrame) -> pd.DataFrame:
+    """Every quota the round applied: per unit, its CSTĐCS against the share of its LĐTT; per
+    khối, each allocated commendation against the number allocated. `scope` is the unit code
+    or the khối; `kind` is "unit" or "block"; `code` the title or commendation capped."""
+    rows = []
+    over = decisions[decisions["result"] == el.OVER]
+    quota = rules.rule("cstd_co_so.quota")
+    standing = _standing_titles(verdicts)
+    limits_of = cstd_limits(standing, quota)
+    for code, group in standing.groupby("unit_code"):
+        capped = group[group["proposal"].isin(quota.params["counted_titles"])]
+        if capped.empty:
+            continue
+        base, limit = limits_of.get(code, (0, 0))
+        beyond = over[(over["unit_code"] == code) & (over["rule_id"] == quota.id)]
+        rows.append({"scope": code, "kind": "unit", "code": "cstd_co_so", "base": base,
+                     "limit": limit, "proposed": len(capped), "beyond": len(beyond),
+                     "rule_id": quota.id})
+    allocation = rules.rule("quota.allocation")
+    blocks = verdicts["unit_code"].map(units["block"])
+    over_blocks = over["unit_code"].map(units["block"])
+    for (block, code), limit in sorted((limits or {}).items()):
+        proposed = verdicts[(verdicts["kind"] == "commendation") & (verdicts["proposal"] == code)
+                            & (verdicts["result"] != el.FAIL) & (blocks == block)]
+        beyond = over[(over["rule_id"] == allocation.id) & (over["proposal"] == code)
+                      & (over_blocks == block)]
+        rows.append({"scope": block, "kind": "block", "code": code, "base": None,
+                     "limit": limit, "proposed": len(proposed), "beyond": len(beyond),
+                     "rule_id": allocation.id})
+    return pd.DataFrame(rows, columns=QUOTA_COLUMNS)
+
+
 def _over(rows: pd.DataFrame, rule, subject: str | None) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=el.DECISION_COLUMNS)
@@ -278,6 +325,7 @@ class YearEndResult(RoundResult):
 
     decisions: pd.DataFrame   # every rule decision, one row per rule and proposal
     verdicts: pd.DataFrame    # one row per proposal: its overall result
+    quotas: pd.DataFrame      # every quota applied, with its limit and who is beyond
     ranking: pd.DataFrame     # units per khối
     criteria: pd.DataFrame    # self-score rows
     limits: dict              # numbers allocated per (khối, commendation)
@@ -384,7 +432,8 @@ def _decided(inputs: RoundInputs) -> YearEndResult:
         registry_file=config.registry.name, submissions=subs, chosen=chosen, units=table,
         by_level=totals_by(table, "level", levels), by_block=totals_by(table, "block", levels),
         staff=people, collectives=groups, findings=tuple(sorted_findings(findings)),
-        run_date=inputs.run_date, decisions=decided, verdicts=verdicts, ranking=ranking,
+        run_date=inputs.run_date, decisions=decided, verdicts=verdicts,
+        quotas=quota_table(verdicts, decided, limits, rules, registry.units), ranking=ranking,
         criteria=criteria, limits=limits,
         not_proposed=registered_not_proposed(reg_people, people, _person_key, "title"),
         eligible=eligible_not_proposed(people, verdicts, rules))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ STATUS_LABELS = {
     "local": "quy định của địa phương",
     "unverified": "chưa xác minh, cần đối chiếu văn bản",
 }
-ROUNDINGS = {"floor": math.floor, "ceil": math.ceil, "nearest": lambda x: math.floor(x + 0.5)}
+# Rounding of an exact fraction: a half goes up ("nearest"), never to the even neighbour.
+ROUNDINGS = {"floor": math.floor, "ceil": math.ceil,
+             "nearest": lambda x: math.floor(x + Fraction(1, 2))}
 
 
 # Conditions a rule's `require`/`when` may use; the rule data chooses among them, never code.
@@ -157,8 +160,9 @@ def load_rules(school_year: str, directory: Path = settings.RULES_DIR) -> RuleSe
 
 def quota_limit(base: int, rule: Rule) -> int:
     """How many may hold the capped title, given how many reach the base title."""
-    share = float(rule.params["share"])
-    rounded = ROUNDINGS[rule.params.get("rounding", "floor")](base * share + 1e-9)
+    # Exact arithmetic: 20 × 15 % is 3, not 2.9999… or 3.0000…1 as in binary floating point.
+    share = Fraction(str(rule.params["share"]))
+    rounded = ROUNDINGS[rule.params.get("rounding") or "floor"](base * share)
     return max(int(rounded), int(rule.params.get("minimum", 0))) if base else 0
 
 
