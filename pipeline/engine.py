@@ -18,6 +18,7 @@ from pipeline import settings
 from pipeline.config import Config
 from pipeline.findings import Finding, has_errors
 from pipeline.forms.definitions import FormSet, load_forms
+from pipeline.ingest.inbox import inbox_entries
 from pipeline.ingest.normalize import Context
 from pipeline.ingest.read import file_sha256, read_workbook
 from pipeline.ingest.registry import load_registry
@@ -45,17 +46,6 @@ class LockedError(Exception):
 
 
 # Stages
-
-
-def inbox_files(inbox: Path) -> list[Path]:
-    """The regular files in the inbox, in name order; folders and links are not followed."""
-    return sorted((p for p in inbox.iterdir() if p.is_file() and not p.is_symlink()),
-                  key=lambda p: p.name)
-
-
-def inbox_entries(inbox: Path) -> list[Path]:
-    """Everything in the inbox (files, folders, links), in name order: each is reported."""
-    return sorted(inbox.iterdir(), key=lambda p: p.name)
 
 
 def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,

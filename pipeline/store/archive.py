@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pipeline.engine import inbox_files
+from pipeline.ingest.inbox import inbox_files
 from pipeline.ingest.read import file_sha256
 from pipeline.store.database import Store
 
