@@ -193,7 +193,7 @@ def _write_school_file(layout: Layout, unit: Unit, forms: FormSet, form, rows: d
                     values[(sheet.name, row0 + i, col0)] = value
     book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False,
                                            "strings_to_formulas": False,
-                                           "strings_to_urls": False})
+                                           "strings_to_urls": False, "in_memory": True})
     # A fixed creation time: the same units give byte-identical files (and hashes).
     book.set_properties({"created": dt.datetime(2025, 10, 1)})
     formats: dict[str, Any] = {}
