@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from pipeline import settings
+from pipeline import texts as wording
 from pipeline.config import ConfigError, load_config
 from pipeline.engine import LockedError, consolidate
 from pipeline.findings import DefinitionError, Severity, catalogue
@@ -91,6 +92,11 @@ def _version() -> str:
         return "0+source"
 
 
+def _say(key: str, **values: object) -> str:
+    """A message of the command line (texts.yaml, section "cli"), its placeholders filled."""
+    return wording.render("cli", key, **values)
+
+
 def _fail(message: str, code: int = settings.EXIT_USAGE) -> None:
     click.secho(f"Lỗi: {message}", fg="red", err=True)
     sys.exit(code)
@@ -160,7 +166,7 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
     Ví dụ: tdkt consolidate input_samples/hop-thu --out output --config input_samples/tdkt.toml
     """
     if not inbox.is_dir():
-        _fail(f"Không tìm thấy thư mục hộp thư “{inbox}”.")
+        _fail(_say("no_inbox", path=inbox))
     config = _config(config_path, year)
     out = _out(out, config)
     if round_ == "ket-qua" and registrations is None:
@@ -176,7 +182,7 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
     except (RegistryError, DefinitionError, ConfigError, AllocationError, StoreError) as exc:
         _fail(str(exc))
     except OSError as exc:
-        _fail(f"Không ghi được kết quả vào “{out}”: {exc}", settings.EXIT_USAGE)
+        _fail(_say("cannot_write", path=out, error=exc), settings.EXIT_USAGE)
     _summary(result, round_chosen)
     if strict and result.errors:
         sys.exit(settings.EXIT_STRICT_ERRORS)
@@ -190,15 +196,17 @@ def _summary(result: RoundResult, round_: Round) -> None:
     counted = sum(s.counted for s in subs)
     with_errors = sum(any(f.severity is Severity.ERROR for f in s.findings) for s in subs)
     units = result.units
-    click.echo(f"Năm học {result.school_year} — {result.office.name}, {result.office.parent}")
-    click.echo(f"Số tệp đã đọc: {len(subs)}; được tổng hợp: {counted}; có lỗi: {with_errors}.")
-    click.echo(f"Đơn vị: {int(units['expected'].sum())} trong danh mục, "
-               f"{int(units['submitted'].sum())} đã nộp, {int(units['missing'].sum())} chưa nộp.")
-    click.echo(f"Lỗi: {len(result.errors)}; cảnh báo: {len(result.findings) - len(result.errors)}.")
+    click.echo(_say("summary_year", year=result.school_year, office=result.office.name,
+                    parent=result.office.parent))
+    click.echo(_say("summary_files", files=len(subs), counted=counted, with_errors=with_errors))
+    click.echo(_say("summary_units", expected=int(units["expected"].sum()),
+                    submitted=int(units["submitted"].sum()), missing=int(units["missing"].sum())))
+    click.echo(_say("findings_count", errors=len(result.errors),
+                    warnings=len(result.findings) - len(result.errors)))
     for line in round_.summary(result):
         click.echo(line)
     if result.out_dir is not None:
-        click.echo(f"Kết quả: {result.out_dir}")
+        click.echo(_say("summary_out", path=result.out_dir))
 
 
 @main.command(cls=_Command)
@@ -258,7 +266,7 @@ def check(file: Path, config_path: Path, year: str | None) -> None:
     from pipeline.ingest.normalize import Context
 
     if not file.is_file():
-        _fail(f"Không tìm thấy tệp “{file}”.")
+        _fail(_say("no_file", path=file))
     config = _config(config_path, year)
     try:
         forms = load_forms()
@@ -270,9 +278,9 @@ def check(file: Path, config_path: Path, year: str | None) -> None:
     form = f"{sub.form.title} ({sub.form.version})" if sub.form else "không nhận ra"
     click.echo(f"Tệp: {sub.file} — biểu mẫu: {form} — đơn vị: {sub.unit_code or 'không rõ'}")
     for f in sub.findings:
-        click.echo(f"[{f.severity.label}] {f.message}")
+        click.echo(_say("finding", severity=f.severity.label, message=f.message))
     errors = sum(f.severity is Severity.ERROR for f in sub.findings)
-    click.echo(f"Lỗi: {errors}; cảnh báo: {len(sub.findings) - errors}.")
+    click.echo(_say("findings_count", errors=errors, warnings=len(sub.findings) - errors))
 
 
 def _out(out: Path | None, config) -> Path:
@@ -346,13 +354,13 @@ def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
     from pipeline.store.imports import import_awards
 
     if not file.is_file():
-        _fail(f"Không tìm thấy tệp “{file}”.")
+        _fail(_say("no_file", path=file))
     path = _store_path(config_path, store, out)
     with _opened_store(path) as history:
         count, findings, to_confirm = import_awards(history, file,
                                                     "decision" if decisions else "import")
     for f in findings:
-        click.echo(f"[{f.severity.label}] {f.message}")
+        click.echo(_say("finding", severity=f.severity.label, message=f.message))
     for line in to_confirm:
         click.echo(f"[Cần xác nhận] {line}")
     click.echo(f"Đã nhập {count} dòng vào kho lịch sử {path}.")
@@ -372,15 +380,15 @@ def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> Non
 
     Ví dụ: tdkt confirm output/2025-2026/ket-qua/tong-hop-phong.xlsx --config tdkt.toml
     """
-    from pipeline.reports.registration import CONFIRM_HEADER, MATCHES_SHEET
+    from pipeline.reports.registration import CONFIRM_HEADER, MATCHES_SHEET, PERSON_HEADER
     from pipeline.rules.rank import office_scores
     from pipeline.store.record import confirm_matches
 
     if not file.is_file():
-        _fail(f"Không tìm thấy tệp “{file}”.")
+        _fail(_say("no_file", path=file))
     # The same reader as the office's typed scores: a key column and a number typed beside it.
     pairs = [(int(float(a)), int(b)) for a, b in office_scores(
-        file, MATCHES_SHEET, code_header="Mã người trong kho", score_header=CONFIRM_HEADER
+        file, MATCHES_SHEET, code_header=PERSON_HEADER, score_header=CONFIRM_HEADER
     ).items() if float(b).is_integer()]
     path = _store_path(config_path, store, out)
     with _opened_store(path) as history:
@@ -432,7 +440,7 @@ def run_command(period: str | None, dry_run: bool, config_path: Path, store: Pat
         click.echo(f"Thư: gửi {len(report.sent)}, bỏ qua (đã gửi) {len(report.skipped)}, "
                    f"lỗi {len(report.failed)}, ghi tệp {len(report.written)}.")
         for key, recipient, error in report.failed:
-            click.echo(f"  Không gửi được {key} tới {recipient}: {error}", err=True)
+            click.echo(_say("not_sent", key=key, recipient=recipient, error=error), err=True)
 
 
 @main.command(cls=_Command)

@@ -1,9 +1,12 @@
 """Statuses as codes. Logic and the history store compare and keep these codes; the Vietnamese
-label of a code is applied only where something is written for people (`label`)."""
+label of a code (texts.yaml, section status) is applied only where something is written for
+people (`label`)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from pipeline import texts as wording
 
 
 class FileStatus(StrEnum):
@@ -41,33 +44,23 @@ class Arrival(StrEnum):
     INVALID = "invalid"
 
 
-_LABELS: dict[StrEnum, str] = {
-    FileStatus.ACCEPTED: "Được tổng hợp",
-    FileStatus.REJECTED: "Không được tổng hợp",
-    FileStatus.SUPERSEDED: "Đã có bản mới hơn",
-    UnitStatus.VALID: "Hợp lệ",
-    UnitStatus.WITH_ERRORS: "Có lỗi",
-    UnitStatus.INVALID: "Không hợp lệ",
-    UnitStatus.MISSING: "Chưa nộp",
-    Verdict.PASS: "Đạt",
-    Verdict.FAIL: "Không đạt",
-    Verdict.CHECK: "Cần kiểm tra hồ sơ các năm trước",
-    Verdict.OVER_QUOTA: "Vượt hạn mức",
-    Arrival.ON_TIME: "Đúng hạn",
-    Arrival.LATE: "Nộp muộn",
-    Arrival.MISSING: "Chưa nộp",
-    Arrival.INVALID: "Không hợp lệ",
-}
+# Every status code of these classes; its label is texts.yaml's status.<Class>.<code>.
+STATUSES: tuple[type[StrEnum], ...] = (FileStatus, UnitStatus, Verdict, Arrival)
+
+
+def label_key(code: StrEnum) -> str:
+    """The key of a code's label in texts.yaml's status section, e.g. "UnitStatus.valid"."""
+    return f"{type(code).__name__}.{code.value}"
 
 
 def label(code: StrEnum) -> str:
     """The Vietnamese label people read for a status code."""
-    return _LABELS[code]
+    return wording.text("status", label_key(code))
 
 
 def unit_status_of_label(text: str) -> UnitStatus:
     """The code of a unit status label as tdkt 0.1 wrote it (store migration)."""
-    return next(code for code in UnitStatus if _LABELS[code] == text)
+    return next(code for code in UnitStatus if label(code) == text)
 
 
 def unit_status(value: str) -> UnitStatus:

@@ -1,7 +1,9 @@
-"""The Vietnamese texts tdkt writes into its workbooks, from texts.yaml beside findings.yaml.
+"""The Vietnamese texts people read (workbooks, status labels, command-line messages), from
+texts.yaml beside findings.yaml.
 
 The file is read once; a missing section or key is a DefinitionError (our mistake, not a
 school's), raised when the file is loaded (malformed entries) or when a text is looked up.
+A text with {named} placeholders is filled with `render`.
 """
 
 from __future__ import annotations
@@ -69,6 +71,19 @@ def text(section: str, key: str) -> str:
     if not isinstance(value, str):
         raise DefinitionError(f"{settings.TEXTS_PATH}: {section}.{key} is a list, not one text")
     return value
+
+
+def render(section: str, key: str, **values: object) -> str:
+    """One text with its {named} placeholders filled by str.format, e.g.
+    render("cli", "no_file", path=path); a placeholder without a value is a DefinitionError."""
+    template = text(section, key)
+    try:
+        return template.format(**values)
+    except KeyError as exc:
+        raise DefinitionError(f"{settings.TEXTS_PATH}: {section}.{key} needs a value for "
+                              f"{{{exc.args[0]}}}") from None
+    except (IndexError, ValueError) as exc:  # {} or {0}, or a malformed placeholder
+        raise DefinitionError(f"{settings.TEXTS_PATH}: {section}.{key}: {exc}") from None
 
 
 def lines(section: str, key: str) -> tuple[str, ...]:

@@ -164,7 +164,8 @@ def _write_heading(ws: Worksheet, sheet: Sheet, widths: list[float], right: int,
     """Parent authority and unit at the left, Quốc hiệu and tiêu ngữ at the right, the title."""
     span, left_width = len(widths), sum(widths[:_LEFT_SPAN])
     left = [(job.office.parent.upper(), _font()), (job.unit.name.upper(), _font(bold=True))]
-    nation = [(_t("nation"), _font(bold=True)), (_t("motto"), _font(bold=True, under=True))]
+    nation = [(wording.text("document", "nation"), _font(bold=True)),
+              (wording.text("document", "motto"), _font(bold=True, under=True))]
     for row, ((text, font), (motto, motto_font)) in enumerate(zip(left, nation, strict=True), 1):
         _merged(ws, row, 1, _LEFT_SPAN, text, font, _CENTER)
         _merged(ws, row, right, span, motto, motto_font, _CENTER)
@@ -429,7 +430,8 @@ def _guide_row(spec: Column, vocabs: dict[str, Vocabulary], is_field: bool) -> t
     return spec.header, required, allowed, " ".join(notes)
 
 
-# Texts: everything the school reads is in texts.yaml (sections "template", "template_types").
+# Texts: everything the school reads is in texts.yaml (sections "template", "template_types";
+# Quốc hiệu and tiêu ngữ in "document").
 
 
 def _t(key: str) -> str:

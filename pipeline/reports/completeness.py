@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.reports.workbook import Col, Letterhead, ReportBook
+from pipeline.reports.workbook import Col, Letterhead, ReportBook, txt
 from pipeline.status import Arrival, UnitStatus, label
 
 ON_TIME, LATE, MISSING, INVALID = Arrival.ON_TIME, Arrival.LATE, Arrival.MISSING, Arrival.INVALID
@@ -109,9 +109,9 @@ def _summary_cols(key: str, header: str) -> list[Col]:
             Col("on_time_share", "Tỉ lệ đúng hạn", 11, "pct", total_from=("on_time", "total"))]
 
 
-_UNIT_COLS = [Col("seq", "STT", 5, "int"), Col("unit_code", "Mã đơn vị", 10),
-              Col("unit_name", "Tên đơn vị", 30), Col("level", "Cấp học", 9),
-              Col("block", "Khối thi đua", 15), Col("state", "Tình trạng", 13),
+_UNIT_COLS = [Col("seq", txt("seq"), 5, "int"), Col("unit_code", txt("unit_code"), 10),
+              Col("unit_name", txt("unit_name"), 30), Col("level", txt("level"), 9),
+              Col("block", txt("block"), 15), Col("state", txt("status"), 13),
               Col("arrived", "Thời điểm nhận", 17, "date"), Col("file", "Tệp đã nhận", 24),
               Col("days_late", "Số ngày muộn", 9, "int")]
 
@@ -134,11 +134,10 @@ def write_completeness(table: pd.DataFrame, result, due: dt.date, path: Path,
     title = f"TIẾN ĐỘ NỘP HỒ SƠ: {round_label.upper()}"
     letterhead = Letterhead.of(result.office, result.run_date)
     with ReportBook(path, letterhead, f"Tiến độ nộp hồ sơ: {round_label}") as book:
-        book.table_sheet("Theo đơn vị", title, units, _UNIT_COLS, subtitle=subtitle,
+        book.table_sheet(txt("sheet_by_unit"), title, units, _UNIT_COLS, subtitle=subtitle,
                          notes=notes, highlight=late)
-        for name, key, header in [("Theo cấp học", "level", "Cấp học"),
-                                  ("Theo khối thi đua", "block", "Khối thi đua")]:
+        for name, key in [(txt("sheet_by_level"), "level"), (txt("sheet_by_block"), "block")]:
             book.table_sheet(name, f"{title} — {name.upper()}",
-                             completeness_summary(table, key), _summary_cols(key, header),
+                             completeness_summary(table, key), _summary_cols(key, txt(key)),
                              subtitle=subtitle)
     return Path(path)

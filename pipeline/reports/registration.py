@@ -16,14 +16,16 @@ from pipeline.forms.definitions import Vocabulary
 from pipeline.ingest.read import RawBook
 from pipeline.ingest.submission import Submission
 from pipeline.parallel import chunks, run_jobs, worker_count
-from pipeline.reports.workbook import Col, Letterhead, ReportBook
+from pipeline.reports.workbook import Col, Letterhead, ReportBook, txt
 from pipeline.rounds.base import RoundResult
 from pipeline.rules.aggregate import NOT_REGISTERED, sorted_people
-from pipeline.status import UnitStatus, label
+from pipeline.status import FileStatus, UnitStatus, label
 
 OFFICE_FILE = "tong-hop-phong.xlsx"
-MATCHES_SHEET = "Xác nhận trùng người"
-CONFIRM_HEADER = "Là cùng người với mã"
+# Read back by tdkt confirm once the office has filled in the confirmation column.
+MATCHES_SHEET = txt("sheet_matches")
+PERSON_HEADER = txt("person_id")
+CONFIRM_HEADER = txt("same_person")
 PROVINCE_FILE = "tong-hop-so.xlsx"
 UNKNOWN_DIR = "khong-xac-dinh"
 
@@ -32,16 +34,16 @@ UNKNOWN_DIR = "khong-xac-dinh"
 
 
 def _count_cols(vocabs: dict[str, Vocabulary]) -> list[Col]:
-    units = "Đơn vị"
+    units = txt("unit")
     people = "Cá nhân đăng ký danh hiệu"
     groups = "Tập thể đăng ký"
     cols = [
-        Col("expected", "Trong danh mục", 9, "int", True, group=units),
-        Col("submitted", "Đã nộp", 8, "int", True, group=units),
-        Col("valid", "Hợp lệ", 8, "int", True, group=units),
-        Col("with_errors", "Có lỗi", 8, "int", True, group=units),
-        Col("invalid", "Không hợp lệ", 9, "int", True, group=units),
-        Col("missing", "Chưa nộp", 8, "int", True, group=units),
+        Col("expected", txt("expected"), 9, "int", True, group=units),
+        Col("submitted", txt("submitted"), 8, "int", True, group=units),
+        Col("valid", label(UnitStatus.VALID), 8, "int", True, group=units),
+        Col("with_errors", label(UnitStatus.WITH_ERRORS), 8, "int", True, group=units),
+        Col("invalid", label(UnitStatus.INVALID), 9, "int", True, group=units),
+        Col("missing", label(UnitStatus.MISSING), 8, "int", True, group=units),
         Col("staff_registry", "Số CB-GV-NV", 9, "int", True, group=people),
         Col("registered", "Số đăng ký", 9, "int", True, group=people),
         Col("registration_share", "Tỉ lệ đăng ký", 9, "pct",
@@ -146,12 +148,9 @@ def _files_frame(result: RoundResult) -> pd.DataFrame:
     rows = []
     for sub in sorted(result.submissions, key=lambda s: s.file):
         errors = sum(f.severity is Severity.ERROR for f in sub.findings)
-        if sub.superseded_by:
-            status = f"Không dùng (đã có tệp mới hơn: {sub.superseded_by})"
-        elif sub.counted:
-            status = "Đã tổng hợp"
-        else:
-            status = "Không tổng hợp được"
+        status = label(sub.status)
+        if sub.status is FileStatus.SUPERSEDED:  # "… (đã có tệp mới hơn: <the newer file>)"
+            status = f"{status[:-1]}: {sub.superseded_by})"
         rows.append({"file": sub.file, "unit_code": sub.unit_code or "",
                      "form": f"{sub.form.title} ({sub.form.version})" if sub.form else "",
                      "status": status, "errors": errors,
@@ -179,9 +178,9 @@ def matches_sheet(book: ReportBook, result: RoundResult) -> None:
     book.table_sheet(
         MATCHES_SHEET, "NGƯỜI CẦN PHÒNG XÁC NHẬN KHI ĐỐI CHIẾU VỚI CÁC NĂM TRƯỚC",
         frame,
-        [Col("seq", "STT", 5, "int"), Col("full_name", "Họ và tên", 24),
-         Col("birth_date", "Ngày sinh", 11, "date"), Col("unit_name", "Đơn vị", 28),
-         Col("person_id", "Mã người trong kho", 10, "int"), Col("label", "Cách đối chiếu", 44),
+        [Col("seq", txt("seq"), 5, "int"), Col("full_name", txt("full_name"), 24),
+         Col("birth_date", txt("birth_date"), 11, "date"), Col("unit_name", txt("unit"), 28),
+         Col("person_id", PERSON_HEADER, 10, "int"), Col("label", "Cách đối chiếu", 44),
          Col("candidates", "Mã người có thể trùng", 16),
          Col("same_as", CONFIRM_HEADER, 14, "int")],
         totals_label=None, signature=False,
@@ -194,17 +193,17 @@ def files_and_rules_sheets(book: ReportBook, result: RoundResult) -> None:
     matches_sheet(book, result)
     book.table_sheet(
         "Tệp đã nhận", "CÁC TỆP ĐÃ NHẬN TRONG HỘP THƯ", _files_frame(result),
-        [Col("seq", "STT", 5, "int"), Col("file", "Tệp", 34),
-         Col("unit_code", "Mã đơn vị", 9), Col("form", "Biểu mẫu", 30),
-         Col("status", "Tình trạng", 26), Col("errors", "Số lỗi", 7, "int", True),
+        [Col("seq", txt("seq"), 5, "int"), Col("file", "Tệp", 34),
+         Col("unit_code", txt("unit_code"), 9), Col("form", "Biểu mẫu", 30),
+         Col("status", txt("status"), 26), Col("errors", "Số lỗi", 7, "int", True),
          Col("warnings", "Số cảnh báo", 8, "int", True),
          Col("sha256", "Mã băm SHA-256", 30)], signature=False)
     book.table_sheet(
         "Căn cứ", f"CÁC QUY TẮC ÁP DỤNG NĂM HỌC {result.school_year} "
                   f"(BỘ QUY TẮC {result.rules.version})",
         _rules_frame(result),
-        [Col("id", "Mã quy tắc", 22), Col("description", "Nội dung", 44),
-         Col("citation", "Căn cứ", 40), Col("status", "Mức độ xác minh", 22),
+        [Col("id", txt("rule_id"), 22), Col("description", txt("content"), 44),
+         Col("citation", txt("basis"), 40), Col("status", txt("verification"), 22),
          Col("from", "Hiệu lực từ", 11, "date"), Col("params", "Tham số", 30)],
         totals_label=None, signature=False)
 
@@ -215,25 +214,26 @@ def write_office_workbook(result: RoundResult, path: Path) -> Path:
     counts = _count_cols(vocabs)
     year = result.school_year
     letterhead = Letterhead.of(result.office, result.run_date)
-    subtitle = f"Năm học {year} — số liệu đến ngày {result.run_date:%d/%m/%Y}"
+    subtitle = txt("as_of", year=year, date=f"{result.run_date:%d/%m/%Y}")
     notes = _policy_notes(result)
     with ReportBook(path, letterhead, f"Tổng hợp đăng ký thi đua năm học {year}",
                     big=True) as book:
-        book.table_sheet("Theo cấp học", f"TỔNG HỢP ĐĂNG KÝ THI ĐUA THEO CẤP HỌC NĂM HỌC {year}",
-                         result.by_level, [Col("level", "Cấp học", 14), *counts],
+        book.table_sheet(txt("sheet_by_level"),
+                         f"TỔNG HỢP ĐĂNG KÝ THI ĐUA THEO CẤP HỌC NĂM HỌC {year}",
+                         result.by_level, [Col("level", txt("level"), 14), *counts],
                          subtitle=subtitle, notes=notes)
-        book.table_sheet("Theo khối thi đua",
+        book.table_sheet(txt("sheet_by_block"),
                          f"TỔNG HỢP ĐĂNG KÝ THI ĐUA THEO KHỐI THI ĐUA NĂM HỌC {year}",
-                         result.by_block, [Col("block", "Khối thi đua", 20),
-                                           Col("level", "Cấp học", 12), *counts],
+                         result.by_block, [Col("block", txt("block"), 20),
+                                           Col("level", txt("level"), 12), *counts],
                          subtitle=subtitle, notes=notes)
         units = _unit_frame(result)
         book.table_sheet(
-            "Theo đơn vị", f"TỔNG HỢP ĐĂNG KÝ THI ĐUA THEO ĐƠN VỊ NĂM HỌC {year}", units,
-            [Col("unit_code", "Mã đơn vị", 9), Col("unit_name", "Tên đơn vị", 30),
-             Col("level", "Cấp học", 10), Col("block", "Khối thi đua", 16),
-             Col("status", "Tình trạng", 12),
-             *[c for c in counts if c.group != "Đơn vị"],
+            txt("sheet_by_unit"), f"TỔNG HỢP ĐĂNG KÝ THI ĐUA THEO ĐƠN VỊ NĂM HỌC {year}", units,
+            [Col("unit_code", txt("unit_code"), 9), Col("unit_name", txt("unit_name"), 30),
+             Col("level", txt("level"), 10), Col("block", txt("block"), 16),
+             Col("status", txt("status"), 12),
+             *[c for c in counts if c.group != txt("unit")],
              Col("quota_text", "CSTĐCS đăng ký/tối đa", 11)],
             subtitle=subtitle, notes=notes,
             highlight=units["quota_exceeded"] | units["status"].isin([label(UnitStatus.INVALID)]))
@@ -241,22 +241,22 @@ def write_office_workbook(result: RoundResult, path: Path) -> Path:
             "Chưa nộp – không hợp lệ",
             f"ĐƠN VỊ CHƯA NỘP HOẶC BẢN ĐĂNG KÝ KHÔNG HỢP LỆ NĂM HỌC {year}",
             _missing_frame(result),
-            [Col("seq", "STT", 5, "int"), Col("unit_code", "Mã đơn vị", 9),
-             Col("unit_name", "Tên đơn vị", 30), Col("level", "Cấp học", 10),
-             Col("block", "Khối thi đua", 16), Col("status", "Tình trạng", 12),
-             Col("reason", "Lý do", 50), Col("email", "Email", 24)], totals_label=None)
+            [Col("seq", txt("seq"), 5, "int"), Col("unit_code", txt("unit_code"), 9),
+             Col("unit_name", txt("unit_name"), 30), Col("level", txt("level"), 10),
+             Col("block", txt("block"), 16), Col("status", txt("status"), 12),
+             Col("reason", txt("reason"), 50), Col("email", "Email", 24)], totals_label=None)
         staff = _staff_frame(result)
-        person_cols = [Col("seq", "STT", 5, "int"), Col("full_name", "Họ và tên", 24),
-                       Col("birth_date", "Ngày sinh", 11, "date"), Col("sex", "Giới tính", 7),
-                       Col("position", "Chức vụ", 18), Col("staff_group", "Nhóm", 6),
-                       Col("unit_name", "Đơn vị", 28), Col("level", "Cấp học", 9),
-                       Col("block", "Khối thi đua", 15)]
+        person_cols = [Col("seq", txt("seq"), 5, "int"), Col("full_name", txt("full_name"), 24),
+                       Col("birth_date", txt("birth_date"), 11, "date"), Col("sex", "Giới tính", 7),
+                       Col("position", txt("position"), 18), Col("staff_group", "Nhóm", 6),
+                       Col("unit_name", txt("unit"), 28), Col("level", txt("level"), 9),
+                       Col("block", txt("block"), 15)]
         book.table_sheet(
             "Cá nhân đăng ký", f"DANH SÁCH CÁ NHÂN ĐĂNG KÝ THI ĐUA NĂM HỌC {year}",
             _numbered(staff[staff["title_code"] != NOT_REGISTERED]),
-            [*person_cols, Col("title", "Danh hiệu đăng ký", 22),
-             Col("commendation", "Hình thức khen thưởng", 24),
-             Col("initiative", "Sáng kiến/đề tài dự kiến", 34)], totals_label=None)
+            [*person_cols, Col("title", txt("registered_title"), 22),
+             Col("commendation", txt("commendation"), 24),
+             Col("initiative", txt("planned_initiative"), 34)], totals_label=None)
         book.table_sheet(
             "Cá nhân chưa đăng ký",
             f"DANH SÁCH CB-GV-NV CHƯA ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM HỌC {year}",
@@ -265,12 +265,12 @@ def write_office_workbook(result: RoundResult, path: Path) -> Path:
         book.table_sheet(
             "Tập thể đăng ký", f"DANH SÁCH TẬP THỂ ĐĂNG KÝ THI ĐUA NĂM HỌC {year}",
             _collective_frame(result),
-            [Col("seq", "STT", 5, "int"), Col("collective_name", "Tên tập thể", 30),
+            [Col("seq", txt("seq"), 5, "int"), Col("collective_name", txt("collective_name"), 30),
              Col("collective_kind", "Loại tập thể", 14), Col("members", "Số thành viên", 9, "int"),
-             Col("unit_name", "Đơn vị", 30), Col("level", "Cấp học", 9),
-             Col("block", "Khối thi đua", 15), Col("collective_title", "Danh hiệu đăng ký", 26),
-             Col("commendation", "Hình thức khen thưởng", 28)], totals_label=None)
-        book.findings_sheet("Lỗi và cảnh báo", result.findings,
+             Col("unit_name", txt("unit"), 30), Col("level", txt("level"), 9),
+             Col("block", txt("block"), 15), Col("collective_title", txt("registered_title"), 26),
+             Col("commendation", txt("commendation"), 28)], totals_label=None)
+        book.findings_sheet(txt("sheet_findings"), result.findings,
                             title=f"LỖI VÀ CẢNH BÁO TRONG CÁC TỆP ĐĂNG KÝ NĂM HỌC {year}")
         files_and_rules_sheets(book, result)
     return path
@@ -301,16 +301,18 @@ def write_province_workbook(result: RoundResult, path: Path) -> Path:
     proposals = pd.concat([people, groups], ignore_index=True)
     proposals["seq"] = range(1, len(proposals) + 1)
     letterhead = Letterhead.of(result.office, result.run_date)
-    people_cols = [Col("seq", "STT", 5, "int"), Col("full_name", "Họ và tên", 24),
-                   Col("birth_date", "Ngày sinh", 11, "date"), Col("position", "Chức vụ", 18),
-                   Col("unit_name", "Đơn vị", 30), Col("level", "Cấp học", 9),
-                   Col("initiative", "Sáng kiến/đề tài dự kiến", 40)]
+    people_cols = [Col("seq", txt("seq"), 5, "int"), Col("full_name", txt("full_name"), 24),
+                   Col("birth_date", txt("birth_date"), 11, "date"),
+                   Col("position", txt("position"), 18),
+                   Col("unit_name", txt("unit"), 30), Col("level", txt("level"), 9),
+                   Col("initiative", txt("planned_initiative"), 40)]
     provincial = _numbered(provincial)
     with ReportBook(path, letterhead, f"Báo cáo đăng ký thi đua năm học {year}") as book:
         book.table_sheet("Tổng hợp", f"BÁO CÁO TỔNG HỢP ĐĂNG KÝ THI ĐUA NĂM HỌC {year}", summary,
-                         [Col("level", "Cấp học", 12), Col("level_name", "Tên cấp học", 22),
+                         [Col("level", txt("level"), 12), Col("level_name", "Tên cấp học", 22),
                           *_count_cols(vocabs)],
-                         subtitle=f"Kính gửi: {result.province.name} — {result.province.parent}",
+                         subtitle=txt("addressee", office=result.province.name,
+                                      parent=result.province.parent),
                          notes=_policy_notes(result))
         book.table_sheet("CSTĐ cấp tỉnh",
                          f"DANH SÁCH ĐĂNG KÝ CHIẾN SĨ THI ĐUA CẤP TỈNH NĂM HỌC {year}",
@@ -318,9 +320,9 @@ def write_province_workbook(result: RoundResult, path: Path) -> Path:
         book.table_sheet(
             "Bằng khen trở lên",
             f"DANH SÁCH ĐĂNG KÝ BẰNG KHEN TRỞ LÊN NĂM HỌC {year}", proposals,
-            [Col("seq", "STT", 5, "int"), Col("kind", "Cá nhân/Tập thể", 10),
-             Col("name", "Họ và tên/Tên tập thể", 28), Col("position", "Chức vụ", 18),
-             Col("unit_name", "Đơn vị", 30), Col("level", "Cấp học", 9),
+            [Col("seq", txt("seq"), 5, "int"), Col("kind", "Cá nhân/Tập thể", 10),
+             Col("name", "Họ và tên/Tên tập thể", 28), Col("position", txt("position"), 18),
+             Col("unit_name", txt("unit"), 30), Col("level", txt("level"), 9),
              Col("commendation", "Hình thức khen thưởng đăng ký", 30)], totals_label=None)
     return path
 
@@ -366,7 +368,7 @@ def write_feedback(result: RoundResult, findings: list[Finding], book_raw: RawBo
                    title: str, path: Path) -> Path:
     """One school's feedback: its problems with how to fix them, then its marked sheets."""
     letterhead = Letterhead.of(result.office, result.run_date)
-    findings_name = "Lỗi cần sửa"
+    findings_name = txt("sheet_to_fix")
     with ReportBook(path, letterhead, title) as book:
         book.findings_sheet(findings_name, findings, title=title.upper(), include_unit=False)
         if book_raw is not None:
@@ -393,7 +395,8 @@ def feedback_jobs(result: RoundResult, root: Path, write: FeedbackWriter,
     for code in sorted({s.unit_code for s in result.submissions if s.unit_code}):
         jobs.append(functools.partial(
             write, result, code, by_unit.get(code, []), result.chosen.get(code),
-            f"{title} năm học {result.school_year} — {names[code]}", feedback / f"{code}.xlsx"))
+            txt("feedback_title", title=title, year=result.school_year, unit=names[code]),
+            feedback / f"{code}.xlsx"))
     unknown = [s for s in result.submissions if not s.unit_code]
     if unknown:
         (feedback / UNKNOWN_DIR).mkdir()
@@ -405,7 +408,7 @@ def feedback_jobs(result: RoundResult, root: Path, write: FeedbackWriter,
             name, n = f"{stem}-{n}", n + 1
         taken.add(name.casefold())
         jobs.append(functools.partial(write, result, None, sub.findings, sub,
-                                      f"Phản hồi về tệp “{sub.file}”",
+                                      txt("feedback_file", file=sub.file),
                                       feedback / UNKNOWN_DIR / f"{name}.xlsx"))
     return jobs
 
@@ -438,4 +441,4 @@ def write_reports(result: RoundResult, root: Path) -> list[Path]:
     summaries = [functools.partial(write_office_workbook, result, root / OFFICE_FILE),
                  functools.partial(write_province_workbook, result, root / PROVINCE_FILE)]
     return write_all(summaries, feedback_jobs(result, root, _registration_feedback,
-                                              "Phản hồi bản đăng ký thi đua"))
+                                              txt("feedback_registration")))

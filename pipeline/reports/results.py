@@ -18,13 +18,14 @@ from pipeline.reports.registration import (
     files_and_rules_sheets,
     write_all,
 )
-from pipeline.reports.workbook import Col, Letterhead, ReportBook
+from pipeline.reports.workbook import Col, Letterhead, ReportBook, txt
 from pipeline.rounds.base import RoundResult
 from pipeline.rules import eligibility as el
 from pipeline.rules.ruleset import STATUS_LABELS
+from pipeline.status import UnitStatus, label
 
-KIND_LABELS = {"title": "Danh hiệu", "collective_title": "Danh hiệu", "commendation":
-               "Hình thức khen thưởng"}
+KIND_LABELS = {"title": "Danh hiệu", "collective_title": "Danh hiệu",
+               "commendation": txt("commendation")}
 KIND_VOCABS = {"title": "individual_titles", "collective_title": "collective_titles",
                "commendation": "commendations"}
 
@@ -62,9 +63,9 @@ def verdict_frame(result: RoundResult, subject: str) -> pd.DataFrame:
 
 def _summary(result: RoundResult, key: str) -> tuple[pd.DataFrame, list[Col]]:
     table = result.by_level if key == "level" else result.by_block
-    cols = [Col("expected", "Trong danh mục", 9, "int", True, group="Đơn vị"),
-            Col("submitted", "Đã nộp", 8, "int", True, group="Đơn vị"),
-            Col("missing", "Chưa nộp", 8, "int", True, group="Đơn vị")]
+    cols = [Col("expected", txt("expected"), 9, "int", True, group=txt("unit")),
+            Col("submitted", txt("submitted"), 8, "int", True, group=txt("unit")),
+            Col("missing", label(UnitStatus.MISSING), 8, "int", True, group=txt("unit"))]
     for kind, vocab in KIND_VOCABS.items():
         for value in result.forms.vocabs[vocab].values:
             proposed = f"proposed:{kind}:{value.code}"
@@ -122,67 +123,66 @@ def _registration_frame(result: RoundResult) -> pd.DataFrame:
     return _numbered(frame)
 
 
-_VERDICT_COLS = [Col("kind_label", "Loại đề nghị", 12), Col("proposal_label", "Đề nghị", 24),
-                 Col("result_label", "Kết quả", 14), Col("rules", "Quy tắc quyết định", 22),
-                 Col("reasons", "Lý do", 50), Col("citations", "Căn cứ", 40)]
+_VERDICT_COLS = [Col("kind_label", "Loại đề nghị", 12), Col("proposal_label", txt("proposal"), 24),
+                 Col("result_label", txt("result"), 14), Col("rules", "Quy tắc quyết định", 22),
+                 Col("reasons", txt("reason"), 50), Col("citations", txt("basis"), 40)]
 
 
 def write_results_office(result: RoundResult, path: Path) -> Path:
     """The Phòng's workbook of the year-end round."""
     year = result.school_year
     letterhead = Letterhead.of(result.office, result.run_date)
-    subtitle = f"Năm học {year} — số liệu đến ngày {result.run_date:%d/%m/%Y}"
+    subtitle = txt("as_of", year=year, date=f"{result.run_date:%d/%m/%Y}")
     people = verdict_frame(result, "person")
     groups = verdict_frame(result, "collective")
     with ReportBook(path, letterhead, f"Tổng hợp kết quả bình xét năm học {year}",
                     big=True) as book:
-        for key, name, header in (("level", "Theo cấp học", "Cấp học"),
-                                  ("block", "Theo khối thi đua", "Khối thi đua")):
+        for key, name in (("level", txt("sheet_by_level")), ("block", txt("sheet_by_block"))):
             table, cols = _summary(result, key)
             book.table_sheet(name, f"TỔNG HỢP ĐỀ NGHỊ KHEN THƯỞNG {name.upper()} NĂM HỌC {year}",
-                             table, [Col(key, header, 16), *cols], subtitle=subtitle)
+                             table, [Col(key, txt(key), 16), *cols], subtitle=subtitle)
         book.table_sheet(
             "Đề nghị cá nhân", f"DANH SÁCH ĐỀ NGHỊ KHEN THƯỞNG CÁ NHÂN NĂM HỌC {year}", people,
-            [Col("seq", "STT", 5, "int"), Col("name", "Họ và tên", 22),
-             Col("position", "Chức vụ", 16), Col("unit_name", "Đơn vị", 26),
-             Col("level", "Cấp học", 8), Col("grade", "Xếp loại", 16), *_VERDICT_COLS],
+            [Col("seq", txt("seq"), 5, "int"), Col("name", txt("full_name"), 22),
+             Col("position", txt("position"), 16), Col("unit_name", txt("unit"), 26),
+             Col("level", txt("level"), 8), Col("grade", "Xếp loại", 16), *_VERDICT_COLS],
             totals_label=None, highlight=people["result"].isin([el.FAIL, el.OVER]))
         book.table_sheet(
             "Đề nghị tập thể", f"DANH SÁCH ĐỀ NGHỊ KHEN THƯỞNG TẬP THỂ NĂM HỌC {year}", groups,
-            [Col("seq", "STT", 5, "int"), Col("name", "Tên tập thể", 26),
-             Col("unit_name", "Đơn vị", 26), Col("level", "Cấp học", 8),
-             Col("block", "Khối thi đua", 16), *_VERDICT_COLS],
+            [Col("seq", txt("seq"), 5, "int"), Col("name", txt("collective_name"), 26),
+             Col("unit_name", txt("unit"), 26), Col("level", txt("level"), 8),
+             Col("block", txt("block"), 16), *_VERDICT_COLS],
             totals_label=None, highlight=groups["result"].isin([el.FAIL, el.OVER]))
         book.table_sheet(
             "Hạn mức", f"HẠN MỨC KHEN THƯỞNG NĂM HỌC {year}", _quota_frame(result),
-            [Col("seq", "STT", 5, "int"), Col("scope", "Đơn vị / khối", 28),
+            [Col("seq", txt("seq"), 5, "int"), Col("scope", "Đơn vị / khối", 28),
              Col("what", "Danh hiệu, hình thức", 26), Col("base", "Số đạt LĐTT (cơ sở tính)", 12,
                                                         "int"),
              Col("limit", "Hạn mức", 9, "int"), Col("proposed", "Số đề nghị hợp lệ", 10, "int"),
-             Col("beyond", "Vượt hạn mức", 9, "int", True), Col("basis", "Căn cứ", 48)])
+             Col("beyond", "Vượt hạn mức", 9, "int", True), Col("basis", txt("basis"), 48)])
         ranking = _ranking_frame(result)
         book.table_sheet(
-            "Xếp hạng khối", f"XẾP HẠNG CÁC ĐƠN VỊ TRONG KHỐI THI ĐUA NĂM HỌC {year}", ranking,
-            [Col("block", "Khối thi đua", 18), Col("rank", "Hạng", 6, "int"),
-             Col("unit_code", "Mã đơn vị", 9), Col("unit_name", "Tên đơn vị", 28),
+            txt("sheet_ranking"), f"XẾP HẠNG CÁC ĐƠN VỊ TRONG KHỐI THI ĐUA NĂM HỌC {year}", ranking,
+            [Col("block", txt("block"), 18), Col("rank", "Hạng", 6, "int"),
+             Col("unit_code", txt("unit_code"), 9), Col("unit_name", txt("unit_name"), 28),
              Col("self_score", "Điểm tự chấm", 9, "number"),
-             Col("office_score", "Điểm thẩm định", 10, "number"),
+             Col("office_score", txt("office_score"), 10, "number"),
              Col("score", "Điểm xếp hạng", 9, "number"), Col("score_source", "Nguồn điểm", 14),
              Col("lao_dong_share", "Tỉ lệ LĐTT", 8, "pct"),
              Col("cstd_total", "Số CSTĐCS", 8, "number"), Col("tie_note", "Ghi chú xếp hạng", 30),
              Col("leader_label", "Dẫn đầu", 12)],
             totals_label=None,
-            notes=["Phòng nhập điểm thẩm định vào cột “Điểm thẩm định” rồi chạy lại: điểm này "
-                   "thay cho điểm tự chấm khi xếp hạng.",
+            notes=[f"Phòng nhập điểm thẩm định vào cột “{txt('office_score')}” rồi chạy lại: "
+                   "điểm này thay cho điểm tự chấm khi xếp hạng.",
                    f"Bằng điểm: {result.rules.rule('ranking.tie_break').description} "
                    f"({result.rules.rule('ranking.tie_break').basis})."])
         book.table_sheet(
             "Đăng ký – đề nghị", f"ĐỐI CHIẾU ĐĂNG KÝ ĐẦU NĂM VÀ ĐỀ NGHỊ CUỐI NĂM {year}",
             _registration_frame(result),
-            [Col("seq", "STT", 5, "int"), Col("unit_name", "Đơn vị", 28),
-             Col("name", "Họ và tên / tập thể", 24), Col("what", "Nội dung", 34),
-             Col("proposal", "Đề nghị", 24), Col("registered", "Đã đăng ký", 24),
-             Col("basis", "Căn cứ", 40)], totals_label=None)
+            [Col("seq", txt("seq"), 5, "int"), Col("unit_name", txt("unit"), 28),
+             Col("name", txt("name"), 24), Col("what", txt("content"), 34),
+             Col("proposal", txt("proposal"), 24), Col("registered", "Đã đăng ký", 24),
+             Col("basis", txt("basis"), 40)], totals_label=None)
         eligible = result.eligible if result.eligible is not None else pd.DataFrame(
             columns=["unit_code", "name", "kind", "proposal", "rule_id", "reason"])
         eligible = _numbered(eligible.merge(result.units[["unit_name"]], left_on="unit_code",
@@ -192,8 +192,8 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
         book.table_sheet(
             "Đủ điều kiện cao hơn",
             f"NGƯỜI ĐỦ ĐIỀU KIỆN NHIỀU NĂM NHƯNG CHƯA ĐƯỢC ĐỀ NGHỊ NĂM HỌC {year}", eligible,
-            [Col("seq", "STT", 5, "int"), Col("name", "Họ và tên", 24),
-             Col("unit_name", "Đơn vị", 28), Col("proposal_label", "Có thể đề nghị", 28),
+            [Col("seq", txt("seq"), 5, "int"), Col("name", txt("full_name"), 24),
+             Col("unit_name", txt("unit"), 28), Col("proposal_label", "Có thể đề nghị", 28),
              Col("rule_id", "Quy tắc", 20), Col("reason", "Căn cứ kho lịch sử", 50)],
             totals_label=None)
         decisions = result.decisions.assign(
@@ -205,12 +205,12 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
         book.table_sheet(
             "Quyết định theo quy tắc", "CÁC QUYẾT ĐỊNH THEO TỪNG QUY TẮC",
             _numbered(decisions.sort_values(["unit_code", "subject", "row", "kind", "rule_id"])),
-            [Col("seq", "STT", 6, "int"), Col("unit_code", "Mã đơn vị", 9),
-             Col("name", "Họ và tên / tập thể", 22), Col("proposal_label", "Đề nghị", 22),
-             Col("rule_id", "Mã quy tắc", 24), Col("result_label", "Kết quả", 12),
-             Col("citation", "Căn cứ", 40), Col("status_label", "Mức độ xác minh", 22)],
+            [Col("seq", txt("seq"), 6, "int"), Col("unit_code", txt("unit_code"), 9),
+             Col("name", txt("name"), 22), Col("proposal_label", txt("proposal"), 22),
+             Col("rule_id", txt("rule_id"), 24), Col("result_label", txt("result"), 12),
+             Col("citation", txt("basis"), 40), Col("status_label", txt("verification"), 22)],
             totals_label=None, signature=False)
-        book.findings_sheet("Lỗi và cảnh báo", result.findings,
+        book.findings_sheet(txt("sheet_findings"), result.findings,
                             title=f"LỖI VÀ CẢNH BÁO TRONG CÁC TỆP KẾT QUẢ NĂM HỌC {year}")
         files_and_rules_sheets(book, result)
     return path
@@ -233,10 +233,10 @@ def write_results_province(result: RoundResult, path: Path) -> Path:
     letterhead = Letterhead.of(result.office, result.run_date)
     frames = [verdict_frame(result, "person"), verdict_frame(result, "collective")]
     proposals = pd.concat(frames, ignore_index=True)
-    cols = [Col("seq", "STT", 5, "int"), Col("name", "Họ và tên / tập thể", 26),
-            Col("position", "Chức vụ", 18), Col("unit_name", "Đơn vị", 28),
-            Col("level", "Cấp học", 9), Col("achievement", "Thành tích", 44),
-            Col("citations", "Căn cứ", 40), Col("result_label", "Kết quả xét của Phòng", 16)]
+    cols = [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 26),
+            Col("position", txt("position"), 18), Col("unit_name", txt("unit"), 28),
+            Col("level", txt("level"), 9), Col("achievement", "Thành tích", 44),
+            Col("citations", txt("basis"), 40), Col("result_label", "Kết quả xét của Phòng", 16)]
     with ReportBook(path, letterhead, f"Đề nghị khen thưởng năm học {year}") as book:
         # What the Sở decides on comes from the rule data (rule `province.decides`).
         for kind, codes in result.rules.rule("province.decides").params.items():
@@ -252,8 +252,9 @@ def write_results_province(result: RoundResult, path: Path) -> Path:
                 vocab = result.forms.vocabs[KIND_VOCABS[kind]]
                 book.table_sheet(re.sub(r"[\[\]:*?/\\]", "-", vocab.by_code(code).abbr)[:31],
                                  f"DANH SÁCH ĐỀ NGHỊ {label.upper()} NĂM HỌC {year}", chosen,
-                                 cols, subtitle=f"Kính gửi: {result.province.name} — "
-                                                f"{result.province.parent}", totals_label=None)
+                                 cols, subtitle=txt("addressee", office=result.province.name,
+                                                    parent=result.province.parent),
+                                 totals_label=None)
         if not book._names:
             book.table_sheet("Danh sách đề nghị", f"DANH SÁCH ĐỀ NGHỊ NĂM HỌC {year}",
                              proposals.iloc[0:0], cols, totals_label=None)
@@ -280,14 +281,15 @@ def write_results_feedback(result: RoundResult, code: str | None, findings: list
     mine = _numbered(mine.assign(_order=mine["result"].map(order)).sort_values(
         ["_order", "kind", "proposal", "row"], kind="stable"))
     with ReportBook(path, letterhead, title) as book:
-        book.table_sheet("Kết quả xét", title.upper(), mine,
-                         [Col("seq", "STT", 5, "int"), Col("name", "Họ và tên / tập thể", 24),
+        book.table_sheet(txt("sheet_verdicts"), title.upper(), mine,
+                         [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 24),
                           *_VERDICT_COLS], totals_label=None,
                          highlight=mine["result"].isin([el.FAIL, el.OVER]))
-        book.findings_sheet("Lỗi cần sửa", findings, title="LỖI VÀ CẢNH BÁO TRONG TỆP",
+        book.findings_sheet(txt("sheet_to_fix"), findings, title="LỖI VÀ CẢNH BÁO TRONG TỆP",
                             include_unit=False)
         if sub is not None and sub.raw is not None:
-            copy_marked_sheets(book, sub.raw, findings, {"kết quả xét", "lỗi cần sửa"})
+            copy_marked_sheets(book, sub.raw, findings,
+                               {txt("sheet_verdicts").lower(), txt("sheet_to_fix").lower()})
     return path
 
 
@@ -297,4 +299,4 @@ def write_results_reports(result: RoundResult, root: Path) -> list[Path]:
                  functools.partial(write_results_province, result, root / PROVINCE_FILE)]
     feedback = functools.partial(write_results_feedback, proposals=proposals_by_unit(result))
     return write_all(summaries, feedback_jobs(result, root, feedback,
-                                              "Phản hồi kết quả bình xét"))
+                                              txt("feedback_results")))

@@ -27,6 +27,7 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
+from pipeline import texts as wording
 from pipeline.config import Office
 from pipeline.findings import FINDING_HEADERS, Finding, Severity, findings_frame
 from pipeline.settings import FONT_NAME
@@ -36,12 +37,15 @@ from pipeline.text import visible
 # temporary files: three times faster for the small feedback workbooks.
 WORKBOOK_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False,
                     "strings_to_numbers": False, "nan_inf_to_errors": True, "in_memory": True}
-NATION = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
-MOTTO = "Độc lập – Tự do – Hạnh phúc"
-PREPARER = "NGƯỜI LẬP BIỂU"
-SIGN_HINT = "(Ký, ghi rõ họ tên)"
-NO_DATA = "Không có dữ liệu"
-NO_FINDINGS = "Không có lỗi hay cảnh báo nào."
+# The texts of every sheet (texts.yaml, sections "document" and "reports").
+NATION = wording.text("document", "nation")
+MOTTO = wording.text("document", "motto")
+PREPARER = wording.text("reports", "preparer")
+SIGN_HINT = wording.text("reports", "sign_hint")
+NO_DATA = wording.text("reports", "no_data")
+NO_FINDINGS = wording.text("reports", "no_findings")
+TOTALS = wording.text("reports", "totals")
+YES, NO = wording.text("reports", "yes"), wording.text("reports", "no")
 RED, YELLOW, GREY = "#FFC7CE", "#FFF2CC", "#D9D9D9"
 FILLS = {"error": RED, "warning": YELLOW}
 _LABELS = {s.value: s.label for s in Severity}
@@ -53,6 +57,12 @@ _NATION_WIDTH = 48  # characters the Quốc hiệu needs on one line
 _OFFICE_WIDTH = 30  # characters the issuing office needs on two lines at most
 _DATE, _DATETIME = "dd/mm/yyyy", "dd/mm/yyyy hh:mm"
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+
+
+def txt(key: str, **values: object) -> str:
+    """A text of the reports (texts.yaml, section "reports"), its {placeholders} filled from
+    `values` when given."""
+    return wording.render("reports", key, **values) if values else wording.text("reports", key)
 
 
 @dataclass(frozen=True)
@@ -74,10 +84,11 @@ class Letterhead:
     def date_line(self) -> str:
         """The date line; days < 10 and months 1–2 take a leading 0 (Nghị định 30/2020)."""
         if self.date is None:
-            day = "ngày … tháng … năm …"
+            day = wording.text("reports", "date_blank")
         else:
             month = f"{self.date.month:02d}" if self.date.month < 3 else str(self.date.month)
-            day = f"ngày {self.date.day:02d} tháng {month} năm {self.date.year}"
+            day = wording.render("reports", "date", day=f"{self.date.day:02d}", month=month,
+                                 year=self.date.year)
         return f"{self.place.strip()}, {day}" if self.place.strip() else day.capitalize()
 
 
@@ -155,7 +166,7 @@ class ReportBook:
 
     def table_sheet(
         self, name: str, title: str, frame: pd.DataFrame, cols: list[Col], *,
-        subtitle: str = "", totals_label: str | None = "Tổng cộng", signature: bool = True,
+        subtitle: str = "", totals_label: str | None = TOTALS, signature: bool = True,
         notes: Sequence[str] = (), autofilter: bool = True, highlight: pd.Series | None = None,
     ) -> None:
         """An official table: letterhead, title, header, body, totals, notes, signature."""
@@ -178,7 +189,8 @@ class ReportBook:
         subtitle = ""
         if severities:
             errors = severities.count(Severity.ERROR.value)
-            subtitle = f"{errors} lỗi, {len(severities) - errors} cảnh báo"
+            subtitle = wording.render("reports", "findings_count", errors=errors,
+                                      warnings=len(severities) - errors)
         self._table(name, title, frame, cols, subtitle=subtitle, totals_label=None,
                     signature=False, notes=(), autofilter=True,
                     fills=[FILLS.get(s) for s in severities], empty_text=NO_FINDINGS)
@@ -374,7 +386,7 @@ class ReportBook:
             ws.write_blank(row, col, None, fmt)
         elif isinstance(value, bool):
             if bools_as_text:
-                ws.write_string(row, col, "Có" if value else "Không", fmt)
+                ws.write_string(row, col, YES if value else NO, fmt)
             else:
                 ws.write_boolean(row, col, value, fmt)
         elif isinstance(value, int | float):
@@ -420,15 +432,15 @@ def _total(frame: pd.DataFrame, col: Col) -> float | int | None:
 
 def _put(ws: Worksheet, row: int, col: int, value: object, fmt: Format, date_fmt: Format,
          stamp_fmt: Format) -> None:
-    """Write a plain value (see `_plain`) as its type; booleans as Có/Không, text never as a
-    formula."""
+    """Write a plain value (see `_plain`) as its type; booleans as YES/NO (Có/Không), text
+    never as a formula."""
     kind = type(value)
     if kind is str:
         ws.write_string(row, col, value, fmt)
     elif value is None:
         ws.write_blank(row, col, None, fmt)
     elif kind is bool:
-        ws.write_string(row, col, "Có" if value else "Không", fmt)
+        ws.write_string(row, col, YES if value else NO, fmt)
     elif kind is int or kind is float:
         ws.write_number(row, col, value, fmt)
     elif kind is dt.datetime and value.time() != dt.time():

@@ -16,6 +16,7 @@ from pipeline.ingest.normalize import Context
 from pipeline.ingest.read import read_workbook
 from pipeline.ingest.submission import Registry, Submission, submission
 from pipeline.reports.results import OFFICE_FILE, write_results_reports
+from pipeline.reports.workbook import txt
 from pipeline.rounds.base import RoundInputs, RoundResult, register
 from pipeline.rules import eligibility as el
 from pipeline.rules.aggregate import sheet_rows, totals_by, unit_frame
@@ -29,7 +30,7 @@ from pipeline.text import fold
 ROUND = "ket-qua"
 REGISTRATION_ROUND = "dang-ky"
 ALLOCATION_FORM = "phan-bo"
-RANKING_SHEET = "Xếp hạng khối"
+RANKING_SHEET = txt("sheet_ranking")  # where the office types its scores
 VIABLE = (el.PASS, el.CHECK)
 NO_REGISTRATION = "bản đăng ký đầu năm học (chưa có dữ liệu đăng ký để đối chiếu)"
 PERSON_COLUMNS = ["full_name", "birth_date", "sex", "position", "staff_group", "grade",

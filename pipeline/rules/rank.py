@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
+from pipeline import texts as wording
 from pipeline.text import clean
 
 # Scores equal to this many decimals are equal: a sum of criteria in floating point
@@ -135,13 +136,16 @@ def _deciding(mine: np.ndarray, other: np.ndarray) -> int | None:
 # Scores
 
 
-def office_scores(path: Path, sheet: str, code_header: str = "Mã đơn vị",
-                  score_header: str = "Điểm thẩm định") -> dict[str, float]:
+def office_scores(path: Path, sheet: str, code_header: str | None = None,
+                  score_header: str | None = None) -> dict[str, float]:
     """Scores the office typed into an earlier output workbook, by unit code.
 
-    Only cached cell values are read. A missing file, sheet or header row gives {}; a blank or
-    non-numeric score is skipped; "85,5" reads as 85.5.
+    The columns are found by their headers, by default those the reports write (texts.yaml:
+    reports.unit_code, reports.office_score). Only cached cell values are read. A missing file,
+    sheet or header row gives {}; a blank or non-numeric score is skipped; "85,5" reads as 85.5.
     """
+    code_header = code_header or wording.text("reports", "unit_code")
+    score_header = score_header or wording.text("reports", "office_score")
     if not path.is_file():
         return {}
     book = CalamineWorkbook.from_path(str(path))
