@@ -28,9 +28,18 @@ templates: $(STAMP)
 	$(BIN)/tdkt templates --form ket-qua --out $(OUT) --config $(CONFIG)
 	$(BIN)/tdkt templates --form lich-su --out $(OUT) --config $(CONFIG)
 
+# The suite on 2 cores: the slow tests (a generated province; marked `slow`) run in a second
+# process beside the others, in their own temporary folder; both must pass.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	@rm -f .pytest-slow.log; \
+	$(BIN)/python -m pytest -m slow -p no:cacheprovider --basetemp=.pytest-slow-tmp \
+		> .pytest-slow.log 2>&1 & slow=$$!; \
+	$(BIN)/python -m pytest -m "not slow"; fast=$$?; \
+	wait $$slow; slow_rc=$$?; \
+	echo "--- slow tests (pytest -m slow) ---"; cat .pytest-slow.log; \
+	rm -rf .pytest-slow-tmp; \
+	test $$fast -eq 0 -a $$slow_rc -eq 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
