@@ -77,7 +77,11 @@ def _usage_message(exc: click.UsageError) -> str:
     if isinstance(exc, click.NoSuchOption):
         return f"không có tuỳ chọn {exc.option_name}."
     if isinstance(exc, click.BadParameter) and exc.param is not None:
-        return f"giá trị không hợp lệ cho {exc.param.human_readable_name} ({exc.format_message()})."
+        name = exc.param.opts[0] if exc.param.opts else exc.param.human_readable_name
+        if isinstance(exc.param.type, click.Choice):
+            return (f"giá trị của {name} không hợp lệ; cần một trong: "
+                    f"{', '.join(map(str, exc.param.type.choices))}.")
+        return f"giá trị không hợp lệ cho {name} ({exc.format_message()})."
     return f"lệnh không đúng ({exc.format_message()})."
 
 

@@ -215,7 +215,8 @@ def write_outputs(round_: Round, result: RoundResult, out: Path) -> RoundResult:
     try:
         written = round_.write(result, staging)
         manifest = staging / settings.MANIFEST_FILE
-        data = {**manifest_data(result, written, staging), **round_.manifest(result)}
+        data = {**manifest_data(result, round_.form_id, written, staging),
+                **round_.manifest(result)}
         manifest.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         _swap_in(staging, target)
     except BaseException:
@@ -225,10 +226,10 @@ def write_outputs(round_: Round, result: RoundResult, out: Path) -> RoundResult:
     return replace(result, out_dir=target, outputs=outputs)
 
 
-def manifest_data(result: RoundResult, written: list[Path], root: Path) -> dict:
-    """The machine-readable record of the run (what every round has; the round adds its own)."""
-    form_id = next((s.form.form for s in result.chosen.values() if s.form), None) \
-        or result.round
+def manifest_data(result: RoundResult, form_id: str, written: list[Path],
+                  root: Path) -> dict:
+    """The machine-readable record of the run (what every round has; the round adds its own);
+    `form_id` is the form the round's inbox holds."""
     classification = {sub.file: sub.status for sub in result.submissions}
     return {
         "tool": "tdkt",

@@ -56,21 +56,3 @@ def label_key(code: StrEnum) -> str:
 def label(code: StrEnum) -> str:
     """The Vietnamese label people read for a status code."""
     return wording.text("status", label_key(code))
-
-
-def unit_status_of_label(text: str) -> UnitStatus:
-    """The code of a unit status label as tdkt 0.1 wrote it (store migration)."""
-    return next(code for code in UnitStatus if label(code) == text)
-
-
-def unit_status(value: str) -> UnitStatus:
-    """The code of a unit status given as its code or as its label (a table that still holds
-    labels); ValueError for anything else."""
-    try:
-        return UnitStatus(value)
-    except ValueError:
-        pass
-    try:
-        return unit_status_of_label(value)
-    except StopIteration:
-        raise ValueError(f"not a unit status: {value!r}") from None

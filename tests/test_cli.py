@@ -200,3 +200,11 @@ def test_cli_output_folder_from_the_configuration(office):
     written = root / "ket-qua-phong" / "2025-2026" / "dang-ky" / "tong-hop-phong.xlsx"
     assert written.is_file()
     assert (root / "ket-qua-phong" / "tdkt-lich-su.sqlite").is_file()
+
+
+def test_cli_an_unknown_round_is_refused_in_vietnamese():
+    result = CliRunner().invoke(cli.main, ["consolidate", str(SAMPLES / "hop-thu"), "--round",
+                                           "khong-co", "--config", str(SAMPLES / "tdkt.toml")])
+    assert result.exit_code == 2
+    assert "giá trị của --round không hợp lệ; cần một trong: dang-ky, ket-qua." in result.output
+    assert "Invalid" not in result.output and "round_" not in result.output

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.status import unit_status
+from pipeline.status import UnitStatus
 
 SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
@@ -179,7 +179,7 @@ class RoundRecord:
     Each person's `title` and `commendation` are stored as proposals of that person (result
     'registered' in the registration round, 'proposed' otherwise) unless empty, "khong_dang_ky",
     or already in `proposals` with the same (person_id, kind, code). Each unit's `status` is a
-    UnitStatus code or its label (stored as the code).
+    UnitStatus code.
     """
 
     school_year: str
@@ -543,8 +543,13 @@ def _statements(script: str) -> Iterator[str]:
 
 
 def _status_code(value: object) -> str | None:
-    """A unit status as its code: a code passes, a label (tables of tdkt 0.1) is converted."""
-    return None if value is None else str(unit_status(str(value)))
+    """A unit status as its code (ValueError for anything that is not one: a label is not)."""
+    if value is None:
+        return None
+    try:
+        return UnitStatus(str(value)).value
+    except ValueError:
+        raise ValueError(f"not a unit status: {value!r}") from None
 
 
 def _registrations(run: RoundRecord) -> list[dict]:

@@ -135,8 +135,7 @@ def _iso(value: object) -> str | None:
 def round_record(result: RoundResult, staff: pd.DataFrame, run_at: str) -> RoundRecord:
     """What the store keeps of a consolidated round; `staff` is the result's staff with person ids.
 
-    The year-end round's result also has `verdicts` and `decisions`; a unit's status may be its
-    code or its label (kept as the code)."""
+    The year-end round's result also has `verdicts` and `decisions`."""
     verdicts = getattr(result, "verdicts", None)
     rule_decisions = getattr(result, "decisions", None)
     people = [{"person_id": _int(r.get("person_id")), "unit_code": r["unit_code"],
