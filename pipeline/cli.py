@@ -12,7 +12,7 @@ import click
 
 from pipeline import settings
 from pipeline import texts as wording
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, load_config, year_start
 from pipeline.engine import LockedError, consolidate
 from pipeline.findings import DefinitionError, Severity, catalogue
 from pipeline.ingest.registry import RegistryError, load_registry
@@ -452,3 +452,63 @@ def codes() -> None:
     """Liệt kê các mã lỗi/cảnh báo, mức độ và cách sửa."""
     for entry in catalogue().values():
         click.echo(f"{entry.code:20} {entry.severity.label:9} {entry.hint}")
+
+
+@main.command("rules", cls=_Command)
+@_config_option
+@_year_option
+@click.option("--round", "round_", type=click.Choice(sorted(rounds())), default="ket-qua",
+              show_default=True, help="Đợt: quy tắc có hiệu lực vào hạn nộp của đợt này.")
+@click.option("--province", default=None, metavar="TỈNH",
+              help="Bộ quy tắc của tỉnh (mặc định: theo cấu hình, nếu không có thì mac-dinh).")
+@click.option("--compare", "compare", default=None, metavar="NĂM-HỌC",
+              help="So sánh với năm học này (mặc định: năm học trước).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ghi thêm bảng quy tắc ra tệp Excel (.xlsx).")
+def rules_command(config_path: Path, year: str | None, round_: str, province: str | None,
+                  compare: str | None, out: Path | None) -> None:
+    """In các quy tắc có hiệu lực của một năm học: mã, yêu cầu, số liệu, cấp quy định, căn cứ,
+    mức xác minh, ngày hiệu lực, và những gì thay đổi so với năm học trước.
+
+    Ví dụ: tdkt rules --year 2026-2027 --config input_samples/tdkt.toml --out quy-tac.xlsx
+    """
+    import dataclasses
+
+    from pipeline.engine import rules_for
+    from pipeline.reports.rules import write_rules_workbook
+    from pipeline.rules.listing import changes, listing, previous_year
+
+    config = _config(config_path, year)
+    if province is not None:
+        config = dataclasses.replace(config, province_rules=province)
+    try:
+        other = compare or previous_year(config.school_year)
+        year_start(other)
+        current = rules_for(config, round_)
+        earlier = rules_for(dataclasses.replace(config, school_year=other), round_)
+    except (ConfigError, DefinitionError) as exc:
+        _fail(str(exc))
+    click.echo(f"Quy tắc xét năm học {current.school_year} — {current.province}; có hiệu lực "
+               f"ngày {current.date:%d/%m/%Y} (hạn nộp đợt {round_}).")
+    for row in listing(current):
+        click.echo(f"\n{row['id']} — {row['description']}")
+        if row["numbers"]:
+            click.echo(f"  Số liệu: {row['numbers']}")
+        click.echo(f"  Cấp quy định: {row['layer']}; hiệu lực {row['window']}")
+        click.echo(f"  Căn cứ: {row['citation']} ({row['status']})")
+        if row["changes"]:
+            click.echo(f"  Tầng dưới thay đổi: {row['changes']}")
+    for note in current.removed:
+        click.echo(f"\n{note}")
+    diff = changes(earlier, current)
+    click.echo(f"\nThay đổi so với năm học {earlier.school_year}: "
+               f"{len(diff) if diff else 'không có'}")
+    for row in diff:
+        arrow = f"{row['before'] or '—'} → {row['after'] or '—'}"
+        click.echo(f"  {row['id']}: {row['change']}: {arrow}")
+    if out is not None:
+        try:
+            write_rules_workbook(out, config.office_for(), current, earlier)
+        except OSError as exc:
+            _fail(f"Không ghi được “{out}”: {exc}")
+        click.echo(f"\nĐã ghi {out}")

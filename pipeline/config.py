@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -53,6 +54,11 @@ class Config:
     smtp: dict | None = field(default=None, hash=False, compare=False)
     # What one inbox file may be ([limits]; defaults in settings).
     limits: Limits = field(default_factory=default_limits)
+    # [rules]: the province layer (schemas/rules/provinces/<name>.yaml), the office's own layer
+    # file, and the unverified entries the office switches on.
+    province_rules: str | Path = "mac-dinh"
+    office_rules: Path | None = None
+    rule_options: tuple[str, ...] = ()
 
     def office_for(self, school_year: str | None = None) -> Office:
         """The consolidating office of a school year (the configured year by default)."""
@@ -107,18 +113,56 @@ def _limit_value(key: str, value: object, where: str) -> int | float:
     return number if name == "max_compression_ratio" else int(number * factor)
 
 
+def _table(raw: object, name: str, known: Iterable[str], where: str, shape: str) -> dict:
+    """A TOML table whose keys are all known (an unknown key stops the run)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [{name}] phải là một bảng ({shape}).")
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: mục [{name}] không có khoá {', '.join(unknown)}; "
+                          f"các khoá dùng được: {', '.join(known)}.")
+    return raw
+
+
 def limits_from(raw: object, where: str) -> Limits:
     """The [limits] table over the default limits; an unknown key or a bad value stops the run."""
     if raw is None:
         return default_limits()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: [limits] phải là một bảng (các dòng “khoá = số”).")
-    unknown = sorted(set(raw) - set(_LIMIT_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: mục [limits] không có khoá {', '.join(unknown)}; "
-                          f"các khoá dùng được: {', '.join(_LIMIT_KEYS)}.")
+    raw = _table(raw, "limits", _LIMIT_KEYS, where, "các dòng “khoá = số”")
     changes = {_LIMIT_KEYS[k][0]: _limit_value(k, v, where) for k, v in raw.items()}
     return replace(default_limits(), **changes)
+
+
+_RULE_KEYS = ("province", "office", "options")
+
+
+def rules_from(raw: object, path: Path) -> dict:
+    """The [rules] table: province layer name, office layer file, options switched on."""
+    if raw is None:
+        return {}
+    where = str(path)
+    raw = _table(raw, "rules", _RULE_KEYS, where, "province, office, options")
+    out: dict = {}
+    if "province" in raw:
+        value = raw["province"]
+        if isinstance(value, str) and value.endswith((".yaml", ".yml")):
+            out["province_rules"] = _relative(path, value)  # the office's own copy
+        elif isinstance(value, str) and re.fullmatch(r"[a-z0-9-]+", value):
+            out["province_rules"] = value
+        else:
+            raise ConfigError(f"{where}: [rules] province = {value!r} không hợp lệ; ghi tên bộ "
+                              "quy tắc của tỉnh (ví dụ \"bac-ninh\") hoặc đường dẫn tệp .yaml.")
+    if "office" in raw:
+        if not isinstance(raw["office"], str) or not raw["office"].strip():
+            raise ConfigError(f"{where}: [rules] office phải là đường dẫn tệp quy tắc của Phòng.")
+        out["office_rules"] = _relative(path, raw["office"])
+    if "options" in raw:
+        options = raw["options"]
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise ConfigError(f"{where}: [rules] options phải là danh sách tên, ví dụ "
+                              "[\"sua-doi-2026\"].")
+        out["rule_options"] = tuple(options)
+    return out
 
 
 def load_config(path: Path, school_year: str | None = None) -> Config:
@@ -148,6 +192,7 @@ def load_config(path: Path, school_year: str | None = None) -> Config:
                     allocation=allocation, store=store, output=output,
                     calendar=raw.get("calendar"),
                     recipients={k: list(v) for k, v in (raw.get("recipients") or {}).items()},
-                    smtp=raw.get("smtp"), limits=limits_from(raw.get("limits"), str(path)))
+                    smtp=raw.get("smtp"), limits=limits_from(raw.get("limits"), str(path)),
+                    **rules_from(raw.get("rules"), path))
     config.office_for(year)
     return config

@@ -241,7 +241,10 @@ def manifest_data(result: RoundResult, form_id: str, written: list[Path],
                    "level": result.office.level},
         "forms": sorted({s.form.key for s in result.submissions if s.form}),
         "current_form": result.forms.current(form_id).key,
-        "rule_set": {"school_year": result.rules.school_year, "version": result.rules.version},
+        "rule_set": {"school_year": result.rules.school_year, "version": result.rules.version,
+                     "date": result.rules.date.isoformat(), "province": result.rules.province,
+                     "layers": list(result.rules.sources),
+                     "options": list(result.rules.options)},
         "registry": result.registry_file,
         "inputs": [{"file": s.file, "sha256": s.sha256, "classification": classification[s.file],
                     "form": s.form.form if s.form else None,
@@ -278,6 +281,28 @@ def _round(round_: Round | str) -> Round:
     return round_named(round_) if isinstance(round_, str) else round_
 
 
+def rules_date(config: Config, round_name: str) -> dt.date:
+    """The day a round of the configured school year is judged on: its deadline in the
+    office's calendar (the year-end deadline for a round the calendar does not list)."""
+    from pipeline.monthly.calendar import due_date, load_calendar
+
+    try:
+        calendar = load_calendar(config.calendar)
+    except ValueError:  # a wrong [[calendar]] is reported by the month-end run
+        calendar = load_calendar(None)
+    deadline = next((d for d in calendar if d.round == round_name), None)
+    if deadline is None:
+        deadline = next(d for d in load_calendar(None) if d.round == "ket-qua")
+    return due_date(deadline, config.school_year)
+
+
+def rules_for(config: Config, round_name: str) -> RuleSet:
+    """The rules in force for a round: the layers the office chose, on the round's date."""
+    return load_rules(config.school_year, rules_date(config, round_name),
+                      province=config.province_rules, office=config.office_rules,
+                      options=config.rule_options)
+
+
 def consolidation(inbox: Path, config: Config, *, round: Round | str = REGISTRATION,
                   run_date: dt.date | None = None, progress: Progress | None = None,
                   forms: FormSet | None = None, rules: RuleSet | None = None,
@@ -290,7 +315,7 @@ def consolidation(inbox: Path, config: Config, *, round: Round | str = REGISTRAT
     """
     round_ = _round(round)
     forms = forms or load_forms()
-    rules = rules or load_rules(config.school_year)
+    rules = rules or rules_for(config, round_.name)
     registry, registry_findings = load_registry(config.registry, forms)
     inputs = RoundInputs(
         config=config, forms=forms, rules=rules, registry=registry,

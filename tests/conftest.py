@@ -19,6 +19,10 @@ from pipeline.rounds.base import RoundResult as Consolidation
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "input_samples"
+# What a copy of the sample office needs: its configuration, the office rule layer it names,
+# the registry and the allocation.
+OFFICE_FILES = ("tdkt.toml", "quy-tac-phong.yaml", "danh-muc-don-vi.xlsx",
+                "phan-bo-khen-thuong.xlsx")
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +83,7 @@ def sample_templates(tmp_path_factory):
     from pipeline.cli import main
 
     root = tmp_path_factory.mktemp("templates")
-    for name in ("tdkt.toml", "danh-muc-don-vi.xlsx", "phan-bo-khen-thuong.xlsx"):
+    for name in OFFICE_FILES:
         shutil.copy(SAMPLES / name, root / name)
     result = CliRunner().invoke(main, ["templates", "--out", str(root / "mau"), "--config",
                                        str(root / "tdkt.toml")])
@@ -94,6 +98,7 @@ def generated_registrations(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("generated")
     shutil.copy(SAMPLES / "tdkt.toml", root / "tdkt.toml")
+    shutil.copy(SAMPLES / "quy-tac-phong.yaml", root / "quy-tac-phong.yaml")
     return root, build_registrations(root), {}
 
 
@@ -114,7 +119,7 @@ def generated_all_valid(generated_registrations, tmp_path_factory
 
     source, registrations, templates = generated_registrations
     root = tmp_path_factory.mktemp("all-valid")
-    for name in ("tdkt.toml", REGISTRY):
+    for name in ("tdkt.toml", "quy-tac-phong.yaml", REGISTRY):
         shutil.copy(source / name, root / name)
     shutil.copytree(source / INBOX, root / INBOX)
     return root, build_year_end(root, registrations, violations=False, templates=templates)
@@ -127,7 +132,7 @@ def office(tmp_path) -> Callable[..., Path]:
     def make(inbox_files: dict[str, bytes] | None = None) -> Path:
         root = tmp_path / "office"
         (root / "hop-thu").mkdir(parents=True)
-        for name in ("tdkt.toml", "danh-muc-don-vi.xlsx", "phan-bo-khen-thuong.xlsx"):
+        for name in OFFICE_FILES:
             shutil.copy(SAMPLES / name, root / name)
         for name, data in (inbox_files or {}).items():
             (root / "hop-thu" / name).write_bytes(data)

@@ -44,6 +44,7 @@ SEED = 20260101
 QUOTA_SHARE = 0.15
 REGISTRY = "danh-muc-don-vi.xlsx"
 CONFIG = "tdkt.toml"
+OFFICE_RULES = "quy-tac-phong.yaml"  # the office layer the sample config names
 INBOX = "hop-thu"
 SAMPLES_CONFIG = Path(__file__).resolve().parent.parent / "input_samples" / "tdkt.toml"
 
@@ -267,6 +268,7 @@ def build_province(root: Path, count: int, seed: int = SEED,
     text = SAMPLES_CONFIG.read_text(encoding="utf-8")
     text = text.replace('allocation = "phan-bo-khen-thuong.xlsx"', "")
     (root / CONFIG).write_text(text, encoding="utf-8")
+    shutil.copy(SAMPLES_CONFIG.parent / OFFICE_RULES, root / OFFICE_RULES)
     rng = random.Random(seed)
     jobs = [(layouts[u.level], u, forms, inbox / f"dang-ky_{u.code}.xlsx",
              dt.date(2025, 10, rng.randint(1, 15))) for u in units]

@@ -58,8 +58,9 @@ INITIATIVES = ["Một số biện pháp nâng cao chất lượng dạy học m�
                "Tổ chức hoạt động trải nghiệm cho học sinh", "Nâng cao hiệu quả công tác chủ nhiệm",
                "Giáo dục kỹ năng sống cho trẻ mẫu giáo", "Đổi mới sinh hoạt tổ chuyên môn"]
 # The CSTĐCS quota the generator plants against, written out rather than computed by the code
-# under test: rule cstd_co_so.quota of 2025-2026 is 15 % of those reaching the base titles,
-# rounded down, no minimum (test_quota checks the rule still says so).
+# under test: the sample office's own rule layer (input_samples/quy-tac-phong.yaml) sets 15 % of
+# those reaching the base titles, rounded down, no minimum (test_quota checks it still says so;
+# the law has no cap since 2024).
 CSTD_SHARE_PERCENT = 15
 
 
@@ -733,11 +734,14 @@ def _result_values(p: Person, rng: random.Random, seq: int) -> dict[str, Any]:
             "position": p.position, "staff_group": p.staff_group,
             "grade": "HTXSNV" if high or rng.random() < 0.3 else "HTTNV",
             "months_worked": 4 if maternity else rng.choice([12, 12, 12, 10, 9]),
-            "absence": "thai_san" if maternity else "khong", "discipline": "khong",
+            "absence": "thai_san" if maternity else "khong",
+            "absence_months": 6 if maternity else None, "discipline": "khong",
             "initiative": p.initiative if level else None, "initiative_level": level,
             "initiative_decision": "Số 15/QĐ-HĐSK ngày 10/4/2026" if level else None,
             "title": p.title, "commendation": p.commendation,
-            "vote_share": rng.choice([85, 90, 95, 100])}
+            # CSTĐ cấp tỉnh needs 90 % of the council, CSTĐCS 80 %.
+            "vote_share": rng.choice([90, 95, 100] if p.title == "cstd_tinh"
+                                     else [85, 90, 95, 100])}
 
 
 def _group_values(c: dict[str, Any], seq: int) -> dict[str, Any]:
@@ -805,6 +809,7 @@ def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, c
     sent = clean[:-3]  # the last three send nothing
     totals = {u.code: rng.randint(70, 95) for u in sent}
     planted: list[dict[str, Any]] = []
+    count_differs: list[dict[str, Any]] = []
     # A tie at the top of Khối THCS, broken by the share of LĐTT.
     thcs = [u for u in sent if u.block == "Khối THCS"][:2]
     top = max(totals[u.code] for u in sent if u.block == "Khối THCS") + 3
@@ -816,6 +821,10 @@ def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, c
         if best is None or totals[u.code] > totals[best.code]:
             leaders[u.block] = u
     truth_units = {}
+    # The unit where a CSTĐCS without HTXSNV or an initiative is planted: the first with a
+    # CSTĐCS registration, outside the units that carry the other planted faults.
+    cstd_index = next(i for i, u in enumerate(sent) if i not in range(1, 7)
+                      and any(p.title == "cstd_co_so" for p in u.people))
     over_quota = next(spec["unit"] for spec in inbox.planted.files.values()
                       if any(f[0] == "quota-exceeded" for f in spec["findings"]))
     for index, unit in enumerate(sent):
@@ -823,29 +832,40 @@ def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, c
         groups = [_group_values(c, i + 1) for i, c in enumerate(unit.collectives)]
         if groups[0]["collective_title"] == "co_thi_dua_tinh" and leaders[unit.block] is not unit:
             groups[0]["collective_title"] = "tt_lao_dong_xuat_sac"  # only the leader proposes
-        if unit in thcs:
-            groups[0]["lao_dong_count"] = groups[0]["members"] - (1 if unit is thcs[0] else 3)
         name = f"ket-qua_{unit.code}.xlsx"
-        planted_here = _plant(index, unit, people, groups, rng) if violations else []
+        planted_here = _plant(index, unit, people, groups, rng, cstd_index) if violations else []
         if not violations:
             for p in people:  # the initiative registered without a name is recognised now
                 if p["title"] in ("cstd_co_so", "cstd_tinh") and not p["initiative"]:
                     p.update(initiative=INITIATIVES[2], initiative_level="co_so",
                              initiative_decision="Số 15/QĐ-HĐSK ngày 10/4/2026")
-        planted_here += [{"subject": "person", "index": i, "name": p["full_name"], "kind": "title",
-                        "proposal": p["title"], "rule_id": "cstd_co_so.initiative",
-                        "result": "fail"}  # registered in October without an initiative
-                       for i, p in enumerate(people) if p["title"] in ("cstd_co_so", "cstd_tinh")
-                       and not p["initiative"]
-                       and not any(v["index"] == i for v in planted_here)]
+        beyond = 0
         if unit.code == over_quota and violations:  # the CSTĐCS it registered, over the share
             base = sum(p["title"] in quota.params["base_titles"] for p in people)
             capped = sum(p["title"] in quota.params["counted_titles"] for p in people)
+            beyond = capped - cstd_limit(base)
             planted.append({"subject": "person", "file": f"ket-qua_{unit.code}.xlsx",
                             "unit": unit.code, "rule_id": quota.id, "result": "over-quota",
-                            "count": capped - cstd_limit(base)})
+                            "count": beyond})
         else:
             _keep_within_quota(people, planted_here, quota)
+        groups[0].update(_true_counts(people, planted_here, quota, beyond))
+        if groups[0]["cstd_count"] == 0 and groups[0]["collective_title"] in (
+                "tt_lao_dong_xuat_sac", "co_thi_dua_tinh"):
+            groups[0]["collective_title"] = "tt_lao_dong_tien_tien"  # needs ≥ 1 CSTĐCS
+        first_tied = truth_units.get(thcs[0].code) if unit is thcs[-1] else None
+        if first_tied and first_tied["lao_dong_share"] == (
+                groups[0]["lao_dong_count"] / groups[0]["members"]):
+            # The two units tied on score differ on the share of LĐTT (the first tie-break).
+            spare = next(p for i, p in enumerate(people) if p["title"] == "lao_dong_tien_tien"
+                         and not any(v.get("index") == i for v in planted_here))
+            spare["title"] = "khong_dang_ky"
+            groups[0].update(_true_counts(people, planted_here, quota, beyond))
+        if index == 6 and violations:  # the unit sheet types more LĐTT than its person rows
+            true = groups[0]["lao_dong_count"]
+            groups[0]["lao_dong_count"] = groups[0]["members"]
+            count_differs.append({"file": name, "unit": unit.code, "column": "lao_dong_count",
+                                  "typed": groups[0]["members"], "computed": true})
         info = UnitInfo(code=unit.code, name=unit.name, level=unit.level,
                         headcount=unit.headcount,
                         rows={"criteria": block_criteria(criteria, unit.block)})
@@ -870,11 +890,12 @@ def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, c
             "lao_dong_share": groups[0]["lao_dong_count"] / groups[0]["members"],
             "cstd_count": groups[0]["cstd_count"], "file": name}
     allocation = _write_allocation(root / ALLOCATION, forms, 1 if violations else 100)
-    return {"planted": planted, "units": truth_units, "allocation": allocation}
+    return {"planted": planted, "units": truth_units, "allocation": allocation,
+            "count_differs": count_differs}
 
 
 def _plant(index: int, unit: Unit, people: list[dict], groups: list[dict],
-           rng: random.Random) -> list[dict[str, Any]]:
+           rng: random.Random, cstd_index: int) -> list[dict[str, Any]]:
     """The violations the issue lists, spread over the first units; returns what was planted."""
     def person(i: int, rule: str, kind: str = "title") -> dict[str, Any]:
         return {"subject": "person", "index": i, "name": people[i]["full_name"], "kind": kind,
@@ -884,10 +905,11 @@ def _plant(index: int, unit: Unit, people: list[dict], groups: list[dict],
         return next((i for i, p in enumerate(people) if i >= start and p["title"] == title), None)
 
     out: list[dict[str, Any]] = []
-    if index == 0 and (i := first("cstd_co_so", 0)) is not None:
+    if index == cstd_index and (i := first("cstd_co_so", 0)) is not None:
+        # Neither HTXSNV nor a recognised initiative (Luật 06/2022 Điều 23 needs one of them).
         people[i]["initiative"] = people[i]["initiative_level"] = None
-        people[i]["initiative_decision"] = None
-        out.append(person(i, "cstd_co_so.initiative"))
+        people[i].update(initiative_decision=None, grade="HTTNV")
+        out.append(person(i, "cstd_co_so.base"))
     if index == 1 and (i := first("lao_dong_tien_tien")) is not None:
         people[i].update(months_worked=5, absence="khac")
         out.append(person(i, "lao_dong_tien_tien.min_months"))
@@ -905,12 +927,35 @@ def _plant(index: int, unit: Unit, people: list[dict], groups: list[dict],
         out.append({"subject": "collective", "index": 1, "name": groups[1]["collective_name"],
                     "kind": "collective_title", "proposal": "tt_lao_dong_xuat_sac",
                     "rule_id": "tt_lao_dong_xuat_sac.base", "result": "fail"})
-    if index == 5:
-        groups[0].update(commendation="bang_khen_tinh", vote_share=70)
-        out.append({"subject": "collective", "index": 0, "name": groups[0]["collective_name"],
-                    "kind": "commendation", "proposal": "bang_khen_tinh",
-                    "rule_id": "vote.bang_khen", "result": "fail"})
+    if index == 5 and (i := first("cstd_co_so", 0)) is not None:
+        people[i]["vote_share"] = 70  # below 80 % of the council (NĐ 98/2023 Điều 30 k7)
+        out.append(person(i, "vote.cstd_co_so"))
     return out
+
+
+# Rules whose failure leaves a person short of LĐTT, or of CSTĐCS (the generator's own list of
+# what it plants, not the engine's): the unit sheet's counts come from the person rows.
+LAO_DONG_RULES = {"lao_dong_tien_tien.min_months", "lao_dong_tien_tien.discipline",
+                  "registration.title"}
+CSTD_RULES = {"cstd_co_so.base", "vote.cstd_co_so"}
+
+
+def _true_counts(people: list[dict], violations: list[dict], quota, beyond: int
+                 ) -> dict[str, int]:
+    """The unit row's counts as its person rows and their planted outcomes give them."""
+    failed = {v["index"] for v in violations if v["subject"] == "person"
+              and v["rule_id"] in LAO_DONG_RULES}
+    no_cstd = failed | {v["index"] for v in violations if v["subject"] == "person"
+                        and v["rule_id"] in CSTD_RULES}
+    base, counted = quota.params["base_titles"], quota.params["counted_titles"]
+    return {
+        "members": len(people),
+        "completed_tasks": sum(p["grade"] in ("HTXSNV", "HTTNV", "HTNV") for p in people),
+        "lao_dong_count": sum(p["title"] in base and i not in failed
+                              for i, p in enumerate(people)),
+        "cstd_count": sum(p["title"] in counted and i not in no_cstd
+                          for i, p in enumerate(people)) - beyond,
+        "disciplined": 0}
 
 
 def _keep_within_quota(people: list[dict], violations: list[dict], quota) -> None:

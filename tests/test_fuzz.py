@@ -31,7 +31,7 @@ from pipeline.ingest.normalize import Context, fix_finding, max_length, normaliz
 from pipeline.ingest.read import CellProblem, Serial1904
 from pipeline.text import clean
 
-from .conftest import SAMPLES
+from .conftest import OFFICE_FILES, SAMPLES
 
 GOOD = "dang-ky_01001.xlsx"
 FILE = "dang-ky_01006.xlsx"
@@ -238,7 +238,7 @@ def test_fuzz_any_mutation_ends_counted_or_in_findings(mutation):
         root = Path(folder)
         inbox = root / "hop-thu"
         inbox.mkdir()
-        for name in ("tdkt.toml", "danh-muc-don-vi.xlsx", "phan-bo-khen-thuong.xlsx"):
+        for name in OFFICE_FILES:
             shutil.copy(SAMPLES / name, root / name)
         shutil.copy(SAMPLES / "hop-thu" / GOOD, inbox / GOOD)
         (inbox / FILE).write_bytes(data)

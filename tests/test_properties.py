@@ -82,7 +82,7 @@ def test_properties_totals_add_up_for_any_valid_batch(plan, tmp_path_factory):
     root = tmp_path_factory.mktemp("batch")
     inbox = root / "hop-thu"
     inbox.mkdir()
-    for name in ("tdkt.toml", "danh-muc-don-vi.xlsx"):
+    for name in ("tdkt.toml", "quy-tac-phong.yaml", "danh-muc-don-vi.xlsx"):
         shutil.copy(SAMPLES / name, root / name)
     config = load_config(root / "tdkt.toml")
     registry = consolidation(inbox, config).units

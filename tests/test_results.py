@@ -26,7 +26,7 @@ from .sample_inbox import cstd_limit
 
 RESULTS = SAMPLES / "hop-thu-ket-qua"
 REGISTRATIONS = SAMPLES / "hop-thu"
-COVERED = {"score-above-max", "count-above-members"}
+COVERED = {"score-above-max", "count-above-members", "count-differs"}
 
 
 # results_run (the sample results inbox consolidated once) and results_rerun are in conftest.
@@ -68,7 +68,7 @@ def test_results_each_planted_violation_is_found_with_rule_and_citation(results_
                    if d["person"] == case["name"] and d["unit"] == case["unit"])
 
 
-def test_results_no_valid_proposal_is_rejected(results_run, planted):
+def test_results_no_valid_proposal_is_rejected(results_run, planted, expected):
     result, _ = results_run
     failing = result.verdicts[result.verdicts["result"] == el.FAIL]
     planted_names = {(c["unit"], c["name"]) for c in planted if c["result"] == "fail"}
@@ -77,7 +77,13 @@ def test_results_no_valid_proposal_is_rejected(results_run, planted):
     quota_units = {c["unit"] for c in planted if c["result"] == "over-quota"}
     assert set(over[over["rule_id"] == "cstd_co_so.quota"]["unit_code"]) == quota_units
     assert set(over["rule_id"]) <= {"cstd_co_so.quota", "quota.allocation"}
-    assert [f.message for f in result.findings] == []
+    # The only finding: the unit sheet planted with more LĐTT than its person rows give.
+    assert [(f.code, f.file, f.column) for f in result.findings] == [
+        ("count-differs", c["file"], "Số đạt Lao động tiên tiến")
+        for c in expected["results"]["count_differs"]]
+    differs = next(f for f in result.findings if f.code == "count-differs")
+    assert f"ghi {expected['results']['count_differs'][0]['typed']}," in differs.message
+    assert f"là {expected['results']['count_differs'][0]['computed']}." in differs.message
 
 
 def test_results_every_proposal_cites_a_rule(results_run):
@@ -98,24 +104,29 @@ def test_results_allocation_is_respected(results_run, expected):
         assert row["Số đề nghị hợp lệ"] - row["Vượt hạn mức"] <= row["Hạn mức"]
 
 
-def _rules_copy(tmp_path: Path, edit) -> Path:
-    target = tmp_path / "rules"
-    shutil.copytree(RULES_DIR, target)
-    path = target / "2025-2026.yaml"
+def _yaml_edit(path: Path, edit) -> None:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    edit({r["id"]: r for r in raw["rules"]})
+    edit(raw)
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return target
 
 
 def test_results_changing_rule_data_changes_decisions(tmp_path, results_run):
     base, _ = results_run
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, rules_dir)
+    office = tmp_path / "quy-tac-phong.yaml"
+    shutil.copy(SAMPLES / "quy-tac-phong.yaml", office)
 
-    def stricter(rules):
-        rules["lao_dong_tien_tien.min_months"]["require"]["any"][0]["min"] = 10
-        rules["cstd_co_so.quota"]["params"]["share"] = 0.05
+    def months(raw):  # the default province's months for LĐTT: 6 → 10
+        next(r for r in raw["rules"] if r["id"] == "lao_dong_tien_tien.min_months"
+             and str(r["from"]) == "2024-09-01")["set"] = {"months": 10}
 
-    rules = load_rules("2025-2026", _rules_copy(tmp_path, stricter))
+    def share(raw):  # the office's CSTĐCS share: 15 % → 5 %
+        raw["rules"][0]["set"] = {"share": 0.05}
+
+    _yaml_edit(rules_dir / "provinces" / "mac-dinh.yaml", months)
+    _yaml_edit(office, share)
+    rules = load_rules("2025-2026", office=office, directory=rules_dir)
     result = consolidation(RESULTS, load_config(SAMPLES / "tdkt.toml"), round="ket-qua",
                                    registration_inbox=REGISTRATIONS, rules=rules)
     months = result.decisions[result.decisions["rule_id"] == "lao_dong_tien_tien.min_months"]

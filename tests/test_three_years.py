@@ -265,6 +265,7 @@ def build_world(root: Path) -> World:
     write_registry(units, forms, root / "danh-muc-don-vi.xlsx")
     _write_allocation(root / "phan-bo-khen-thuong.xlsx", forms, 100)
     shutil.copy(SAMPLES / "tdkt.toml", root / "tdkt.toml")
+    shutil.copy(SAMPLES / "quy-tac-phong.yaml", root / "quy-tac-phong.yaml")
     registration, results = forms.current("dang-ky"), forms.current("ket-qua")
     for year in YEARS:
         config = load_config(root / "tdkt.toml", year)

@@ -19,6 +19,8 @@ from pipeline.parallel import chunks, run_jobs, worker_count
 from pipeline.reports.workbook import Col, Letterhead, ReportBook, txt
 from pipeline.rounds.base import RoundResult
 from pipeline.rules.aggregate import NOT_REGISTERED, sorted_people
+from pipeline.rules.listing import numbers
+from pipeline.rules.ruleset import STATUS_LABELS
 from pipeline.status import FileStatus, UnitStatus, label
 
 OFFICE_FILE = "tong-hop-phong.xlsx"
@@ -80,8 +82,9 @@ def _policy_notes(result: RoundResult) -> list[str]:
         f"Chỉ tiêu tỉ lệ đăng ký của người không giữ chức vụ quản lý: "
         f"{leaders.params['target']:.0%} ({leaders.basis}).",
         f"Chiến sĩ thi đua cơ sở không quá {quota.params['share']:.0%} số Lao động tiên tiến "
-        f"({quota.basis}).",
-        f"Bộ quy tắc {rules.version}; số liệu chỉ gồm các dòng không có lỗi.",
+        f"({quota.basis})." if quota.params.get("share") is not None else
+        f"Không giới hạn tỉ lệ Chiến sĩ thi đua cơ sở trên số Lao động tiên tiến ({quota.basis}).",
+        f"Quy tắc: {rules.version}; số liệu chỉ gồm các dòng không có lỗi.",
     ]
 
 
@@ -92,7 +95,8 @@ def _unit_frame(result: RoundResult) -> pd.DataFrame:
     units = result.units.reset_index()
     units["status"] = units["status"].map(label)
     units["level_name"] = units["level"]
-    units["quota_text"] = [f"{c}/{q}" for c, q in zip(units["cstd_counted"], units["cstd_quota"],
+    units["quota_text"] = [f"{c}/{'—' if pd.isna(q) else q}"
+                           for c, q in zip(units["cstd_counted"], units["cstd_quota"],
                                                        strict=True)]
     return units
 
@@ -163,9 +167,10 @@ def _files_frame(result: RoundResult) -> pd.DataFrame:
 
 def _rules_frame(result: RoundResult) -> pd.DataFrame:
     return pd.DataFrame([{"id": r.id, "description": r.description, "citation": r.citation,
-                          "status": r.basis.split(" — ")[-1], "from": r.effective_from,
-                          "params": ", ".join(f"{k} = {v}" for k, v in r.params.items())}
-                         for r in result.rules.rules.values()])
+                          "status": STATUS_LABELS[r.status], "from": r.effective_from,
+                          "params": numbers(r), "layer": r.layer_label,
+                          "changes": "; ".join(r.overrides)}
+                         for r in sorted(result.rules.rules.values(), key=lambda r: r.id)])
 
 
 def matches_sheet(book: ReportBook, result: RoundResult) -> None:
@@ -199,13 +204,14 @@ def files_and_rules_sheets(book: ReportBook, result: RoundResult) -> None:
          Col("warnings", "Số cảnh báo", 8, "int", True),
          Col("sha256", "Mã băm SHA-256", 30)], signature=False)
     book.table_sheet(
-        "Căn cứ", f"CÁC QUY TẮC ÁP DỤNG NĂM HỌC {result.school_year} "
-                  f"(BỘ QUY TẮC {result.rules.version})",
+        "Căn cứ", f"CÁC QUY TẮC ÁP DỤNG NĂM HỌC {result.school_year} (CÓ HIỆU LỰC NGÀY "
+                  f"{result.rules.date:%d/%m/%Y}; {result.rules.province.upper()})",
         _rules_frame(result),
         [Col("id", txt("rule_id"), 22), Col("description", txt("content"), 44),
          Col("citation", txt("basis"), 40), Col("status", txt("verification"), 22),
-         Col("from", "Hiệu lực từ", 11, "date"), Col("params", "Tham số", 30)],
-        totals_label=None, signature=False)
+         Col("from", "Hiệu lực từ", 11, "date"), Col("params", "Tham số", 30),
+         Col("layer", "Cấp quy định", 16), Col("changes", "Tầng dưới thay đổi", 30)],
+        totals_label=None, signature=False, notes=result.rules.removed)
 
 
 def write_office_workbook(result: RoundResult, path: Path) -> Path:

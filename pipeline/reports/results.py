@@ -21,7 +21,7 @@ from pipeline.reports.registration import (
 from pipeline.reports.workbook import Col, Letterhead, ReportBook, txt
 from pipeline.rounds.base import RoundResult
 from pipeline.rules import eligibility as el
-from pipeline.rules.ruleset import STATUS_LABELS
+from pipeline.rules.ruleset import LAYER_LABELS, STATUS_LABELS
 from pipeline.status import UnitStatus, label
 
 KIND_LABELS = {"title": "Danh hiệu", "collective_title": "Danh hiệu",
@@ -33,6 +33,22 @@ KIND_VOCABS = {"title": "individual_titles", "collective_title": "collective_tit
 def _label(result: RoundResult, kind: str, code: str) -> str:
     vocab = result.forms.vocabs[KIND_VOCABS[kind]]
     return vocab.label_of(code) if code in vocab.codes else str(code)
+
+
+def deciding_authority(result: RoundResult, level: str, kind: str, proposal: str) -> str:
+    """Who decides a proposal for a unit of this cấp học (rule authority.decides by the unit's
+    manager, commune or province; the province's forms: province.decides)."""
+    rules = result.rules.rules
+    authority, upper = rules.get("authority.decides"), rules.get("province.decides")
+    if upper is not None and proposal in upper.params.get(kind, ()):
+        return authority.params["upper"]["decides"] if authority else ""
+    if authority is None:
+        return ""
+    levels = result.forms.vocabs["levels"]
+    manager = levels.by_code(level).attrs.get("manager", "commune") \
+        if level in levels.codes else "commune"
+    who = authority.params.get(manager) or {}
+    return who.get("decides", "") if proposal in who.get("titles", ()) else ""
 
 
 def verdict_frame(result: RoundResult, subject: str) -> pd.DataFrame:
@@ -50,6 +66,11 @@ def verdict_frame(result: RoundResult, subject: str) -> pd.DataFrame:
     frame["proposal_label"] = [_label(result, k, p) for k, p in
                                zip(frame["kind"], frame["proposal"], strict=True)]
     frame["result_label"] = frame["result"].map(el.RESULT_LABELS)
+    frame["layers_label"] = frame["layers"].map(
+        lambda v: ", ".join(LAYER_LABELS.get(x.strip(), x) for x in str(v).split(",")
+                            if x.strip()) if isinstance(v, str) else "")
+    frame["authority"] = [deciding_authority(result, lvl, k, p) for lvl, k, p in
+                          zip(frame["level"], frame["kind"], frame["proposal"], strict=True)]
     vocabs = result.forms.vocabs
     for column, vocab in (("position", "positions"), ("grade", "grades"),
                           ("initiative_level", "initiative_levels"),
@@ -125,7 +146,9 @@ def _registration_frame(result: RoundResult) -> pd.DataFrame:
 
 _VERDICT_COLS = [Col("kind_label", "Loại đề nghị", 12), Col("proposal_label", txt("proposal"), 24),
                  Col("result_label", txt("result"), 14), Col("rules", "Quy tắc quyết định", 22),
-                 Col("reasons", txt("reason"), 50), Col("citations", txt("basis"), 40)]
+                 Col("layers_label", "Cấp quy định", 14), Col("reasons", txt("reason"), 50),
+                 Col("citations", txt("basis"), 40),
+                 Col("authority", "Thẩm quyền quyết định", 18)]
 
 
 def write_results_office(result: RoundResult, path: Path) -> Path:
@@ -199,6 +222,8 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
         decisions = result.decisions.assign(
             result_label=result.decisions["result"].map(el.RESULT_LABELS),
             status_label=result.decisions["status"].map(STATUS_LABELS),
+            layer_label=result.decisions["rule_id"].map(
+                lambda r: result.rules.rules[r].layer_label if r in result.rules.rules else ""),
             proposal_label=[_label(result, k, p) for k, p in
                             zip(result.decisions["kind"], result.decisions["proposal"],
                                 strict=True)])
@@ -208,7 +233,8 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
             [Col("seq", txt("seq"), 6, "int"), Col("unit_code", txt("unit_code"), 9),
              Col("name", txt("name"), 22), Col("proposal_label", txt("proposal"), 22),
              Col("rule_id", txt("rule_id"), 24), Col("result_label", txt("result"), 12),
-             Col("citation", txt("basis"), 40), Col("status_label", txt("verification"), 22)],
+             Col("layer_label", "Cấp quy định", 16), Col("citation", txt("basis"), 40),
+             Col("status_label", txt("verification"), 22)],
             totals_label=None, signature=False)
         book.findings_sheet(txt("sheet_findings"), result.findings,
                             title=f"LỖI VÀ CẢNH BÁO TRONG CÁC TỆP KẾT QUẢ NĂM HỌC {year}")

@@ -34,12 +34,19 @@ RANKING_SHEET = txt("sheet_ranking")  # where the office types its scores
 VIABLE = (el.PASS, el.CHECK)
 NO_REGISTRATION = "bản đăng ký đầu năm học (chưa có dữ liệu đăng ký để đối chiếu)"
 PERSON_COLUMNS = ["full_name", "birth_date", "sex", "position", "staff_group", "grade",
-                  "months_worked", "absence", "study_result", "discipline", "initiative",
-                  "initiative_level", "years_in_sector", "years_hardship", "title",
-                  "commendation", "vote_share"]
+                  "months_worked", "absence", "absence_months", "study_result", "discipline",
+                  "discipline_date", "pending_case", "initiative", "initiative_level",
+                  "years_in_sector", "years_hardship", "title", "commendation", "vote_share"]
 COLLECTIVE_COLUMNS = ["collective_name", "collective_kind", "members", "completed_tasks",
                       "lao_dong_count", "cstd_count", "disciplined", "collective_title",
                       "commendation", "vote_share"]
+# The counts a collective rule uses, taken from the unit's person rows and their decisions
+# (rules.md): the unit sheet's typed numbers only show where they differ.
+COUNT_COLUMNS = ["members", "completed_tasks", "lao_dong_count", "cstd_count", "disciplined"]
+LAO_DONG, CSTD = "lao_dong_tien_tien", "cstd_co_so"
+COMPLETED_GRADES = ("HTXSNV", "HTTNV", "HTNV")
+SERIOUS_DISCIPLINE = 2  # cảnh cáo and above (vocab/disciplines.yaml rank)
+UNIT_KIND = "don_vi"
 
 
 class AllocationError(Exception):
@@ -150,6 +157,24 @@ def eligible_not_proposed(people: pd.DataFrame, verdicts: pd.DataFrame,
                                        "rule_id", "reason"])
 
 
+def with_months(people: pd.DataFrame, rules: RuleSet) -> pd.DataFrame:
+    """People with the months that count as worked: months worked plus the months of an absence
+    the rules count as worked (maternity, study, treatment: NĐ 152/2025 Điều 4 k5), and whether
+    such an absence lacks its number of months (then the rule cannot decide)."""
+    rule = rules.rules.get("lao_dong_tien_tien.min_months")
+    counted = list(rule.params.get("counted_absences") or ()) if rule else []
+    out = people.copy()
+    worked = pd.to_numeric(out["months_worked"], errors="coerce") if "months_worked" in out \
+        else pd.Series(float("nan"), index=out.index)
+    leave = pd.to_numeric(out["absence_months"], errors="coerce") if "absence_months" in out \
+        else pd.Series(float("nan"), index=out.index)
+    counts = out["absence"].isin(counted) if "absence" in out \
+        else pd.Series(False, index=out.index)
+    out["months_counted"] = (worked + leave.where(counts).fillna(0)).clip(upper=12)
+    out["leave_months_missing"] = (counts & leave.isna()).astype(bool)
+    return out
+
+
 def without_registration(rules: RuleSet) -> RuleSet:
     """With no registration data to compare with, registration rules are left to check by hand
     (never failed, never passed silently)."""
@@ -189,8 +214,8 @@ def _units_frame(registry_units: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ranking(collectives: pd.DataFrame, criteria: pd.DataFrame, units: pd.DataFrame,
-             rules: RuleSet, previous: Path | None) -> pd.DataFrame:
-    own = collectives[collectives["collective_kind"] == "don_vi"].drop_duplicates("unit_code")
+             rules: RuleSet, previous: Path | None, counts: pd.DataFrame) -> pd.DataFrame:
+    own = collectives[collectives["collective_kind"] == UNIT_KIND].drop_duplicates("unit_code")
     own = own.set_index("unit_code")
     scores = pd.to_numeric(criteria["self_score"], errors="coerce").groupby(
         criteria["unit_code"]).sum(min_count=1) if not criteria.empty else pd.Series(dtype=float)
@@ -202,28 +227,146 @@ def _ranking(collectives: pd.DataFrame, criteria: pd.DataFrame, units: pd.DataFr
     table["lao_dong_share"] = pd.to_numeric(own["lao_dong_count"], errors="coerce").reindex(
         table.index) / members.where(members > 0)
     table["cstd_total"] = pd.to_numeric(own["cstd_count"], errors="coerce").reindex(table.index)
-    ranking = rules.rule("ranking.tie_break")
-    leaders = rules.rule("co_thi_dua.khoi_leader").params.get("per_block", 1)
-    return block_ranking(table, tie_breaks=tie_breaks(ranking.params["tie_breaks"]),
-                         leaders_per_block=leaders)
+    raw = list(rules.rule("ranking.tie_break").params["tie_breaks"])
+    women = rules.rules.get(WOMEN_RULE)
+    if women is not None:  # NĐ 152/2025 Điều 4 k6: collectives with ≥ 70 % women first
+        share = pd.to_numeric(counts["women_share"], errors="coerce").reindex(table.index)
+        table["women_majority"] = (share >= float(women.params["women_share"])).astype(int)
+        raw.append({"column": "women_majority", "descending": True,
+                    "label": f"tập thể có từ {float(women.params['women_share']):.0%} nữ"})
+    leader_rule = rules.rules.get("co_thi_dua.khoi_leader")
+    leaders = leader_rule.params.get("per_block", 1) if leader_rule else 1
+    return block_ranking(table, tie_breaks=tie_breaks(raw), leaders_per_block=leaders)
+
+
+WOMEN_RULE = "principles.women_priority"
+
+
+def _priority(rules: RuleSet):
+    """The quota priority of the plan, then women (NĐ 152/2025 Điều 4 k6) between equals."""
+    raw = list(rules.rule("quota.priority").params["keys"])
+    if WOMEN_RULE in rules.rules:
+        raw.append({"column": "sex", "order": ["nu"], "label": "nữ"})
+    return priority_keys(raw)
 
 
 def _quota_decisions(verdicts: pd.DataFrame, people: pd.DataFrame, rules: RuleSet,
-                     units: pd.DataFrame) -> pd.DataFrame:
-    """CSTĐCS within the unit's share of LĐTT: those beyond, by the data-defined priority."""
+                     base: pd.Series) -> pd.DataFrame:
+    """CSTĐCS within the unit's share of LĐTT: those beyond, by the data-defined priority.
+    No layer setting a share means no cap."""
     quota = rules.rule("cstd_co_so.quota")
+    if quota.params.get("share") is None:
+        return pd.DataFrame(columns=el.DECISION_COLUMNS)
     passing = _standing_titles(verdicts)
-    limits = {code: limit for code, (_, limit) in cstd_limits(passing, quota).items()}
+    limits = cstd_limits(base, quota)
     capped = passing[passing["proposal"].isin(quota.params["counted_titles"])]
     if capped.empty:
         return pd.DataFrame(columns=el.DECISION_COLUMNS)
     candidates = capped.merge(people, on=["unit_code", "row"], how="left",
                               suffixes=("", "_person"))
     candidates["full_name"] = candidates["name"]
-    keys = priority_keys(rules.rule("quota.priority").params["keys"])
-    marked = within_quota(candidates, limits, keys, group="unit_code",
+    limits = {code: limits.get(code, 0) for code in candidates["unit_code"].unique()}
+    marked = within_quota(candidates, limits, _priority(rules), group="unit_code",
                           quota_label="Chiến sĩ thi đua cơ sở của đơn vị")
     return _over(marked[~marked["within_quota"]], quota, "person")
+
+
+# Who meets what, from the person rows and their decisions
+
+
+def title_rules(rules: RuleSet, title: str) -> set[str]:
+    """Ids of the rules that decide a proposal of this individual title."""
+    return {r.id for r in rules.rules.values()
+            if r.decides and r.subject in ("person", "any")
+            and title in r.proposals.get("title", ())}
+
+
+def person_standing(people: pd.DataFrame, decided: pd.DataFrame,
+                    rules: RuleSet) -> pd.DataFrame:
+    """Per person row (unit_code, row): whether every LĐTT rule holds for their title proposal
+    (a CSTĐCS candidate who fails only a CSTĐCS rule still counts as LĐTT), and whether their
+    CSTĐCS (or CSTĐ cấp tỉnh) proposal stands (not failed, not beyond the quota)."""
+    keys = people[["unit_code", "row"]].copy()
+    quota = rules.rules.get("cstd_co_so.quota")
+    base_titles = set(quota.params["base_titles"]) if quota else {LAO_DONG, CSTD, "cstd_tinh"}
+    counted = set(quota.params["counted_titles"]) if quota else {CSTD, "cstd_tinh"}
+    titles = decided[(decided["subject"] == "person") & (decided["kind"] == "title")]
+
+    def blocked(rule_ids: set[str], results: tuple[str, ...]) -> set[tuple]:
+        bad = titles[titles["rule_id"].isin(sorted(rule_ids)) & titles["result"].isin(results)]
+        return set(zip(bad["unit_code"], bad["row"], strict=True))
+
+    pairs = list(zip(keys["unit_code"], keys["row"], strict=True))
+    lao_dong_failed = blocked(title_rules(rules, LAO_DONG), (el.FAIL,))
+    cstd_failed = blocked(title_rules(rules, CSTD) | ({quota.id} if quota else set()),
+                          (el.FAIL, el.OVER))
+    proposed = people["title"].tolist()
+    keys["meets_lao_dong"] = [t in base_titles and p not in lao_dong_failed
+                              for t, p in zip(proposed, pairs, strict=True)]
+    keys["meets_cstd"] = [t in counted and p not in cstd_failed and p not in lao_dong_failed
+                          for t, p in zip(proposed, pairs, strict=True)]
+    return keys
+
+
+def disciplined_in_year(people: pd.DataFrame, rules: RuleSet,
+                        vocabs: Mapping[str, Any]) -> pd.Series:
+    """Person rows disciplined at cảnh cáo or above in a way that counts in the year (the
+    discipline rule's reading: within the year, or the discipline's period reaching into it)."""
+    ranks = {v.code: int(v.attrs.get("rank", 0)) for v in vocabs["disciplines"].values}
+    serious = people["discipline"].map(ranks).fillna(0) >= SERIOUS_DISCIPLINE \
+        if "discipline" in people else pd.Series(False, index=people.index)
+    rule = rules.rules.get("lao_dong_tien_tien.discipline")
+    how = rule.require.get("discipline_clear", "in_year") if rule and rule.require else "in_year"
+    clear = el.discipline_clear(people, how, (rules.starts, rules.ends))
+    return serious & ~clear
+
+
+def unit_counts(people: pd.DataFrame, standing: pd.DataFrame, rules: RuleSet,
+                vocabs: Mapping[str, Any]) -> pd.DataFrame:
+    """Per unit, from its person rows: members, completed tasks (HTNV or better), LĐTT,
+    CSTĐCS, disciplined at cảnh cáo or above, and the share of women."""
+    columns = [*COUNT_COLUMNS, "women_share"]
+    if people.empty:
+        return pd.DataFrame(columns=columns, dtype=float)
+    frame = pd.DataFrame({
+        "unit_code": people["unit_code"].to_numpy(),
+        "members": 1,
+        "completed_tasks": people["grade"].isin(COMPLETED_GRADES).astype(int).to_numpy(),
+        "lao_dong_count": standing["meets_lao_dong"].astype(int).to_numpy(),
+        "cstd_count": standing["meets_cstd"].astype(int).to_numpy(),
+        "disciplined": disciplined_in_year(people, rules, vocabs).astype(int).to_numpy(),
+        "women": (people["sex"] == "nu").astype(int).to_numpy()})
+    counts = frame.groupby("unit_code").sum()
+    counts["women_share"] = counts["women"] / counts["members"]
+    return counts[columns]
+
+
+def with_counts(groups: pd.DataFrame, counts: pd.DataFrame,
+                chosen: Mapping[str, Submission]) -> tuple[pd.DataFrame, list[Finding]]:
+    """The unit's own row (kind "Đơn vị") with the counts of its person rows; a finding for
+    every typed count that differs. Other collectives (tổ, khối) keep their typed counts:
+    person rows do not say which tổ a person belongs to."""
+    out = groups.copy()
+    findings: list[Finding] = []
+    own = (out["collective_kind"] == UNIT_KIND) & out["unit_code"].isin(list(counts.index)) \
+        if not out.empty else pd.Series(False, index=out.index)
+    for index in out.index[own]:
+        code = out.at[index, "unit_code"]
+        sub = chosen.get(code)
+        table = sub.tables.get("unit") if sub is not None else None
+        for column in COUNT_COLUMNS:
+            computed = int(counts.at[code, column])
+            typed = pd.to_numeric(pd.Series([out.at[index, column]]), errors="coerce").iloc[0]
+            if table is not None and column in table.columns and (
+                    pd.isna(typed) or int(typed) != computed):
+                findings.append(Finding.make(
+                    "count-differs", sub.file, unit=code, sheet=table.raw.name,
+                    cell=f"{table.letter(column)}{int(out.at[index, 'row'])}",
+                    column=table.sheet.column(column).header,
+                    value="trống" if pd.isna(typed) else str(int(typed)),
+                    expected=str(computed)))
+            out.at[index, column] = computed
+    return out, findings
 
 
 def _allocation_decisions(verdicts: pd.DataFrame, people: pd.DataFrame,
@@ -233,7 +376,7 @@ def _allocation_decisions(verdicts: pd.DataFrame, people: pd.DataFrame,
     if not limits:
         return pd.DataFrame(columns=el.DECISION_COLUMNS)
     rule = rules.rule("quota.allocation")
-    keys = priority_keys(rules.rule("quota.priority").params["keys"])
+    keys = _priority(rules)
     out = []
     passing = verdicts[(verdicts["kind"] == "commendation") & verdicts["result"].isin(VIABLE)]
     passing = passing.merge(units[["block"]], left_on="unit_code", right_index=True,
@@ -263,18 +406,23 @@ def _standing_titles(verdicts: pd.DataFrame) -> pd.DataFrame:
                     & verdicts["result"].isin((*VIABLE, el.OVER))]
 
 
-def cstd_limits(standing: pd.DataFrame, quota) -> dict[str, tuple[int, int]]:
-    """Per unit: the number of standing proposals the CSTĐCS share is taken of, and the limit."""
-    base = standing[standing["proposal"].isin(quota.params["base_titles"])]
-    return {code: (int(n), quota_limit(int(n), quota))
-            for code, n in base.groupby("unit_code").size().items()}
+def lao_dong_base(standing: pd.DataFrame) -> pd.Series:
+    """Per unit: how many of its people meet every LĐTT rule (the base of the CSTĐCS share)."""
+    if standing.empty:
+        return pd.Series(dtype=int)
+    return standing.groupby("unit_code")["meets_lao_dong"].sum().astype(int)
+
+
+def cstd_limits(base: pd.Series, quota) -> dict[str, int]:
+    """Per unit: how many CSTĐCS its share of LĐTT allows (only when a share is in force)."""
+    return {code: quota_limit(int(n), quota) for code, n in base.items()}
 
 
 QUOTA_COLUMNS = ["scope", "kind", "code", "base", "limit", "proposed", "beyond", "rule_id"]
 
 
 def quota_table(verdicts: pd.DataFrame, decisions: pd.DataFrame, limits: dict,
-                rules: RuleSet, units: pd.DataFrame) -> pd.DataFrame:
+                rules: RuleSet, units: pd.DataFrame, base: pd.Series) -> pd.DataFrame:
     """Every quota the round applied: per unit, its CSTĐCS against the share of its LĐTT; per
     khối, each allocated commendation against the number allocated. `scope` is the unit code
     or the khối; `kind` is "unit" or "block"; `code` the title or commendation capped."""
@@ -282,16 +430,17 @@ def quota_table(verdicts: pd.DataFrame, decisions: pd.DataFrame, limits: dict,
     over = decisions[decisions["result"] == el.OVER]
     quota = rules.rule("cstd_co_so.quota")
     standing = _standing_titles(verdicts)
-    limits_of = cstd_limits(standing, quota)
-    for code, group in standing.groupby("unit_code"):
+    capped_by_unit = standing.groupby("unit_code") if quota.params.get("share") is not None \
+        else ()
+    for code, group in capped_by_unit:
         capped = group[group["proposal"].isin(quota.params["counted_titles"])]
         if capped.empty:
             continue
-        base, limit = limits_of.get(code, (0, 0))
+        count = int(base.get(code, 0))
         beyond = over[(over["unit_code"] == code) & (over["rule_id"] == quota.id)]
-        rows.append({"scope": code, "kind": "unit", "code": "cstd_co_so", "base": base,
-                     "limit": limit, "proposed": len(capped), "beyond": len(beyond),
-                     "rule_id": quota.id})
+        rows.append({"scope": code, "kind": "unit", "code": "cstd_co_so", "base": count,
+                     "limit": quota_limit(count, quota), "proposed": len(capped),
+                     "beyond": len(beyond), "rule_id": quota.id})
     allocation = rules.rule("quota.allocation")
     blocks = verdicts["unit_code"].map(units["block"])
     over_blocks = over["unit_code"].map(units["block"])
@@ -315,7 +464,7 @@ def _over(rows: pd.DataFrame, rule, subject: str | None) -> pd.DataFrame:
         "row": rows["row"].to_numpy(), "name": rows["name"].to_numpy(),
         "kind": rows["kind"].to_numpy(), "proposal": rows["proposal"].to_numpy(),
         "rule_id": rule.id, "result": el.OVER, "citation": rule.citation,
-        "status": rule.status,
+        "status": rule.status, "layer": rule.layer,
         "reason": [f"{r} ({rule.citation})." for r in rows["quota_reason"]],
     })
 
@@ -370,7 +519,7 @@ def decision_records(decisions: pd.DataFrame) -> list[dict]:
     """Every rule decision as unit, person, proposal, rule_id, result, citation (+ status)."""
     return [{"unit": d.unit_code, "person": d.name, "subject": d.subject, "row": int(d.row),
              "proposal": f"{d.kind}:{d.proposal}", "rule_id": d.rule_id, "result": d.result,
-             "citation": d.citation, "status": d.status}
+             "citation": d.citation, "status": d.status, "layer": d.layer}
             for d in decisions.sort_values(["unit_code", "subject", "row", "kind",
                                             "rule_id"]).itertuples()]
 
@@ -409,24 +558,35 @@ def _decided(inputs: RoundInputs) -> YearEndResult:
     groups = with_registration(groups, reg_groups, _collective_key,
                                {"collective_title": "registered_collective_title",
                                 "commendation": "registered_commendation"})
-    ranking = _ranking(groups, criteria, units, rules, previous)
-    groups["leader"] = groups["unit_code"].map(ranking["leader"]).where(
-        groups["collective_kind"] == "don_vi", False).fillna(False).astype(bool)
     people = people.merge(units[["disadvantaged"]], left_on="unit_code", right_index=True,
                           how="left")
+    people = with_months(people, rules)
     if inputs.store is not None:
         people = with_history(people, inputs.store, rules, config.school_year)
-    decided = pd.concat([el.decisions(people, "person", rules, forms.vocabs),
+    # Persons first: the collectives' counts come from their decisions.
+    person_decided = el.decisions(people, "person", rules, forms.vocabs)
+    base = lao_dong_base(person_standing(people, person_decided, rules))
+    person_decided = pd.concat(
+        [person_decided, _quota_decisions(el.verdicts(person_decided), people, rules, base)],
+        ignore_index=True)
+    counts = unit_counts(people, person_standing(people, person_decided, rules), rules,
+                         forms.vocabs)
+    groups, count_findings = with_counts(groups, counts, chosen)
+    ranking = _ranking(groups, criteria, units, rules, previous, counts)
+    groups["leader"] = groups["unit_code"].map(ranking["leader"]).where(
+        groups["collective_kind"] == UNIT_KIND, False).fillna(False).astype(bool)
+    decided = pd.concat([person_decided,
                          el.decisions(groups, "collective", rules, forms.vocabs)],
                         ignore_index=True)
     first = el.verdicts(decided)
-    decided = pd.concat([decided, _quota_decisions(first, people, rules, units),
+    decided = pd.concat([decided,
                          _allocation_decisions(first, people, groups, limits, rules, units)],
                         ignore_index=True)
     verdicts = el.verdicts(decided)
     table = _results_units(registry, chosen, inputs.inbox.submitted, verdicts)
     levels = forms.vocabs["levels"].codes
-    findings = [*inputs.inbox.findings, *inputs.registry_findings, *allocation_findings]
+    findings = [*inputs.inbox.findings, *inputs.registry_findings, *allocation_findings,
+                *count_findings]
     return YearEndResult(
         school_year=config.school_year, round=ROUND, office=config.office_for(),
         province=config.province_office, rules=rules, forms=forms, registry=registry,
@@ -434,7 +594,8 @@ def _decided(inputs: RoundInputs) -> YearEndResult:
         by_level=totals_by(table, "level", levels), by_block=totals_by(table, "block", levels),
         staff=people, collectives=groups, findings=tuple(sorted_findings(findings)),
         run_date=inputs.run_date, decisions=decided, verdicts=verdicts,
-        quotas=quota_table(verdicts, decided, limits, rules, registry.units), ranking=ranking,
+        quotas=quota_table(verdicts, decided, limits, rules, registry.units, base),
+        ranking=ranking,
         criteria=criteria, limits=limits,
         not_proposed=registered_not_proposed(reg_people, people, _person_key, "title"),
         eligible=eligible_not_proposed(people, verdicts, rules))

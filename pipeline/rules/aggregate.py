@@ -122,9 +122,12 @@ def unit_table(registry: Registry, chosen: Mapping[str, Submission], submitted: 
     quota = rules.rule("cstd_co_so.quota")
     base = sum(units[f"title:{t}"] for t in quota.params["base_titles"])
     units["cstd_counted"] = sum(units[f"title:{t}"] for t in quota.params["counted_titles"])
-    units["cstd_quota"] = [quota_limit(int(b), quota) for b in base]
+    # No layer setting a share: no cap (the column stays empty, nothing is exceeded).
+    limits = [quota_limit(int(b), quota) for b in base]
+    units["cstd_quota"] = pd.array(limits, dtype="Int64")
     units["cstd_base"] = base
-    units["quota_exceeded"] = units["cstd_counted"] > units["cstd_quota"]
+    units["quota_exceeded"] = (units["cstd_counted"] > units["cstd_quota"]).fillna(False) \
+        .astype(bool)
     return _with_shares(units)
 
 
