@@ -125,8 +125,11 @@ def discipline_clear(frame: pd.DataFrame, how: Any, period: Period | None) -> pd
             continue
         if isinstance(day, dt.datetime):
             day = day.date()
-        if not isinstance(day, dt.date) or day > end:
-            clear.append(False)  # undated (or dated later): taken as this year's
+        if not isinstance(day, dt.date):
+            clear.append(False)  # undated: taken as this year's
+            continue
+        if day > end:  # decided after the year: not this year's
+            clear.append(True)
             continue
         if how == "in_year":
             clear.append(day < start)
