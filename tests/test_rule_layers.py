@@ -246,7 +246,7 @@ def test_rule_layers_every_decision_names_its_layer(results_run):
     written = {(r["Mã quy tắc"], r["Cấp quy định"]) for r in rows}
     assert ("lao_dong_tien_tien.grade", "Trung ương") in written
     assert ("lao_dong_tien_tien.min_months", "Tỉnh (mặc định)") in written
-    assert ("registration.title", "Kế hoạch của Phòng/Sở") in written
+    assert ("registration.title", "Phòng/Sở (kế hoạch năm học)") in written
 
 
 def test_rule_layers_the_current_school_year_consolidates_the_samples(tmp_path):
