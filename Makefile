@@ -8,7 +8,7 @@ INBOX ?= input_samples/hop-thu
 OUT ?= output
 CONFIG ?= input_samples/tdkt.toml
 
-.PHONY: consolidate templates test test-slow lint samples bench golden clean
+.PHONY: consolidate templates test test-slow fuzz lint samples bench golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,8 @@ templates: $(STAMP)
 # 300-school office compared with its golden copy) run in `make test-slow`; CI runs both.
 TESTS_A := tests/test_results.py tests/test_end_to_end.py tests/test_parallel.py \
 	tests/test_cli.py tests/test_golden.py tests/test_completeness.py tests/test_roundtrip.py \
-	tests/test_template.py tests/test_xlsx.py tests/test_install.py
+	tests/test_template.py tests/test_xlsx.py tests/test_install.py tests/test_rule_cases.py \
+	tests/test_rule_layers.py tests/test_three_years.py
 TESTS_B := $(filter-out $(TESTS_A),$(sort $(wildcard tests/test_*.py)))
 PYTEST_B_LOG := .pytest-b.log
 
@@ -52,6 +53,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+
+# The hypothesis fuzz of hostile school files (tests/test_fuzz.py) with ten times the examples
+# `make test` runs, drawn at random instead of the fixed ones (about 4 minutes on 2 cores).
+fuzz: $(STAMP)
+	TDKT_FUZZ_SCALE=10 $(BIN)/python -m pytest -p no:cacheprovider tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,7 +13,7 @@ import click
 from pipeline import settings
 from pipeline import texts as wording
 from pipeline.config import ConfigError, load_config, year_start
-from pipeline.engine import LockedError, consolidate
+from pipeline.engine import InboxError, LockedError, ShrinkingRoundError, consolidate
 from pipeline.findings import DefinitionError, Severity, catalogue
 from pipeline.ingest.registry import RegistryError, load_registry
 from pipeline.ingest.submission import Submission
@@ -159,13 +159,17 @@ _year_option = click.option("--year", "year", metavar="NĂM-HỌC",
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Kho lịch sử (mặc định: mục store trong cấu hình, nếu không có thì "
                    "OUT/tdkt-lich-su.sqlite).")
+@click.option("--force", is_flag=True,
+              help="Vẫn ghi khi hộp thư có ít hơn một nửa số đơn vị lần tổng hợp trước của "
+                   "đợt này (hộp thư trống hoặc gõ nhầm đường dẫn thì lệnh dừng, không ghi gì).")
 def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | None,
                         strict: bool, round_: str, registrations: Path | None,
-                        store: Path | None) -> None:
+                        store: Path | None, force: bool) -> None:
     """Tổng hợp bản đăng ký thi đua của các trường trong HỘP-THƯ.
 
     Tệp của trường không bao giờ bị sửa, di chuyển hay chạy; tệp lỗi được báo và giữ nguyên.
-    Kết quả ghi vào OUT/<năm học>/dang-ky/.
+    Kết quả ghi vào OUT/<năm học>/dang-ky/; kết quả cũ của đợt được giữ trong
+    OUT/<năm học>/sao-luu/<đợt>/ (3 lần gần nhất).
 
     Ví dụ: tdkt consolidate input_samples/hop-thu --out output --config input_samples/tdkt.toml
     """
@@ -173,17 +177,22 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
         _fail(_say("no_inbox", path=inbox))
     config = _config(config_path, year)
     out = _out(out, config)
+    if registrations is not None and not registrations.is_dir():
+        _fail(_say("no_registrations", path=registrations))
     if round_ == "ket-qua" and registrations is None:
         registrations = config.inboxes.get("dang-ky")
+        if registrations is not None and not registrations.is_dir():
+            click.echo(_say("registrations_missing", path=registrations), err=True)
     round_chosen = round_named(round_)
     options = {"registration_inbox": registrations} if registrations is not None else {}
     try:
         result = consolidate(inbox, out, config, progress=_progress, round=round_chosen,
-                             store=store or config.store, **options)
+                             store=store or config.store, force=force, **options)
     except LockedError:
         _fail(f"Một lần chạy khác đang ghi vào “{out}”; hãy chờ lần đó xong rồi chạy lại.",
               settings.EXIT_LOCKED)
-    except (RegistryError, DefinitionError, ConfigError, AllocationError, StoreError) as exc:
+    except (RegistryError, DefinitionError, ConfigError, AllocationError, StoreError,
+            InboxError, ShrinkingRoundError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(_say("cannot_write", path=out, error=exc), settings.EXIT_USAGE)
@@ -209,6 +218,9 @@ def _summary(result: RoundResult, round_: Round) -> None:
                     warnings=len(result.findings) - len(result.errors)))
     for line in round_.summary(result):
         click.echo(line)
+    if result.ignored:
+        click.echo(_say("summary_ignored", count=len(result.ignored),
+                        files=", ".join(i.file for i in result.ignored)))
     if result.out_dir is not None:
         click.echo(_say("summary_out", path=result.out_dir))
 
@@ -350,24 +362,49 @@ def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
                    decisions: bool) -> None:
     """Nhập danh sách danh hiệu, hình thức khen thưởng đã quyết định của các năm trước.
 
-    Tệp theo mẫu “Danh sách khen thưởng” (tạo bằng tdkt templates --form lich-su). Người trong
-    danh sách được đối chiếu với kho theo họ tên, ngày sinh, đơn vị.
+    Tệp theo mẫu “Danh sách khen thưởng” (tạo bằng tdkt templates --form lich-su). Mã đơn vị
+    được đối chiếu với danh mục đơn vị; người trong danh sách được đối chiếu với kho theo họ
+    tên, ngày sinh, đơn vị. Nhập lại cùng một tệp không thay đổi gì. Những người cần Phòng xác
+    nhận được ghi vào tệp xac-nhan-trung-nguoi_<tên tệp>.xlsx cạnh kho, để chạy tdkt confirm.
 
     Ví dụ: tdkt import-history lich-su-2023-2024.xlsx --config input_samples/tdkt.toml
     """
+    from pipeline.forms.definitions import load_forms
+    from pipeline.reports.history_matches import import_matches_path, write_import_matches
+    from pipeline.reports.workbook import Letterhead
     from pipeline.store.imports import import_awards
 
     if not file.is_file():
         _fail(_say("no_file", path=file))
+    config = _config(config_path, None)
+    try:
+        registry, _ = load_registry(config.registry, load_forms())
+        letterhead = Letterhead.of(config.office_for())
+    except (RegistryError, DefinitionError, ConfigError) as exc:
+        _fail(str(exc))
     path = _store_path(config_path, store, out)
     with _opened_store(path) as history:
-        count, findings, to_confirm = import_awards(history, file,
-                                                    "decision" if decisions else "import")
-    for f in findings:
+        result = import_awards(history, file, "decision" if decisions else "import",
+                               registry.codes)
+    if result.earlier is not None:
+        click.echo(f"Tệp “{file.name}” có cùng nội dung với tệp “{result.earlier['file']}” đã "
+                   f"nhập lúc {result.earlier['imported_at']}: không nhập lại, kho lịch sử "
+                   "không thay đổi.")
+        return
+    for f in result.findings:
         click.echo(_say("finding", severity=f.severity.label, message=f.message))
-    for line in to_confirm:
-        click.echo(f"[Cần xác nhận] {line}")
-    click.echo(f"Đã nhập {count} dòng vào kho lịch sử {path}.")
+    for m in result.matches.itertuples():
+        ids = f"mã {m.person_id}" + (f"; các mã có thể trùng: {m.candidates}"
+                                     if m.candidates else "")
+        click.echo(f"[Cần xác nhận] Dòng {m.row} “{m.full_name}”: {m.label} ({ids})")
+    if len(result.matches):
+        sheet = write_import_matches(import_matches_path(path, file), result.matches,
+                                     file.name, letterhead)
+        click.echo(f"Danh sách {len(result.matches)} người cần xác nhận: {sheet} (ghi mã người "
+                   f"vào cột “Là cùng người với mã” rồi chạy tdkt confirm {sheet}).")
+    already = (f" ({result.already_stored} dòng đã có trong kho, không nhập lại)"
+               if result.already_stored else "")
+    click.echo(f"Đã nhập {result.stored} dòng vào kho lịch sử {path}{already}.")
 
 
 @main.command(cls=_Command)
@@ -375,29 +412,68 @@ def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
 @_config_option
 @_store_option
 @_out_option
-def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> None:
+@click.option("--allow-different-birth-dates", "allow_different", is_flag=True,
+              help="Vẫn ghép hai mã người có ngày sinh khác nhau (chỉ khi Phòng chắc chắn ngày "
+                   "sinh bị ghi sai).")
+def confirm(file: Path, config_path: Path, store: Path | None, out: Path,
+            allow_different: bool) -> None:
     """Ghi nhận các trường hợp Phòng xác nhận là cùng một người.
 
-    TỆP là bảng tổng hợp của Phòng (tong-hop-phong.xlsx) trong đó Phòng đã ghi mã người vào
-    cột “Là cùng người với mã” của sheet “Xác nhận trùng người”. Xác nhận được lưu trong kho
-    và dùng cho mọi lần chạy sau.
+    TỆP là bảng tổng hợp của Phòng (tong-hop-phong.xlsx) hoặc tệp xac-nhan-trung-nguoi_….xlsx
+    do tdkt import-history ghi, trong đó Phòng đã ghi mã người vào cột “Là cùng người với mã”
+    của sheet “Xác nhận trùng người”. Mỗi mã phải có trong kho và hai người phải cùng ngày
+    sinh; nếu có ô sai, không lưu xác nhận nào. Xác nhận được lưu trong kho và dùng cho mọi
+    lần chạy sau; bỏ một xác nhận nhầm bằng tdkt unconfirm.
 
     Ví dụ: tdkt confirm output/2025-2026/ket-qua/tong-hop-phong.xlsx --config tdkt.toml
     """
-    from pipeline.reports.registration import CONFIRM_HEADER, MATCHES_SHEET, PERSON_HEADER
-    from pipeline.rules.rank import office_scores
-    from pipeline.store.record import confirm_matches
+    from pipeline.store.confirmations import checked_links, confirmations, keep_links
 
     if not file.is_file():
         _fail(_say("no_file", path=file))
-    # The same reader as the office's typed scores: a key column and a number typed beside it.
-    pairs = [(int(float(a)), int(b)) for a, b in office_scores(
-        file, MATCHES_SHEET, code_header=PERSON_HEADER, score_header=CONFIRM_HEADER
-    ).items() if float(b).is_integer()]
+    rows, findings = confirmations(file)
     path = _store_path(config_path, store, out)
+    if not path.is_file():
+        _fail(f"Chưa có kho lịch sử “{path}”: hãy chạy tdkt consolidate trước.")
     with _opened_store(path) as history:
-        kept = confirm_matches(history, pairs, confirmed_by=file.name)
+        links = []
+        if not findings:
+            links, findings = checked_links(history, rows, file.name, allow_different)
+        if findings:
+            for f in findings:
+                click.echo(_say("finding", severity=f.severity.label, message=f.message))
+            _fail(f"Chưa lưu xác nhận nào của tệp “{file.name}”: sửa các ô nêu trên rồi chạy "
+                  "lại.")
+        kept = keep_links(history, links, confirmed_by=file.name)
     click.echo(f"Đã lưu {kept} xác nhận cùng người vào kho lịch sử {path}.")
+
+
+@main.command(cls=_Command)
+@click.argument("person_id", metavar="MÃ-NGƯỜI", type=int)
+@click.argument("other_id", metavar="MÃ-NGƯỜI-KIA", type=int)
+@_config_option
+@_store_option
+@_out_option
+def unconfirm(person_id: int, other_id: int, config_path: Path, store: Path | None,
+              out: Path) -> None:
+    """Bỏ một xác nhận cùng người mà Phòng đã lưu nhầm (tdkt confirm).
+
+    Từ lần chạy sau, hai mã lại là hai người khác nhau. Việc bỏ được ghi lại trong kho cùng
+    với xác nhận trước đó.
+
+    Ví dụ: tdkt unconfirm 12 57 --config input_samples/tdkt.toml
+    """
+    from pipeline.store.confirmations import undo_link
+
+    path = _store_path(config_path, store, out)
+    if not path.is_file():
+        _fail(f"Chưa có kho lịch sử “{path}”: hãy chạy tdkt consolidate trước.")
+    with _opened_store(path) as history:
+        problem = undo_link(history, person_id, other_id, undone_by="tdkt unconfirm")
+    if problem:
+        _fail(problem)
+    click.echo(f"Đã bỏ xác nhận mã {person_id} và mã {other_id} là cùng một người (ghi lại "
+               f"trong kho lịch sử {path}).")
 
 
 @main.command("run", cls=_Command)
@@ -410,9 +486,15 @@ def confirm(file: Path, config_path: Path, store: Path | None, out: Path) -> Non
 @_out_option
 def run_command(period: str | None, dry_run: bool, config_path: Path, store: Path | None,
                 out: Path) -> None:
-    """Chạy việc cuối tháng: tổng hợp các đợt đến hạn hoặc đang mở theo lịch, báo cáo tiến độ
-    (đúng hạn, muộn, chưa nộp, không hợp lệ), gửi thư tổng hợp cho Phòng, Sở và phản hồi cho
-    từng trường có lỗi. Thư đã gửi không gửi lại trừ khi tệp đính kèm thay đổi.
+    """Chạy việc cuối tháng: tổng hợp các đợt đang mở, đến hạn hoặc vừa quá hạn (vẫn nhận tệp
+    nộp muộn trong late_months tháng, mặc định 2) theo lịch, báo cáo tiến độ (đúng hạn, muộn,
+    chưa nộp, không hợp lệ), gửi thư tổng hợp cho Phòng và phản hồi cho từng trường có lỗi.
+    Sở chỉ nhận bản tổng hợp Phòng đã duyệt (tdkt approve). Thư đã gửi không gửi lại trừ khi
+    tệp đính kèm thay đổi.
+
+    Máy chủ thư không trả lời: lần chạy dừng gửi sau chưa đầy một phút. Mã thoát: 0 — xong;
+    4 — đã tổng hợp nhưng có thư không gửi được; 2 — gọi sai lệnh hoặc cấu hình sai;
+    3 — đang có một lần chạy khác.
 
     Ví dụ: tdkt run --period 2025-10 --dry-run --config input_samples/tdkt.toml
     """
@@ -420,31 +502,84 @@ def run_command(period: str | None, dry_run: bool, config_path: Path, store: Pat
 
     from pipeline.monthly.calendar import previous_month
     from pipeline.monthly.deliver import DeliveryError
-    from pipeline.monthly.job import run_month
+    from pipeline.monthly.job import STATE_LABELS, run_month
 
     config = _config(config_path, None)
     out = _out(out, config)
     period = period or previous_month(dt.date.today())
     try:
-        month = run_month(config, out, period, dry_run=dry_run, store=store)
+        month = run_month(config, out, period, dry_run=dry_run, store=store,
+                          say=lambda line: click.echo(line, err=True))
     except LockedError:
         _fail("Một lần chạy khác đang chạy; lần này dừng lại, không ghi gì.",
               settings.EXIT_LOCKED)
     except (RegistryError, DefinitionError, ConfigError, AllocationError, StoreError,
-            DeliveryError, ValueError) as exc:
+            DeliveryError, ValueError, InboxError, ShrinkingRoundError) as exc:
         _fail(str(exc))
     if not month.rounds:
-        click.echo(f"Tháng {period}: không có đợt nào đến hạn hoặc đang mở.")
+        click.echo(f"Tháng {period}: không có đợt nào đang mở, đến hạn hoặc còn nhận tệp muộn.")
     for run in month.rounds:
-        state = "đến hạn" if run.state == "due" else "đang mở"
-        click.echo(f"{run.label} ({state}, hạn {run.due:%d/%m/%Y}): "
+        click.echo(f"{run.label} ({STATE_LABELS[run.state]}, hạn {run.due:%d/%m/%Y}): "
                    f"{len(run.result.submissions)} tệp; tiến độ: {run.report}")
+        if run.approval is None and config.recipients.get("so"):
+            click.echo(f"  Chưa gửi Sở: chờ Phòng duyệt (tdkt approve --round {run.round} "
+                       f"--year {run.result.school_year}).")
     report = month.delivery
     if report is not None:
         click.echo(f"Thư: gửi {len(report.sent)}, bỏ qua (đã gửi) {len(report.skipped)}, "
                    f"lỗi {len(report.failed)}, ghi tệp {len(report.written)}.")
-        for key, recipient, error in report.failed:
-            click.echo(_say("not_sent", key=key, recipient=recipient, error=error), err=True)
+        tried = [f for f in report.failed if f[2] != report.stopped]
+        for key, recipient, error in tried:
+            click.echo(_say("not_sent", message=key, recipient=recipient, error=error),
+                       err=True)
+        if report.stopped:
+            click.echo(f"  {len(report.failed) - len(tried)} thư khác {report.stopped}.",
+                       err=True)
+        if report.failed:
+            sys.exit(settings.EXIT_NOT_SENT)
+
+
+@main.command(cls=_Command)
+@click.option("--round", "round_", type=click.Choice(sorted(rounds())), required=True,
+              help="Đợt được duyệt: dang-ky, ket-qua, …")
+@_year_option
+@click.option("--by", "approved_by", default=None,
+              help="Người duyệt (mặc định: tên người dùng trên máy).")
+@_config_option
+@_store_option
+@_out_option
+def approve(round_: str, year: str | None, approved_by: str | None, config_path: Path,
+            store: Path | None, out: Path) -> None:
+    """Phòng duyệt bản tổng hợp hiện có của một đợt: giữ một bản sao đã duyệt
+    (OUT/<năm học>/da-duyet/<đợt>/, manifest ghi người duyệt, thời điểm và mã băm) và ghi vào
+    kho lịch sử. Chỉ bản đã duyệt được gửi Sở, ở lần chạy tdkt run kế tiếp; tổng hợp lại sau đó
+    không thay bản đã duyệt, muốn gửi Sở bản mới thì duyệt lại.
+
+    Ví dụ: tdkt approve --round dang-ky --year 2025-2026 --config input_samples/tdkt.toml
+    """
+    import datetime as dt
+    import getpass
+
+    from pipeline.engine import output_lock
+    from pipeline.monthly.approval import ApprovalError
+    from pipeline.monthly.approval import approve as approve_round
+
+    config = _config(config_path, year)
+    out = _out(out, config)
+    who = approved_by or getpass.getuser()
+    path = store or config.store or out / settings.STORE_FILE
+    try:
+        with output_lock(out), _opened_store(path) as history:
+            done = approve_round(out, history, config.school_year, round_, who,
+                                 dt.datetime.now().astimezone())
+    except LockedError:
+        _fail("Một lần chạy khác đang ghi vào thư mục kết quả; hãy duyệt sau.",
+              settings.EXIT_LOCKED)
+    except (ApprovalError, StoreError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(f"Đã duyệt đợt {round_} năm học {done.school_year} ({who}, "
+               f"{done.approved_at:%d/%m/%Y %H:%M}); bản đã duyệt: {done.folder}. "
+               "Sở nhận bản này ở lần chạy tdkt run kế tiếp.")
 
 
 @main.command(cls=_Command)

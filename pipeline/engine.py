@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import settings
+from pipeline import texts as wording
 from pipeline.config import Config
 from pipeline.findings import Finding, has_errors
 from pipeline.forms.definitions import FormSet, load_forms
-from pipeline.ingest.inbox import inbox_entries
+from pipeline.ingest import isolated
+from pipeline.ingest.inbox import entry_name, ignored_entries, inbox_entries
 from pipeline.ingest.normalize import Context
 from pipeline.ingest.read import file_sha256, read_workbook
 from pipeline.ingest.registry import load_registry
@@ -31,11 +33,19 @@ from pipeline.ingest.submission import (
 from pipeline.parallel import worker_count
 from pipeline.rounds.base import CheckedInbox, Round, RoundInputs, RoundResult, round_named
 from pipeline.rules.ruleset import RuleSet, load_rules
+from pipeline.safeguard import (
+    ShrinkingRoundError,
+    accepted_units,
+    almost_empty,
+    backup_root,
+    keep_backup,
+    previous_run,
+    shrinking_message,
+)
 from pipeline.settings import Limits
-from pipeline.status import label
+from pipeline.status import FileStatus, label
 from pipeline.store.database import open_store
 from pipeline.store.record import record
-from pipeline.text import nfc
 
 # The round `consolidate` runs when none is named.
 REGISTRATION = settings.DEFAULT_ROUND
@@ -43,6 +53,19 @@ REGISTRATION = settings.DEFAULT_ROUND
 
 class LockedError(Exception):
     """Another run is writing to the same output folder."""
+
+
+class InboxError(Exception):
+    """The inbox named does not exist or is not a folder (a mistyped path): nothing is run."""
+
+
+def checked_folder(inbox: Path) -> Path:
+    """The inbox folder, or InboxError saying in Vietnamese what is wrong with the path."""
+    if not inbox.exists():
+        raise InboxError(wording.render("inbox", "no_inbox", path=inbox))
+    if not inbox.is_dir():
+        raise InboxError(wording.render("inbox", "not_a_folder", path=inbox))
+    return inbox
 
 
 # Stages
@@ -55,7 +78,7 @@ def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
 
     With `validate=False` its sheets are left for `validated_submissions` (a whole batch).
     A file read with warnings only (macros ignored, a wrong extension, …) still counts."""
-    name = nfc(path.relative_to(inbox).as_posix())
+    name = entry_name(path, inbox)
     if path.is_symlink() or not path.is_file():
         what = "một liên kết (lối tắt)" if path.is_symlink() else "một thư mục"
         return Submission(file=name, path=path, intake=(
@@ -93,8 +116,9 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
             subs: Iterator[Submission] = pool.map(_read_in_worker, files, chunksize=chunk)
             submissions = list(progress(subs, len(files)) if progress else subs)
     else:
-        subs = (job.read(p) for p in files)
-        submissions = list(progress(subs, len(files)) if progress else subs)
+        with isolated.reader():  # one reader process for the batch (one per worker above)
+            subs = (job.read(p) for p in files)
+            submissions = list(progress(subs, len(files)) if progress else subs)
     return validated_submissions(submissions, forms.vocabs)
 
 
@@ -132,6 +156,7 @@ _WORKER_JOB: _ReadJob | None = None
 def _start_worker(job: _ReadJob) -> None:
     global _WORKER_JOB
     _WORKER_JOB = job
+    isolated.start_reader()  # the worker's files are parsed in its own reader process
 
 
 def _read_in_worker(path: Path) -> Submission:
@@ -195,18 +220,24 @@ def _lock(handle) -> None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace target with staging; the old outputs stay until the new ones are in place."""
+def _swap_in(staging: Path, target: Path, backups: Path | None = None) -> None:
+    """Replace target with staging; the old outputs stay until the new ones are in place, then
+    are kept as a backup under `backups` (removed when None)."""
     retired = target.with_name(f".{target.name}.old-{os.getpid()}")
     if target.exists():
         target.rename(retired)
     staging.rename(target)
+    if backups is not None and retired.exists():
+        # The new outputs are in place: a backup that cannot be kept must not undo the run.
+        with contextlib.suppress(OSError):
+            keep_backup(retired, backups)
     shutil.rmtree(retired, ignore_errors=True)
 
 
 def write_outputs(round_: Round, result: RoundResult, out: Path) -> RoundResult:
     """Every report of the round, written into a staging folder and swapped in at once, with
-    the manifest; returns the result with where it was written."""
+    the manifest; the outputs replaced are kept as a dated backup (the newest few, under
+    OUT/<năm học>/sao-luu/<round>/). Returns the result with where it was written."""
     target = out / result.school_year / round_.name
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -218,7 +249,7 @@ def write_outputs(round_: Round, result: RoundResult, out: Path) -> RoundResult:
         data = {**manifest_data(result, round_.form_id, written, staging),
                 **round_.manifest(result)}
         manifest.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-        _swap_in(staging, target)
+        _swap_in(staging, target, backup_root(out, result.school_year, round_.name))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -246,11 +277,17 @@ def manifest_data(result: RoundResult, form_id: str, written: list[Path],
                      "layers": list(result.rules.sources),
                      "options": list(result.rules.options)},
         "registry": result.registry_file,
-        "inputs": [{"file": s.file, "sha256": s.sha256, "classification": classification[s.file],
-                    "form": s.form.form if s.form else None,
-                    "version": s.form.version if s.form else None, "unit": s.unit_code,
-                    "superseded_by": s.superseded_by}
-                   for s in sorted(result.submissions, key=lambda s: s.file)],
+        "inputs": sorted([*({"file": s.file, "sha256": s.sha256,
+                              "classification": classification[s.file],
+                              "form": s.form.form if s.form else None,
+                              "version": s.form.version if s.form else None,
+                              "unit": s.unit_code, "superseded_by": s.superseded_by}
+                             for s in result.submissions),
+                           *({"file": i.file, "sha256": None,
+                              "classification": FileStatus.IGNORED.value, "form": None,
+                              "version": None, "unit": None, "superseded_by": None,
+                              "reason": i.reason} for i in result.ignored)],
+                          key=lambda entry: entry["file"]),
         "units": [{"unit": code, "name": row["unit_name"], "level": row["level"],
                    "block": row["block"], "status": label(row["status"]),
                    "file": row["file"] or None}
@@ -271,10 +308,13 @@ def manifest_data(result: RoundResult, form_id: str, written: list[Path],
 def checked_inbox(inbox: Path, round_: Round, forms: FormSet, registry: Registry,
                   limits: Limits | None = None,
                   progress: Progress | None = None) -> CheckedInbox:
-    """Every file of the inbox read, identified, checked, and the newest of each unit chosen."""
+    """Every file of the inbox read, identified, checked, and the newest of each unit chosen;
+    lock, system and hidden files listed as ignored. A missing inbox is an InboxError."""
+    checked_folder(inbox)
     context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    return chosen_submissions(read_inbox(inbox, forms, registry, context, round_.form_id,
-                                         progress, limits=limits))
+    checked = chosen_submissions(read_inbox(inbox, forms, registry, context, round_.form_id,
+                                            progress, limits=limits))
+    return replace(checked, ignored=tuple(ignored_entries(inbox)))
 
 
 def _round(round_: Round | str) -> Round:
@@ -323,38 +363,59 @@ def consolidation(inbox: Path, config: Config, *, round: Round | str = REGISTRAT
         inbox=checked_inbox(inbox, round_, forms, registry, config.limits, progress),
         run_date=run_date or dt.date.today(), store=store, previous=previous,
         options=options)
-    return round_.decide(inputs)
+    return replace(round_.decide(inputs), ignored=inputs.inbox.ignored)
 
 
 def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = REGISTRATION,
                 run_date: dt.date | None = None, progress: Progress | None = None,
-                forms: FormSet | None = None, store: Path | None = None,
+                forms: FormSet | None = None, store: Path | None = None, force: bool = False,
                 **options: Any) -> RoundResult:
     """The whole job: consolidate the inbox, record the round in the history store, and write
     every output under `out/<year>/<round>/`.
 
-    The store is written before the outputs: a run stopped while recording leaves the store as
-    it was (one transaction) and the outputs untouched.
+    A missing inbox is an InboxError, before anything is written. A run that would replace a
+    round's consolidated units with fewer than half of them (an emptied or mistyped inbox) is
+    a ShrinkingRoundError, nothing written, unless `force`. The round is recorded in one
+    transaction that commits only once the outputs are in place: a run stopped or failing
+    before that leaves the store and the outputs as they were; the replaced outputs are kept
+    as a dated backup.
     """
     round_ = _round(round)
+    checked_folder(inbox)
+    target = out / config.school_year / round_.name
     with output_lock(out):
         clock = _StageClock()
         with contextlib.closing(open_store(store or out / settings.STORE_FILE)) as history:
             result = consolidation(
                 inbox, config, round=round_, run_date=run_date, progress=progress,
-                forms=forms, store=history,
-                previous=out / config.school_year / round_.name, **options)
+                forms=forms, store=history, previous=target, **options)
             clock.lap("read_check")
-            matches = record(history, result, dt.datetime.now().astimezone().isoformat(
-                timespec="seconds"))
-            clock.lap("record")
-        result = write_outputs(round_, replace(result, matches=matches), out)
-        clock.lap("write")
+            if not force:
+                _refuse_shrinking(result, round_, target, history, inbox, out)
+            with history.transaction():  # commits once the outputs are swapped in
+                matches = record(history, result, dt.datetime.now().astimezone().isoformat(
+                    timespec="seconds"))
+                clock.lap("record")
+                result = write_outputs(round_, replace(result, matches=matches), out)
+                clock.lap("write")
         append_run_log(out, {
             "command": "consolidate", "round": result.round, "school_year": result.school_year,
             "files": len(result.submissions), "errors": len(result.errors),
             "seconds": clock.seconds()})
     return result
+
+
+def _refuse_shrinking(result: RoundResult, round_: Round, target: Path, history: Any,
+                      inbox: Path, out: Path) -> None:
+    """ShrinkingRoundError when the run would replace the round's last run with almost
+    nothing (see safeguard.almost_empty)."""
+    previous = previous_run(target, history, result.school_year, round_.name)
+    now = accepted_units(result.submissions)
+    if previous is not None and almost_empty(previous.units, now):
+        raise ShrinkingRoundError(shrinking_message(
+            previous, now, len(result.submissions), round_label=f"“{round_.label}”",
+            school_year=result.school_year, inbox=inbox,
+            backups=backup_root(out, result.school_year, round_.name)))
 
 
 class _StageClock:

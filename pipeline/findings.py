@@ -6,13 +6,16 @@ import functools
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
 
 from pipeline import settings
 from pipeline.cells import address_parts
 from pipeline.text import clean
+
+if TYPE_CHECKING:  # pandas is loaded by findings_frame only: `tdkt history` does without it
+    import pandas as pd
 
 
 class DefinitionError(Exception):
@@ -151,6 +154,8 @@ def sorted_findings(findings: list[Finding]) -> list[Finding]:
 
 def findings_frame(findings: list[Finding]) -> pd.DataFrame:
     """All findings as one table, one column per field, in reading order."""
+    import pandas as pd
+
     rows = [f.to_dict() for f in sorted_findings(findings)]
     frame = pd.DataFrame(rows, columns=FINDING_COLUMNS)
     frame["severity_label"] = [Severity(s).label for s in frame["severity"]]

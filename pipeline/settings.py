@@ -73,6 +73,13 @@ LOCK_FILE = ".tdkt.lock"
 MANIFEST_FILE = "manifest.json"
 # One JSON line per run (consolidate and month-end), in the output folder.
 RUN_LOG = "tdkt-run.log"
+# A round's earlier outputs, when a run replaces them: kept under OUT/<năm học>/sao-luu/<round>/
+# in a folder named by when they were written, the newest BACKUPS_KEPT of each round.
+BACKUP_DIR = "sao-luu"
+BACKUPS_KEPT = 3
+# A run that would consolidate fewer than this share of the units the round's last run
+# consolidated (an emptied or mistyped inbox) is refused unless forced (`--force`).
+MIN_KEPT_SHARE = 0.5
 # The history store, in the output folder unless tdkt.toml names another place (`store = …`).
 STORE_FILE = "tdkt-lich-su.sqlite"
 
@@ -81,6 +88,18 @@ EXIT_OK = 0
 EXIT_STRICT_ERRORS = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
+# `tdkt run`: the run completed but at least one message could not be sent.
+EXIT_NOT_SENT = 4
+
+# Month-end runs (`tdkt run`): months after a round's due month in which files that arrive
+# late are still picked up ([[calendar]] late_months); the SMTP timeouts (seconds) and the
+# time all retries of one run may take together, so an unreachable server ends the run in
+# well under a minute whatever the number of messages ([smtp] connect_timeout, timeout,
+# retry_budget).
+LATE_MONTHS = 2
+SMTP_CONNECT_TIMEOUT = 10.0
+SMTP_TIMEOUT = 20.0
+SMTP_RETRY_BUDGET = 20.0
 
 # Read the inbox in one process per core from this many files on.
 PARALLEL_MIN_FILES = 64
@@ -109,6 +128,11 @@ MAX_COLUMNS = 200
 ZIP_BOMB_MIN_BYTES = 10 * 1024 * 1024
 # A zip directory larger than this lists too many members to parse (each costs memory).
 MAX_ZIP_DIRECTORY_BYTES = 4 * 1024 * 1024
+# Each file's bytes are judged and read in a child process (pipeline/ingest/isolated.py): on
+# Linux its address space may grow this much beyond what it inherits, and a file still being
+# read after this many seconds is given up; either way the file gets `unreadable-workbook`.
+READER_MEMORY_BYTES = 2 * 1024 * 1024 * 1024
+READER_TIMEOUT_SECONDS = 300
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ class FileStatus(StrEnum):
     ACCEPTED = "accepted"      # its rows enter the totals
     REJECTED = "rejected"      # kept out: unreadable, unknown form or unit, a file-level error
     SUPERSEDED = "superseded"  # a newer file of the same unit was chosen
+    IGNORED = "ignored"        # not a submission: a lock, system or hidden file (not read)
 
 
 class UnitStatus(StrEnum):

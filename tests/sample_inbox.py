@@ -373,13 +373,17 @@ class Inbox:
         self.unit_sheet = self.form.sheet("unit").name
         self.planted = Planted()
         self.units: dict[str, dict[str, Any]] = {}
+        self.dates: dict[str, dt.date] = {}  # file → the "Ngày lập" written on it
 
     def date(self) -> dt.date:
-        return dt.date(2025, 10, self.rng.randint(6, 25))
+        """A "Ngày lập" from 28/9 to 17/10: most before the 15/10 deadline, one in ten after."""
+        return dt.date(2025, 9, 22) + dt.timedelta(days=self.rng.randint(6, 25))
 
     def truth(self, unit: Unit, file: str, status: str, collectives: bool = True) -> None:
+        written = self.dates.get(file)
         self.units[unit.code] = {
             "status": status, "file": file,
+            "report_date": written.isoformat() if written else None,
             "staff": [[p.title, p.staff_group] for p in unit.people if p.counted],
             "collectives": [c["collective_title"] for c in unit.collectives] if collectives else [],
         }
@@ -387,8 +391,9 @@ class Inbox:
     def template_file(self, unit: Unit, name: str | None = None, form: Form | None = None,
                       report_date: dt.date | None = None) -> tuple[str, Filled]:
         name = name or f"dang-ky_{unit.code}.xlsx"
+        self.dates[name] = report_date or self.date()
         filled = filled_template(form or self.form, self.forms, unit, self.dir / name,
-                                 self.office, report_date or self.date())
+                                 self.office, self.dates[name])
         return name, filled
 
     def clean(self, unit: Unit) -> None:
@@ -491,6 +496,7 @@ class Inbox:
             elif r > header and r - header - 1 < len(unit.people):
                 row.append(f"09{self.rng.randint(10_000_000, 99_999_999)}")
         name = f"Đăng ký thi đua {unit.name}.xlsx"
+        self.dates[name] = self.dates.pop(tmp)
         write_plain_xlsx(grids, self.dir / name)
         self.planted.file(name, unit.code, True)
         self.planted.add(name, "unknown-column", self.staff_sheet,
@@ -526,6 +532,7 @@ class Inbox:
         grids = sheet_grids(openpyxl.load_workbook(self.dir / tmp))
         (self.dir / tmp).unlink()
         name = f"{unit.code}.xls"
+        self.dates[name] = self.dates.pop(tmp)
         write_xls(grids, self.dir / name)
         self.planted.file(name, unit.code, True)
         self.planted.add(name, "old-file-format", None, None)
@@ -536,6 +543,7 @@ class Inbox:
         grids = sheet_grids(openpyxl.load_workbook(self.dir / tmp))
         (self.dir / tmp).unlink()
         name = f"{unit.code}.ods"
+        self.dates[name] = self.dates.pop(tmp)
         write_ods(grids, self.dir / name)
         self.planted.file(name, unit.code, True)
         self.truth(unit, name, "Hợp lệ")
@@ -767,9 +775,10 @@ def _fill_rows(path: Path, form: Form, forms: FormSet, sheet_id: str,
 
 
 def _fill_tables(path: Path, form: Form, forms: FormSet,
-                 tables: dict[str, list[dict[str, Any]]]) -> dict[str, dict[int, int]]:
-    """_fill_rows for several tables (sheet id → rows), loading and saving the workbook once;
-    returns {sheet id: {row index: Excel row}}."""
+                 tables: dict[str, list[dict[str, Any]]],
+                 report_date: dt.date | None = None) -> dict[str, dict[int, int]]:
+    """_fill_rows for several tables (sheet id → rows), and the unit sheet's "Ngày lập",
+    loading and saving the workbook once; returns {sheet id: {row index: Excel row}}."""
     wb = openpyxl.load_workbook(path)
     placed = {}
     for sheet_id, rows in tables.items():
@@ -777,8 +786,19 @@ def _fill_tables(path: Path, form: Form, forms: FormSet,
         ws = wb[sheet.name]
         header, columns = _header(ws, sheet)
         placed[sheet_id] = write_rows(ws, sheet, forms, header, columns, rows)
+        if report_date is not None and "report_date" in {f.id for f in sheet.fields}:
+            r, c = _field_cell(ws, sheet.column("report_date").header)
+            ws.cell(row=r, column=c, value=report_date).number_format = "dd/mm/yyyy"
     wb.save(path)
     return placed
+
+
+def _results_date(code: str) -> dt.date:
+    """The results form's "Ngày lập" (the unit's council meeting) of a unit: 5/5 to 27/5/2026,
+    most before the 25/5 deadline, about one in ten after. Drawn from its own generator so
+    every other generated value stays as it was."""
+    return dt.date(2026, 5, 25) - dt.timedelta(days=random.Random(f"ngay-lap-{code}").randint(
+        -2, 20))
 
 
 def _scores(criteria: tuple[dict[str, Any], ...], total: int) -> list[float]:
@@ -879,7 +899,8 @@ def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, c
         crit = block_criteria(criteria, unit.block)
         placed = _fill_tables(path, form, forms, {
             "staff": people, "unit": groups,
-            "criteria": [{"self_score": s} for s in _scores(crit, totals[unit.code])]})
+            "criteria": [{"self_score": s} for s in _scores(crit, totals[unit.code])]},
+            report_date=_results_date(unit.code))
         staff_rows, unit_rows = placed["staff"], placed["unit"]
         for v in planted_here:
             rows = staff_rows if v["subject"] == "person" else unit_rows
@@ -888,7 +909,8 @@ def build_results(root: Path, units: list[Unit], inbox: Inbox, forms: FormSet, c
         truth_units[unit.code] = {
             "block": unit.block, "score": totals[unit.code],
             "lao_dong_share": groups[0]["lao_dong_count"] / groups[0]["members"],
-            "cstd_count": groups[0]["cstd_count"], "file": name}
+            "cstd_count": groups[0]["cstd_count"], "file": name,
+            "report_date": _results_date(unit.code).isoformat()}
     allocation = _write_allocation(root / ALLOCATION, forms, 1 if violations else 100)
     return {"planted": planted, "units": truth_units, "allocation": allocation,
             "count_differs": count_differs}

@@ -35,12 +35,16 @@ def test_default_calendar_rounds():
 @pytest.mark.parametrize("period, expected", [
     ("2025-09", [("dang-ky", "2025-2026", "open")]),
     ("2025-10", [("dang-ky", "2025-2026", "due")]),
-    ("2025-11", []),
-    ("2025-12", []),  # hoc-ky-1 is due, but its form is not built yet
+    # Files that arrive in the two months after the deadline are still picked up.
+    ("2025-11", [("dang-ky", "2025-2026", "after")]),
+    ("2025-12", [("dang-ky", "2025-2026", "after")]),  # hoc-ky-1's form is not built yet
+    ("2026-01", []),
     ("2026-02", []),
     ("2026-04", [("ket-qua", "2025-2026", "open")]),
     ("2026-05", [("ket-qua", "2025-2026", "due")]),
-    ("2026-07", []),
+    ("2026-06", [("ket-qua", "2025-2026", "after")]),
+    ("2026-07", [("ket-qua", "2025-2026", "after")]),
+    ("2026-08", []),
     ("2026-09", [("dang-ky", "2026-2027", "open")]),
 ])
 def test_rounds_for_period(period, expected):
@@ -57,7 +61,26 @@ def test_rounds_for_period_includes_supported_custom_rounds():
     assert [(d.round, y, s) for d, y, s in found] == [("hoc-ky-1", "2025-2026", "due"),
                                                       ("ky-niem-chuong", "2025-2026", "open")]
     found = rounds_for_period(calendar, "2026-01")
-    assert [(d.round, s) for d, _, s in found] == [("ky-niem-chuong", "open")]
+    assert [(d.round, s) for d, _, s in found] == [("hoc-ky-1", "after"),
+                                                   ("ky-niem-chuong", "open")]
+
+
+def test_rounds_for_period_late_months_from_the_calendar():
+    calendar = load_calendar([
+        {"round": "dang-ky", "label": "Đăng ký", "month": 10, "day": 15, "opens": 9,
+         "late_months": 0},
+        {"round": "ket-qua", "label": "Kết quả", "month": 7, "day": 31, "late_months": 3},
+    ])
+    assert calendar[0].late_months == 0 and calendar[1].late_months == 3
+    assert rounds_for_period(calendar, "2025-11") == []
+    # Due in July: picked up in August, then in the next school year's September and October.
+    for period in ("2026-08", "2026-09", "2026-10"):
+        found = [(d.round, y, s) for d, y, s in rounds_for_period(calendar, period)]
+        assert ("ket-qua", "2025-2026", "after") in found, period
+    found = [(d.round, y, s) for d, y, s in rounds_for_period(calendar, "2026-10")]
+    assert found == [("dang-ky", "2026-2027", "due"), ("ket-qua", "2025-2026", "after")]
+    assert rounds_for_period(calendar, "2026-11") == []
+    assert load_calendar(None)[0].late_months == 2  # the default
 
 
 @pytest.mark.parametrize("period", ["2025-13", "2025-00", "2025/10", "10-2025", ""])
@@ -149,6 +172,10 @@ _GOOD = {"round": "dang-ky", "label": "Đăng ký", "month": 10, "day": 15}
     ([_GOOD | {"round": "  "}], "round"),
     ([_GOOD | {"due": 5}], "không được hỗ trợ: due"),
     ([_GOOD | {"supported": "yes"}], "supported"),
+    ([_GOOD | {"late_months": -1}], "late_months"),
+    ([_GOOD | {"late_months": "2"}], "số nguyên"),
+    # Opening to the last late month must stay within twelve months (no overlap next year).
+    ([_GOOD | {"opens": 9, "late_months": 11}], "late_months"),
     ([_GOOD, _GOOD], "hai lần"),
 ])
 def test_load_calendar_errors(raw, message):

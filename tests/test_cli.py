@@ -117,7 +117,7 @@ def test_cli_failed_run_leaves_previous_outputs_intact(office, tmp_path, monkeyp
 
     monkeypatch.setattr(report, "write_province_workbook", broken)
     (root / "hop-thu" / "dang-ky_01001.xlsx").unlink()
-    result = _run(*_args(root, out))
+    result = _run(*_args(root, out, "--force"))  # past the emptied-inbox guard, to the write
     assert result.exit_code == 2
     assert "Không ghi được kết quả" in result.output
     after = {p.relative_to(out): p.read_bytes() for p in outputs.rglob("*") if p.is_file()}

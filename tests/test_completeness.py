@@ -44,30 +44,38 @@ UNITS = [
     ("A08", "Trường Tiểu học Trần Phú", "th", "Khối Tiểu học", "invalid"),
 ]
 
-# file, unit, counted, superseded_by, arrival (None: the file's mtime)
+# file, unit, counted, superseded_by, first seen in the inbox (None: never seen before this
+# run), "Ngày lập" written on the form
 FILES = [
-    ("a01.xlsx", "A01", True, None, dt.datetime(2025, 10, 10, 8, 30)),
-    ("a02.xlsx", "A02", True, None, dt.datetime(2025, 10, 15, 23, 59)),
-    ("a03.xlsx", "A03", True, None, dt.datetime(2025, 10, 18, 9, 0)),
-    ("a05.xlsx", "A05", False, None, dt.datetime(2025, 10, 20, 7, 0)),
-    ("a06-cu.xlsx", "A06", False, "a06-moi.xlsx", dt.datetime(2025, 10, 1, 7, 0)),
-    ("a06-moi.xlsx", "A06", True, None, dt.datetime(2025, 10, 17, 16, 45)),
-    ("a07.xlsx", "A07", True, None, None),
-    ("a08.xlsx", "A08", True, None, dt.datetime(2025, 10, 12, 10, 0)),
-    ("khong-ro.xlsx", None, False, None, dt.datetime(2025, 10, 11, 10, 0)),
+    ("a01.xlsx", "A01", True, None, dt.datetime(2025, 10, 10, 8, 30), None),
+    ("a02.xlsx", "A02", True, None, dt.datetime(2025, 10, 15, 23, 59), None),
+    # First seen late, but the form was made (and sent) on 16/10: one day late, not three.
+    ("a03.xlsx", "A03", True, None, dt.datetime(2025, 10, 18, 9, 0), dt.date(2025, 10, 16)),
+    ("a05.xlsx", "A05", False, None, dt.datetime(2025, 10, 20, 7, 0), None),
+    ("a06-cu.xlsx", "A06", False, "a06-moi.xlsx", dt.datetime(2025, 10, 1, 7, 0), None),
+    # A form date after the file was already seen can't be its arrival.
+    ("a06-moi.xlsx", "A06", True, None, dt.datetime(2025, 10, 17, 16, 45),
+     dt.date(2025, 10, 20)),
+    # Never seen before this run, no form date: its modification time (14/10) is not
+    # evidence; this run (25/10) is the first time its content was seen.
+    ("a07.xlsx", "A07", True, None, None, None),
+    ("a08.xlsx", "A08", True, None, dt.datetime(2025, 10, 12, 10, 0), dt.date(2025, 10, 11)),
+    ("khong-ro.xlsx", None, False, None, dt.datetime(2025, 10, 11, 10, 0), None),
 ]
 A07_MTIME = dt.datetime(2025, 10, 14, 11, 0)
+RUN_DATE = dt.date(2025, 10, 25)
 
-# unit, state, arrival, file, days late
+# unit, state, arrival, file, days late (for a unit that sent nothing: days since the due day
+# as of the run date), what the arrival is based on
 EXPECTED = [
-    ("A01", ON_TIME, dt.datetime(2025, 10, 10, 8, 30), "a01.xlsx", 0),
-    ("A02", ON_TIME, dt.datetime(2025, 10, 15, 23, 59), "a02.xlsx", 0),
-    ("A03", LATE, dt.datetime(2025, 10, 18, 9, 0), "a03.xlsx", 3),
-    ("A04", MISSING, None, None, 0),
-    ("A05", INVALID, dt.datetime(2025, 10, 20, 7, 0), "a05.xlsx", 5),
-    ("A06", LATE, dt.datetime(2025, 10, 17, 16, 45), "a06-moi.xlsx", 2),
-    ("A07", ON_TIME, A07_MTIME, "a07.xlsx", 0),
-    ("A08", INVALID, dt.datetime(2025, 10, 12, 10, 0), "a08.xlsx", 0),
+    ("A01", ON_TIME, dt.datetime(2025, 10, 10, 8, 30), "a01.xlsx", 0, "seen"),
+    ("A02", ON_TIME, dt.datetime(2025, 10, 15, 23, 59), "a02.xlsx", 0, "seen"),
+    ("A03", LATE, dt.datetime(2025, 10, 16), "a03.xlsx", 1, "form"),
+    ("A04", MISSING, None, None, 10, None),
+    ("A05", INVALID, dt.datetime(2025, 10, 20, 7, 0), "a05.xlsx", 5, "seen"),
+    ("A06", LATE, dt.datetime(2025, 10, 17, 16, 45), "a06-moi.xlsx", 2, "seen"),
+    ("A07", LATE, dt.datetime(2025, 10, 25), "a07.xlsx", 10, "seen"),
+    ("A08", INVALID, dt.datetime(2025, 10, 11), "a08.xlsx", 0, "form"),
 ]
 
 
@@ -78,14 +86,14 @@ def _units(rows) -> pd.DataFrame:
 
 def _result(units: pd.DataFrame, submissions: list) -> SimpleNamespace:
     return SimpleNamespace(units=units, submissions=submissions, office=OFFICE,
-                           school_year="2025-2026", run_date=dt.date(2025, 10, 25))
+                           school_year="2025-2026", run_date=RUN_DATE)
 
 
 @pytest.fixture
 def sample(tmp_path) -> tuple[SimpleNamespace, dict[str, dt.datetime]]:
-    """The fake consolidation and the inbox arrival times (a07.xlsx has none)."""
+    """The fake consolidation and when each file was first seen (a07.xlsx: never before)."""
     submissions, arrivals = [], {}
-    for name, unit, counted, newer, arrived in FILES:
+    for name, unit, counted, newer, arrived, form_date in FILES:
         path = tmp_path / "hop-thu" / name
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"")
@@ -94,20 +102,22 @@ def sample(tmp_path) -> tuple[SimpleNamespace, dict[str, dt.datetime]]:
         else:
             arrivals[name] = arrived
         submissions.append(SimpleNamespace(file=name, path=path, unit_code=unit,
-                                           counted=counted, superseded_by=newer))
+                                           counted=counted, superseded_by=newer,
+                                           report_date=form_date,
+                                           mtime_ns=int(A07_MTIME.timestamp() * 1e9)))
     return _result(_units(UNITS), submissions), arrivals
 
 
 def test_completeness_columns_and_order(sample):
     table = completeness(sample[0], DUE, sample[1])
     assert list(table.columns) == ["unit_code", "unit_name", "level", "block", "state",
-                                   "arrived", "file", "days_late"]
+                                   "arrived", "basis", "file", "days_late"]
     assert table["unit_code"].tolist() == [u[0] for u in UNITS]
     assert table["unit_name"].tolist() == [u[1] for u in UNITS]
 
 
-@pytest.mark.parametrize("unit, state, arrived, file, days_late", EXPECTED)
-def test_completeness_states(sample, unit, state, arrived, file, days_late):
+@pytest.mark.parametrize("unit, state, arrived, file, days_late, basis", EXPECTED)
+def test_completeness_states(sample, unit, state, arrived, file, days_late, basis):
     result, arrivals = sample
     row = completeness(result, DUE, arrivals).set_index("unit_code").loc[unit]
     assert row["state"] == state
@@ -115,6 +125,19 @@ def test_completeness_states(sample, unit, state, arrived, file, days_late):
     assert row["file"] == file if file else row["file"] is None
     assert isinstance(row["days_late"], int | np.integer)
     assert row["days_late"] == days_late
+    assert row["basis"] == basis
+
+
+def test_completeness_saved_a_week_late_is_not_late(sample):
+    """E-mail attachments saved into the inbox a week after they came: the forms' dates
+    decide, not when the files were saved or first seen."""
+    result, _ = sample
+    saved = {s.file: dt.datetime(2025, 10, 22, 9, 0) for s in result.submissions}
+    for sub in result.submissions:
+        sub.report_date = dt.date(2025, 10, 14)
+    table = completeness(result, DUE, saved).set_index("unit_code")
+    assert set(table["state"]) == {ON_TIME, MISSING, INVALID}
+    assert (table.loc[table["state"] == ON_TIME, "days_late"] == 0).all()
 
 
 def test_completeness_arrival_keyed_by_base_name(sample):
@@ -134,9 +157,9 @@ def test_completeness_timezone_aware_arrivals(sample):
 
 
 @pytest.mark.parametrize("key, expected", [
-    ("level", {"mn": (2, 0, 0, 0), "th": (0, 1, 1, 1), "thcs": (1, 1, 0, 1)}),
+    ("level", {"mn": (2, 0, 0, 0), "th": (0, 1, 1, 1), "thcs": (0, 2, 0, 1)}),
     ("block", {"Khối Mầm non": (2, 0, 0, 0), "Khối Tiểu học": (0, 1, 0, 1),
-               "(chưa xếp)": (0, 0, 1, 0), "Khối THCS": (1, 1, 0, 1)}),
+               "(chưa xếp)": (0, 0, 1, 0), "Khối THCS": (0, 2, 0, 1)}),
 ])
 def test_completeness_summary(sample, key, expected):
     table = completeness(sample[0], DUE, sample[1])
@@ -180,9 +203,13 @@ def test_write_completeness_workbook(sample, tmp_path):
     col = {name: i for i, name in enumerate(header)}
     assert [r[0] for r in body] == list(range(1, len(UNITS) + 1))
     got = [(r[col["Mã đơn vị"]], r[col["Tình trạng"]], r[col["Thời điểm nhận"]],
-            r[col["Tệp đã nhận"]], r[col["Số ngày muộn"]]) for r in body]
+            r[col["Tệp đã nhận"]], r[col["Số ngày muộn"]], r[col["Căn cứ thời điểm nhận"]])
+           for r in body]
     words = {ON_TIME: "Đúng hạn", LATE: "Nộp muộn", MISSING: "Chưa nộp", INVALID: "Không hợp lệ"}
-    assert got == [(code, words[state], *rest) for code, state, *rest in EXPECTED]
+    bases = {"form": "Ngày lập ghi trên biểu mẫu", "seen": "Lần đầu thấy tệp trong hộp thư",
+             None: None}
+    assert got == [(code, words[state], *rest, bases[basis])
+                   for code, state, *rest, basis in EXPECTED]
     late_rows = [i for i, r in enumerate(body) if r[col["Tình trạng"]] == "Nộp muộn"]
     head_row = next(c.row for c in ws["A"] if c.value == "STT")
     for i, _ in enumerate(body):

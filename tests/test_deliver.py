@@ -226,7 +226,7 @@ def test_rejected_send_is_retried_with_backoff(smtp_server, conn, items):
     delays: list[float] = []
     report = deliver(items[1:], settings, conn, sleep=delays.append)
 
-    assert delays == [2.0, 4.0]
+    assert delays == [1.0, 2.0]
     assert handler.calls == 4  # 2 rejected + the first recipient + the second
     assert sorted(report.sent) == sorted([("2025-10/phan-hoi/01001", PHONG),
                                           ("2025-10/phan-hoi/01001", TRUONG)])
@@ -336,7 +336,7 @@ def test_smtp_settings_from_toml_table(tmp_path):
                               "password_file": "mat-khau.txt"}, tmp_path)
     assert settings == SmtpSettings(host="smtp.example.edu.vn", port=465, security="ssl",
                                     user="phong-gd", sender=SENDER,
-                                    password_file=tmp_path / "mat-khau.txt", timeout=30.0)
+                                    password_file=tmp_path / "mat-khau.txt", timeout=20.0)
     assert smtp_password(settings) == "bí-mật"
     assert "bí-mật" not in repr(settings)
     defaults = smtp_settings({"host": "smtp.example.edu.vn", "sender": SENDER}, tmp_path)
@@ -404,3 +404,105 @@ def test_digest_is_stable_and_covers_key_recipients_and_files(items):
 def test_send_log_is_part_of_the_store_schema(conn):
     columns = [row[1] for row in conn.execute("PRAGMA table_info(send_log)")]
     assert columns == ["key", "recipient", "digest", "sent_at"]
+
+
+# A dead server never holds the run
+
+
+def _many(items: list[Outgoing], count: int) -> list[Outgoing]:
+    """`count` school messages with the same workbook."""
+    feedback = items[1].attachments
+    return [Outgoing(f"2025-10/phan-hoi/{i:05d}", (f"c{i}@example.edu.vn",), f"Phản hồi {i}",
+                     "Kính gửi,", feedback) for i in range(count)]
+
+
+def test_closed_port_stops_after_one_message_whatever_the_number(conn, items):
+    settings = SmtpSettings(host="127.0.0.1", port=_free_port(), security="none",
+                            sender=SENDER)
+    delays: list[float] = []
+    report = deliver(_many(items, 40), settings, conn, sleep=delays.append)
+    assert delays == [1.0, 2.0, 4.0]  # the first message's retries, then no more tries
+    assert report.sent == [] and len(report.failed) == 40
+    assert "không kết nối được máy chủ thư" in report.failed[0][2]
+    assert "4 lần thử" in report.failed[0][2]
+    assert report.stopped and "đã dừng gửi" in report.stopped
+    assert all(error == report.stopped for _, _, error in report.failed[1:])
+    assert _log(conn) == {}
+
+
+def test_retries_stay_within_the_budget(conn, items):
+    settings = SmtpSettings(host="127.0.0.1", port=_free_port(), security="none",
+                            sender=SENDER, retry_budget=3.5)
+    delays: list[float] = []
+    deliver(_many(items, 5), settings, conn, sleep=delays.append)
+    assert delays == [1.0, 2.0]  # a third wait (4 s) would pass the 3.5 s budget
+
+
+@pytest.fixture
+def silent_server():
+    """A port that accepts connections and never says anything (a hung mail server)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(50)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_server_that_never_greets_times_out_once(conn, items, silent_server):
+    import time
+
+    settings = SmtpSettings(host="127.0.0.1", port=silent_server, security="none",
+                            sender=SENDER, connect_timeout=0.3, retry_budget=0.5)
+    started = time.monotonic()
+    report = deliver(_many(items, 30), settings, conn, sleep=time.sleep)
+    elapsed = time.monotonic() - started
+    assert len(report.failed) == 30 and report.stopped
+    assert "quá thời gian chờ" in report.failed[0][2]
+    assert elapsed < 3, elapsed  # not 30 messages × 4 tries × the timeout
+
+
+class Stalling(Recorder):
+    """Greets and takes the envelope, then never answers the message's data."""
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        self.calls += 1
+        await asyncio.sleep(5)
+        return "250 OK"
+
+
+def test_stalled_send_times_out_and_spends_the_budget(smtp_server, conn, items):
+    import time
+
+    handler = Stalling()
+    settings = smtp_server(handler)
+    settings = SmtpSettings(**{**settings.__dict__, "timeout": 0.3, "retry_budget": 0.2})
+    started = time.monotonic()
+    report = deliver(_many(items, 20), settings, conn, sleep=time.sleep)
+    assert time.monotonic() - started < 3
+    assert handler.calls == 1  # one stalled exchange used the budget: nothing more is tried
+    assert len(report.failed) == 20 and report.stopped
+    assert "quá thời gian chờ" in report.failed[0][2]
+
+
+def test_from_header_names_the_office_even_in_a_preview(conn, items, tmp_path):
+    office = "Phòng Văn hóa – Xã hội"
+    message = build_message(items[0], SENDER, name=office)
+    parsed = _parse(message.as_bytes())
+    assert parsed["From"].addresses[0].display_name == office
+    assert parsed["From"].addresses[0].addr_spec == SENDER
+    report = deliver(items, None, conn, dry_run_dir=tmp_path / "xem-truoc", sender_name=office)
+    for path in report.written:
+        sender = _parse(path.read_bytes())["From"].addresses[0]
+        assert sender.display_name == office and sender.addr_spec.endswith(".invalid")
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"host": "h", "sender": SENDER, "connect_timeout": 0}, "connect_timeout"),
+    ({"host": "h", "sender": SENDER, "retry_budget": -1}, "retry_budget"),
+    ({"host": "h", "sender": SENDER, "timeout": 3600}, "timeout"),
+])
+def test_bad_smtp_timeouts_are_refused(tmp_path, raw, match):
+    with pytest.raises(DeliveryError, match=match):
+        smtp_settings(raw, tmp_path)

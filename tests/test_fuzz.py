@@ -1,9 +1,18 @@
 """Property: whatever a school file has become, the batch ends in findings, never in a crash.
 
 A valid school file is mutated at random (cell values of every type, renamed or deleted
-sheets, deleted, duplicated, truncated or corrupted zip parts, flipped bytes) and consolidated
-beside a good file. For every mutation: no exception; the mutated file is either counted or
-has a finding with a Vietnamese message; the good unit is "Hợp lệ"; no input file changes.
+sheets, deleted, duplicated, truncated or corrupted zip parts, flipped bytes, cell references
+and row numbers padded, lengthened, relettered or dropped) and consolidated beside a good file.
+For every mutation: no exception; the mutated file is either counted or has a finding with a
+Vietnamese message; the good unit is "Hợp lệ"; no input file changes.
+
+Cell references, row and dimension attributes (.xlsx), repeat counts (.ods) and the rows and
+columns of cell and DIMENSIONS records (.xls) are also mutated on their own and read: every
+sheet read stays within the row and column limits, and the size checks catch every such file
+before a reader has to (no reader process dies).
+
+`make test` runs a few hundred examples, derandomized; `make fuzz` (TDKT_FUZZ_SCALE=10) runs
+ten times as many, at random.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import os
 import re
 import shutil
 import tempfile
@@ -27,8 +37,9 @@ from pipeline import settings as tdkt_settings
 from pipeline.config import load_config
 from pipeline.engine import consolidation
 from pipeline.forms.definitions import load_forms
+from pipeline.ingest import biff, sniff
 from pipeline.ingest.normalize import Context, fix_finding, max_length, normalized_value
-from pipeline.ingest.read import CellProblem, Serial1904
+from pipeline.ingest.read import CellProblem, Serial1904, read_workbook
 from pipeline.text import clean
 
 from .conftest import OFFICE_FILES, SAMPLES
@@ -118,12 +129,42 @@ ZIP_EDIT = st.one_of(
 )
 FLIPS = st.lists(st.tuples(st.floats(min_value=0, max_value=1),
                            st.integers(min_value=1, max_value=255)), min_size=1, max_size=8)
+# A cell reference, a row number or a sheet's declared dimension, changed: leading zeros, any
+# number of digits, other letters (either case), gone, or any short text.
+PAD = st.tuples(st.just("pad"), st.integers(min_value=1, max_value=40))
+DIGITS = st.tuples(st.just("digits"), st.one_of(st.integers(min_value=0, max_value=10**7),
+                                                st.integers(min_value=0, max_value=10**22)))
+REFERENCE_CHANGE = st.one_of(
+    PAD, PAD, DIGITS, DIGITS,  # the hostile forms, twice as often
+    st.tuples(st.just("letters"), st.text(alphabet="ABCKXYZabxz", min_size=1, max_size=10)),
+    st.tuples(st.just("drop")),
+    st.tuples(st.just("text"), st.text(alphabet="AZaz0159$ :-+.", max_size=12)),
+)
+REFERENCE_EDIT = st.tuples(st.sampled_from(["c", "row", "dimension"]),
+                           st.integers(min_value=0, max_value=9),
+                           st.integers(min_value=0, max_value=10_000), REFERENCE_CHANGE)
+# An OpenDocument repeat count put on a row or a cell: small, large or huge, zero-padded.
+REPEAT_EDIT = st.tuples(st.sampled_from(["table-row", "table-cell"]),
+                        st.integers(min_value=0, max_value=10_000),
+                        st.one_of(st.integers(min_value=0, max_value=30),
+                                  st.integers(min_value=0, max_value=10**7),
+                                  st.integers(min_value=0, max_value=10**25)),
+                        st.integers(min_value=0, max_value=30))
+REFERENCES = st.tuples(st.sampled_from(["refs", "refs-shared"]),
+                       st.lists(REFERENCE_EDIT, min_size=1, max_size=4))
+# A legacy .xls cell record moved (row or column), or a sheet's DIMENSIONS record changed.
+RECORD_EDIT = st.tuples(st.sampled_from(["row", "col", "dimensions"]),
+                        st.integers(min_value=0, max_value=10_000),
+                        st.one_of(st.integers(min_value=0, max_value=300),
+                                  st.integers(min_value=0, max_value=0xFFFF)),
+                        st.integers(min_value=0, max_value=0xFFFFFFFF))
 MUTATION = st.one_of(
     st.tuples(st.just("cells"), st.lists(CELL_EDIT, min_size=1, max_size=12)),
     st.tuples(st.just("sheets"), st.lists(st.one_of(SHEET_EDIT, CELL_EDIT), min_size=1,
                                           max_size=4)),
     st.tuples(st.sampled_from(["zip", "zip-shared"]), st.lists(ZIP_EDIT, min_size=1, max_size=3)),
     st.tuples(st.sampled_from(["bytes", "bytes-shared"]), FLIPS),
+    REFERENCES,
 )
 
 
@@ -212,14 +253,113 @@ def _flipped(data: bytes, flips: list[tuple[float, int]]) -> bytes:
     return bytes(raw)
 
 
+_REFERENCE = {"c": re.compile(rb'<c r="([A-Za-z]*)(\d*)"'),
+              "row": re.compile(rb'<row r="()(\d*)"'),
+              "dimension": re.compile(rb'<dimension ref="(?:[^":]*:)?([A-Za-z]*)(\d*)"')}
+
+
+def _changed_reference(match: re.Match, change: tuple) -> bytes:
+    """The attribute `match` found, changed."""
+    letters, digits = match.group(1), match.group(2)
+    kind = change[0]
+    if kind == "drop":
+        return match.group()[:match.group().index(b" ")]
+    value = (letters + b"0" * change[1] + digits if kind == "pad"
+             else letters + str(change[1]).encode() if kind == "digits"
+             else change[1].encode() + digits if kind == "letters"
+             else change[1].encode())
+    return match.group()[:match.start(1) - match.start()] + value + b'"'
+
+
+def _references_edited(data: bytes, edits: list[tuple]) -> bytes:
+    """Cell references, row numbers and declared dimensions of the worksheets, changed."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        parts = [(info.filename, source.read(info)) for info in source.infolist()]
+    sheets = [i for i, (name, _) in enumerate(parts) if name.startswith("xl/worksheets/")]
+    for target, sheet, index, change in edits:
+        name, xml = parts[sheets[sheet % len(sheets)]]
+        found = list(_REFERENCE[target].finditer(xml))
+        if found:
+            match = found[index % len(found)]
+            xml = xml[:match.start()] + _changed_reference(match, change) + xml[match.end():]
+            parts[sheets[sheet % len(sheets)]] = (name, xml)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target_zip:
+        for name, content in parts:
+            target_zip.writestr(name, content)
+    return out.getvalue()
+
+
+def _repeats_edited(edits: list[tuple]) -> bytes:
+    """The sample .ods with repeat counts put on some of its rows and cells."""
+    with zipfile.ZipFile(SAMPLES / "hop-thu" / "03005.ods") as source:
+        parts = [(info.filename, source.read(info)) for info in source.infolist()]
+    for tag, index, count, zeros in edits:
+        i = next(i for i, (name, _) in enumerate(parts) if name == "content.xml")
+        xml = parts[i][1]
+        starts = [m.end() for m in re.finditer(rb"<table:" + tag.encode() + rb"(?=[ />])", xml)]
+        if not starts:
+            continue
+        at = starts[index % len(starts)]
+        what = b"rows" if tag == "table-row" else b"columns"
+        attribute = b" table:number-%s-repeated=\"%s%d\"" % (what, b"0" * zeros, count)
+        parts[i] = ("content.xml", xml[:at] + attribute + xml[at:])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, content in parts:  # the mimetype first, stored, as OpenDocument wants
+            target.writestr(name, content, zipfile.ZIP_STORED if name == "mimetype"
+                            else zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def _records_edited(edits: list[tuple]) -> bytes:
+    """The sample .xls with some cell records moved and DIMENSIONS records changed, patched in
+    place (the workbook stream keeps its size, so its sectors stay where they are)."""
+    data = bytearray((SAMPLES / "hop-thu" / "03004.xls").read_bytes())
+    compound = sniff._compound(bytes(data))
+    entry = next(e for e in compound.entries if sniff._entry_name(e) == "Workbook")
+    chain = list(compound.chained(int.from_bytes(entry[116:120], "little")))
+    stream = sniff.cfb_stream(bytes(data), ("Workbook",))
+    records = list(biff._records(stream, 0))
+    cells = [(at, length) for kind, at, length in records
+             if kind in biff._CELLS or kind == biff._MULRK]
+    dimensions = [at for kind, at, length in records if kind == biff._DIMENSIONS and length == 14]
+
+    def put(offset: int, value: int, size: int) -> None:
+        for i, byte in enumerate(value.to_bytes(size, "little")):
+            where = offset + i
+            data[(chain[where // compound.size] + 1) * compound.size
+                 + where % compound.size] = byte
+
+    for field, index, small, large in edits:
+        if field == "dimensions" and dimensions:
+            at = dimensions[index % len(dimensions)]
+            put(at + 4, large, 4)
+            put(at + 10, small, 2)
+        elif cells:
+            at, _ = cells[index % len(cells)]
+            put(at + (0 if field == "row" else 2), small, 2)
+    return bytes(data)
+
+
 def _mutated(mutation: tuple) -> bytes:
     kind, edits = mutation
     if kind in ("cells", "sheets"):
         return _edited_book(edits)
+    if kind == "repeats":
+        return _repeats_edited(edits)
+    if kind == "records":
+        return _records_edited(edits)
     base = _base_shared() if kind.endswith("-shared") else _base()
     if kind.startswith("zip"):
         return _zip_edited(base, edits)
+    if kind.startswith("refs"):
+        return _references_edited(base, edits)
     return _flipped(base, edits)
+
+
+# How many examples: a few hundred in `make test`; `make fuzz` multiplies them.
+SCALE = int(os.environ.get("TDKT_FUZZ_SCALE", "1"))
 
 
 # The property
@@ -229,7 +369,7 @@ def _state(inbox: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in inbox.iterdir()}
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=40 * SCALE, deadline=None, derandomize=SCALE == 1,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(MUTATION)
 def test_fuzz_any_mutation_ends_counted_or_in_findings(mutation):
@@ -256,6 +396,37 @@ def test_fuzz_any_mutation_ends_counted_or_in_findings(mutation):
         assert len(finding.message) < 2_000
 
 
+# References, repeat counts, BIFF records: every sheet read stays within the limits
+
+READ_WITHIN_LIMITS = st.one_of(
+    REFERENCES, st.tuples(st.just("repeats"), st.lists(REPEAT_EDIT, min_size=1, max_size=4)),
+    st.tuples(st.just("records"), st.lists(RECORD_EDIT, min_size=1, max_size=4)))
+_SUFFIX = {"repeats": ".ods", "records": ".xls"}
+# What a reader process that died, or gave up, is reported as: the size checks come first.
+_READER_DIED = ("trình đọc bảng tính dừng đột ngột", "cần quá nhiều bộ nhớ", "vẫn chưa xong")
+
+
+@settings(max_examples=200 * SCALE, deadline=None, derandomize=SCALE == 1,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(READ_WITHIN_LIMITS)
+def test_fuzz_any_reference_repeat_or_record_is_read_within_the_limits(mutation):
+    data = _mutated(mutation)
+    suffix = _SUFFIX.get(mutation[0], ".xlsx")
+    limits = tdkt_settings.default_limits()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"tep{suffix}"
+        path.write_bytes(data)
+        raw, found = read_workbook(path, path.name)
+    assert raw is not None or found
+    for finding in found:
+        assert finding.message and unicodedata.is_normalized("NFC", finding.message)
+        assert _VIETNAMESE.search(finding.message)
+        assert not any(words in finding.message for words in _READER_DIED), finding.message
+    for sheet in raw.sheets if raw is not None else ():
+        assert len(sheet.grid) <= limits.max_rows
+        assert all(len(row) <= limits.max_columns for row in sheet.grid)
+
+
 # Every cell value, every column type
 
 FORMS = load_forms()
@@ -267,7 +438,7 @@ CELL = st.one_of(VALUES, st.floats(), st.builds(CellProblem, st.sampled_from(["e
                                                  st.floats(allow_nan=True))))
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=300 * SCALE, deadline=None, derandomize=SCALE == 1)
 @given(st.sampled_from(COLUMNS), CELL)
 def test_fuzz_any_cell_value_normalises_or_is_reported(column, value):
     clean_value, fix = normalized_value(value, column, CONTEXT)

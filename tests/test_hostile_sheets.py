@@ -223,19 +223,19 @@ def test_hostile_autofilter_hiding_rows_reads_every_row(office):
 
 def test_hostile_formula_without_cached_value(office, tmp_path):
     """openpyxl writes formulas without their values: calamine sees an empty cell. Each such
-    cell is reported with its formula (the cell counts as empty, so a required one is also
-    missing); the formula text reaches the outputs only as a plain string."""
+    cell is reported with its formula (the cell counts as empty: a required one gets one error
+    that says so, not a warning and missing-value); the formula text reaches the outputs only
+    as a plain string."""
     wb = _workbook()
     wb[STAFF]["B9"] = '=A9&"x"'
     wb[STAFF]["K10"] = "=1+1"  # an optional note: the row still counts
     wb[UNITS]["C9"] = "=TODAY()"  # the header field "Ngày lập"
     result = _write(_inbox(office, wb), tmp_path / "out")
-    assert _found(result, "formula-no-value", "missing-value") == [
-        ("formula-no-value", STAFF, "B9", "Ô B9 sheet “Cá nhân” (cột “Họ và tên”): ô có công "
-         "thức “=A9&\"x\"” nhưng chưa có giá trị tính sẵn; ô được coi là trống, cần giá trị đã "
-         "được Excel tính sẵn."),
-        ("missing-value", STAFF, "B9", "Ô B9 sheet “Cá nhân” (cột “Họ và tên”): chưa điền; cần "
-         "nội dung cột “Họ và tên”. Dòng này chưa được tổng hợp."),
+    assert _found(result, "formula-no-value", "formula-no-value-required",
+                  "missing-value") == [
+        ("formula-no-value-required", STAFF, "B9", "Ô B9 sheet “Cá nhân” (cột “Họ và tên”, bắt "
+         "buộc): ô có công thức “=A9&\"x\"” nhưng chưa có giá trị tính sẵn nên được coi là "
+         "trống; cần nội dung cột “Họ và tên”. Dòng này chưa được tổng hợp."),
         ("formula-no-value", STAFF, "K10", "Ô K10 sheet “Cá nhân” (cột “Ghi chú”): ô có công "
          "thức “=1+1” nhưng chưa có giá trị tính sẵn; ô được coi là trống, cần giá trị đã được "
          "Excel tính sẵn."),
@@ -252,8 +252,8 @@ def test_hostile_formula_without_cached_value(office, tmp_path):
 
 def test_hostile_error_cells_are_reported_never_counted(office):
     """Cached Excel errors (#N/A from a lookup, #REF!, #DIV/0!, #VALUE!) and "#REF!" typed as
-    text: one warning per cell naming the error; the cell counts as empty, so a required cell
-    is also missing and its row left out. "#REF!" is never counted as a name or a title."""
+    text: one finding per cell naming the error; the cell counts as empty, so in a required
+    cell it is an error and its row left out. "#REF!" is never counted as a name or a title."""
     wb = _workbook()
     ws = wb[STAFF]
     ws["D8"] = "#N/A"  # openpyxl stores Excel's error literals as error cells (t="e")
@@ -266,16 +266,18 @@ def test_hostile_error_cells_are_reported_never_counted(office):
         sheet_xml = archive.read("xl/worksheets/sheet3.xml").decode()
     assert re.search(r'<c r="D8"[^>]*t="e"', sheet_xml)
     result = _run(root)
-    found = [(code, cell, re.search(r"“(#[^”]+)”", message).group(1) if code == "error-cell"
-              else None) for code, _, cell, message in
-             _found(result, "error-cell", "missing-value", "not-in-list")]
-    assert found == [("error-cell", "D8", "#N/A"), ("missing-value", "D8", None),
-                     ("error-cell", "B10", "#REF!"), ("missing-value", "B10", None),
+    found = [(code, cell, re.search(r"“(#[^”]+)”", message).group(1)
+              if code.startswith("error-cell") else None) for code, _, cell, message in
+             _found(result, "error-cell", "error-cell-required", "missing-value", "not-in-list")]
+    assert found == [("error-cell-required", "D8", "#N/A"),
+                     ("error-cell-required", "B10", "#REF!"),
                      ("error-cell", "K11", "#DIV/0!"), ("error-cell", "E12", "#VALUE!"),
-                     ("error-cell", "H13", "#REF!"), ("missing-value", "H13", None)]
-    message = next(m for c, _, cell, m in _found(result, "error-cell") if cell == "B10")
-    assert message == ("Ô B10 sheet “Cá nhân” (cột “Họ và tên”): ô báo lỗi công thức “#REF!”; ô "
-                       "được coi là trống, cần một giá trị, không phải lỗi công thức.")
+                     ("error-cell-required", "H13", "#REF!")]
+    message = next(m for c, _, cell, m in _found(result, "error-cell-required")
+                   if cell == "B10")
+    assert message == ("Ô B10 sheet “Cá nhân” (cột “Họ và tên”, bắt buộc): ô báo lỗi công thức "
+                       "“#REF!” nên được coi là trống; cần nội dung cột “Họ và tên”. Dòng này "
+                       "chưa được tổng hợp.")
     rows = [r for r, _, _ in _staff(result)]
     assert rows == [r for r in range(7, 30) if r not in (8, 10, 13)]
     assert not any("#" in str(v) for v in result.staff.to_numpy().ravel() if v is not None)

@@ -29,7 +29,8 @@ V1_SQL = Path(__file__).parent / "files" / "store_v1.sql"
 V3 = Path(__file__).parent / "files" / "store-v3"  # written by tdkt 0.1 (schema 3)
 CONFIG = ROOT / "input_samples" / "tdkt.toml"
 TABLES = {"runs", "inputs", "units", "persons", "staff", "proposals", "findings", "decisions",
-          "awards", "person_links", "send_log", "archive"}
+          "awards", "person_links", "send_log", "archive", "person_names", "link_log",
+          "imported_files", "approvals"}
 UNIT_LABELS = {label(code) for code in UnitStatus}
 
 
@@ -112,7 +113,7 @@ def _contents(store: Store) -> dict[str, list[tuple]]:
 
 def test_store_new_has_current_schema(tmp_path: Path, db: Store) -> None:
     assert (tmp_path / "history" / "tdkt.sqlite").exists()
-    assert db.schema_version == SCHEMA_VERSION == len(database.MIGRATIONS) == 4
+    assert db.schema_version == SCHEMA_VERSION == len(database.MIGRATIONS) == 5
     assert _tables(db) >= TABLES
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -319,7 +320,7 @@ def test_store_migrates_the_store_tdkt_0_1_wrote(tmp_path: Path) -> None:
                                           "units.status: Hợp lệ"]
 
     with Store.open(path) as store:
-        assert store.schema_version == 4
+        assert store.schema_version == 5
         assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         statuses = dict(store.execute("SELECT status, count(*) FROM units GROUP BY status"))
         migrated = store.unit_status_counts("2025-2026", "dang-ky")
@@ -328,7 +329,7 @@ def test_store_migrates_the_store_tdkt_0_1_wrote(tmp_path: Path) -> None:
     assert sum(migrated.values()) == 46
     assert _labels_left(path) == []
     with sqlite3.connect(path) as plain:
-        assert plain.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert plain.execute("PRAGMA user_version").fetchone()[0] == 5
 
     # `tdkt history` reads the migrated store exactly as tdkt 0.1 read its own.
     assert _history(path, "01001") == (V3 / "history-01001.txt").read_text(encoding="utf-8")

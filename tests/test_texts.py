@@ -26,6 +26,7 @@ LOOKUPS = {
     "document": rf"\btext\(\"document\", {Q}([\w-]+){Q}\)",
     "reports": rf"\b(?:txt\(|(?:text|render)\(\"reports\", ){Q}([\w-]+){Q}",
     "cli": rf"\b(?:_say\(|(?:text|render)\(\"cli\", ){Q}([\w-]+){Q}",
+    "inbox": rf"\b(?:text|render)\(\"inbox\", {Q}([\w-]+){Q}",
 }
 
 

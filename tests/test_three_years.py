@@ -484,3 +484,25 @@ def test_three_years_office_workbook_shows_the_verdicts(three_years):
     assert results("Trần Thị Lam") == ["Đạt"]
     assert results("Nguyễn Thị Hoa") == ["Không đạt", "Đạt"]
     assert results("Châu Văn Định") == ["Cần kiểm tra hồ sơ các năm trước"]
+
+
+def test_three_years_history_finds_the_typo_under_both_spellings(three_years):
+    """“Trần Thị Lam” (a typo of Trần Thị Lan, matched to her) finds her three years, as the
+    name she was first recorded under does."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    world, out, _ = three_years
+    lan = world_career(world, "D")
+    store = str(out / "tdkt-lich-su.sqlite")
+    shown = {}
+    for typed in ("Trần Thị Lam", f"Tran Thi Lam, {lan.birth_date:%d/%m/%Y}", "Trần Thị Lan"):
+        result = CliRunner().invoke(main, ["history", typed, "--store", store])
+        assert result.exit_code == 0, result.output
+        shown[typed] = result.output
+        heading, *lines = result.output.splitlines()
+        assert heading.startswith(f"Trần Thị Lan (sinh {lan.birth_date:%d/%m/%Y}, mã ")
+        assert "còn ghi là: Trần Thị Lam" in heading
+        assert {line.split()[0] for line in lines} == set(YEARS), typed
+    assert len(set(shown.values())) == 1

@@ -163,6 +163,11 @@ class Sheet:
     header_rows: int = 1
     unit_from: str | None = None
     lacks: tuple[str, ...] = ()
+    # A sheet a file may leave out (no missing-sheet finding).
+    optional: bool = False
+    # The sheet whose worksheet may also hold this one's table, as a part below or above it
+    # (Part 2 "II. Tập thể" of the older list layout): see pipeline/ingest/sections.py.
+    section_of: str | None = None
 
     def column(self, column_id: str) -> Column:
         """The column (or header field) with this id."""
@@ -256,7 +261,8 @@ def _sheet(raw: dict[str, Any], where: str, vocabs: dict[str, Vocabulary]) -> Sh
         id=raw["id"], name=raw["name"], columns=columns, fields=fields_, checks=checks,
         aliases=tuple(raw.get("aliases", ())), title=raw.get("title", ""), derive=derive,
         header_rows=int(raw.get("header_rows", 1)), unit_from=raw.get("unit_from"),
-        lacks=tuple(raw.get("lacks", ())),
+        lacks=tuple(raw.get("lacks", ())), optional=bool(raw.get("optional", False)),
+        section_of=raw.get("section_of"),
     )
 
 
@@ -304,6 +310,11 @@ def load_forms(forms_dir: Path = settings.FORMS_DIR,
     for f in forms:
         if Path(f.path).parent.name != f.form:
             raise DefinitionError(f"{f.path}: form {f.form!r} is not in a folder of that name")
+        ids = {sheet.id for sheet in f.sheets}
+        for sheet in f.sheets:
+            if sheet.section_of is not None and sheet.section_of not in ids - {sheet.id}:
+                raise DefinitionError(f"{f.path}: sheet {sheet.id!r} is a section of an "
+                                      f"unknown sheet {sheet.section_of!r}")
     currents = [f.form for f in forms if f.current]
     if len(currents) != len(set(currents)):
         raise DefinitionError("a form has more than one current version")

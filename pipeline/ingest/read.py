@@ -1,7 +1,9 @@
 """Workbook files → raw cell grids → identified sheets with their tables and header fields.
 
 Only cached cell values are read (python-calamine); nothing in a file is ever executed, and
-the file is opened read-only and never written.
+the file is opened read-only and never written. The bytes are judged and parsed in a reader
+process (pipeline.ingest.isolated): a parser that aborts or runs out of memory costs that file
+an `unreadable-workbook` finding, never the run.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pipeline import settings
 from pipeline.cells import column_letter, parse_address
 from pipeline.findings import Finding
 from pipeline.forms.definitions import Form, FormSet, Sheet
-from pipeline.ingest import sniff
+from pipeline.ingest import biff, isolated, sniff
 from pipeline.settings import Limits
 from pipeline.text import clean, fold, nfc
 
@@ -193,7 +195,12 @@ def _inspect_cfb(data: bytes, name: str) -> tuple[_Inspection | None, list[Findi
                                    expected=_EXPECTED)]
     warnings = [Finding.make("macro-ignored", name, value="VBA")] if sniff.cfb_macros(names) \
         else []
-    return _Inspection("xls", {}, warnings), []
+    try:
+        extents = biff.xls_extents(sniff.cfb_stream(data, ("Workbook", "Book")))
+    except ValueError:
+        return None, [Finding.make("unreadable-workbook", name,
+                                   value="cấu trúc tệp Excel 97–2003 bị hỏng hoặc bị cắt cụt")]
+    return _Inspection("xls", extents, warnings), []
 
 
 def _inspect(data: bytes, suffix: str, name: str,
@@ -236,23 +243,22 @@ def _cut_findings(name: str, sheet: str, extent: sniff.Extent,
     return found
 
 
-def _trimmed(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
-    """The rows up to the last one holding a value, cut after the last column holding one.
-
-    Empty rows are only counted until a value follows (openpyxl pads the rows it streams)."""
-    kept: list[tuple[Any, ...]] = []
-    blank = 0
+def _placed(rows: Iterable[tuple[Any, ...]], limits: Limits) -> list[list[Any]]:
+    """The values of streamed cells, each where its own reference puts it (a cell whose
+    reference is far away, in a row written without a number, stays far away), within the
+    limits; the grid ends at the last row and column holding a value."""
+    lines: dict[int, list[Any]] = {}
     for row in rows:
-        if row.count(None) == len(row):
-            blank += 1
-            continue
-        kept += [()] * blank
-        kept.append(row)
-        blank = 0
-    width = max((max((i + 1 for i, v in enumerate(r) if v is not None), default=0)
-                 for r in kept), default=0)
-    return [[_calamine_like(v) for v in r[:width]] + [None] * (width - len(r[:width]))
-            for r in kept]
+        for cell in row:
+            value = cell.value  # openpyxl's empty filler has no place
+            if value is None or cell.row > limits.max_rows or cell.column > limits.max_columns:
+                continue
+            line = lines.setdefault(cell.row, [])
+            line.extend([None] * (cell.column - len(line)))
+            line[cell.column - 1] = _calamine_like(value)
+    width = max(map(len, lines.values()), default=0)
+    return [[*line, *[None] * (width - len(line))]
+            for line in (lines.get(r, []) for r in range(1, max(lines, default=0) + 1))]
 
 
 def _first_cells(data: bytes, names: list[str], limits: Limits) -> dict[str, list[list[Any]]]:
@@ -261,9 +267,9 @@ def _first_cells(data: bytes, names: list[str], limits: Limits) -> dict[str, lis
     book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True,
                                   keep_links=False)
     try:
-        return {sheet: _trimmed(book[sheet].iter_rows(
-            min_row=1, max_row=limits.max_rows, min_col=1, max_col=limits.max_columns,
-            values_only=True)) for sheet in names}
+        return {sheet: _placed(book[sheet].iter_rows(
+            min_row=1, max_row=limits.max_rows, min_col=1, max_col=limits.max_columns),
+            limits) for sheet in names}
     finally:
         book.close()
 
@@ -275,17 +281,52 @@ def _calamine_like(value: Any) -> Any:
     return value
 
 
+def _too_large(inspection: _Inspection, name: str, limits: Limits) -> Finding | None:
+    """`sheet-too-large` for a workbook calamine would build whole, beyond what the limits
+    allow: an .ods with a sheet beyond them (no streaming reader for it), an .ods or .xls whose
+    sheets together span more cells than one sheet within them may (calamine builds every
+    sheet of those at once, empty cells included); None when it may be read."""
+    if inspection.kind not in ("ods", "xls") or not inspection.extents:
+        return None
+    far = [(s, e) for s, e in inspection.extents.items()
+           if inspection.kind == "ods" and _too_far(e, limits)]
+    area = sum(e.rows * e.cols for e in inspection.extents.values())
+    if not far and area <= _built_cells(limits):
+        return None
+    sheet, extent = far[0] if far else max(inspection.extents.items(),
+                                           key=lambda item: item[1].rows * item[1].cols)
+    return Finding.make("sheet-too-large", name, sheet=sheet,
+                        value=f"{extent.rows} dòng × {extent.cols} cột",
+                        expected=f"tối đa {limits.max_rows} dòng × {limits.max_columns} cột")
+
+
+def _built_cells(limits: Limits) -> int:
+    """How many cells (empty ones included) calamine may build for one .ods or .xls: as many as
+    one sheet within the limits spans, and never fewer than with the default limits (a lower
+    row limit in tdkt.toml cuts sheets; it does not refuse them)."""
+    return max(limits.max_rows * limits.max_columns, settings.MAX_ROWS * settings.MAX_COLUMNS)
+
+
+def _calamine_grid(sheet: Any, limits: Limits) -> tuple[list[list[Any]], sniff.Extent | None]:
+    """A calamine sheet's values within the limits (from A1), and how far it reaches when that
+    is beyond them (None when it is not)."""
+    rows = sheet.to_python(skip_empty_area=False, nrows=limits.max_rows)
+    grid = [[_cell(v) for v in row[:limits.max_columns]] for row in rows]
+    end = sheet.end
+    reach = sniff.Extent(end[0] + 1, end[1] + 1) if end else sniff.Extent()
+    return grid, reach if _too_far(reach, limits) else None
+
+
 def _sheets(data: bytes, inspection: _Inspection, name: str,
             limits: Limits) -> tuple[list[RawSheet] | None, list[Finding]]:
-    """Every sheet's cached values; sheets reaching beyond the limits are cut (.xlsx) or
-    refuse the file (.ods: no streaming reader for it)."""
-    far = {s: e for s, e in inspection.extents.items() if _too_far(e, limits)}
-    if far and inspection.kind == "ods":
-        sheet, extent = next(iter(far.items()))
-        return None, [Finding.make(
-            "sheet-too-large", name, sheet=sheet,
-            value=f"{extent.rows} dòng × {extent.cols} cột",
-            expected=f"tối đa {limits.max_rows} dòng × {limits.max_columns} cột")]
+    """Every sheet's cached values within the limits, a warning for each sheet cut; an .xlsx
+    sheet reaching beyond them is streamed (calamine would hold every cell in between), an
+    .ods or .xls too large to build whole refuses the file."""
+    refused = _too_large(inspection, name, limits)
+    if refused is not None:
+        return None, [refused]
+    far = {s: e for s, e in inspection.extents.items()
+           if inspection.kind == "xlsx" and _too_far(e, limits)}
     findings: list[Finding] = []
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -296,8 +337,9 @@ def _sheets(data: bytes, inspection: _Inspection, name: str,
                 grid = [[_cell(v) for v in row] for row in cut[meta.name]]
                 findings += _cut_findings(name, meta.name, far[meta.name], limits)
             else:
-                rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-                grid = [[_cell(v) for v in row] for row in rows]
+                grid, reach = _calamine_grid(book.get_sheet_by_name(meta.name), limits)
+                if reach is not None:
+                    findings += _cut_findings(name, meta.name, reach, limits)
             sheets.append(RawSheet(meta.name, grid, str(meta.visible).endswith("Visible")))
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -318,6 +360,34 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return int(value)
     return value
+
+
+def _judged(data: bytes, suffix: str, name: str, limits: Limits,
+            ) -> tuple[_Inspection | None, list[RawSheet] | None, list[Finding]]:
+    """What the bytes are and, for a safe workbook of a readable kind, its sheets' values
+    with the findings on the way. Runs in the reader process (pipeline.ingest.isolated): the
+    only code that hands a school's bytes to a parser."""
+    inspection, findings = _inspect(data, suffix, name, limits)
+    sheets: list[RawSheet] | None = None
+    if inspection is not None:
+        sheets, cut = _sheets(data, inspection, name, limits)
+        findings = inspection.warnings + cut if sheets is not None else cut
+    return inspection, sheets, findings
+
+
+_JUDGED = f"{__name__}:_judged"  # what the reader process runs, looked up there by name
+
+
+def _reader_died(name: str, died: isolated.ReaderDied) -> Finding:
+    """`unreadable-workbook` for a file whose reader process died or gave up."""
+    if died.timeout is not None:
+        why = f"đọc tệp quá {died.timeout:g} giây vẫn chưa xong"
+    elif died.memory:
+        why = "đọc tệp cần quá nhiều bộ nhớ (tệp có cấu trúc bất thường)"
+    else:
+        why = ("trình đọc bảng tính dừng đột ngột khi mở tệp (tệp có cấu trúc bất thường hoặc "
+               "cần quá nhiều bộ nhớ)")
+    return Finding.make("unreadable-workbook", name, value=why)
 
 
 def _meta(sheets: list[RawSheet]) -> dict[str, str] | None:
@@ -350,11 +420,10 @@ def read_workbook(path: Path, name: str,
         return None, [Finding.make("file-too-large", name, value=_megabytes(before.st_size),
                                    expected=_megabytes(limits.max_file_bytes))]
     data = _snapshot(path, limits.max_file_bytes)
-    inspection, findings = _inspect(data, suffix, name, limits)
-    sheets: list[RawSheet] | None = None
-    if inspection is not None:
-        sheets, cut = _sheets(data, inspection, name, limits)
-        findings = inspection.warnings + cut if sheets is not None else cut
+    try:
+        inspection, sheets, findings = isolated.call(_JUDGED, data, suffix, name, limits)
+    except isolated.ReaderDied as died:
+        inspection, sheets, findings = None, None, [_reader_died(name, died)]
     changed = _change(before, path.stat(), len(data))
     if changed is not None:
         return None, [Finding.make("file-changing", name, value=changed)]
@@ -587,7 +656,8 @@ class Table:
         return column_letter(self.columns[column_id])
 
 
-def _header_keys(sheet: Sheet) -> dict[str, str]:
+def header_keys(sheet: Sheet) -> dict[str, str]:
+    """Each header name of the sheet's columns, folded, to its column id (first one wins)."""
     keys: dict[str, str] = {}
     for column in sheet.columns:
         for name in column.names:
@@ -629,7 +699,7 @@ def _match_header(sheet: Sheet, raw: RawSheet) -> Table | None:
 
 
 def _best_header(sheet: Sheet, raw: RawSheet, rows: int) -> tuple[Table | None, int]:
-    keys = _header_keys(sheet)
+    keys = header_keys(sheet)
     best: Table | None = None
     best_score = 0
     cleaned = _cleaned_top(raw, settings.HEADER_SCAN_ROWS + rows)

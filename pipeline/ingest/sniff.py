@@ -84,47 +84,93 @@ def magic_kind(head: bytes) -> str:
 
 
 _FREE = 0xFFFFFFFA  # sector ids from here on are markers (end of chain, free, FAT, DIFAT)
+_STREAM = b"\x02"  # a directory entry's object type: a stream
+
+
+@dataclass(frozen=True)
+class _Compound:
+    """A compound file's sectors, its allocation table and its directory entries (128 bytes)."""
+
+    data: bytes
+    size: int
+    fat: list[int]
+    entries: list[bytes]
+
+    def sector(self, n: int) -> bytes:
+        block = self.data[(n + 1) * self.size:(n + 2) * self.size]
+        if len(block) < self.size:
+            raise ValueError("sector beyond the end of the file")
+        return block
+
+    def chained(self, start: int, table: list[int] | None = None) -> Iterator[int]:
+        """The sector ids of a chain, each once (a looping chain ends where it loops)."""
+        table = self.fat if table is None else table
+        current, seen = start, set()
+        while current < _FREE and current not in seen:
+            seen.add(current)
+            yield current
+            current = table[current] if current < len(table) else _FREE
+
+
+def _ids(block: bytes) -> list[int]:
+    return [int.from_bytes(block[i:i + 4], "little") for i in range(0, len(block), 4)]
+
+
+def _u32(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at:at + 4], "little")
+
+
+def _compound(data: bytes) -> _Compound:
+    """A compound file's structure; ValueError when it is broken (a cut or corrupt file)."""
+    if len(data) < 512 or not data.startswith(CFB_MAGIC):
+        raise ValueError("not a compound file")
+    shift = int.from_bytes(data[30:32], "little")
+    if shift not in (9, 12):
+        raise ValueError("bad sector size")
+    bare = _Compound(data, 1 << shift, [], [])
+    difat = _ids(data[76:512])
+    next_difat, seen = _u32(data, 68), set()
+    while next_difat < _FREE and next_difat not in seen:
+        seen.add(next_difat)
+        entries = _ids(bare.sector(next_difat))
+        difat += entries[:-1]
+        next_difat = entries[-1]
+    fat = [i for s in difat if s < _FREE for i in _ids(bare.sector(s))]
+    compound = _Compound(data, bare.size, fat, [])
+    entries = [block[at:at + 128] for n in compound.chained(_u32(data, 48))
+               for block in (compound.sector(n),) for at in range(0, compound.size, 128)]
+    return _Compound(data, bare.size, fat, entries)
+
+
+def _entry_name(entry: bytes) -> str | None:
+    length = int.from_bytes(entry[64:66], "little")
+    return entry[:length - 2].decode("utf-16-le", "replace") if 2 <= length <= 64 else None
 
 
 def cfb_names(data: bytes) -> set[str]:
     """The names of the streams and storages in a compound file's directory.
 
     Raises ValueError when the structure is broken (a cut or corrupt file)."""
-    if len(data) < 512 or not data.startswith(CFB_MAGIC):
-        raise ValueError("not a compound file")
-    shift = int.from_bytes(data[30:32], "little")
-    if shift not in (9, 12):
-        raise ValueError("bad sector size")
-    size = 1 << shift
+    return {name for entry in _compound(data).entries
+            if (name := _entry_name(entry)) is not None}
 
-    def sector(n: int) -> bytes:
-        block = data[(n + 1) * size:(n + 2) * size]
-        if len(block) < size:
-            raise ValueError("sector beyond the end of the file")
-        return block
 
-    def ids(block: bytes) -> list[int]:
-        return [int.from_bytes(block[i:i + 4], "little") for i in range(0, len(block), 4)]
-
-    difat = ids(data[76:512])
-    next_difat, seen = int.from_bytes(data[68:72], "little"), set()
-    while next_difat < _FREE and next_difat not in seen:
-        seen.add(next_difat)
-        entries = ids(sector(next_difat))
-        difat += entries[:-1]
-        next_difat = entries[-1]
-    fat = [i for s in difat if s < _FREE for i in ids(sector(s))]
-    names: set[str] = set()
-    current, seen = int.from_bytes(data[48:52], "little"), set()
-    while current < _FREE and current not in seen:
-        seen.add(current)
-        block = sector(current)
-        for offset in range(0, size, 128):
-            length = int.from_bytes(block[offset + 64:offset + 66], "little")
-            if 2 <= length <= 64:
-                names.add(block[offset:offset + length - 2].decode("utf-16-le", "replace"))
-        current = fat[current] if current < len(fat) else _FREE
-    return names
+def cfb_stream(data: bytes, names: tuple[str, ...]) -> bytes:
+    """The bytes of the first stream of a compound file named one of `names` (at most as many
+    as the file holds). Raises ValueError when there is none or the structure is broken."""
+    compound = _compound(data)
+    streams = {_entry_name(e): e for e in reversed(compound.entries) if e[66:67] == _STREAM}
+    entry = next((streams[n] for n in names if n in streams), None)
+    if entry is None:
+        raise ValueError("no such stream")
+    start, size = _u32(entry, 116), min(_u32(entry, 120), len(data))
+    if size >= _u32(data, 56):  # the mini-stream cutoff: larger streams use whole sectors
+        return b"".join(compound.sector(n) for n in compound.chained(start))[:size]
+    root = compound.entries[0] if compound.entries else bytes(128)
+    mini = b"".join(compound.sector(n) for n in compound.chained(_u32(root, 116)))
+    table = [i for n in compound.chained(_u32(data, 60)) for i in _ids(compound.sector(n))]
+    step = 1 << int.from_bytes(data[32:34], "little")
+    return b"".join(mini[n * step:(n + 1) * step] for n in compound.chained(start, table))[:size]
 
 
 def cfb_kind(names: set[str]) -> str:
@@ -291,21 +337,35 @@ class Extent:
         self.cols = max(self.cols, col)
 
 
+# Row numbers and column letters are read whatever their length: calamine reads "0001048576"
+# as row 1,048,576, and wraps a number too large for 32 bits to some other row (a reference of
+# eleven digits made it allocate 194 GB). A number of more than 15 digits, or more than eight
+# letters, is taken as BEYOND: past every limit, as far as the checks here are concerned.
+BEYOND = 10**15
+
+
+def reference_row(digits: bytes) -> int:
+    """The row number written as `digits` (leading zeros and all); BEYOND when too long."""
+    significant = digits.lstrip(b"0")
+    return int(significant or b"0") if len(significant) <= 15 else BEYOND
+
+
+def reference_column(letters: bytes) -> int:
+    """The column number written as `letters` (1 for "A", either case); BEYOND when too long."""
+    return column_number(letters) if len(letters) <= 8 else BEYOND
+
+
 _PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
 _XLSX_TAG = re.compile(rb"<(/?)" + _PREFIX + rb"(row|c|v|is)(?=[\s/>])([^>]*)>")
-_ROW_REF = re.compile(rb"(?:^|\s)r\s*=\s*[\"'](\d{1,9})[\"']")
-_CELL_REF = re.compile(rb"(?:^|\s)r\s*=\s*[\"']\$?([A-Za-z]{1,4})\$?(\d{0,9})[\"']")
-
-
-
-
+_ROW_REF = re.compile(rb"(?:^|\s)r\s*=\s*[\"'](\d+)[\"']")
+_CELL_REF = re.compile(rb"(?:^|\s)r\s*=\s*[\"']\$?([A-Za-z]+)\$?(\d*)[\"']")
 _CELL_OPEN = re.compile(rb"<" + _PREFIX + rb"c[\s/>]")
 _CELL_OPEN_REF = re.compile(
-    rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]{1,4})\$?(\d{1,9})[\"']")
+    rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]+)\$?(\d+)[\"']")
 
 
 # A cell reference attribute, as writers put it (r="K104"); `<row r="104">` has no letters.
-_SIMPLE_REF = re.compile(rb"\sr=\"([A-Z]{1,4})(\d{1,9})\"")
+_SIMPLE_REF = re.compile(rb"\sr=\"([A-Z]+)(\d+)\"")
 
 
 def xlsx_bound(pieces: Iterator[bytes]) -> Extent | None:
@@ -324,7 +384,8 @@ def xlsx_bound(pieces: Iterator[bytes]) -> Extent | None:
                 continue
         if refs:
             letters, digits = zip(*refs, strict=True)
-            bound.add(max(map(int, set(digits))), max(map(column_number, set(letters))))
+            bound.add(max(map(reference_row, set(digits))),
+                      max(map(reference_column, set(letters))))
     return bound
 
 
@@ -342,12 +403,12 @@ def xlsx_extent(pieces: Iterator[bytes]) -> Extent:
                 continue
             if tag == b"row":
                 ref = _ROW_REF.search(attrs)
-                row, col = (int(ref.group(1)) if ref else row + 1), 0
+                row, col = (reference_row(ref.group(1)) if ref else row + 1), 0
             elif tag == b"c":
                 ref = _CELL_REF.search(attrs)
-                col = column_number(ref.group(1)) if ref else col + 1
+                col = reference_column(ref.group(1)) if ref else col + 1
                 if ref and ref.group(2):
-                    row = int(ref.group(2))
+                    row = reference_row(ref.group(2))
                 pending = None if attrs.rstrip().endswith(b"/") else (row, col)
             elif pending is not None and (tag == b"is" or piece[match.end():match.end() + 1]
                                           not in (b"", b"<")):
@@ -359,12 +420,12 @@ def xlsx_extent(pieces: Iterator[bytes]) -> Extent:
 _ODS_TAG = re.compile(
     rb"<(/?)" + _PREFIX + rb"(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^>]*)>")
 _ODS_NAME = re.compile(rb"(?:^|\s)" + _PREFIX + rb"name\s*=\s*\"([^\"]*)\"")
-_ODS_REPEAT = re.compile(rb"number-(?:rows|columns)-repeated\s*=\s*[\"'](\d{1,9})[\"']")
+_ODS_REPEAT = re.compile(rb"number-(?:rows|columns)-repeated\s*=\s*[\"'](\d+)[\"']")
 
 
 def _repeat(attrs: bytes) -> int:
     found = _ODS_REPEAT.search(attrs)
-    return max(1, int(found.group(1))) if found else 1
+    return max(1, reference_row(found.group(1))) if found else 1
 
 
 def ods_extents(pieces: Iterator[bytes]) -> dict[str, Extent]:

@@ -29,6 +29,7 @@ from pipeline.ingest.read import (
     identify_form,
     table_frame,
 )
+from pipeline.ingest.sections import with_sections
 from pipeline.status import FileStatus
 from pipeline.text import clean, fold
 
@@ -92,11 +93,17 @@ class Submission:
 
     def sheet_rejected(self, sheet_id: str) -> bool:
         """Whether a sheet-level error keeps a whole sheet out."""
+        if sheet_id not in self.frames:  # a sheet the form lets a file leave out is not
+            return not self._optional(sheet_id)  # rejected for being absent
         table = self.tables.get(sheet_id)
         name = table.raw.name if table else None
-        return sheet_id not in self.frames or any(
+        return any(
             f.severity is Severity.ERROR and _scope(f) == "sheet" and f.sheet == name
             for f in self.findings)
+
+    def _optional(self, sheet_id: str) -> bool:
+        return self.form is not None and self.form.has_sheet(sheet_id) \
+            and self.form.sheet(sheet_id).optional
 
     def error_rows(self, sheet_id: str) -> set[int]:
         """Excel rows of a sheet with a row-level error: left out of the totals."""
@@ -263,8 +270,46 @@ def validated_submissions(subs: list[Submission],
         for (i, s), findings in zip(batch, batch_validation_findings(parts, sheet, vocabs),
                                     strict=True):
             found.setdefault(i, {})[s] = tuple(findings)
-    return [replace(sub, validation={**sub.validation, **found[i]}) if i in found else sub
+    return [_with_validation(sub, found[i]) if i in found else sub
             for i, sub in enumerate(subs)]
+
+
+def _with_validation(sub: Submission, found: Mapping[str, tuple[Finding, ...]]) -> Submission:
+    """The submission with its sheets' validation findings, one finding per fault."""
+    sheet_findings = dict(sub.sheet_findings)
+    validation = dict(sub.validation)
+    for sheet_id, checked in found.items():
+        sheet_findings[sheet_id], validation[sheet_id] = one_per_fault(
+            sheet_findings.get(sheet_id, ()), checked)
+    return replace(sub, sheet_findings=sheet_findings, validation=validation)
+
+
+# A cell read as empty because of its formula (no cached value, or an Excel error), and the
+# finding that replaces both that warning and missing-value when the cell is required.
+_EMPTIED = {"formula-no-value": "formula-no-value-required",
+            "error-cell": "error-cell-required"}
+_MISSING = "missing-value"
+
+
+def one_per_fault(read: tuple[Finding, ...], checked: tuple[Finding, ...] | list[Finding]
+                  ) -> tuple[tuple[Finding, ...], tuple[Finding, ...]]:
+    """A sheet's reading findings and validation findings, with one finding per fault: a
+    required cell empty only because its formula has no value (or shows an Excel error) gets
+    one error naming the formula, not that warning plus missing-value."""
+    emptied = {(f.sheet, f.cell): f for f in read if f.code in _EMPTIED}
+    missing = {(f.sheet, f.cell): f for f in checked
+               if f.code == _MISSING and (f.sheet, f.cell) in emptied}
+    if not missing:
+        return tuple(read), tuple(checked)
+    merged = {key: Finding.make(_EMPTIED[emptied[key].code], f.file, sheet=f.sheet,
+                                cell=f.cell, column=f.column, value=emptied[key].value,
+                                expected=f.expected, unit=f.unit or emptied[key].unit)
+              for key, f in missing.items()}
+    kept_read = tuple(merged.get((f.sheet, f.cell), f) if f.code in _EMPTIED else f
+                      for f in read)
+    kept_checked = tuple(f for f in checked
+                         if not (f.code == _MISSING and (f.sheet, f.cell) in missing))
+    return kept_read, kept_checked
 
 
 def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry | None,
@@ -283,8 +328,8 @@ def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry |
         expected = f"biểu mẫu “{forms.current(form_id).title}”"
         return replace(base, intake=(*read_findings, Finding.make(
             "unknown-form", book.file, value=reason, expected=expected)))
-    tables = find_tables(form, book)
-    missing = [s for s in form.sheets if s.id not in tables]
+    tables, section_findings = with_sections(form, book, find_tables(form, book))
+    missing = [s for s in form.sheets if s.id not in tables and not s.optional]
     unit_table = next((t for t in tables.values() if t.sheet.fields), None)
     fields: dict[str, Any] = {}
     field_findings: list[Finding] = []
@@ -293,7 +338,7 @@ def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry |
     unit, unit_findings = _unit_of(book, tables, fields, registry) if registry is not None \
         else (None, [])
     intake = [*read_findings, *unit_findings, *field_findings,
-              *_form_findings(book, form, forms, form_id, tables, missing)]
+              *_form_findings(book, form, forms, form_id, tables, missing), *section_findings]
     frames: dict[str, pd.DataFrame] = {}
     sheet_findings: dict[str, tuple[Finding, ...]] = {}
     validation: dict[str, tuple[Finding, ...]] = {}
@@ -303,7 +348,8 @@ def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry |
         sheet_findings[sheet_id] = tuple(_with_unit(f, unit) for f in
                                          (*_table_findings(table, book.file, unit), *fixes))
         if checked is not None:
-            validation[sheet_id] = tuple(_with_unit(f, unit) for f in checked)
+            sheet_findings[sheet_id], validation[sheet_id] = one_per_fault(
+                sheet_findings[sheet_id], tuple(_with_unit(f, unit) for f in checked))
     return replace(base, form=form, unit_code=unit, frames=frames, fields=fields, tables=tables,
                    intake=tuple(_with_unit(f, unit) for f in intake),
                    sheet_findings=sheet_findings, validation=validation)

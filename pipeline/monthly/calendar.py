@@ -13,11 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline.config import year_start
+from pipeline.settings import LATE_MONTHS
 
-DUE, OPEN = "due", "open"
+# A round in a month: open (not yet due), due that month, or after its deadline (late files
+# are still picked up for `late_months` months).
+DUE, OPEN, AFTER = "due", "open", "after"
 _FIRST_MONTH = 9  # September opens the school year
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
-_KEYS = {"round", "label", "month", "day", "opens", "supported"}
+_KEYS = {"round", "label", "month", "day", "opens", "supported", "late_months"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class Deadline:
     day: int  # due day of that month (clamped to the month's last day)
     opens: int | None = None  # month the round opens (default: the due month)
     supported: bool = True  # False: the form is not built yet
+    late_months: int = LATE_MONTHS  # months after the due month that still pick up files
 
     @property
     def opens_month(self) -> int:
@@ -61,9 +65,9 @@ def _deadline(raw: object, where: str) -> Deadline:
     for key in ("round", "label"):
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise ValueError(f"{where}: thiếu “{key}” hoặc “{key}” không phải chuỗi ký tự.")
-    for key in ("month", "day", "opens"):
+    for key in ("month", "day", "opens", "late_months"):
         value = raw.get(key)
-        if value is None and key == "opens":
+        if value is None and key in ("opens", "late_months"):
             continue
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError(f"{where}: “{key}” phải là số nguyên (đang là {value!r}).")
@@ -79,7 +83,14 @@ def _deadline(raw: object, where: str) -> Deadline:
     supported = raw.get("supported", True)
     if not isinstance(supported, bool):
         raise ValueError(f"{where}: “supported” phải là true hoặc false.")
-    return Deadline(raw["round"].strip(), raw["label"].strip(), month, day, opens, supported)
+    late = raw.get("late_months", LATE_MONTHS)
+    span = _position(month) - _position(month if opens is None else opens)
+    if late < 0 or span + late > 11:
+        raise ValueError(f"{where}: “late_months” = {late} không hợp lệ: cần từ 0 đến "
+                         f"{11 - span} (từ tháng mở đợt đến tháng nhận muộn cuối cùng không quá "
+                         "12 tháng, để không trùng đợt của năm học sau).")
+    return Deadline(raw["round"].strip(), raw["label"].strip(), month, day, opens, supported,
+                    late)
 
 
 def load_calendar(raw: list[dict] | None) -> tuple[Deadline, ...]:
@@ -125,17 +136,45 @@ def previous_month(today: dt.date) -> str:
     return f"{last.year:04d}-{last.month:02d}"
 
 
+def _month_index(day: dt.date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def round_state(deadline: Deadline, school_year: str, period: dt.date) -> str | None:
+    """"open", "due" or "after" when the round of that school year acts in the month of
+    `period`, else None."""
+    due = _month_index(due_date(deadline, school_year))
+    opens = due - (_position(deadline.month) - _position(deadline.opens_month))
+    here = _month_index(period)
+    if opens <= here < due:
+        return OPEN
+    if here == due:
+        return DUE
+    if due < here <= due + deadline.late_months:
+        return AFTER
+    return None
+
+
 def rounds_for_period(calendar: Iterable[Deadline], period: str,
                       ) -> list[tuple[Deadline, str, str]]:
-    """The supported rounds open or due in the month "YYYY-MM", in calendar order.
+    """The supported rounds that act in the month "YYYY-MM", in calendar order.
 
-    Each comes with its school year and "due" (due that month) or "open" (opened, not yet due).
+    Each comes with its school year and "open" (opened, not yet due), "due" (due that month)
+    or "after" (past its deadline, still within its `late_months`: late files are picked up).
+    A round of the previous school year can still be "after" in September.
     """
     match = _PERIOD.match(period.strip())
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise ValueError(f"Kỳ báo cáo “{period}” không đúng dạng YYYY-MM (ví dụ 2025-10).")
-    year, month = int(match.group(1)), int(match.group(2))
-    school_year = school_year_of(dt.date(year, month, 1))
-    here = _position(month)
-    return [(d, school_year, DUE if month == d.month else OPEN) for d in calendar
-            if d.supported and _position(d.opens_month) <= here <= _position(d.month)]
+    first = dt.date(int(match.group(1)), int(match.group(2)), 1)
+    this_year = school_year_of(first)
+    years = (school_year_of(first.replace(year=first.year - 1)), this_year)
+    found = []
+    for deadline in calendar:
+        if not deadline.supported:
+            continue
+        for school_year in years:
+            state = round_state(deadline, school_year, first)
+            if state is not None:
+                found.append((deadline, school_year, state))
+    return found

@@ -7,6 +7,12 @@ as sent what was not; a later run sends a message again only when its attachment
 
 The SMTP password is read only from an environment variable or from a file readable by its owner
 alone, never from the configuration text or the command line, and is never printed or logged.
+
+A dead server never holds the run: connecting and each later exchange have their own timeouts,
+all retries of one call share a time budget, and once the server can't be reached (or the budget
+is spent on network failures) the remaining messages are reported as not sent without trying.
+In all, failures cost at most the budget plus one attempt (connect + one exchange timeout):
+under a minute with the defaults of `pipeline.settings`.
 """
 
 from __future__ import annotations
@@ -24,14 +30,18 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
+from pipeline import settings as defaults
 from pipeline.store.database import Store
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PASSWORD_ENV = "TDKT_SMTP_PASSWORD"
+# The From address of a preview (.eml) when no [smtp] sender is configured (.invalid: RFC 2606).
+PREVIEW_SENDER = "tdkt@may-chu-thu-chua-khai-bao.invalid"
 
 
 class DeliveryError(Exception):
@@ -47,7 +57,9 @@ class SmtpSettings:
     sender: str = ""  # the From address
     password_env: str | None = DEFAULT_PASSWORD_ENV  # the password comes only from this variable
     password_file: Path | None = None  # ... or from a file readable by its owner alone
-    timeout: float = 30
+    timeout: float = defaults.SMTP_TIMEOUT  # seconds for each exchange once connected
+    connect_timeout: float = defaults.SMTP_CONNECT_TIMEOUT  # connect, greeting, TLS, login
+    retry_budget: float = defaults.SMTP_RETRY_BUDGET  # all failed tries and waits of one run
 
 
 @dataclass(frozen=True)
@@ -69,13 +81,16 @@ class Report:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str, str]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    stopped: str | None = None  # why sending stopped early (server unreachable), if it did
 
 
 # Settings
 
 
 _SETTING_KEYS = ("host", "port", "security", "user", "sender", "password_env", "password_file",
-                 "timeout")
+                 "timeout", "connect_timeout", "retry_budget")
+_SECONDS = {"timeout": defaults.SMTP_TIMEOUT, "connect_timeout": defaults.SMTP_CONNECT_TIMEOUT,
+            "retry_budget": defaults.SMTP_RETRY_BUDGET}
 
 
 def smtp_settings(raw: dict, base: Path) -> SmtpSettings:
@@ -100,9 +115,12 @@ def smtp_settings(raw: dict, base: Path) -> SmtpSettings:
     port = raw.get("port", 465 if security == "ssl" else 587)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise DeliveryError(f"Mục [smtp]: port = “{port}” không phải số cổng hợp lệ.")
-    timeout = raw.get("timeout", 30)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise DeliveryError(f"Mục [smtp]: timeout = “{timeout}” phải là số giây dương.")
+    seconds = {key: raw.get(key, default) for key, default in _SECONDS.items()}
+    for key, value in seconds.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                0 < value <= 600 or (key == "retry_budget" and value == 0)):
+            raise DeliveryError(f"Mục [smtp]: {key} = “{value}” phải là số giây dương "
+                                "(không quá 600).")
     sender = raw.get("sender", "")
     if not isinstance(sender, str) or "@" not in sender:
         raise DeliveryError("Mục [smtp] phải có sender (địa chỉ người gửi), "
@@ -118,7 +136,8 @@ def smtp_settings(raw: dict, base: Path) -> SmtpSettings:
     settings = SmtpSettings(host=host.strip(), port=port, security=security,
                             user=raw.get("user") or None, sender=sender.strip(),
                             password_env=raw.get("password_env", DEFAULT_PASSWORD_ENV) or None,
-                            password_file=password_file, timeout=float(timeout))
+                            password_file=password_file,
+                            **{key: float(value) for key, value in seconds.items()})
     if password_file is not None and password_file.exists():
         _check_private(password_file)
     return settings
@@ -183,11 +202,21 @@ def attachment_digest(item: Outgoing) -> str:
     return _digest(item, _read_attachments(item))
 
 
+def from_header(sender: str, name: str = "") -> str:
+    """The From header: the office's name (when given) and the sender address."""
+    sender = sender or PREVIEW_SENDER
+    if not name:
+        return sender
+    try:
+        return str(Address(display_name=unicodedata.normalize("NFC", name), addr_spec=sender))
+    except (ValueError, IndexError):  # an address the parser refuses: the bare address
+        return sender
+
+
 def _message(item: Outgoing, sender: str, files: list[tuple[str, bytes]], digest: str,
-             date: datetime | None) -> EmailMessage:
+             date: datetime | None, name: str = "") -> EmailMessage:
     message = EmailMessage()
-    if sender:
-        message["From"] = sender
+    message["From"] = from_header(sender, name)
     message["To"] = ", ".join(dict.fromkeys(item.to))
     message["Subject"] = unicodedata.normalize("NFC", item.subject)
     message["Date"] = email.utils.format_datetime(date or datetime.now().astimezone())
@@ -200,10 +229,12 @@ def _message(item: Outgoing, sender: str, files: list[tuple[str, bytes]], digest
     return message
 
 
-def build_message(item: Outgoing, sender: str, *, date: datetime | None = None) -> EmailMessage:
-    """The UTF-8 message of `item`, its workbooks attached under their own (NFC) file names."""
+def build_message(item: Outgoing, sender: str, *, date: datetime | None = None,
+                  name: str = "") -> EmailMessage:
+    """The UTF-8 message of `item`, its workbooks attached under their own (NFC) file names,
+    from `name` <`sender`>."""
     files = _read_attachments(item)
-    return _message(item, sender, files, _digest(item, files), date)
+    return _message(item, sender, files, _digest(item, files), date, name)
 
 
 # Send log
@@ -221,6 +252,23 @@ def _log_sent(store: Store, key: str, recipient: str, digest: str, sent_at: str)
 # Sending
 
 
+class _ConnectFailed(Exception):
+    """The session could not be opened (connect, greeting, TLS): `cause` says why."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Unreachable(Exception):
+    """The server can't be reached: the remaining messages are not tried. `reason` says why
+    (Vietnamese); the message is the failure of the last message tried."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class _Connection:
     """One SMTP session for a deliver() call, opened on first use and reopened after a failure."""
 
@@ -235,12 +283,17 @@ class _Connection:
         self._smtp.send_message(message, from_addr=self._settings.sender, to_addrs=[recipient])
 
     def _open(self) -> smtplib.SMTP:
+        """A session, connected and logged in within `connect_timeout` per step; later
+        exchanges wait at most `timeout`. Raises _ConnectFailed, or the login refusal."""
         s = self._settings
-        if s.security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
-                                                  context=ssl.create_default_context())
-        else:
-            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
+            if s.security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.connect_timeout,
+                                                      context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.connect_timeout)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _ConnectFailed(exc) from exc
         try:
             if s.security == "starttls":
                 smtp.ehlo()
@@ -248,9 +301,17 @@ class _Connection:
                 smtp.ehlo()
             if s.user:
                 smtp.login(s.user, self._password or "")
+        except smtplib.SMTPAuthenticationError:
+            smtp.close()
+            raise
+        except (smtplib.SMTPException, OSError) as exc:
+            smtp.close()
+            raise _ConnectFailed(exc) from exc
         except BaseException:
             smtp.close()
             raise
+        if smtp.sock is not None:
+            smtp.sock.settimeout(s.timeout)
         return smtp
 
     def close(self) -> None:
@@ -264,6 +325,8 @@ class _Connection:
 
 def _describe(exc: BaseException) -> str:
     """A short Vietnamese description of a send failure (never contains the password)."""
+    if isinstance(exc, _ConnectFailed):
+        exc = exc.cause
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) \
             else str(exc.smtp_error)
@@ -272,10 +335,11 @@ def _describe(exc: BaseException) -> str:
         codes = "; ".join(f"{code} {msg.decode('utf-8', 'replace')}"
                           for code, msg in exc.recipients.values())
         return f"máy chủ thư từ chối người nhận ({codes})"
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+        # smtplib reports a timed-out reply as "disconnected"
+        return "quá thời gian chờ máy chủ thư"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return "máy chủ thư ngắt kết nối"
-    if isinstance(exc, TimeoutError):
-        return "quá thời gian chờ máy chủ thư"
     if isinstance(exc, ssl.SSLError):
         return f"lỗi kết nối bảo mật (SSL/TLS): {exc.reason or exc}"
     if isinstance(exc, OSError):
@@ -283,19 +347,36 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _network(exc: BaseException) -> bool:
+    """A failure of the connection itself (as opposed to the server refusing one message)."""
+    return isinstance(exc, _ConnectFailed) or not isinstance(
+        exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused)
+
+
 def _safe(text: str) -> str:
     return re.sub(r"[^\w.@+-]+", "_", text).strip("._") or "_"
 
 
+@dataclass
+class _Budget:
+    """Seconds the failed tries and the waits between them may still take."""
+
+    left: float
+
+
 def deliver(items: list[Outgoing], settings: SmtpSettings | None, store: Store, *,
-            dry_run_dir: Path | None = None, retries: int = 3, backoff: float = 2.0,
+            dry_run_dir: Path | None = None, retries: int = 3, backoff: float = 1.0,
             sleep: Callable[[float], object] = time.sleep,
-            now: Callable[[], datetime] = lambda: datetime.now().astimezone()) -> Report:
+            now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+            clock: Callable[[], float] = time.monotonic, sender_name: str = "") -> Report:
     """Send each item once to each recipient, skipping what the send log shows as already sent.
 
-    With `dry_run_dir`, write each message that would be sent as an .eml file there instead and
-    record nothing. A message that still fails after `retries` retries is reported in `failed`
-    and the others go on; only unusable settings (or an unwritable send log) raise.
+    Every message is from `sender_name` <the [smtp] sender>. With `dry_run_dir`, write each
+    message that would be sent as an .eml file there instead and record nothing. A message
+    that still fails after `retries` retries (waits of `backoff`, doubling, while the
+    settings' retry budget lasts) is reported in `failed` and the others go on; once the
+    server can't be reached, the rest are reported in `failed` untried and `stopped` says why.
+    Only unusable settings (or an unwritable send log) raise.
     """
     report = Report()
     if store.in_transaction:
@@ -319,6 +400,7 @@ def deliver(items: list[Outgoing], settings: SmtpSettings | None, store: Store, 
     else:
         dry_run_dir = Path(dry_run_dir)
     sender = settings.sender if settings else ""
+    budget = _Budget(settings.retry_budget if settings else defaults.SMTP_RETRY_BUDGET)
     try:
         for item in items:
             recipients = [r.strip() for r in dict.fromkeys(item.to) if r.strip()]
@@ -329,7 +411,7 @@ def deliver(items: list[Outgoing], settings: SmtpSettings | None, store: Store, 
                 report.failed.extend((item.key, r, error) for r in recipients)
                 continue
             digest = _digest(item, files)
-            message = _message(item, sender, files, digest, now())
+            message = _message(item, sender, files, digest, now(), sender_name)
             for recipient in recipients:
                 if store.sent(item.key, recipient) == digest:
                     report.skipped.append((item.key, recipient))
@@ -338,9 +420,18 @@ def deliver(items: list[Outgoing], settings: SmtpSettings | None, store: Store, 
                     target = dry_run_dir / f"{_safe(item.key)}__{_safe(recipient)}.eml"
                     target.write_bytes(message.as_bytes())
                     report.written.append(target)
+                elif report.stopped is not None:
+                    report.failed.append((item.key, recipient, report.stopped))
                 else:
                     assert smtp is not None
-                    error = _send(smtp, message, recipient, retries, backoff, sleep)
+                    try:
+                        error = _send(smtp, message, recipient, retries, backoff, sleep,
+                                      budget, clock)
+                    except _Unreachable as exc:
+                        report.stopped = (f"chưa gửi vì {exc.reason}; đã dừng gửi thư lần này "
+                                          "(sẽ gửi ở lần chạy sau)")
+                        report.failed.append((item.key, recipient, str(exc)))
+                        continue
                     if error is None:
                         _log_sent(store, item.key, recipient, digest,
                                   now().isoformat(timespec="seconds"))
@@ -354,10 +445,15 @@ def deliver(items: list[Outgoing], settings: SmtpSettings | None, store: Store, 
 
 
 def _send(smtp: _Connection, message: EmailMessage, recipient: str, retries: int,
-          backoff: float, sleep: Callable[[float], object]) -> str | None:
-    """None once the server accepted the message, else the Vietnamese error of the last try."""
+          backoff: float, sleep: Callable[[float], object], budget: _Budget,
+          clock: Callable[[], float]) -> str | None:
+    """None once the server accepted the message, else the Vietnamese error of the last try.
+
+    Raises _Unreachable when the server could not be reached at the last try, or a network
+    failure came after the retry budget was spent."""
     attempts = max(retries, 0) + 1
     for attempt in range(attempts):
+        started = clock()
         try:
             smtp.send(message, recipient)
             return None
@@ -367,9 +463,17 @@ def _send(smtp: _Connection, message: EmailMessage, recipient: str, retries: int
                 f"Máy chủ thư không chấp nhận tài khoản/mật khẩu ({exc.smtp_code}). "
                 "Hãy kiểm tra user và mật khẩu rồi chạy lại; thư đã gửi sẽ không bị gửi lại."
             ) from None
-        except (smtplib.SMTPException, OSError) as exc:
+        except (_ConnectFailed, smtplib.SMTPException, OSError) as exc:
             smtp.close()  # reconnect for the next try
+            budget.left -= clock() - started
             error = _describe(exc)
-            if attempt + 1 < attempts:
-                sleep(backoff * 2 ** attempt)
-    return f"gửi không thành công sau {attempts} lần thử: {error}"
+            delay = backoff * 2 ** attempt
+            if attempt + 1 < attempts and budget.left >= delay:
+                sleep(delay)
+                budget.left -= delay
+                continue
+            tried = f"sau {attempt + 1} lần thử: {error}"
+            if isinstance(exc, _ConnectFailed) or (_network(exc) and budget.left <= 0):
+                raise _Unreachable(f"gửi không thành công {tried}", error) from None
+            return f"gửi không thành công {tried}"
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,27 +1,40 @@
-"""`tdkt run`: the month-end job — consolidate every round due or open, report who is late or
-missing, and email the summaries and each school's feedback, once."""
+"""`tdkt run`: the month-end job — consolidate every round open, due or still picking up late
+files, report who is late or missing, mail the Phòng its summary and each school its feedback,
+and mail the Sở what the Phòng approved (`tdkt approve`), each message once."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import settings
-from pipeline.config import Config
+from pipeline.config import Config, ConfigError, Office
 from pipeline.engine import append_run_log, consolidate, held_lock
 from pipeline.findings import Severity
-from pipeline.monthly.calendar import due_date, load_calendar, rounds_for_period
+from pipeline.monthly.approval import Approval, approval_of
+from pipeline.monthly.calendar import (
+    AFTER,
+    DUE,
+    Deadline,
+    due_date,
+    load_calendar,
+    rounds_for_period,
+    school_year_of,
+)
 from pipeline.monthly.deliver import Outgoing, Report, deliver, smtp_settings
 from pipeline.reports.completeness import completeness, write_completeness
+from pipeline.reports.registration import OFFICE_FILE, PROVINCE_FILE
 from pipeline.rounds.base import RoundResult as Consolidation
 from pipeline.status import UnitStatus, label
 from pipeline.store.archive import archive_inbox
 from pipeline.store.database import Store
 
 RUN_LOCK = ".tdkt-run.lock"
+STATE_LABELS = {"open": "đang mở", DUE: "đến hạn", AFTER: "quá hạn, vẫn nhận tệp nộp muộn"}
 
 
 @dataclass
@@ -30,12 +43,21 @@ class RoundRun:
 
     round: str
     label: str
-    state: str  # "due" | "open"
+    state: str  # "open" | "due" | "after"
     due: dt.date
     result: Consolidation
     report: Path
     changes: dict[str, list[str]]
     moved: dict[str, tuple[int, int]]
+    approval: Approval | None = None
+
+
+@dataclass(frozen=True)
+class ProvinceMail:
+    """An approved round whose approved copy goes to the Sở."""
+
+    deadline: Deadline
+    approval: Approval
 
 
 @dataclass
@@ -44,6 +66,7 @@ class MonthRun:
 
     period: str
     rounds: list[RoundRun] = field(default_factory=list)
+    approved: list[ProvinceMail] = field(default_factory=list)
     delivery: Report | None = None
     log: Path | None = None
 
@@ -65,11 +88,44 @@ def _counts(result: Consolidation) -> dict[str, int]:
     return result.units["status"].value_counts().to_dict()
 
 
-def _body(run: RoundRun) -> str:
+# Messages
+
+
+def _office(config: Config, school_year: str) -> Office:
+    """The office that consolidates the year (the configured year's office if none does)."""
+    try:
+        return config.office_for(school_year)
+    except ConfigError:
+        return config.office_for()
+
+
+def signature(office: Office) -> list[str]:
+    """The closing lines of every message: signed as the office."""
+    return ["", "Trân trọng,", office.signer, f"{office.name} – {office.parent}", "",
+            "(Thư gửi tự động từ chương trình tổng hợp thi đua tdkt.)"]
+
+
+def _approval_line(run: RoundRun) -> str:
+    approval = run.approval
+    if approval is None:
+        return ("- Chưa gửi Sở: chờ Phòng duyệt. Khi đã xem và đồng ý, chạy lệnh: "
+                f"tdkt approve --round {run.round} --year {run.result.school_year}")
+    when = f"ngày {approval.approved_at:%d/%m/%Y}" + (
+        f" ({approval.approved_by})" if approval.approved_by else "")
+    now = {s.file: s.sha256 for s in run.result.submissions}
+    if approval.inputs() != now:
+        return (f"- Phòng đã duyệt {when}; Sở nhận bản đã duyệt. Từ đó đến nay có tệp mới hoặc "
+                "tệp thay đổi: nếu cần gửi Sở bản mới, hãy duyệt lại (tdkt approve --round "
+                f"{run.round} --year {run.result.school_year}).")
+    return f"- Phòng đã duyệt {when}; Sở nhận bản đã duyệt."
+
+
+def _body(run: RoundRun, office: Office) -> str:
     units = run.result.units
-    late = run.result.units.index[units["status"] == UnitStatus.MISSING].tolist()
-    lines = ["Kính gửi,", "",
-             f"{run.label} năm học {run.result.school_year} (hạn {run.due:%d/%m/%Y}):",
+    late = units.index[units["status"] == UnitStatus.MISSING].tolist()
+    lines = [f"Kính gửi: Lãnh đạo {office.name},", "",
+             f"{run.label} năm học {run.result.school_year} (hạn {run.due:%d/%m/%Y}, "
+             f"{STATE_LABELS[run.state]}):",
              f"- Đơn vị trong danh mục: {len(units)}; đã nộp: {int(units['submitted'].sum())}; "
              f"chưa nộp: {len(late)}.",
              f"- Lỗi: {len(run.result.errors)}; cảnh báo: "
@@ -85,37 +141,48 @@ def _body(run: RoundRun) -> str:
     for status, (old, new) in sorted(moved.items()):
         if old != new:
             lines.append(f"- {status}: {old} → {new}.")
-    lines += ["", "Bảng tổng hợp và báo cáo tiến độ gửi kèm.", "", "tdkt"]
+    lines.append(_approval_line(run))
+    lines += ["", "Bảng tổng hợp của Phòng và báo cáo tiến độ gửi kèm.", *signature(office)]
     return "\n".join(lines)
 
 
-def _school_body(result: Consolidation, code: str) -> str:
+def _province_body(mail: ProvinceMail, office: Office, province: Office) -> str:
+    approval = mail.approval
+    lines = [f"Kính gửi: {province.name},", "",
+             f"{office.name} gửi bảng tổng hợp {mail.deadline.label.lower()} năm học "
+             f"{approval.school_year} của các đơn vị trực thuộc, đã được Phòng duyệt ngày "
+             f"{approval.approved_at:%d/%m/%Y}.", "", "Bảng tổng hợp gửi kèm.",
+             *signature(office)]
+    return "\n".join(lines)
+
+
+def _school_body(result: Consolidation, code: str, office: Office) -> str:
     mine = [f for f in result.findings if f.unit == code]
     errors = [f for f in mine if f.severity is Severity.ERROR]
-    lines = [f"Kính gửi {result.units.loc[code, 'unit_name']},", "",
-             f"Phòng đã nhận và kiểm tra tệp của đơn vị. Có {len(errors)} lỗi cần sửa và "
-             f"{len(mine) - len(errors)} cảnh báo:", ""]
+    lines = [f"Kính gửi: {result.units.loc[code, 'unit_name']},", "",
+             f"{office.name} đã nhận và kiểm tra tệp của đơn vị. Có {len(errors)} lỗi cần sửa "
+             f"và {len(mine) - len(errors)} cảnh báo:", ""]
     lines += [f"- {f.message} Cách sửa: {f.hint}" for f in mine[:50]]
     if len(mine) > 50:
         lines.append(f"- … và {len(mine) - 50} mục khác trong tệp phản hồi gửi kèm.")
     lines += ["", "Đơn vị sửa ngay trên tệp của mình (các ô lỗi được tô màu trong tệp phản hồi "
-              "gửi kèm) rồi gửi lại cho Phòng.", "", "tdkt"]
+              "gửi kèm) rồi gửi lại cho Phòng.", *signature(office)]
     return "\n".join(lines)
 
 
 def messages(month: MonthRun, config: Config) -> list[Outgoing]:
-    """The summaries for the Phòng and the Sở, and each school's feedback when it has findings."""
+    """The Phòng's summary of each round, each school's feedback when it has findings, and the
+    approved copy of each approved round for the Sở."""
     items: list[Outgoing] = []
+    phong = tuple(config.recipients.get("phong", ()))
     for run in month.rounds:
         result, out_dir = run.result, run.result.out_dir
-        subject = f"[TĐKT] {run.label} năm học {result.school_year} — tổng hợp {month.period}"
-        body = _body(run)
-        for who, files in (("phong", ("tong-hop-phong.xlsx",)), ("so", ("tong-hop-so.xlsx",))):
-            to = tuple(config.recipients.get(who, ()))
-            if to:
-                attachments = (*(out_dir / f for f in files), run.report)
-                items.append(Outgoing(f"{month.period}/{run.round}/{who}", to, subject, body,
-                                      attachments))
+        office = _office(config, result.school_year)
+        if phong:
+            items.append(Outgoing(
+                f"{month.period}/{run.round}/phong", phong,
+                f"[TĐKT] {run.label} năm học {result.school_year} — tổng hợp {month.period}",
+                _body(run, office), (out_dir / OFFICE_FILE, run.report)))
         emails = result.units.get("email")
         for code in sorted({f.unit for f in result.findings if f.unit}):
             address = emails.get(code) if emails is not None else None
@@ -124,13 +191,53 @@ def messages(month: MonthRun, config: Config) -> list[Outgoing]:
                 items.append(Outgoing(
                     f"{month.period}/{run.round}/phan-hoi/{code}", (address,),
                     f"[TĐKT] Phản hồi {run.label.lower()} — {result.units.loc[code, 'unit_name']}",
-                    _school_body(result, code), (feedback,)))
+                    _school_body(result, code, office), (feedback,)))
+    so = tuple(config.recipients.get("so", ()))
+    for mail in month.approved if so else ():
+        approval = mail.approval
+        office = _office(config, approval.school_year)
+        items.append(Outgoing(
+            f"{approval.school_year}/{approval.round}/so", so,
+            f"[TĐKT] {office.name} gửi {mail.deadline.label.lower()} năm học "
+            f"{approval.school_year}",
+            _province_body(mail, office, config.province_office),
+            (approval.folder / PROVINCE_FILE,)))
     return items
 
 
+# The job
+
+
+def _earlier_sightings(history: Store, school_year: str, round_name: str,
+                       inputs: dict[str, str]) -> dict[str, dt.datetime]:
+    """sha256 → when the last recorded consolidation of the round read that content."""
+    runs = [r for r in history.round_runs(school_year) if r["round"] == round_name]
+    if not runs:
+        return {}
+    at = dt.datetime.fromisoformat(runs[-1]["run_at"])
+    at = at if at.tzinfo is not None else at.astimezone()
+    return {sha: at for sha in inputs.values() if sha}
+
+
+def _approved(out: Path, history: Store, calendar: tuple[Deadline, ...],
+              period: str) -> list[ProvinceMail]:
+    """The approved rounds of the period's school year and the one before."""
+    first = dt.date.fromisoformat(f"{period}-01")
+    years = (school_year_of(first.replace(year=first.year - 1)), school_year_of(first))
+    found = []
+    for deadline in calendar:
+        for year in years:
+            approval = approval_of(out, history, year, deadline.round)
+            if approval is not None and (approval.folder / PROVINCE_FILE).is_file():
+                found.append(ProvinceMail(deadline, approval))
+    return found
+
+
 def run_month(config: Config, out: Path, period: str, *, dry_run: bool = False,
-              store: Path | None = None, now: dt.datetime | None = None) -> MonthRun:
-    """The whole month-end job; the same consolidation as `tdkt consolidate`."""
+              store: Path | None = None, now: dt.datetime | None = None,
+              say: Callable[[str], object] = lambda _: None) -> MonthRun:
+    """The whole job; the same consolidation as `tdkt consolidate`. `say` hears what the job
+    is doing (one Vietnamese line per step)."""
     now = now or dt.datetime.now().astimezone()
     calendar = load_calendar(config.calendar)
     store_path = store or config.store or out / settings.STORE_FILE
@@ -140,17 +247,20 @@ def run_month(config: Config, out: Path, period: str, *, dry_run: bool = False,
             inbox = config.inboxes.get(deadline.round)
             if inbox is None or not inbox.is_dir():
                 continue
+            say(f"Đang tổng hợp: {deadline.label} năm học {school_year} "
+                f"({STATE_LABELS[state]})…")
             year_config = config if school_year == config.school_year else \
-                _with_year(config, school_year)
+                replace(config, school_year=school_year)
             with Store.open(store_path) as history:
                 before = history.round_inputs(school_year, deadline.round)
                 counts = history.unit_status_counts(school_year, deadline.round)  # codes
-                arrivals = archive_inbox(history, inbox, out / "luu-tru", now)
+                earlier = _earlier_sightings(history, school_year, deadline.round, before)
+                seen = archive_inbox(history, inbox, out / "luu-tru", now, earlier)
             result = consolidate(inbox, out, year_config, round=deadline.round,
                                  registration_inbox=config.inboxes.get("dang-ky"),
-                                 store=store_path)
+                                 store=store_path, run_date=now.date())
             due = due_date(deadline, school_year)
-            table = completeness(result, due, arrivals)
+            table = completeness(result, due, seen)
             report = out / school_year / "tien-do" / f"{period}_{deadline.round}.xlsx"
             report.parent.mkdir(parents=True, exist_ok=True)
             partial = report.with_name(report.stem + ".part.xlsx")
@@ -158,20 +268,22 @@ def run_month(config: Config, out: Path, period: str, *, dry_run: bool = False,
             os.replace(partial, report)
             after = _counts(result)
             moved = {k: (counts.get(k, 0), after.get(k, 0)) for k in set(counts) | set(after)}
+            with Store.open(store_path) as history:
+                approval = approval_of(out, history, school_year, deadline.round)
             month.rounds.append(RoundRun(deadline.round, deadline.label, state, due, result,
-                                         report, changes_since(before, result), moved))
+                                         report, changes_since(before, result), moved,
+                                         approval))
         smtp = smtp_settings(config.smtp, config.path.parent if config.path else out) \
-            if config.smtp and not dry_run else None
+            if config.smtp else None
         with Store.open(store_path) as history:
+            month.approved = _approved(out, history, calendar, period)
             outbox = out / "thu-gui" / period if dry_run else None
-            month.delivery = deliver(messages(month, config), smtp, history, dry_run_dir=outbox)
+            items = messages(month, config)
+            say(f"Đang {'ghi' if dry_run else 'gửi'} {len(items)} thư…")
+            month.delivery = deliver(items, smtp, history, dry_run_dir=outbox,
+                                     sender_name=config.office_for().name)
         month.log = _log(out, month, dry_run, now)
     return month
-
-
-def _with_year(config: Config, school_year: str) -> Config:
-    from dataclasses import replace
-    return replace(config, school_year=school_year)
 
 
 def _log(out: Path, month: MonthRun, dry_run: bool, now: dt.datetime) -> Path:
@@ -181,10 +293,14 @@ def _log(out: Path, month: MonthRun, dry_run: bool, now: dt.datetime) -> Path:
              "dry_run": dry_run,
              "rounds": [{"round": r.round, "school_year": r.result.school_year,
                          "state": r.state, "files": len(r.result.submissions),
-                         "errors": len(r.result.errors), "changes": r.changes}
+                         "errors": len(r.result.errors), "changes": r.changes,
+                         "approved": r.approval.manifest_sha256 if r.approval else None}
                         for r in month.rounds],
+             "to_province": [f"{m.approval.school_year}/{m.approval.round}"
+                             for m in month.approved],
              "sent": len(delivery.sent) if delivery else 0,
              "skipped": len(delivery.skipped) if delivery else 0,
              "failed": len(delivery.failed) if delivery else 0,
-             "written": len(delivery.written) if delivery else 0}
+             "written": len(delivery.written) if delivery else 0,
+             "stopped": delivery.stopped if delivery else None}
     return append_run_log(out, entry)

@@ -1,4 +1,10 @@
-"""Who has sent the round's file, on time or late, and who has not: one row per registry unit."""
+"""Who has sent the round's file, on time or late, and who has not: one row per registry unit.
+
+When a file arrived: the date the unit wrote on its form ("Ngày lập", `report_date`) unless that
+is after the first time tdkt saw the file's content (the input archive's first-seen time, or this
+run when the content is new); never the file's modification time, which is when the office saved
+it, not when the school sent it.
+"""
 
 from __future__ import annotations
 
@@ -18,27 +24,31 @@ STATES = tuple(Arrival)
 STATE_KEYS = {state: state.value for state in STATES}
 PROGRESS_FILE = "bao-cao-tien-do.xlsx"
 NO_GROUP = "(chưa xếp)"  # a unit without a level or block in the registry
-COLUMNS = ["unit_code", "unit_name", "level", "block", "state", "arrived", "file", "days_late"]
+COLUMNS = ["unit_code", "unit_name", "level", "block", "state", "arrived", "basis", "file",
+           "days_late"]
+# What an arrival time is based on.
+FORM, SEEN = "form", "seen"
+BASIS_LABELS = {FORM: "Ngày lập ghi trên biểu mẫu", SEEN: "Lần đầu thấy tệp trong hộp thư"}
 
 
-def _mtime(sub: Any) -> dt.datetime | None:
-    """The file's modification time, as local time."""
-    ns = getattr(sub, "mtime_ns", 0)
-    if ns:
-        return dt.datetime.fromtimestamp(ns / 1e9)
-    path = getattr(sub, "path", None)
-    try:
-        return dt.datetime.fromtimestamp(Path(path).stat().st_mtime) if path else None
-    except OSError:
-        return None
+def _form_date(sub: Any) -> dt.date | None:
+    value = getattr(sub, "report_date", None)
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else None
 
 
-def arrival(sub: Any, arrivals: Mapping[str, dt.datetime]) -> dt.datetime | None:
-    """When a file arrived: `arrivals` by its inbox name (or base name), else its mtime."""
-    for name in (sub.file, Path(sub.file).name):
-        if name in arrivals and arrivals[name] is not None:
-            return arrivals[name]
-    return _mtime(sub)
+def arrival(sub: Any, seen: Mapping[str, dt.datetime],
+            first_look: dt.datetime | None = None) -> tuple[dt.datetime | None, str | None]:
+    """When a file arrived and what says so: its form date ("form") unless that is after the
+    first time its content was seen (`seen`, by inbox name or base name; `first_look` for a
+    file not in it, normally this run), else that first sighting ("seen")."""
+    first = next((seen[name] for name in (sub.file, Path(sub.file).name)
+                  if seen.get(name) is not None), first_look)
+    form = _form_date(sub)
+    if form is not None and (first is None or form <= first.date()):
+        return dt.datetime.combine(form, dt.time()), FORM
+    return first, SEEN if first is not None else None
 
 
 def _chosen(subs: list[Any], arrivals: Mapping[str, dt.datetime]) -> Any | None:
@@ -49,29 +59,33 @@ def _chosen(subs: list[Any], arrivals: Mapping[str, dt.datetime]) -> Any | None:
             or subs)
 
     def newest(sub: Any) -> tuple:
-        when = arrival(sub, arrivals)
-        stamp = when.timestamp() if when is not None else float("-inf")
+        when = arrivals.get(sub.file) or arrivals.get(Path(sub.file).name)
+        stamp = when.timestamp() if when is not None else float("inf")  # new in this run
         return (stamp, sub.file)
 
     return max(pool, key=newest)
 
 
 def completeness(result, due: dt.date, arrivals: Mapping[str, dt.datetime]) -> pd.DataFrame:
-    """One row per registry unit: on time, late, missing or invalid, with its file's arrival.
+    """One row per registry unit: on time, late, missing or invalid, with its file's arrival
+    (see `arrival`; `arrivals` are the first-seen times of the inbox files, a file missing
+    from it is seen for the first time on the run date).
 
     Invalid: the unit's file is not counted or the unit table marks it "Không hợp lệ".
-    Late: it arrived after the due day. `days_late` counts days after `due` (0 when on time
-    and when nothing arrived).
+    Late: it arrived after the due day. `days_late` counts days after `due`: of the arrival,
+    or, for a unit that sent nothing, of the run date (0 when on time or not yet due).
     """
     by_unit: dict[str, list[Any]] = {}
     for sub in result.submissions:
         if sub.unit_code:
             by_unit.setdefault(sub.unit_code, []).append(sub)
+    first_look = dt.datetime.combine(result.run_date, dt.time())
+    overdue = max(0, (result.run_date - due).days)
     rows = []
     for code, unit in result.units.iterrows():
         sub = _chosen(by_unit.get(code, []), arrivals)
-        arrived = arrival(sub, arrivals) if sub is not None else None
-        late = max(0, (arrived.date() - due).days) if arrived is not None else 0
+        arrived, basis = arrival(sub, arrivals, first_look) if sub is not None else (None, None)
+        late = max(0, (arrived.date() - due).days) if arrived is not None else overdue
         if sub is None:
             state = MISSING
         elif not sub.counted or unit.get("status") == UnitStatus.INVALID:
@@ -80,10 +94,10 @@ def completeness(result, due: dt.date, arrivals: Mapping[str, dt.datetime]) -> p
             state = LATE if late else ON_TIME
         rows.append({"unit_code": code, "unit_name": unit.get("unit_name"),
                      "level": unit.get("level"), "block": unit.get("block"), "state": state,
-                     "arrived": arrived, "file": sub.file if sub is not None else None,
-                     "days_late": late})
+                     "arrived": arrived, "basis": basis,
+                     "file": sub.file if sub is not None else None, "days_late": late})
     table = pd.DataFrame(rows, columns=COLUMNS)
-    for key in ("arrived", "file"):  # None stays None, not NaT / NaN
+    for key in ("arrived", "basis", "file"):  # None stays None, not NaT / NaN
         table[key] = pd.Series([r[key] for r in rows], index=table.index, dtype=object)
     table["days_late"] = table["days_late"].astype(int)
     return table
@@ -112,7 +126,8 @@ def _summary_cols(key: str, header: str) -> list[Col]:
 _UNIT_COLS = [Col("seq", txt("seq"), 5, "int"), Col("unit_code", txt("unit_code"), 10),
               Col("unit_name", txt("unit_name"), 30), Col("level", txt("level"), 9),
               Col("block", txt("block"), 15), Col("state", txt("status"), 13),
-              Col("arrived", "Thời điểm nhận", 17, "date"), Col("file", "Tệp đã nhận", 24),
+              Col("arrived", "Thời điểm nhận", 17, "date"),
+              Col("basis", "Căn cứ thời điểm nhận", 22), Col("file", "Tệp đã nhận", 24),
               Col("days_late", "Số ngày muộn", 9, "int")]
 
 
@@ -125,11 +140,14 @@ def write_completeness(table: pd.DataFrame, result, due: dt.date, path: Path,
                 f"{result.run_date:%d/%m/%Y}")
     notes = [f"Tổng số {len(table)} đơn vị: " + ", ".join(
         f"{label(s).lower()} {int(counts.get(s, 0))}" for s in STATES) + ".",
-        "Thời điểm nhận là lúc tệp đến hộp thư; không có thông tin đó thì lấy thời điểm "
-        "sửa tệp."]
+        "Thời điểm nhận là ngày lập ghi trên biểu mẫu, trừ khi ngày đó sau lần đầu chương "
+        "trình thấy tệp trong hộp thư (khi đó lấy lần đầu thấy tệp); không dùng thời điểm "
+        "sửa tệp.",
+        f"Số ngày muộn của đơn vị chưa nộp tính đến ngày {result.run_date:%d/%m/%Y}."]
     units = table.reset_index(drop=True)
     late = units["state"] == LATE
     units["state"] = units["state"].map(label)
+    units["basis"] = units["basis"].map(lambda b: BASIS_LABELS.get(b) if b else None)
     units.insert(0, "seq", range(1, len(units) + 1))
     title = f"TIẾN ĐỘ NỘP HỒ SƠ: {round_label.upper()}"
     letterhead = Letterhead.of(result.office, result.run_date)

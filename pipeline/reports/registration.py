@@ -159,6 +159,11 @@ def _files_frame(result: RoundResult) -> pd.DataFrame:
                      "form": f"{sub.form.title} ({sub.form.version})" if sub.form else "",
                      "status": status, "errors": errors,
                      "warnings": len(sub.findings) - errors, "sha256": sub.sha256 or ""})
+    for entry in result.ignored:  # lock, system and hidden files: listed, not read
+        rows.append({"file": entry.file, "unit_code": "", "form": "",
+                     "status": f"{label(FileStatus.IGNORED)} ({entry.reason})", "errors": 0,
+                     "warnings": 0, "sha256": ""})
+    rows.sort(key=lambda row: row["file"])
     frame = pd.DataFrame(rows, columns=["file", "unit_code", "form", "status", "errors",
                                         "warnings", "sha256"])
     frame.insert(0, "seq", range(1, len(frame) + 1))

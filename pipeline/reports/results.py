@@ -281,9 +281,12 @@ def write_results_province(result: RoundResult, path: Path) -> Path:
                                  cols, subtitle=txt("addressee", office=result.province.name,
                                                     parent=result.province.parent),
                                  totals_label=None)
-        if not book._names:
+        if not book._names:  # nothing passes or waits at the Sở's level: an empty list
+            empty = pd.DataFrame(columns=[c.key for c in cols])
             book.table_sheet("Danh sách đề nghị", f"DANH SÁCH ĐỀ NGHỊ NĂM HỌC {year}",
-                             proposals.iloc[0:0], cols, totals_label=None)
+                             empty, cols, subtitle=txt("addressee", office=result.province.name,
+                                                       parent=result.province.parent),
+                             totals_label=None)
     return path
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from pipeline.config import Config, Office
 from pipeline.findings import Finding, Severity
 from pipeline.forms.definitions import FormSet
+from pipeline.ingest.inbox import Ignored
 from pipeline.ingest.submission import Registry, Submission
 from pipeline.rules.ruleset import RuleSet
 
@@ -36,6 +37,9 @@ class CheckedInbox:
 
     submissions: tuple[Submission, ...]
     chosen: Mapping[str, Submission]
+    # Entries not read (Excel lock files, Thumbs.db, hidden files): listed, neither counted
+    # nor faulty.
+    ignored: tuple[Ignored, ...] = ()
 
     @functools.cached_property
     def submitted(self) -> frozenset[str]:
@@ -71,8 +75,8 @@ class RoundInputs:
 class RoundResult:
     """What a round decided: the frozen value its reports, the store and the manifest read.
 
-    Rounds with more to say extend it (a frozen subclass). `matches`, `out_dir` and `outputs`
-    are filled by the engine in new values (dataclasses.replace), never assigned.
+    Rounds with more to say extend it (a frozen subclass). `matches`, `out_dir`, `outputs`
+    and `ignored` are filled by the engine in new values (dataclasses.replace), never assigned.
     """
 
     school_year: str
@@ -96,6 +100,8 @@ class RoundResult:
     matches: pd.DataFrame | None = None
     out_dir: Path | None = None
     outputs: tuple[Path, ...] = ()
+    # The inbox entries not read (lock, system and hidden files).
+    ignored: tuple[Ignored, ...] = ()
 
     @functools.cached_property
     def errors(self) -> tuple[Finding, ...]:

@@ -6,20 +6,28 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.ingest.inbox import inbox_files
+from pipeline.ingest.inbox import entry_name, inbox_files
 from pipeline.ingest.read import file_sha256
 from pipeline.store.database import Store
 
 
 def archive_inbox(store: Store, inbox: Path, archive_dir: Path,
-                  now: dt.datetime | None = None) -> dict[str, dt.datetime]:
+                  now: dt.datetime | None = None,
+                  earlier: Mapping[str, dt.datetime] | None = None) -> dict[str, dt.datetime]:
     """Copy each new file of the inbox into the archive (never moving or changing the original)
-    and return, for every inbox file name, when its content first arrived."""
+    and return, for every inbox file name, when its content was first seen.
+
+    A content seen for the first time is recorded as seen `now`, or at the time in `earlier`
+    (sha256 → when an earlier tdkt run read it) when that is before; never at the file's
+    modification time, which says when the office saved it, not when it arrived."""
     now = now or dt.datetime.now().astimezone()
+    earlier = earlier or {}
     arrivals: dict[str, dt.datetime] = {}
     for path in inbox_files(inbox):
+        name = entry_name(path, inbox)  # as the submissions know it (NFC, marked when alike)
         sha = file_sha256(path)
         seen = store.first_seen(sha)
         if seen is None:
@@ -29,12 +37,10 @@ def archive_inbox(store: Store, inbox: Path, archive_dir: Path,
                 partial = target.with_name(target.name + ".part")
                 shutil.copyfile(path, partial)
                 os.replace(partial, target)
-            # The file's own time when it is older than this run: it arrived before.
-            mtime = dt.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
-            first = min(mtime, now)
-            store.archive_file(sha, path.name, path.stat().st_size, first.isoformat(),
+            first = min(now, earlier.get(sha, now))
+            store.archive_file(sha, name, path.stat().st_size, first.isoformat(),
                                target.relative_to(archive_dir).as_posix())
-            arrivals[path.name] = first
+            arrivals[name] = first
         else:
-            arrivals[path.name] = dt.datetime.fromisoformat(seen)
+            arrivals[name] = dt.datetime.fromisoformat(seen)
     return arrivals

@@ -15,12 +15,14 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline.status import UnitStatus
+from pipeline.text import fold
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 10_000
 
 # MIGRATIONS[i] upgrades a store from version i to i + 1. Never edit a shipped entry: stores
@@ -127,6 +129,62 @@ MIGRATIONS: list[str] = [
     END
     WHERE status IN ('Hợp lệ', 'Có lỗi', 'Không hợp lệ', 'Chưa nộp');
     """,
+    # 4 → 5: every spelling a person was seen under (a typo matched to an earlier spelling
+    # still finds the person), a log of every link the office made or undid, the history files
+    # imported (by content: a file imported twice changes nothing), the Phòng's approval of a
+    # round (before anything goes to the Sở), and the index `tdkt history <unit>` needs.
+    # Clean-ups of what tdkt 0.2 wrote: a missing birth date stored as the text "nan"/"NaT",
+    # and the exact duplicate awards a second import of the same list stored.
+    # tdkt_fold is pipeline.text.fold, registered on the connection by Store.open.
+    """
+    UPDATE persons SET birth_date = NULL WHERE birth_date IN ('nan', 'NaT', 'None', '');
+    CREATE TABLE person_names (
+        person_id INTEGER NOT NULL REFERENCES persons(id),
+        fold_name TEXT NOT NULL,
+        full_name TEXT NOT NULL,
+        PRIMARY KEY (person_id, fold_name)
+    );
+    CREATE INDEX person_names_fold ON person_names (fold_name);
+    INSERT OR IGNORE INTO person_names (person_id, fold_name, full_name)
+        SELECT id, fold_name, full_name FROM persons ORDER BY id;
+    INSERT OR IGNORE INTO person_names (person_id, fold_name, full_name)
+        SELECT person_id, tdkt_fold(full_name), full_name FROM staff
+        WHERE person_id IS NOT NULL AND full_name IS NOT NULL AND tdkt_fold(full_name) != ''
+        ORDER BY run_id, row;
+    CREATE TABLE link_log (
+        id INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL,
+        other_id INTEGER NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('link', 'unlink')),
+        done_by TEXT,
+        done_at TEXT
+    );
+    INSERT INTO link_log (person_id, other_id, action, done_by, done_at)
+        SELECT person_id, other_id, 'link', confirmed_by, confirmed_at FROM person_links
+        ORDER BY confirmed_at, person_id, other_id;
+    CREATE TABLE imported_files (
+        sha256 TEXT NOT NULL,
+        source TEXT NOT NULL,
+        file TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        awards INTEGER NOT NULL,
+        PRIMARY KEY (sha256, source)
+    );
+    DELETE FROM awards WHERE id NOT IN (
+        SELECT min(id) FROM awards
+        GROUP BY person_id, unit_code, school_year, kind, code, decision_no, decision_date,
+                 source);
+    CREATE INDEX awards_same ON awards (person_id, school_year, kind, code);
+    CREATE INDEX units_code ON units (unit_code);
+    CREATE TABLE approvals (
+        school_year TEXT NOT NULL,
+        round TEXT NOT NULL,
+        approved_at TEXT,
+        approved_by TEXT,
+        manifest_sha256 TEXT,
+        PRIMARY KEY (school_year, round)
+    );
+    """,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -154,9 +212,9 @@ _TITLES = """
            'proposal' AS source, p.result
     FROM proposals p JOIN runs r ON r.id = p.run_id WHERE {proposals}
     UNION ALL
-    SELECT a.school_year, NULL, a.unit_code, a.person_id, NULL, a.kind, a.code, a.source,
-           'awarded'
-    FROM awards a WHERE {awards}
+    SELECT a.school_year, NULL, a.unit_code, a.person_id, n.full_name, a.kind, a.code,
+           a.source, 'awarded'
+    FROM awards a LEFT JOIN persons n ON n.id = a.person_id WHERE {awards}
     ) ORDER BY school_year, round IS NULL, round, unit_code, kind, code, person_id
 """
 _SAME_PERSON = """
@@ -219,6 +277,7 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.create_function("tdkt_fold", 1, _fold_or_empty, deterministic=True)
             store._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -331,6 +390,13 @@ class Store:
                     f"INSERT INTO {table} (run_id, {', '.join(columns)}) "
                     f"VALUES (?{', ?' * len(columns)})",
                     ((run_id, *(row.get(c) for c in columns)) for row in rows))
+            # Every spelling a person was recorded under finds them later (a typo match keeps
+            # the person's id, not the name typed this year).
+            conn.execute(
+                "INSERT OR IGNORE INTO person_names (person_id, fold_name, full_name) "
+                "SELECT person_id, tdkt_fold(full_name), full_name FROM staff "
+                "WHERE run_id = ? AND person_id IS NOT NULL AND tdkt_fold(full_name) != '' "
+                "ORDER BY row", (run_id,))
         return run_id
 
     def round_runs(self, school_year: str | None = None) -> list[dict]:
@@ -355,18 +421,21 @@ class Store:
         return {r[0]: r[1] for r in rows}
 
     def has_unit(self, unit_code: str) -> bool:
-        """Whether a recorded round lists this unit."""
-        return self.connection.execute("SELECT 1 FROM units WHERE unit_code = ? LIMIT 1",
-                                       (unit_code,)).fetchone() is not None
+        """Whether a recorded round lists this unit, or an imported award names it."""
+        return self.connection.execute(
+            "SELECT EXISTS (SELECT 1 FROM units WHERE unit_code = ?) "
+            "OR EXISTS (SELECT 1 FROM awards WHERE unit_code = ?)",
+            (unit_code, unit_code)).fetchone()[0] == 1
 
     # Persons
 
     def upsert_person(self, full_name: str, fold_name: str, birth_date: str | None,
                       year: str) -> int:
-        """The id of the person with this folded name and birth date, added if new."""
+        """The id of the person with this folded name and birth date, added if new (always
+        new without a birth date: a name alone identifies nobody)."""
         with self.transaction():
             found = self.connection.execute(
-                "SELECT id FROM persons WHERE fold_name = ? AND birth_date IS ? "
+                "SELECT id FROM persons WHERE fold_name = ? AND birth_date = ? "
                 "ORDER BY id LIMIT 1", (fold_name, birth_date)).fetchone()
             if found:
                 return found[0]
@@ -375,17 +444,30 @@ class Store:
     def add_person(self, full_name: str, fold_name: str, birth_date: str | None,
                    year: str) -> int:
         """Add a new person; their id."""
-        return self.connection.execute(
-            "INSERT INTO persons (full_name, fold_name, birth_date, created_year) "
-            "VALUES (?, ?, ?, ?)", (full_name, fold_name, birth_date, year)).lastrowid
+        with self.transaction():
+            person = self.connection.execute(
+                "INSERT INTO persons (full_name, fold_name, birth_date, created_year) "
+                "VALUES (?, ?, ?, ?)", (full_name, fold_name, birth_date, year)).lastrowid
+            self.add_spellings([(person, fold_name, full_name)])
+        return person
 
     def add_persons(self, rows: Iterable[tuple[int, str, str, str | None, str]]) -> None:
         """Add new persons with the ids chosen by the caller: (id, full_name, fold_name,
         birth_date, created_year) each."""
+        rows = list(rows)
         with self.transaction():
             self.connection.executemany(
                 "INSERT INTO persons (id, full_name, fold_name, birth_date, created_year) "
                 "VALUES (?, ?, ?, ?, ?)", rows)
+            self.add_spellings((r[0], r[2], r[1]) for r in rows)
+
+    def add_spellings(self, rows: Iterable[tuple[int, str, str]]) -> None:
+        """Remember names a person was seen under: (person_id, fold_name, full_name) each; a
+        folded name already known for that person is kept as it was."""
+        with self.transaction():
+            self.connection.executemany(
+                "INSERT OR IGNORE INTO person_names (person_id, fold_name, full_name) "
+                "VALUES (?, ?, ?)", (r for r in rows if r[1]))
 
     def next_person_id(self) -> int:
         """The id after the largest one given so far."""
@@ -401,48 +483,155 @@ class Store:
                           "FROM persons ORDER BY id")
 
     def persons_named(self, fold_name: str, birth_date: str | None = None) -> list[dict]:
-        """The persons (id, full_name, birth_date) of this folded name, born that day when
-        `birth_date` is given; by id."""
-        return self.query("SELECT id, full_name, birth_date FROM persons WHERE fold_name = ? "
-                          "AND (? IS NULL OR birth_date = ?) ORDER BY id",
-                          (fold_name, birth_date, birth_date))
+        """The persons (id, full_name, birth_date) ever recorded under this folded name, born
+        that day when `birth_date` is given; by id."""
+        return self.query(
+            "SELECT p.id, p.full_name, p.birth_date FROM persons p WHERE p.id IN "
+            "(SELECT person_id FROM person_names WHERE fold_name = ?) "
+            "AND (? IS NULL OR p.birth_date = ?) ORDER BY p.id",
+            (fold_name, birth_date, birth_date))
+
+    def persons_by_id(self, ids: Iterable[int]) -> dict[int, dict]:
+        """id → person (id, full_name, birth_date) of those of `ids` the store knows."""
+        wanted = sorted({int(i) for i in ids})
+        found: dict[int, dict] = {}
+        for start in range(0, len(wanted), 500):  # SQLite's bound on parameters
+            chunk = wanted[start:start + 500]
+            found.update((r["id"], r) for r in self.query(
+                "SELECT id, full_name, birth_date FROM persons "
+                f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk))
+        return found
+
+    def spellings(self, person_id: int) -> list[str]:
+        """The names a person was recorded under (as first typed), the first one first."""
+        return [r[0] for r in self.connection.execute(
+            "SELECT full_name FROM person_names WHERE person_id = ? ORDER BY rowid",
+            (person_id,))]
 
     def person_sightings(self) -> list[tuple[int, str, str | None, str | None]]:
-        """(person_id, fold_name, birth_date, unit_code) of every person, once per unit they
-        were seen in as staff or in an award (unit None when in neither)."""
+        """(person_id, fold_name, birth_date, unit_code) of every person, once per spelling
+        and unit they were seen in as staff or in an award (unit None when in neither)."""
         return [tuple(r) for r in self.connection.execute("""
-            SELECT p.id AS person_id, p.fold_name, p.birth_date, s.unit_code
-            FROM persons p LEFT JOIN (
+            SELECT p.id AS person_id, n.fold_name, p.birth_date, s.unit_code
+            FROM persons p
+            JOIN (SELECT person_id, fold_name FROM person_names
+                  UNION SELECT id, fold_name FROM persons) n ON n.person_id = p.id
+            LEFT JOIN (
                 SELECT person_id, unit_code FROM staff
                 UNION SELECT person_id, unit_code FROM awards) s ON s.person_id = p.id
         """)]
 
+    def undated_staff(self, school_year: str) -> list[tuple[int, str, str | None]]:
+        """(person_id, full_name, unit_code) of the staff rows of a school year whose person
+        has no birth date."""
+        return [tuple(r) for r in self.connection.execute(
+            "SELECT DISTINCT s.person_id, s.full_name, s.unit_code FROM staff s "
+            "JOIN runs r ON r.id = s.run_id JOIN persons p ON p.id = s.person_id "
+            "WHERE r.school_year = ? AND p.birth_date IS NULL", (school_year,))]
+
     def link_persons(self, person_id: int, other_id: int, confirmed_by: str,
                      confirmed_at: str) -> None:
-        """Record that the office confirmed two person ids are the same person."""
+        """Record that the office confirmed two person ids are the same person (and log it)."""
+        pair = (min(person_id, other_id), max(person_id, other_id))
         with self.transaction():
             self.connection.execute(
                 "INSERT OR REPLACE INTO person_links VALUES (?, ?, ?, ?)",
-                (min(person_id, other_id), max(person_id, other_id), confirmed_by,
-                 confirmed_at))
+                (*pair, confirmed_by, confirmed_at))
+            self._log_link(pair, "link", confirmed_by, confirmed_at)
+
+    def unlink_persons(self, person_id: int, other_id: int, undone_by: str,
+                       undone_at: str) -> bool:
+        """Undo the office's confirmation that two person ids are one person (and log it);
+        False when they were not linked to each other."""
+        pair = (min(person_id, other_id), max(person_id, other_id))
+        with self.transaction():
+            gone = self.connection.execute(
+                "DELETE FROM person_links WHERE person_id = ? AND other_id = ?", pair).rowcount
+            if gone:
+                self._log_link(pair, "unlink", undone_by, undone_at)
+        return bool(gone)
+
+    def _log_link(self, pair: tuple[int, int], action: str, by: str, at: str) -> None:
+        self.connection.execute(
+            "INSERT INTO link_log (person_id, other_id, action, done_by, done_at) "
+            "VALUES (?, ?, ?, ?, ?)", (*pair, action, by, at))
 
     def person_links(self) -> list[tuple[int, int]]:
         """Every (person_id, other_id) the office confirmed as the same person."""
         return [(r[0], r[1]) for r in
                 self.connection.execute("SELECT person_id, other_id FROM person_links")]
 
+    def links_of(self, person_id: int) -> list[dict]:
+        """The confirmations in force that involve a person (person_id, other_id,
+        confirmed_by, confirmed_at)."""
+        return self.query(
+            "SELECT person_id, other_id, confirmed_by, confirmed_at FROM person_links "
+            "WHERE ? IN (person_id, other_id) ORDER BY person_id, other_id", (person_id,))
+
+    def same_person_ids(self, person_id: int) -> list[int]:
+        """The person and every id confirmed as them, directly or through others; sorted."""
+        return sorted(r[0] for r in self.connection.execute(
+            _SAME_PERSON + "SELECT id FROM same", (person_id,)))
+
+    def link_log(self) -> list[dict]:
+        """Every link the office made or undid, oldest first (person_id, other_id, action
+        'link' or 'unlink', done_by, done_at)."""
+        return self.query("SELECT person_id, other_id, action, done_by, done_at FROM link_log "
+                          "ORDER BY id")
+
     # Titles and awards
 
     def add_awards(self, rows: Iterable[dict], source: str) -> int:
-        """Store titles granted by a decision or imported from old lists; the number stored."""
+        """Store titles granted by a decision or imported from old lists; the number stored.
+
+        An award already stored (same person, unit, school year, kind, code and source) is not
+        stored again: importing the same list twice changes nothing."""
         if source not in AWARD_SOURCES:
             raise ValueError(f"award source must be 'import' or 'decision', not {source!r}")
-        values = [(*(row.get(c) for c in _AWARD_COLUMNS), source) for row in rows]
+        stored = 0
         with self.transaction():
-            self.connection.executemany(
-                f"INSERT INTO awards ({', '.join(_AWARD_COLUMNS)}, source) "
-                f"VALUES ({', '.join('?' * (len(_AWARD_COLUMNS) + 1))})", values)
-        return len(values)
+            for row in rows:
+                stored += self.connection.execute(
+                    f"INSERT INTO awards ({', '.join(_AWARD_COLUMNS)}, source) "
+                    f"SELECT {', '.join('?' * (len(_AWARD_COLUMNS) + 1))} WHERE NOT EXISTS ("
+                    "SELECT 1 FROM awards WHERE person_id IS ? AND unit_code IS ? "
+                    "AND school_year = ? AND kind = ? AND code = ? AND source = ?)",
+                    (*(row.get(c) for c in _AWARD_COLUMNS), source, row.get("person_id"),
+                     row.get("unit_code"), row.get("school_year"), row.get("kind"),
+                     row.get("code"), source)).rowcount
+        return stored
+
+    def award_holder(self, fold_name: str, birth_date: str | None, award: dict,
+                     source: str) -> int | None:
+        """The person already holding this award (unit, school year, kind, code, source) and
+        recorded under this folded name and birth date; None when there is none (a row of a
+        list imported before finds its person again, even without a birth date)."""
+        row = self.connection.execute(
+            "SELECT a.person_id FROM awards a JOIN persons p ON p.id = a.person_id "
+            "WHERE a.unit_code IS ? AND a.school_year = ? AND a.kind = ? AND a.code = ? "
+            "AND a.source = ? AND p.birth_date IS ? AND a.person_id IN "
+            "(SELECT person_id FROM person_names WHERE fold_name = ?) "
+            "ORDER BY a.person_id LIMIT 1",
+            (award.get("unit_code"), award.get("school_year"), award.get("kind"),
+             award.get("code"), source, birth_date, fold_name)).fetchone()
+        return row[0] if row else None
+
+    # Imported files
+
+    def imported_file(self, sha256: str, source: str) -> dict | None:
+        """The earlier import of a file of this content as `source` (file, imported_at,
+        awards), None when never imported."""
+        rows = self.query("SELECT file, imported_at, awards FROM imported_files "
+                          "WHERE sha256 = ? AND source = ?", (sha256, source))
+        return rows[0] if rows else None
+
+    def mark_imported(self, sha256: str, source: str, file: str, imported_at: str,
+                      awards: int) -> None:
+        """Record that a file of this content was imported as `source`."""
+        with self.transaction():
+            self.connection.execute(
+                "INSERT OR IGNORE INTO imported_files (sha256, source, file, imported_at, "
+                "awards) VALUES (?, ?, ?, ?, ?)", (sha256, source, file, imported_at, awards))
 
     def awards_of(self, person_id: int) -> list[dict]:
         """The awards recorded for one person id, oldest year first."""
@@ -509,6 +698,28 @@ class Store:
         return {(r[0], r[1]): r[2] for r in
                 self.connection.execute("SELECT key, recipient, digest FROM send_log")}
 
+    # Approvals
+
+    def approve_round(self, school_year: str, round: str, approved_by: str,
+                      manifest_sha256: str, at: datetime) -> None:
+        """Record that the Phòng approved a round's outputs (the manifest of that digest);
+        a later approval of the same round replaces the earlier one."""
+        with self.transaction():
+            self.connection.execute(
+                "INSERT OR REPLACE INTO approvals "
+                "(school_year, round, approved_at, approved_by, manifest_sha256) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (school_year, round, at.isoformat(timespec="seconds"), approved_by,
+                 manifest_sha256))
+
+    def round_approval(self, school_year: str, round: str) -> dict | None:
+        """The Phòng's approval of a round (school_year, round, approved_at, approved_by,
+        manifest_sha256), None when the round was never approved."""
+        rows = self.query(
+            "SELECT school_year, round, approved_at, approved_by, manifest_sha256 "
+            "FROM approvals WHERE school_year = ? AND round = ?", (school_year, round))
+        return rows[0] if rows else None
+
     # The input archive
 
     def first_seen(self, sha256: str) -> str | None:
@@ -524,6 +735,11 @@ class Store:
             self.connection.execute(
                 "INSERT OR IGNORE INTO archive (sha256, file, size, first_seen, stored_as) "
                 "VALUES (?, ?, ?, ?, ?)", (sha256, file, size, first_seen, stored_as))
+
+
+def _fold_or_empty(text: object) -> str:
+    """pipeline.text.fold for SQL (NULL folds to "")."""
+    return fold(str(text)) if text is not None else ""
 
 
 def open_store(path: Path) -> Store:

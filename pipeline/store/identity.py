@@ -8,6 +8,10 @@ A person in a new file is matched to the people the store already knows, in this
    for the office to confirm;
 5. otherwise a new person. Whenever a step finds more than one candidate, nobody is guessed:
    the row is reported as ambiguous and recorded as a new person until the office confirms.
+Without a birth date a name identifies nobody: such a row is only the person recorded under the
+same name, in the same unit, in the same school year, without a birth date either (the same row
+read again when a round is re-run, or the school's list at the year's other round); never a
+person of another year or school.
 """
 
 from __future__ import annotations
@@ -39,9 +43,21 @@ class Match:
 
 
 def person_key(full_name: str, birth_date: object) -> tuple[str, str]:
-    """(folded name, ISO birth date or "")."""
-    born = birth_date.isoformat() if isinstance(birth_date, dt.date) else str(birth_date or "")
-    return fold(str(full_name)), born
+    """(folded name, ISO birth date or ""): a missing date (None, NaN, NaT, blank) is "", so a
+    person without one is never matched by name alone."""
+    return fold(str(full_name)), _iso_date(birth_date)
+
+
+def _iso_date(value: object) -> str:
+    """An ISO date ("1985-03-12"), or "" when there is none."""
+    if value is None or (not isinstance(value, str) and pd.isna(value) is True):
+        return ""  # None, NaN, NaT, pd.NA
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    return "" if text.lower() in ("", "nan", "nat", "none", "<na>") else text
 
 
 def one_edit_apart(a: str, b: str) -> bool:
@@ -63,6 +79,7 @@ class KnownPeople:
     def __init__(self) -> None:
         self._by_name: dict[tuple[str, str], set[tuple[int, str]]] = {}
         self._by_unit: dict[tuple[str, str], set[tuple[int, str]]] = {}
+        self._undated: dict[tuple[str, str], set[int]] = {}  # this school year's only
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> KnownPeople:
@@ -80,6 +97,14 @@ class KnownPeople:
             self._by_name.setdefault((birth_date, fold_name), set()).add((person_id, unit))
             self._by_unit.setdefault((birth_date, unit), set()).add((person_id, fold_name))
 
+    def add_undated(self, person_id: int, fold_name: str, unit_code: str | None) -> None:
+        """Remember a person without a birth date seen in a unit this school year."""
+        self._undated.setdefault((fold_name, unit_code or ""), set()).add(person_id)
+
+    def undated(self, fold_name: str, unit_code: str) -> set[int]:
+        """The persons without a birth date of that name seen in that unit this school year."""
+        return self._undated.get((fold_name, unit_code), set())
+
     def named(self, birth_date: str, fold_name: str) -> set[tuple[int, str]]:
         """(person_id, unit) of everyone of that name born that day."""
         return self._by_name.get((birth_date, fold_name), set())
@@ -96,7 +121,8 @@ def match_person(known: KnownPeople, full_name: str, birth_date: object, unit_co
     if confirmed and (name, born, unit_code) in confirmed:
         return Match(confirmed[(name, born, unit_code)], CONFIRMED)
     if not born:
-        return Match(None, NEW)
+        same_row = tuple(sorted(known.undated(name, unit_code)))
+        return Match(same_row[0], EXACT) if len(same_row) == 1 else Match(None, NEW)
     same_name = known.named(born, name)
     steps = (
         (EXACT, lambda: {pid for pid, unit in same_name if unit == unit_code}),
@@ -106,19 +132,6 @@ def match_person(known: KnownPeople, full_name: str, birth_date: object, unit_co
     )
     for how, candidates in steps:
         ids = tuple(sorted(candidates()))
-        if len(ids) == 1:
-            return Match(ids[0], how)
-        if len(ids) > 1:
-            return Match(None, AMBIGUOUS, ids)
-    return Match(None, NEW)
-    same_birth = known.born(born)
-    steps = (
-        (EXACT, lambda pid, other, unit: other == name and unit == unit_code),
-        (MOVED, lambda pid, other, unit: other == name),
-        (TYPO, lambda pid, other, unit: unit == unit_code and one_edit_apart(other, name)),
-    )
-    for how, test in steps:
-        ids = tuple(sorted({pid for pid, other, unit in same_birth if test(pid, other, unit)}))
         if len(ids) == 1:
             return Match(ids[0], how)
         if len(ids) > 1:

@@ -68,6 +68,8 @@ def assign_person_ids(store: Store, staff: pd.DataFrame,
     largest one and are inserted together.
     """
     known = KnownPeople.from_frame(known_people(store))
+    for person, full_name, unit_code in store.undated_staff(school_year):
+        known.add_undated(person, person_key(full_name, None)[0], unit_code)
     next_id = store.next_person_id()
     added: list[tuple[int, str, str, str | None, str]] = []
     ids: list[int] = []
@@ -87,6 +89,8 @@ def assign_person_ids(store: Store, staff: pd.DataFrame,
             person, next_id = next_id, next_id + 1
             added.append((person, str(full_name), key[0], key[1] or None, school_year))
         known.add(person, key[0], key[1], unit_code)
+        if not key[1]:
+            known.add_undated(person, key[0], unit_code)
         if match.how in TO_CONFIRM or (match.how == NEW and match.candidates):
             notes.append({"unit_code": unit_code, "full_name": full_name,
                           "birth_date": birth_date, "person_id": person, "how": match.how,
@@ -97,19 +101,6 @@ def assign_person_ids(store: Store, staff: pd.DataFrame,
     store.add_persons(added)
     columns = ["unit_code", "full_name", "birth_date", "person_id", "how", "label", "candidates"]
     return pd.Series(ids, index=staff.index, dtype="Int64"), pd.DataFrame(notes, columns=columns)
-
-
-def confirm_matches(store: Store, pairs: list[tuple[int, int]], confirmed_by: str) -> int:
-    """Keep the office's confirmations that two person ids are one person; the number kept."""
-    at = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    known = store.person_ids()
-    kept = 0
-    with store.transaction():
-        for a, b in pairs:
-            if a != b and a in known and b in known:
-                store.link_persons(a, b, confirmed_by, at)
-                kept += 1
-    return kept
 
 
 # Earlier years
