@@ -1,7 +1,20 @@
 # tdkt — the two commands do all the set-up themselves.
+# On Windows (GNU make from Git for Windows, MSYS2 or Chocolatey) the venv's programs are in
+# Scripts/ rather than bin/, and Python is often called python or py rather than python3: there
+# the first of python3, python, py that is Python 3.11 or later is used (set PYTHON to choose).
+ifeq ($(OS),Windows_NT)
+BIN_DIR := Scripts
+# Looked for once, when the venv is made (a candidate that is missing may say so on stderr: no
+# redirection works in both sh and cmd.exe, the two shells make may run there).
+ifeq ($(origin PYTHON),undefined)
+PYTHON = $(eval PYTHON := $(firstword $(foreach p,python3 python py,$(if $(shell $(p) -c "import sys; sys.version_info >= (3, 11) and print(1)"),$(p)))))$(PYTHON)
+endif
+else
+BIN_DIR := bin
 PYTHON ?= python3
+endif
 VENV := .venv
-BIN := $(VENV)/bin
+BIN := $(VENV)/$(BIN_DIR)
 STAMP := $(VENV)/.installed
 
 INBOX ?= input_samples/hop-thu
@@ -11,10 +24,11 @@ CONFIG ?= input_samples/tdkt.toml
 .PHONY: consolidate templates test test-slow fuzz lint samples bench golden clean
 
 $(STAMP): pyproject.toml
+	$(if $(PYTHON),,$(error Không tìm thấy Python 3.11 trở lên (python3, python hoặc py); cài Python rồi chạy lại, hoặc chỉ rõ: make PYTHON=đường/dẫn/python))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -c "import pathlib; pathlib.Path('$(STAMP)').touch()"
 
 RESULTS_INBOX ?= input_samples/hop-thu-ket-qua
 
@@ -36,7 +50,8 @@ templates: $(STAMP)
 TESTS_A := tests/test_results.py tests/test_end_to_end.py tests/test_parallel.py \
 	tests/test_cli.py tests/test_golden.py tests/test_completeness.py tests/test_roundtrip.py \
 	tests/test_template.py tests/test_xlsx.py tests/test_install.py tests/test_rule_cases.py \
-	tests/test_rule_layers.py tests/test_three_years.py
+	tests/test_three_years.py tests/test_spawn.py tests/test_print.py tests/test_official.py \
+	tests/test_feedback.py
 TESTS_B := $(filter-out $(TESTS_A),$(sort $(wildcard tests/test_*.py)))
 PYTEST_B_LOG := .pytest-b.log
 

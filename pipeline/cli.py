@@ -7,19 +7,27 @@ import sys
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from pipeline import settings
+from pipeline import console, settings
 from pipeline import texts as wording
 from pipeline.config import ConfigError, load_config, year_start
-from pipeline.engine import InboxError, LockedError, ShrinkingRoundError, consolidate
 from pipeline.findings import DefinitionError, Severity, catalogue
-from pipeline.ingest.registry import RegistryError, load_registry
-from pipeline.ingest.submission import Submission
-from pipeline.rounds.base import Round, RoundResult, round_named, rounds
-from pipeline.rounds.results import AllocationError
+from pipeline.status import FileStatus
 from pipeline.store.database import Store, StoreError
+
+if TYPE_CHECKING:
+    from pipeline.findings import Finding
+    from pipeline.forms.definitions import FormSet
+    from pipeline.ingest.submission import Registry, Submission
+    from pipeline.rounds.base import Round, RoundResult
+
+# The consolidation's libraries (pandas, pandera, the workbook writers) are imported by the
+# commands that use them: help, a wrong invocation and light commands answer at once.
+
+console.vietnamese_click()  # before the commands below are built (their path types)
 
 DEFAULT_CONFIG = Path("tdkt.toml")
 DEFAULT_OUT = Path("output")
@@ -43,7 +51,8 @@ class _Vietnamese:
         formatter.write_usage(ctx.command_path, text, prefix="Cách dùng: ")
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [r for p in self.get_params(ctx) if (r := p.get_help_record(ctx))]  # type: ignore
+        rows = [r for p in self.get_params(ctx)  # type: ignore[attr-defined]
+                if not isinstance(p, click.Argument) and (r := p.get_help_record(ctx))]
         if rows:
             with formatter.section("Tuỳ chọn"):
                 formatter.write_dl(rows)
@@ -63,30 +72,97 @@ class _Group(_Vietnamese, click.Group):
             code = super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("Đã dừng.", err=True)
-            sys.exit(1)
+        except click.Abort:  # Ctrl-C while Click was in charge
+            console.stopped()
         except click.UsageError as exc:
-            _fail(f"{_usage_message(exc)}\nXem hướng dẫn: tdkt --help")
+            path = exc.ctx.command_path if exc.ctx is not None else "tdkt"
+            _fail(_say("usage_error", message=_usage_message(exc), command=path))
+        except OSError as exc:
+            console.system_error(exc)
         sys.exit(code or 0)
 
 
 def _usage_message(exc: click.UsageError) -> str:
+    """A wrong invocation in Vietnamese: the missing or unknown name, the value expected."""
     if isinstance(exc, click.MissingParameter) and exc.param is not None:
-        return f"thiếu {exc.param.human_readable_name}."
+        return _say("usage_missing", name=exc.param.human_readable_name)
     if isinstance(exc, click.NoSuchOption):
-        return f"không có tuỳ chọn {exc.option_name}."
+        return _say("usage_no_option", name=exc.option_name) + _close_to(exc.possibilities)
+    command = getattr(exc, "command_name", None)  # click.exceptions.NoSuchCommand
+    if command is not None:
+        known = main.list_commands(exc.ctx) if exc.ctx is not None else []
+        return _say("usage_no_command", name=command, commands=", ".join(known)) + _close_to(
+            getattr(exc, "possibilities", None))
     if isinstance(exc, click.BadParameter) and exc.param is not None:
-        name = exc.param.opts[0] if exc.param.opts else exc.param.human_readable_name
+        name = exc.param.human_readable_name if isinstance(exc.param, click.Argument) \
+            else exc.param.opts[0]
+        value = _given(exc)
         if isinstance(exc.param.type, click.Choice):
-            return (f"giá trị của {name} không hợp lệ; cần một trong: "
-                    f"{', '.join(map(str, exc.param.type.choices))}.")
-        return f"giá trị không hợp lệ cho {name} ({exc.format_message()})."
-    return f"lệnh không đúng ({exc.format_message()})."
+            return _say("usage_choice", name=name, value=value,
+                        choices=", ".join(map(str, exc.param.type.choices)))
+        return _say("usage_bad_value", name=name, message=exc.message)
+    return exc.format_message()
+
+
+def _close_to(possibilities: list[str] | None) -> str:
+    return _say("usage_close", names=", ".join(possibilities)) if possibilities else ""
+
+
+def _given(exc: click.BadParameter) -> str:
+    """The value typed, quoted “…” in Click's (Vietnamese) message; "" when it is not."""
+    message = exc.message or ""
+    start, end = message.find("“"), message.find("”")
+    return message[start + 1:end] if 0 <= start < end else ""
 
 
 class _Command(_Vietnamese, click.Command):
     pass
+
+
+class _RoundChoice(click.Choice):
+    """The registered rounds' names, looked up when a value is checked (not when the command
+    line is built, which would load every round and its libraries for `--help`)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(sorted(_rounds()))
+
+    @choices.setter
+    def choices(self, value: object) -> None:
+        pass
+
+
+def load_registry(path: Path, forms: FormSet) -> tuple[Registry, list[Finding]]:
+    """pipeline.ingest.registry.load_registry, imported when a command first needs it."""
+    from pipeline.ingest.registry import load_registry as load
+
+    return load(path, forms)
+
+
+def _rounds() -> dict:
+    from pipeline.rounds.base import rounds
+
+    return rounds()
+
+
+def _locked() -> type[Exception]:
+    from pipeline.engine import LockedError
+
+    return LockedError
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """What a wrong registry, configuration, store, inbox or form definition raises: each
+    says in Vietnamese what is wrong, exit 2."""
+    from pipeline.engine import InboxError, ShrinkingRoundError
+    from pipeline.ingest.registry import RegistryError
+    from pipeline.rounds.results import AllocationError
+
+    return (RegistryError, DefinitionError, ConfigError, AllocationError, StoreError,
+            InboxError, ShrinkingRoundError)
 
 
 def _version() -> str:
@@ -135,7 +211,8 @@ def main() -> None:
 
 _config_option = click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG,
-    show_default=True, help="Tệp cấu hình của cơ quan (tên cơ quan, năm học, danh mục đơn vị).")
+    show_default=True, metavar="TỆP",
+    help="Tệp cấu hình của cơ quan (tên cơ quan, năm học, danh mục đơn vị).")
 _out_option = click.option(
     "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Thư mục kết quả, chứa cả kho lịch sử (mặc định: mục output trong cấu hình, nếu không "
@@ -151,10 +228,11 @@ _year_option = click.option("--year", "year", metavar="NĂM-HỌC",
 @_year_option
 @click.option("--strict", is_flag=True,
               help="Trả mã thoát 1 khi có bất kỳ lỗi nào trong tệp của trường.")
-@click.option("--round", "round_", type=click.Choice(sorted(rounds())),
+@click.option("--round", "round_", type=_RoundChoice(), metavar="ĐỢT",
               default=settings.DEFAULT_ROUND, show_default=True,
               help="Đợt: dang-ky (đăng ký đầu năm), ket-qua (kết quả bình xét cuối năm), …")
 @click.option("--registrations", type=click.Path(path_type=Path), default=None,
+              metavar="THƯ_MỤC",
               help="Hộp thư đăng ký đầu năm để đối chiếu (đợt ket-qua; mặc định theo cấu hình).")
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Kho lịch sử (mặc định: mục store trong cấu hình, nếu không có thì "
@@ -183,19 +261,20 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
         registrations = config.inboxes.get("dang-ky")
         if registrations is not None and not registrations.is_dir():
             click.echo(_say("registrations_missing", path=registrations), err=True)
-    round_chosen = round_named(round_)
+    from pipeline.engine import consolidate
+
+    round_chosen = _rounds()[round_]
     options = {"registration_inbox": registrations} if registrations is not None else {}
     try:
         result = consolidate(inbox, out, config, progress=_progress, round=round_chosen,
                              store=store or config.store, force=force, **options)
-    except LockedError:
+    except _locked():
         _fail(f"Một lần chạy khác đang ghi vào “{out}”; hãy chờ lần đó xong rồi chạy lại.",
               settings.EXIT_LOCKED)
-    except (RegistryError, DefinitionError, ConfigError, AllocationError, StoreError,
-            InboxError, ShrinkingRoundError) as exc:
+    except _user_errors() as exc:
         _fail(str(exc))
-    except OSError as exc:
-        _fail(_say("cannot_write", path=out, error=exc), settings.EXIT_USAGE)
+    except OSError as exc:  # read-only folder, a workbook held open in Excel, disk full
+        console.system_error(exc)
     _summary(result, round_chosen)
     if strict and result.errors:
         sys.exit(settings.EXIT_STRICT_ERRORS)
@@ -205,13 +284,10 @@ consolidate_command.name = "consolidate"
 
 
 def _summary(result: RoundResult, round_: Round) -> None:
-    subs = result.submissions
-    counted = sum(s.counted for s in subs)
-    with_errors = sum(any(f.severity is Severity.ERROR for f in s.findings) for s in subs)
     units = result.units
     click.echo(_say("summary_year", year=result.school_year, office=result.office.name,
                     parent=result.office.parent))
-    click.echo(_say("summary_files", files=len(subs), counted=counted, with_errors=with_errors))
+    click.echo(_say("summary_files", **file_counts(result.submissions)))
     click.echo(_say("summary_units", expected=int(units["expected"].sum()),
                     submitted=int(units["submitted"].sum()), missing=int(units["missing"].sum())))
     click.echo(_say("findings_count", errors=len(result.errors),
@@ -225,6 +301,18 @@ def _summary(result: RoundResult, round_: Round) -> None:
         click.echo(_say("summary_out", path=result.out_dir))
 
 
+def file_counts(subs: tuple[Submission, ...] | list[Submission]) -> dict[str, int]:
+    """The files read, split so the parts add up: counted (clean, or with rows or sheets left
+    out for errors), rejected as a whole, superseded by a newer file of the same unit."""
+    status = [s.status for s in subs]
+    partial = sum(s.counted and any(f.severity is Severity.ERROR for f in s.findings)
+                  for s in subs)
+    counted = status.count(FileStatus.ACCEPTED)
+    return {"files": len(subs), "counted": counted, "clean": counted - partial,
+            "partial": partial, "rejected": status.count(FileStatus.REJECTED),
+            "superseded": status.count(FileStatus.SUPERSEDED)}
+
+
 @main.command(cls=_Command)
 @_out_option
 @_config_option
@@ -232,14 +320,27 @@ def _summary(result: RoundResult, round_: Round) -> None:
 @click.option("--form", "form_id", type=click.Choice(["dang-ky", "ket-qua", "lich-su"]),
               default="dang-ky", show_default=True,
               help="Biểu mẫu: dang-ky (bản đăng ký), ket-qua (kết quả bình xét, có sẵn tiêu chí "
-                   "chấm điểm của khối) hoặc lich-su (danh sách khen thưởng các năm trước, "
-                   "một tệp cho Phòng).")
-def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> None:
+                   "chấm điểm của khối và danh sách đã đăng ký đầu năm) hoặc lich-su (danh sách "
+                   "khen thưởng các năm trước, một tệp cho Phòng).")
+@click.option("--registrations", type=click.Path(path_type=Path), default=None,
+              help="Hộp thư đăng ký đầu năm để điền sẵn biểu mẫu ket-qua (mặc định: đợt đăng ký "
+                   "đã tổng hợp trong kho lịch sử, nếu không có thì hộp thư đăng ký của cấu "
+                   "hình).")
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Kho lịch sử (mặc định: mục store trong cấu hình, nếu không có thì "
+                   "OUT/tdkt-lich-su.sqlite).")
+@click.option("--unit", "unit_codes", multiple=True, metavar="MÃ",
+              help="Chỉ ghi biểu mẫu của đơn vị có mã này (ghi nhiều lần cho nhiều đơn vị).")
+def templates(out: Path, config_path: Path, year: str | None, form_id: str,
+              registrations: Path | None, store: Path | None,
+              unit_codes: tuple[str, ...]) -> None:
     """Ghi cho mỗi đơn vị trong danh mục một biểu mẫu có sẵn mã và tên đơn vị.
 
+    Biểu mẫu kết quả (ket-qua) có sẵn danh sách cá nhân, tập thể mà đơn vị đã đăng ký đầu năm
+    học (họ tên, ngày sinh, chức vụ, danh hiệu đăng ký), các ô vẫn sửa được.
     Các tệp ghi vào OUT/<năm học>/mau-<biểu mẫu>/; gửi mỗi trường tệp của mình.
 
-    Ví dụ: tdkt templates --out output --config input_samples/tdkt.toml
+    Ví dụ: tdkt templates --form ket-qua --out output --config input_samples/tdkt.toml
     """
     from pipeline.forms.definitions import load_forms
     from pipeline.forms.template import UnitInfo, write_templates
@@ -247,18 +348,27 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> N
 
     config = _config(config_path, year)
     out = _out(out, config)
+    if registrations is not None and not registrations.is_dir():
+        _fail(_say("no_registrations", path=registrations))
     try:
         forms = load_forms()
         forms.current(form_id)
         registry, _ = load_registry(config.registry, forms)
         criteria = load_criteria(config.school_year) if form_id == "ket-qua" else None
-    except (RegistryError, DefinitionError) as exc:
+    except _user_errors() as exc:
         _fail(str(exc))
+    codes = [str(code) for code in registry.units.index]
+    unknown = sorted(set(unit_codes) - set(codes))
+    if unknown:
+        _fail(_say("unknown_units", codes=", ".join(unknown), path=config.registry))
+    codes = [code for code in codes if not unit_codes or code in unit_codes]
+    carried = _carried(config, forms, out, store, registrations, codes) \
+        if form_id == "ket-qua" else {}
     units = [UnitInfo(code=code, name=str(row["unit_name"]), level=str(row["level"]),
                       headcount=int(row[["managers", "teachers", "support_staff"]].sum()),
                       rows={"criteria": block_criteria(criteria, str(row["block"]))}
-                      if criteria else {})
-             for code, row in registry.units.iterrows()]
+                      if criteria else {}, carried=carried.get(code, {}))
+             for code, row in registry.units.loc[codes].iterrows()]
     if form_id == "lich-su":  # one list for the office, not one per unit
         office = config.office_for()
         units = [UnitInfo(code="phong", name=office.name, level="", headcount=300)]
@@ -268,35 +378,109 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str) -> N
     click.echo(f"Đã ghi {len(paths)} biểu mẫu vào {target}")
 
 
+def _carried(config, forms, out: Path, store: Path | None, registrations: Path | None,
+             codes: list[str]) -> dict[str, dict]:
+    """The rows each unit's results template starts with, from its registration of the same
+    school year; says where they came from, or why the templates stay empty."""
+    from pipeline.forms.prefill import carried_by_unit, find_registrations
+
+    store_path = store or config.store or out / settings.STORE_FILE
+    try:
+        found = find_registrations(config, forms, store_path, registrations)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    if found is None:
+        click.echo(_say("prefill_none", store=store_path, year=config.school_year))
+        return {}
+    registered = [code for code in codes if code in found.units]
+    counts = {"year": found.school_year, "path": found.path, "units": len(registered),
+              "people": found.people(registered)}
+    if found.source == "store":
+        click.echo(_say("prefill_store", **counts))
+    else:
+        click.echo(_say("prefill_inbox", **counts))
+    missing = [code for code in codes if code not in found.units]
+    if missing:
+        click.echo(_say("prefill_missing", count=len(missing), units=", ".join(missing)))
+    return carried_by_unit(forms, "ket-qua", found)
+
+
 @main.command(cls=_Command)
-@click.argument("file", metavar="TỆP", type=click.Path(path_type=Path))
+@click.argument("files", metavar="TỆP…", nargs=-1, required=True,
+                type=click.Path(path_type=Path))
 @_config_option
 @_year_option
-def check(file: Path, config_path: Path, year: str | None) -> None:
-    """Kiểm tra một tệp của trường và in các lỗi, cảnh báo (không ghi gì).
+def check(files: tuple[Path, ...], config_path: Path, year: str | None) -> None:
+    """Kiểm tra một hoặc nhiều tệp và in các lỗi, cảnh báo của từng tệp (không ghi gì).
+
+    TỆP là bất kỳ biểu mẫu nào: bản đăng ký, bản kết quả bình xét của trường, danh sách khen
+    thưởng các năm trước, danh mục đơn vị hay bảng phân bổ hạn mức; biểu mẫu được nhận ra qua
+    mã ẩn trong tệp, nếu không có thì qua các tiêu đề cột. Mã thoát: 0 — không có lỗi (có thể
+    có cảnh báo); 1 — có tệp có lỗi; 2 — gọi sai lệnh, không có tệp hoặc cấu hình sai.
 
     Ví dụ: tdkt check hop-thu/dang-ky_01001.xlsx --config input_samples/tdkt.toml
     """
-    from pipeline.engine import read_submission
     from pipeline.forms.definitions import load_forms
     from pipeline.ingest.normalize import Context
 
-    if not file.is_file():
-        _fail(_say("no_file", path=file))
+    for file in files:
+        if not file.is_file():
+            _fail(_say("no_file", path=file))
     config = _config(config_path, year)
     try:
         forms = load_forms()
         registry, _ = load_registry(config.registry, forms)
-    except (RegistryError, DefinitionError) as exc:
+    except _user_errors() as exc:
         _fail(str(exc))
     context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    sub = read_submission(file.resolve(), file.resolve().parent, forms, registry, context)
-    form = f"{sub.form.title} ({sub.form.version})" if sub.form else "không nhận ra"
-    click.echo(f"Tệp: {sub.file} — biểu mẫu: {form} — đơn vị: {sub.unit_code or 'không rõ'}")
+    school_forms = {r.form_id for r in _rounds().values()}
+    errors = 0
+    for file in files:
+        errors += _checked(file, forms, registry, context, school_forms)
+    if errors:
+        sys.exit(settings.EXIT_STRICT_ERRORS)
+
+
+def _checked(file: Path, forms, registry, context, school_forms: set[str]) -> int:
+    """Check one file of any form, print what was found; the number of errors."""
+    from pipeline.ingest.read import read_workbook
+    from pipeline.ingest.submission import Submission, submission
+
+    book, found = read_workbook(file.resolve(), file.name)
+    if book is None or any(f.severity is Severity.ERROR for f in found):
+        sub = Submission(file=file.name, path=file.resolve(), intake=tuple(found))
+    else:
+        form_id = _form_of(book, forms)
+        sub = submission(book, forms, form_id, registry if form_id in school_forms else None,
+                         context, read_findings=tuple(found))
+    if sub.form is None:
+        click.echo(_say("check_file", file=sub.file, form=_say("check_unknown_form"),
+                        unit=_say("check_unknown_unit")))
+    elif sub.form.form not in school_forms:
+        click.echo(_say("check_office_file", file=sub.file,
+                        form=f"{sub.form.title} ({sub.form.version})"))
+    else:
+        click.echo(_say("check_file", file=sub.file, form=f"{sub.form.title} ({sub.form.version})",
+                        unit=sub.unit_code or _say("check_unknown_unit")))
     for f in sub.findings:
         click.echo(_say("finding", severity=f.severity.label, message=f.message))
     errors = sum(f.severity is Severity.ERROR for f in sub.findings)
     click.echo(_say("findings_count", errors=errors, warnings=len(sub.findings) - errors))
+    return errors
+
+
+def _form_of(book, forms) -> str:
+    """The form a workbook is: the id hidden in it, else the form whose headers it matches
+    best, else the registration form (whose check then says the form is not recognised)."""
+    from pipeline.ingest.read import form_score
+
+    ids = list(dict.fromkeys(f.form for f in forms.forms))
+    declared = (book.meta or {}).get("form")
+    if declared in ids:
+        return declared
+    scores = {i: max(form_score(f, book) for f in forms.versions(i)) for i in ids}
+    best = max(ids, key=lambda i: scores[i])
+    return best if scores[best] > 0 else settings.DEFAULT_ROUND
 
 
 def _out(out: Path | None, config) -> Path:
@@ -380,7 +564,7 @@ def import_history(file: Path, config_path: Path, store: Path | None, out: Path,
     try:
         registry, _ = load_registry(config.registry, load_forms())
         letterhead = Letterhead.of(config.office_for())
-    except (RegistryError, DefinitionError, ConfigError) as exc:
+    except _user_errors() as exc:
         _fail(str(exc))
     path = _store_path(config_path, store, out)
     with _opened_store(path) as history:
@@ -493,8 +677,8 @@ def run_command(period: str | None, dry_run: bool, config_path: Path, store: Pat
     tệp đính kèm thay đổi.
 
     Máy chủ thư không trả lời: lần chạy dừng gửi sau chưa đầy một phút. Mã thoát: 0 — xong;
-    4 — đã tổng hợp nhưng có thư không gửi được; 2 — gọi sai lệnh hoặc cấu hình sai;
-    3 — đang có một lần chạy khác.
+    4 — đã tổng hợp nhưng có thư không gửi được; 2 — gọi sai lệnh, cấu hình sai hoặc không
+    ghi được thư mục kết quả; 3 — đang có một lần chạy khác; 130 — dừng bằng Ctrl-C.
 
     Ví dụ: tdkt run --period 2025-10 --dry-run --config input_samples/tdkt.toml
     """
@@ -510,11 +694,10 @@ def run_command(period: str | None, dry_run: bool, config_path: Path, store: Pat
     try:
         month = run_month(config, out, period, dry_run=dry_run, store=store,
                           say=lambda line: click.echo(line, err=True))
-    except LockedError:
+    except _locked():
         _fail("Một lần chạy khác đang chạy; lần này dừng lại, không ghi gì.",
               settings.EXIT_LOCKED)
-    except (RegistryError, DefinitionError, ConfigError, AllocationError, StoreError,
-            DeliveryError, ValueError, InboxError, ShrinkingRoundError) as exc:
+    except (*_user_errors(), DeliveryError, ValueError) as exc:
         _fail(str(exc))
     if not month.rounds:
         click.echo(f"Tháng {period}: không có đợt nào đang mở, đến hạn hoặc còn nhận tệp muộn.")
@@ -540,10 +723,10 @@ def run_command(period: str | None, dry_run: bool, config_path: Path, store: Pat
 
 
 @main.command(cls=_Command)
-@click.option("--round", "round_", type=click.Choice(sorted(rounds())), required=True,
+@click.option("--round", "round_", type=_RoundChoice(), metavar="ĐỢT", required=True,
               help="Đợt được duyệt: dang-ky, ket-qua, …")
 @_year_option
-@click.option("--by", "approved_by", default=None,
+@click.option("--by", "approved_by", default=None, metavar="TÊN",
               help="Người duyệt (mặc định: tên người dùng trên máy).")
 @_config_option
 @_store_option
@@ -572,10 +755,10 @@ def approve(round_: str, year: str | None, approved_by: str | None, config_path:
         with output_lock(out), _opened_store(path) as history:
             done = approve_round(out, history, config.school_year, round_, who,
                                  dt.datetime.now().astimezone())
-    except LockedError:
+    except _locked():
         _fail("Một lần chạy khác đang ghi vào thư mục kết quả; hãy duyệt sau.",
               settings.EXIT_LOCKED)
-    except (ApprovalError, StoreError, OSError) as exc:
+    except (ApprovalError, StoreError) as exc:
         _fail(str(exc))
     click.echo(f"Đã duyệt đợt {round_} năm học {done.school_year} ({who}, "
                f"{done.approved_at:%d/%m/%Y %H:%M}); bản đã duyệt: {done.folder}. "
@@ -592,7 +775,7 @@ def codes() -> None:
 @main.command("rules", cls=_Command)
 @_config_option
 @_year_option
-@click.option("--round", "round_", type=click.Choice(sorted(rounds())), default="ket-qua",
+@click.option("--round", "round_", type=_RoundChoice(), metavar="ĐỢT", default="ket-qua",
               show_default=True, help="Đợt: quy tắc có hiệu lực vào hạn nộp của đợt này.")
 @click.option("--province", default=None, metavar="TỈNH",
               help="Bộ quy tắc của tỉnh (mặc định: theo cấu hình, nếu không có thì mac-dinh).")
@@ -621,7 +804,7 @@ def rules_command(config_path: Path, year: str | None, round_: str, province: st
         year_start(other)
         current = rules_for(config, round_)
         earlier = rules_for(dataclasses.replace(config, school_year=other), round_)
-    except (ConfigError, DefinitionError) as exc:
+    except _user_errors() as exc:
         _fail(str(exc))
     click.echo(f"Quy tắc xét năm học {current.school_year} — {current.province}; có hiệu lực "
                f"ngày {current.date:%d/%m/%Y} (hạn nộp đợt {round_}).")
@@ -645,5 +828,27 @@ def rules_command(config_path: Path, year: str | None, round_: str, province: st
         try:
             write_rules_workbook(out, config.office_for(), current, earlier)
         except OSError as exc:
-            _fail(f"Không ghi được “{out}”: {exc}")
+            console.system_error(exc)
         click.echo(f"\nĐã ghi {out}")
+
+
+def _named_metavars(group: click.Group) -> None:
+    """Vietnamese placeholders (THƯ_MỤC, TỆP…) for every option left without one; Click would
+    show the type's English name (DIRECTORY, FILE, PATH, TEXT, INTEGER)."""
+    for command in group.commands.values():
+        for param in command.params:
+            if param.metavar is not None or getattr(param, "is_flag", False) \
+                    or isinstance(param.type, click.Choice):
+                continue
+            param.metavar = _metavar(param.type)
+
+
+def _metavar(kind: click.ParamType) -> str:
+    if isinstance(kind, click.Path):
+        return "THƯ_MỤC" if not kind.file_okay else "TỆP" if not kind.dir_okay else \
+            "ĐƯỜNG_DẪN"
+    return "SỐ" if isinstance(kind, click.types.IntParamType | click.types.FloatParamType) \
+        else "CHỮ"
+
+
+_named_metavars(main)

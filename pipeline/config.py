@@ -25,9 +25,17 @@ class Office:
     parent: str
     level: str
     place: str = ""
-    signer: str = "Thủ trưởng đơn vị"
+    signer: str = "Thủ trưởng đơn vị"  # the signer's title: "Trưởng phòng"
     from_year: str | None = None
     until_year: str | None = None
+    # The official documents sent to the Sở (Nghị định 30/2020/NĐ-CP): the signer's name under
+    # the signature, the office's part of the reference ("VHXH" in "Số: …/BC-VHXH"; default:
+    # the initials of its name), the "Nơi nhận" lines (default "Như trên", "Lưu: VT") and, for
+    # [province_office], how the addressee is written (default "<name> tỉnh <place>").
+    signer_name: str = ""
+    reference_symbol: str = ""
+    distribution: tuple[str, ...] = ()
+    addressee: str = ""
 
     def covers(self, school_year: str) -> bool:
         """Whether this office consolidates in the given school year."""
@@ -81,8 +89,12 @@ def year_start(school_year: str) -> int:
 
 
 def _office(raw: dict, where: str) -> Office:
+    lines = raw.get("distribution", ())
+    if not isinstance(lines, list | tuple) or not all(isinstance(x, str) for x in lines):
+        raise ConfigError(f"{where}: distribution phải là danh sách dòng “Nơi nhận”, ví dụ "
+                          "[\"Như trên;\", \"Lưu: VT.\"].")
     try:
-        return Office(**raw)
+        return Office(**(raw | {"distribution": tuple(lines)}))
     except TypeError as exc:
         raise ConfigError(f"{where}: mục cơ quan không hợp lệ: {exc}") from exc
 

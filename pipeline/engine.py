@@ -30,7 +30,7 @@ from pipeline.ingest.submission import (
     submission,
     validated_submissions,
 )
-from pipeline.parallel import worker_count
+from pipeline.parallel import ignore_interrupt, worker_context, worker_count
 from pipeline.rounds.base import CheckedInbox, Round, RoundInputs, RoundResult, round_named
 from pipeline.rules.ruleset import RuleSet, load_rules
 from pipeline.safeguard import (
@@ -110,8 +110,8 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
     job = _ReadJob(inbox, forms, registry, context, form_id, limits)
     if workers > 1 and len(files) > 1:
         chunk = max(1, min(64, len(files) // (workers * 8)))
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
-                                   initargs=(job,))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
+                                   initializer=_start_worker, initargs=(job,))
         with pool:
             subs: Iterator[Submission] = pool.map(_read_in_worker, files, chunksize=chunk)
             submissions = list(progress(subs, len(files)) if progress else subs)
@@ -155,6 +155,7 @@ _WORKER_JOB: _ReadJob | None = None
 
 def _start_worker(job: _ReadJob) -> None:
     global _WORKER_JOB
+    ignore_interrupt()  # Ctrl-C is the parent's to report
     _WORKER_JOB = job
     isolated.start_reader()  # the worker's files are parsed in its own reader process
 
@@ -225,8 +226,13 @@ def _swap_in(staging: Path, target: Path, backups: Path | None = None) -> None:
     are kept as a backup under `backups` (removed when None)."""
     retired = target.with_name(f".{target.name}.old-{os.getpid()}")
     if target.exists():
-        target.rename(retired)
-    staging.rename(target)
+        target.rename(retired)  # fails, changing nothing, while Excel holds a file inside open
+    try:
+        staging.rename(target)
+    except BaseException:  # stopped (Ctrl-C) or failed between the two renames: put it back
+        if retired.exists() and not target.exists():
+            retired.rename(target)
+        raise
     if backups is not None and retired.exists():
         # The new outputs are in place: a backup that cannot be kept must not undo the run.
         with contextlib.suppress(OSError):

@@ -39,6 +39,7 @@ class CodeEntry:
     scope: str
     message: str
     hint: str
+    fix: str = ""  # what to do in the marked cell of the feedback copy (the hint when unset)
 
 
 @functools.cache
@@ -54,6 +55,7 @@ def catalogue(path: Path = settings.CATALOGUE_PATH) -> dict[str, CodeEntry]:
                 scope=spec["scope"],
                 message=spec["message"],
                 hint=spec["hint"],
+                fix=spec.get("fix") or spec["hint"],
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise DefinitionError(f"{path}: entry {code!r} is incomplete: {exc}") from exc
@@ -99,6 +101,16 @@ class Finding:
         out = asdict(self)
         out["severity"] = self.severity.value
         return out
+
+    @property
+    def fix(self) -> str:
+        """What to do in the finding's cell of the feedback copy (catalogue `fix`, else the
+        hint), filled from the finding's own place and values."""
+        entry = catalogue().get(self.code)
+        if entry is None:
+            return self.hint
+        text = {k: getattr(self, k) or "" for k in _WHERE} | {"file": self.file}
+        return entry.fix.format_map(_Blank(text))
 
     @property
     def row(self) -> int | None:

@@ -18,7 +18,23 @@ DEFAULT_OUT = Path("output")
 
 
 def main() -> None:
-    """Run `tdkt` with the arguments of the command line."""
+    """Run `tdkt` with the arguments of the command line.
+
+    Nothing a user can cause ends in a traceback: Ctrl-C at any moment (even while the
+    libraries load) prints "Đã dừng." and exits 130; a file or folder the system will not let
+    us write (read-only, held open by Excel, disk full) is named with what to do, exit 2.
+    """
+    try:
+        from pipeline import console
+
+        console.safe_streams()
+    except KeyboardInterrupt:  # before the handler below could be loaded
+        sys.stderr.write("\n")
+        sys.exit(130)
+    console.guarded(_run)
+
+
+def _run() -> None:
     args = sys.argv[1:]
     if args[:1] == ["history"]:
         lines = quick_history(args[1:])

@@ -1,8 +1,11 @@
 """Run independent jobs in worker processes: reading files, writing workbooks.
 
-Writing jobs are closures over the consolidation, which is large; where the platform can fork,
-the workers inherit it instead of receiving a pickled copy. Elsewhere (Windows, macOS' spawn)
-the jobs run one after another in this process.
+Where the platform can fork (Linux), the workers inherit the jobs, which hold the whole
+consolidation, instead of receiving a pickled copy. Elsewhere (Windows, and macOS whose
+default is spawn) each worker starts a fresh interpreter and receives the jobs once, pickled:
+so every job must be picklable (top-level functions, `functools.partial` of them, small
+dataclasses; no lambda, no closure). The environment variable TDKT_START_METHOD
+(settings.START_METHOD_ENV) forces a start method, as the tests do for spawn.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import ctypes
 import gc
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 from typing import TypeVar
 
 from pipeline import settings
@@ -31,19 +36,41 @@ def worker_count(items: int) -> int:
     return max(1, min(settings.MAX_WORKERS, os.cpu_count() or 1))
 
 
+def start_method() -> str:
+    """How worker processes start: the method named by TDKT_START_METHOD when this platform
+    has it, else fork where there is fork, else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    forced = os.environ.get(settings.START_METHOD_ENV, "").strip().lower()
+    if forced in methods:
+        return forced
+    return "fork" if "fork" in methods else "spawn"
+
+
+def worker_context() -> BaseContext:
+    """The multiprocessing context every worker process of tdkt is started from."""
+    return multiprocessing.get_context(start_method())
+
+
 def can_fork() -> bool:
-    """Whether worker processes can inherit this process's memory."""
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Whether worker processes inherit this process's memory (they are forked)."""
+    return start_method() == "fork"
 
 
 def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
-    """Each job's result, in order; jobs run in `workers` forked processes when possible.
+    """Each job's result, in order; jobs run in `workers` processes when there are several.
 
-    Put the longest jobs first: they are handed out in order.
+    Forked workers inherit the jobs; spawned ones receive them once each, pickled. Put the
+    longest jobs first: they are handed out in order.
     """
-    global _JOBS
-    if workers <= 1 or len(jobs) <= 1 or not can_fork():
+    if workers <= 1 or len(jobs) <= 1:
         return [job() for job in jobs]
+    workers = min(workers, len(jobs))
+    if not can_fork():
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
+                                   initializer=_install, initargs=(tuple(jobs),))
+        with pool:
+            return list(pool.map(_run, range(len(jobs))))
+    global _JOBS
     _JOBS = jobs
     # Objects that exist now are never collected in the workers: a collection there would
     # touch every object's header and so copy every page the workers share with this process.
@@ -51,12 +78,25 @@ def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
     _trim_heap()
     gc.freeze()
     try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
+                                 initializer=ignore_interrupt) as pool:
             return list(pool.map(_run, range(len(jobs))))
     finally:
         gc.unfreeze()
         _JOBS = ()
+
+
+def _install(jobs: Sequence[Callable[[], object]]) -> None:
+    """A spawned worker's start: keep the jobs it was sent."""
+    global _JOBS
+    ignore_interrupt()
+    _JOBS = jobs
+
+
+def ignore_interrupt() -> None:
+    """A worker's start: Ctrl-C reaches every process of the console; the parent stops the
+    run and says so, a worker must not print its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _trim_heap() -> None:

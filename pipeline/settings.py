@@ -50,6 +50,8 @@ MIN_HEADER_MATCHES = 3
 TEMPLATE_SPARE_ROWS = 30
 TEMPLATE_MIN_ROWS = 60
 TEMPLATE_COLLECTIVE_ROWS = 15
+# Empty rows left below the collectives carried over from the registration (results form).
+TEMPLATE_SPARE_COLLECTIVE_ROWS = 5
 # Excel's limit for an inline dropdown list (characters); longer lists go to a hidden sheet.
 EXCEL_INLINE_LIST_LIMIT = 255
 
@@ -100,11 +102,17 @@ LATE_MONTHS = 2
 SMTP_CONNECT_TIMEOUT = 10.0
 SMTP_TIMEOUT = 20.0
 SMTP_RETRY_BUDGET = 20.0
+# Seconds the Windows commands that read a password file's access list (icacls, whoami) may
+# take before the file is called uncheckable.
+ACL_COMMAND_TIMEOUT = 15.0
 
 # Read the inbox in one process per core from this many files on.
 PARALLEL_MIN_FILES = 64
 # At most this many worker processes, however many cores.
 MAX_WORKERS = 8
+# The environment variable that forces how worker processes start (fork, spawn, forkserver);
+# unset, they fork where the platform can (Linux) and are spawned elsewhere (Windows, macOS).
+START_METHOD_ENV = "TDKT_START_METHOD"
 
 # Show a progress bar from this many files on.
 PROGRESS_MIN_FILES = 20

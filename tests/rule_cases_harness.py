@@ -404,7 +404,7 @@ class Written:
     manifest: dict[str, Any]
     people_rows: list[dict[str, Any]]
     group_rows: list[dict[str, Any]]
-    rule_rows: list[dict[str, Any]]  # sheet "Quyết định theo quy tắc": one row per decision
+    rule_rows: list[dict[str, Any]]  # doi-chieu-quy-tac.xlsx: one row per decision
     phong: Path
 
 
@@ -418,7 +418,8 @@ def read_written(office: Office) -> Written:
     return Written(manifest=manifest,
                    people_rows=table_rows(phongs[0], "Đề nghị cá nhân", "STT"),
                    group_rows=table_rows(phongs[0], "Đề nghị tập thể", "STT"),
-                   rule_rows=table_rows(phongs[0], "Quyết định theo quy tắc", "STT"),
+                   rule_rows=table_rows(phongs[0].with_name("doi-chieu-quy-tac.xlsx"),
+                                        "Quyết định theo quy tắc", "STT"),
                    phong=phongs[0])
 
 
@@ -486,9 +487,9 @@ def compare(table: dict[str, Any], run: Run, written: Written, forms: FormSet) -
         if row.get("Kết quả") != VERDICT_LABELS[want]:
             out.append(f"{where}: tong-hop-phong.xlsx says {row.get('Kết quả')!r}, table says "
                        f"{VERDICT_LABELS[want]!r} ({rule}; rules there: "
-                       f"{row.get('Quy tắc quyết định')!r})")
-        elif want != "pass" and rule not in str(row.get("Quy tắc quyết định") or ""):
-            out.append(f"{where}: tong-hop-phong.xlsx names {row.get('Quy tắc quyết định')!r}, "
+                       f"{row.get('Mã quy tắc')!r})")
+        elif want != "pass" and rule not in str(row.get("Mã quy tắc") or ""):
+            out.append(f"{where}: tong-hop-phong.xlsx names {row.get('Mã quy tắc')!r}, "
                        f"not {rule}")
 
     for p in persons(table):

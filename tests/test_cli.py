@@ -206,5 +206,6 @@ def test_cli_an_unknown_round_is_refused_in_vietnamese():
     result = CliRunner().invoke(cli.main, ["consolidate", str(SAMPLES / "hop-thu"), "--round",
                                            "khong-co", "--config", str(SAMPLES / "tdkt.toml")])
     assert result.exit_code == 2
-    assert "giá trị của --round không hợp lệ; cần một trong: dang-ky, ket-qua." in result.output
+    assert ("giá trị “khong-co” của --round không hợp lệ; cần một trong: dang-ky, ket-qua."
+            in result.output)
     assert "Invalid" not in result.output and "round_" not in result.output

@@ -120,8 +120,10 @@ def test_history_decides_consecutive_years_once_imported(first_year, tmp_path):
     book = after.out_dir / "tong-hop-phong.xlsx"
     eligible = table_rows(book, "Đủ điều kiện cao hơn", "STT")
     # Two CSTĐCS years and HTXSNV last year (imported) and this year: both higher forms.
-    assert sorted(r["Quy tắc"] for r in eligible if r["Họ và tên"] == d) == [
+    assert sorted(r["Mã quy tắc"] for r in eligible if r["Họ và tên"] == d) == [
         "bang_khen_tinh.base", "cstd_tinh.base"]
+    assert sorted(r["Quy tắc"] for r in eligible if r["Họ và tên"] == d) == sorted(
+        after.rules.rule(r).name for r in ("bang_khen_tinh.base", "cstd_tinh.base"))
     assert "Xác nhận trùng người" in openpyxl.load_workbook(book, read_only=True).sheetnames
     assert any(typo in line and "sai một chữ" in line for line in imported.output.splitlines())
     shown = CliRunner().invoke(main, ["history", f"{a}, {a_born:%d/%m/%Y}", "--out", str(out),

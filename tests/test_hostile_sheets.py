@@ -298,8 +298,8 @@ def test_hostile_dates_before_1900_are_out_of_range(office):
     assert _found(result, "out-of-range", "bad-date", "date-as-text", "date-as-serial") == [
         ("out-of-range", STAFF, "C8", "Ô C8 sheet “Cá nhân” (cột “Ngày sinh”): 05/09/1899 nằm "
          "ngoài giới hạn; cần ngày từ 01/01/1940 đến 31/12/2030."),
-        ("out-of-range", STAFF, "C9", "Ô C9 sheet “Cá nhân” (cột “Ngày sinh”): 09/04/1900 nằm "
-         "ngoài giới hạn; cần ngày từ 01/01/1940 đến 31/12/2030."),
+        ("out-of-range", STAFF, "C9", "Ô C9 sheet “Cá nhân” (cột “Ngày sinh”): số 100 (Excel "
+         "hiểu là ngày 09/04/1900) nằm ngoài giới hạn; cần ngày từ 01/01/1940 đến 31/12/2030."),
     ]
     assert [r for r, _, _ in _staff(result)] == [r for r in range(7, 30) if r not in (8, 9)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -33,6 +34,12 @@ def test_parallel_run_equals_serial_run(request, tmp_path, monkeypatch, inbox, r
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     again = consolidate(SAMPLES / inbox, tmp_path / "parallel", config, round=round_,
                         registration_inbox=SAMPLES / "hop-thu", run_date=first.run_date)
+    assert_same_run(first, again)
+
+
+def assert_same_run(first, again) -> None:
+    """Two consolidations of one inbox found and wrote exactly the same (cell by cell, and
+    the manifests but for their times)."""
     assert [f.to_dict() for f in first.findings] == [f.to_dict() for f in again.findings]
     written = sorted(p.relative_to(first.out_dir) for p in first.out_dir.rglob("*.xlsx"))
     assert written == sorted(p.relative_to(again.out_dir) for p in again.out_dir.rglob("*.xlsx"))
@@ -45,7 +52,7 @@ def test_parallel_run_equals_serial_run(request, tmp_path, monkeypatch, inbox, r
 
 def test_parallel_jobs_keep_their_order_and_chunks_cover_everything(monkeypatch):
     monkeypatch.setattr(settings, "PARALLEL_MIN_FILES", 2)
-    jobs = [lambda i=i: i * i for i in range(25)]
+    jobs = [functools.partial(pow, i, 2) for i in range(25)]  # picklable: spawn runs them too
     assert parallel.run_jobs(jobs, 2) == [i * i for i in range(25)]
     pieces = parallel.chunks(list(range(25)), 4)
     assert [x for piece in pieces for x in piece] == list(range(25))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -60,7 +61,8 @@ def test_results_each_planted_violation_is_found_with_rule_and_citation(results_
         assert len(found) == 1, case
         row = found[0]
         assert row["Kết quả"] == "Không đạt"
-        assert case["rule_id"] in row["Quy tắc quyết định"]
+        assert case["rule_id"] in row["Mã quy tắc"]
+        assert rules.rule(case["rule_id"]).name in row["Quy tắc quyết định"]
         assert rules.rule(case["rule_id"]).citation in row["Lý do"]
         assert any(d["rule_id"] == case["rule_id"] and d["result"] == "fail"
                    and d["citation"] == rules.rule(case["rule_id"]).citation
@@ -274,7 +276,7 @@ def test_results_school_feedback_says_which_proposals_pass_and_why_not(results_r
             assert sum(r["Kết quả"] == "Vượt hạn mức" for r in rows) == case["count"]
             continue
         mine = [r for r in rows if r["Họ và tên / tập thể"] == case["name"]
-                and case["rule_id"] in (r["Quy tắc quyết định"] or "")]
+                and case["rule_id"] in (r["Quy tắc (để tra cứu)"] or "")]
         assert mine and mine[0]["Kết quả"] == "Không đạt", case
         assert rows[0]["Kết quả"] in ("Không đạt", "Vượt hạn mức")  # what to act on comes first
     one = table_rows(out / "phan-hoi" / "01001.xlsx", "Kết quả xét", "STT")
@@ -291,23 +293,17 @@ def test_results_without_registration_data_leave_registration_to_check(tmp_path)
 
 
 def test_results_province_lists_hold_what_the_so_decides(results_run):
+    """Only what the Phòng passed goes to the Sở, one list per title or form the province
+    decides (tests/test_official.py checks each list against the manifest)."""
     result, out = results_run
     decides = result.rules.rule("province.decides").params
-    wb = openpyxl.load_workbook(out / "tong-hop-so.xlsx", read_only=True)
-    listed = 0
-    for kind, codes in decides.items():
-        vocab = result.forms.vocabs[{"title": "individual_titles", "collective_title":
-                                     "collective_titles", "commendation": "commendations"}[kind]]
-        for code in codes:
-            viable = result.verdicts[(result.verdicts["kind"] == kind)
-                                     & (result.verdicts["proposal"] == code)
-                                     & result.verdicts["result"].isin([el.PASS, el.CHECK])]
-            name = vocab.by_code(code).abbr
-            if viable.empty:
-                assert name not in wb.sheetnames
-                continue
-            rows = table_rows(out / "tong-hop-so.xlsx", name, "STT")
-            assert sorted(r["Họ và tên / tập thể"] for r in rows) == sorted(viable["name"])
-            assert all(r["Căn cứ"] and r["Thành tích"] for r in rows)
-            listed += len(rows)
-    assert listed > 10
+    rows = [list(r) for r in openpyxl.load_workbook(out / "tong-hop-so.xlsx", read_only=True)[
+        "Danh sách kèm theo"].iter_rows(values_only=True)]
+    listed = [r for r in rows if isinstance(r[0], int)]
+    passed = result.verdicts[result.verdicts["result"] == el.PASS]
+    viable = sum(((passed["kind"] == kind) & passed["proposal"].isin(codes)).sum()
+                 for kind, codes in decides.items())
+    assert len(listed) == viable > 10
+    assert all(r[1] and r[3] for r in listed)
+    headings = [r[0] for r in rows if isinstance(r[0], str) and re.match(r"[IVX]+\. ", r[0])]
+    assert len(headings) == sum(len(codes) for codes in decides.values())

@@ -119,7 +119,10 @@ def test_rule_layers_bac_ninh_from_its_decision_and_the_default_before():
     assert rule.params["lao_dong_share"] == 0.7
     assert any("Tỉnh Bắc Ninh thay" in o for o in rule.overrides)
     assert "bang_khen_tinh.grade" not in after.rules
-    assert any("bang_khen_tinh.grade" in note for note in after.removed)
+    # The note a person reads names the rule removed, never by its id.
+    removed = before.rule("bang_khen_tinh.grade").name
+    assert any(f"bỏ quy định “{removed}”" in note for note in after.removed)
+    assert not any("bang_khen_tinh.grade" in note for note in after.removed)
     # What QĐ 86/2025 does not set comes from the default province, marked as such.
     assert after.rule("lao_dong_tien_tien.min_months").source == "Tỉnh (mặc định)"
 
@@ -240,9 +243,10 @@ def test_rule_layers_every_decision_names_its_layer(results_run):
     # A pass resting on the unverified 6 months says so in the verdict lists too.
     passed = result.verdicts[(result.verdicts["result"] == "pass")
                              & (result.verdicts["proposal"] == "lao_dong_tien_tien")]
+    months = result.rules.rule("lao_dong_tien_tien.min_months").name
     assert passed["reasons"].str.contains(
-        r"chưa xác minh \(lao_dong_tien_tien.min_months\): cần đối chiếu văn bản").all()
-    rows = table_rows(out / "tong-hop-phong.xlsx", "Quyết định theo quy tắc", "STT")
+        f"chưa xác minh ({months}): cần đối chiếu văn bản", regex=False).all()
+    rows = table_rows(out / "doi-chieu-quy-tac.xlsx", "Quyết định theo quy tắc", "STT")
     written = {(r["Mã quy tắc"], r["Cấp quy định"]) for r in rows}
     assert ("lao_dong_tien_tien.grade", "Trung ương") in written
     assert ("lao_dong_tien_tien.min_months", "Tỉnh (mặc định)") in written

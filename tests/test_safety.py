@@ -80,10 +80,10 @@ def test_results_round_with_no_province_level_proposal_writes_every_output(offic
     assert people and groups  # the schools proposed titles, none of them the Sở's
     assert not {fold(r["Đề nghị"]) for r in people + groups} & _province_labels()
     so = openpyxl.load_workbook(folder / "tong-hop-so.xlsx", read_only=True)
-    assert so.sheetnames == ["Danh sách đề nghị"]
-    listed = table_rows(folder / "tong-hop-so.xlsx", "Danh sách đề nghị", "STT")
-    assert [r["STT"] for r in listed] == ["Không có dữ liệu"]
-    assert not any(r["Họ và tên / tập thể"] for r in listed)
+    assert so.sheetnames == ["Tờ trình", "Danh sách kèm theo"]
+    listed = [list(r) for r in so["Danh sách kèm theo"].iter_rows(values_only=True)]
+    assert not [r for r in listed if isinstance(r[0], int)]  # every list is empty
+    assert [r[0] for r in listed].count("Không có đề nghị") >= 4
     assert (folder / "manifest.json").is_file()
     assert {p.name for p in (folder / "phan-hoi").glob("*.xlsx")} == {"01007.xlsx",
                                                                        "02002.xlsx"}
@@ -318,7 +318,9 @@ def test_lock_system_and_hidden_files_are_listed_as_ignored(office, tmp_path):
     result = _run("consolidate", str(inbox), "--out", str(out), "--config",
                   str(root / "tdkt.toml"))
     assert result.exit_code == 0, result.output
-    assert "Số tệp đã đọc: 1; được tổng hợp: 1; có lỗi: 0." in result.output
+    assert ("Số tệp đã đọc: 1 = được tổng hợp: 1 (không có lỗi: 1; có dòng hoặc sheet lỗi không "
+            "được tính: 0) + không được tổng hợp (lỗi cả tệp): 0 + bản cũ (đơn vị đã gửi bản mới "
+            "hơn): 0." in result.output)
     assert "Bỏ qua 5 tệp" in result.output
     folder = out / YEAR_DIR / "dang-ky"
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))

@@ -27,6 +27,7 @@ LOOKUPS = {
     "reports": rf"\b(?:txt\(|(?:text|render)\(\"reports\", ){Q}([\w-]+){Q}",
     "cli": rf"\b(?:_say\(|(?:text|render)\(\"cli\", ){Q}([\w-]+){Q}",
     "inbox": rf"\b(?:text|render)\(\"inbox\", {Q}([\w-]+){Q}",
+    "official": rf"\b(?:t\(|(?:text|render|lines)\(\"official\", ){Q}([\w-]+){Q}",
 }
 
 

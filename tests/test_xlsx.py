@@ -99,8 +99,42 @@ def test_table_letterhead_title_and_header(tmp_path):
     assert ws.freeze_panes == "A8"
     assert ws.auto_filter.ref == "A7:G10"
     assert ws.print_title_rows == "$7:$7"
-    assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9
+    # 99 characters wide: A4 portrait at full size; fitted to the width, as long as it needs.
+    assert ws.page_setup.orientation == "portrait" and ws.page_setup.paperSize == 9
     assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+    assert ws.oddFooter.center.text.endswith("Trang &P/&N")
+
+
+def test_table_print_area_leaves_screen_columns_out_and_rows_share_one_height(tmp_path):
+    frame = _units().assign(note=["ngắn", "một ghi chú rất dài " * 6, None],
+                            code=["a.b", "c.d", None])
+    cols = [*_cols(), Col("note", "Ghi chú", 20), Col("code", "Mã", 30, printed=False),
+            Col("unit_code", "Mã đơn vị", 10, printed=False)]
+    path = _book(tmp_path / "a.xlsx", S=dict(title="T", frame=frame.assign(unit_code="X"),
+                                              cols=[cols[-1], *cols[:-1]]))
+    ws = openpyxl.load_workbook(path)["S"]
+    # The screen columns come after the printed ones, outside the print area, not wrapped.
+    assert [c.value for c in ws[7]] == [*(c.header for c in _cols()), "Ghi chú", "Mã đơn vị",
+                                        "Mã"]
+    assert "!$A$1:$H$" in ws.print_area
+    assert ws["I8"].value == "X" and ws["J8"].value == "a.b"
+    assert not ws["J8"].alignment.wrap_text
+    assert ws["H9"].alignment.wrap_text
+    # Wider than A4 portrait: landscape. One height for every body row, from the longest
+    # note (three lines at most).
+    assert ws.page_setup.orientation == "landscape"
+    heights = {ws.row_dimensions[r].height for r in (8, 9, 10)}
+    assert len(heights) == 1 and heights.pop() == pytest.approx(3 * 11 * 1.2 + 2.5, abs=0.5)
+
+
+def test_table_one_line_rows_widen_their_columns(tmp_path):
+    frame = _units().assign(unit=["Trường Trung học cơ sở và Trung học phổ thông Tân Lập",
+                                  "Trường A", "Trường B"])
+    path = _book(tmp_path / "a.xlsx", S=dict(title="T", frame=frame, cols=_cols(),
+                                              max_lines=1))
+    ws = openpyxl.load_workbook(path)["S"]
+    assert ws.column_dimensions["B"].width > 40  # the longest name on one line
+    assert [ws.row_dimensions[r].height for r in (8, 9, 10)] == [pytest.approx(15.7, abs=0.5)] * 3
 
 
 def test_table_body_values_and_formats(tmp_path):
@@ -288,11 +322,14 @@ def test_findings_sheet_rows_and_fills(tmp_path):
     wb = openpyxl.load_workbook(path)
     ws = wb["Lỗi"]
     assert ws["A6"].value == "1 lỗi, 1 cảnh báo"
-    assert [c.value for c in ws[8]] == ["Mã đơn vị", "Tệp", "Sheet", "Ô", "Mức độ", "Mã lỗi",
-                                        "Giá trị tìm thấy", "Cần", "Nội dung", "Cách sửa"]
-    assert [c.value for c in ws[9]][:7] == ["MN01", "mn-hoa-sen.xlsx", "Cá nhân", "F7",
-                                           "Cảnh báo", "bad-date", "=1+1"]
-    assert ws["G9"].data_type == "s"
+    # The finding code is for tdkt's people: on screen, last, outside the print area.
+    assert [c.value for c in ws[8]] == ["Mã đơn vị", "Tệp", "Sheet", "Ô", "Mức độ",
+                                        "Giá trị tìm thấy", "Cần", "Nội dung", "Cách sửa",
+                                        "Mã lỗi"]
+    assert [c.value for c in ws[9]][:6] == ["MN01", "mn-hoa-sen.xlsx", "Cá nhân", "F7",
+                                           "Cảnh báo", "=1+1"]
+    assert ws["J9"].value == "bad-date" and "!$A$1:$I$" in ws.print_area
+    assert ws["F9"].data_type == "s"
     assert [c.value for c in ws[10]][:5] == ["TH01", "th-tan-lap.xlsx", "Cá nhân", "E12", "Lỗi"]
     assert ws["A9"].fill.fgColor.rgb == YELLOW and ws["J10"].fill.fgColor.rgb == RED
     assert ws.freeze_panes == "A9" and ws.auto_filter.ref == "A8:J10"

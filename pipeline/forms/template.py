@@ -27,7 +27,7 @@ from pipeline import settings
 from pipeline import texts as wording
 from pipeline.config import Office
 from pipeline.forms.definitions import Check, Column, Form, FormSet, Sheet, Vocabulary
-from pipeline.text import nfc
+from pipeline.text import fold, nfc
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,11 @@ class UnitInfo:
     # e.g. the khối's criteria on the self-score sheet; such a table has exactly these rows.
     rows: dict[str, tuple[dict[str, object], ...]] = field(default_factory=dict, hash=False,
                                                            compare=False)
+    # Rows carried over from the unit's registration of the same school year (sheet id → rows
+    # of column id → value or vocab code, see pipeline.forms.prefill): written at the top of
+    # the table, numbered, editable, with empty rows left below for staff added since.
+    carried: dict[str, tuple[dict[str, object], ...]] = field(default_factory=dict, hash=False,
+                                                              compare=False)
 
 
 # Header fields filled from the registry: field id → UnitInfo attribute.
@@ -135,17 +140,23 @@ def _write_sheet(ws: Worksheet, sheet: Sheet, job: _Job) -> None:
     for row, spec in enumerate(sheet.fields, start=_FIELDS_ROW):
         _write_field(ws, row, spec, job)
     prefill = job.unit.rows.get(sheet.id, ())
+    carried = job.unit.carried.get(sheet.id, ())
     if sheet.fields:  # the unit sheet: fields, then a short table of collectives
-        header, rows = _FIELDS_ROW + len(sheet.fields) + 1, settings.TEMPLATE_COLLECTIVE_ROWS
+        carried = _unit_first(carried, job) if carried else ()
+        header = _FIELDS_ROW + len(sheet.fields) + 1
+        rows = max(settings.TEMPLATE_COLLECTIVE_ROWS,
+                   len(carried) + settings.TEMPLATE_SPARE_COLLECTIVE_ROWS)
     else:
         header = _FIELDS_ROW
-        rows = max(settings.TEMPLATE_MIN_ROWS, job.unit.headcount + settings.TEMPLATE_SPARE_ROWS)
+        rows = max(settings.TEMPLATE_MIN_ROWS, job.unit.headcount + settings.TEMPLATE_SPARE_ROWS,
+                   len(carried) + settings.TEMPLATE_SPARE_ROWS)
     rows = len(prefill) or rows
     last = _write_table(ws, sheet, header, rows, job)
     if sheet.fields:
-        _prefill_unit_row(ws, sheet, header + 1, job)
+        if not carried:
+            _prefill_unit_row(ws, sheet, header + 1, job)
         last = _write_signature(ws, last + 2, right, len(widths))
-    _prefill_rows(ws, sheet, header + 1, prefill, job)
+    _prefill_rows(ws, sheet, header + 1, prefill or _numbered(carried, sheet), job)
     _setup_page(ws, f"A1:{get_column_letter(len(widths))}{last}", header)
     ws.freeze_panes = f"A{header + 1}"
     _protect(ws)
@@ -222,9 +233,32 @@ def _prefill_unit_row(ws: Worksheet, sheet: Sheet, row: int, job: _Job) -> None:
             _put(ws.cell(row, col), job.vocabs[spec.choices].label_of(code), alignment=_LEFT)
 
 
+def _unit_first(rows: tuple[dict[str, object], ...],
+                job: _Job) -> tuple[dict[str, object], ...]:
+    """Carried collectives with the unit itself first, of kind "đơn vị": the row of that kind,
+    else the one named as the unit, else a new row for the unit (as in an empty template)."""
+    def is_unit(row: dict[str, object]) -> bool:
+        return all(row.get(k) == v for k, v in _UNIT_ROW_CODES.items())
+
+    name = fold(job.unit.name)
+    own = next((r for r in rows if is_unit(r)), None) or next(
+        (r for r in rows if fold(str(r.get(_UNIT_ROW_NAME) or "")) == name), None)
+    others = tuple(r for r in rows if r is not own)
+    return ({_UNIT_ROW_NAME: job.unit.name, **(own or {}), **_UNIT_ROW_CODES}, *others)
+
+
+def _numbered(rows: tuple[dict[str, object], ...],
+              sheet: Sheet) -> tuple[dict[str, object], ...]:
+    """Carried rows numbered 1, 2, … in the STT column (when the sheet has one)."""
+    if _SEQ not in sheet.column_ids:
+        return rows
+    return tuple({**row, _SEQ: number} for number, row in enumerate(rows, start=1))
+
+
 def _prefill_rows(ws: Worksheet, sheet: Sheet, first: int,
                   rows: tuple[dict[str, object], ...], job: _Job) -> None:
-    """Rows given with the unit (e.g. criteria): vocabulary codes written as their labels."""
+    """Rows given with the unit (e.g. criteria) or carried over from its registration:
+    vocabulary codes written as their labels."""
     for offset, values in enumerate(rows):
         for col, spec in enumerate(sheet.columns, start=1):
             value = values.get(spec.id)
@@ -394,6 +428,9 @@ def _guide_steps(job: _Job) -> list[str]:
     steps = [text.format(**words) for text in _paragraphs("guide_steps")]
     if locked:
         steps.append(_t("guide_locked").format(**words))
+    carried = [f"“{s.name}”" for s in job.form.sheets if job.unit.carried.get(s.id)]
+    if carried:
+        steps.append(_t("guide_carried").format(**{**words, "sheets": ", ".join(carried)}))
     steps += [step for s in job.form.sheets for c in s.checks for step in _check_step(s, c, job)]
     return steps + [text.format(**words) for text in _paragraphs("guide_last")]
 

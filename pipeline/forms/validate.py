@@ -143,7 +143,7 @@ def _expected(column: Column, vocabs: dict[str, Vocabulary], code: str) -> str:
     if column.type == "choice":
         return ", ".join(vocabs[column.choices].labels)
     if column.type == "date":
-        return "ngày dạng ngày/tháng/năm, ví dụ 05/09/1985"
+        return "ngày đầy đủ dạng ngày/tháng/năm (dd/mm/yyyy), ví dụ 05/09/1985"
     if column.type in ("integer", "number"):
         if code == "out-of-range":
             low = "" if column.min is None else f"từ {column.min:g} "

@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from pipeline import settings
+from pipeline import parallel, settings
 
 
 class ReaderDied(Exception):
@@ -144,8 +144,7 @@ class _Reader:
         self._end(kill=self._busy)  # busy: the call was interrupted (Ctrl-C), nobody waits
 
     def _start(self) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        context = parallel.worker_context()  # fork where possible, spawn on Windows
         ours, theirs = context.Pipe()
         # Only a child of the main thread may die with its parent: Linux ties that signal to
         # the thread that started the child.

@@ -27,6 +27,9 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _EPOCH_1904 = dt.date(1904, 1, 1)
 # Plausible serial numbers for the dates these forms hold (1900 … 2099).
 _SERIAL_RANGE = (1, 73051)
+# A whole number in this range typed in a date cell is a year, not a day count (serials
+# 1900…2100 are days of 1905, outside every date the forms hold).
+_YEARS = (1900, 2100)
 # Dates the forms can hold (the range the template's date check allows).
 _DATE_RANGE = tuple(dt.date.fromisoformat(d) for d in settings.TEMPLATE_DATE_RANGE)
 _TEXT_DATE = re.compile(r"^(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})$")
@@ -139,7 +142,10 @@ def normalized_date(value: Any) -> tuple[Any, Fix | None]:
     day, fix = _date(value)
     if isinstance(day, dt.date) and not _DATE_RANGE[0] <= day <= _DATE_RANGE[1]:
         low, high = (format_date(d) for d in _DATE_RANGE)
-        return day, Fix("out-of-range", format_date(day), f"ngày từ {low} đến {high}")
+        # Quote what was typed: a number is shown with the day Excel would make of it.
+        typed = (f"số {fix.value} (Excel hiểu là ngày {format_date(day)})"
+                 if fix is not None and fix.code == "date-as-serial" else format_date(day))
+        return day, Fix("out-of-range", typed, f"ngày từ {low} đến {high}")
     return day, fix
 
 
@@ -154,6 +160,10 @@ def _date(value: Any) -> tuple[Any, Fix | None]:
     if isinstance(value, Serial1904):
         value, epoch = value.number, _EPOCH_1904
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _YEARS[0] <= value <= _YEARS[1] and float(value).is_integer():
+            # Only a year typed (1985): as a serial it would be a day of 1905 nobody typed;
+            # left as typed, for validation to ask for the full date.
+            return str(int(value)), None
         if _SERIAL_RANGE[0] <= value <= _SERIAL_RANGE[1]:
             day = epoch + dt.timedelta(days=int(value))
             return day, Fix("date-as-serial", _as_text(value), format_date(day))

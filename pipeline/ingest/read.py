@@ -70,8 +70,11 @@ class RawBook:
 
     @property
     def visible_sheets(self) -> list[RawSheet]:
-        """The sheets a person sees."""
-        return [s for s in self.sheets if s.visible and s.name != settings.META_SHEET]
+        """The sheets a person sees, less those tdkt added to a feedback copy (the list of
+        findings): a school sends the corrected copy back as its submission."""
+        added = set((self.meta or {}).get("added", "").split("\n")) - {""}
+        return [s for s in self.sheets
+                if s.visible and s.name != settings.META_SHEET and s.name not in added]
 
 
 def file_sha256(path: Path) -> str:
@@ -394,7 +397,11 @@ def _meta(sheets: list[RawSheet]) -> dict[str, str] | None:
     for sheet in sheets:
         if sheet.name == settings.META_SHEET and sheet.grid:
             row = [clean(str(v)) if v is not None else "" for v in sheet.grid[0]] + [""] * 4
-            return {"form": row[0], "version": row[1], "unit": row[2], "school_year": row[3]}
+            # Row 2 of a feedback copy: the sheets tdkt added (read as names, never as data).
+            added = [str(v) for v in sheet.grid[1] if v is not None] if len(sheet.grid) > 1 \
+                else []
+            return {"form": row[0], "version": row[1], "unit": row[2], "school_year": row[3],
+                    "added": "\n".join(added)}
     return None
 
 

@@ -18,13 +18,18 @@ under a minute with the defaults of `pipeline.settings`.
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
+import operator
 import os
 import re
 import smtplib
 import sqlite3
 import ssl
 import stat
+import subprocess
+import sys
+import tempfile
 import time
 import unicodedata
 from collections.abc import Callable
@@ -139,28 +144,183 @@ def smtp_settings(raw: dict, base: Path) -> SmtpSettings:
                             password_file=password_file,
                             **{key: float(value) for key, value in seconds.items()})
     if password_file is not None and password_file.exists():
-        _check_private(password_file)
+        check_password_file(password_file)
     return settings
 
 
-def _check_private(path: Path) -> None:
-    """Raise unless `path` is a regular file that only its owner can read or write."""
+def check_password_file(path: Path, *, platform: str | None = None,
+                        read_acl: Callable[[Path], FileAcl | None] | None = None) -> None:
+    """Raise unless `path` is a regular file that only its owner can read or write.
+
+    On Windows, where POSIX mode bits mean nothing, its access list is read instead
+    (`read_acl`, by default icacls and whoami): only the account running tdkt, the system and
+    the administrators may read it. `platform` defaults to sys.platform."""
     try:
         info = path.stat()
     except OSError as exc:
         raise DeliveryError(f"Không đọc được tệp mật khẩu {path}: {exc.strerror}.") from exc
     if not stat.S_ISREG(info.st_mode):
         raise DeliveryError(f"Tệp mật khẩu {path} không phải là một tệp thường.")
-    if info.st_mode & 0o077:
+    if (platform or sys.platform) == "win32":
+        _check_private_windows(path, (read_acl or windows_acl)(path))
+    elif info.st_mode & 0o077:
         raise DeliveryError(
             f"Tệp mật khẩu {path} đang cho người khác đọc được (quyền "
             f"{stat.S_IMODE(info.st_mode):o}). Hãy chạy: chmod 600 \"{path}\" rồi chạy lại.")
 
 
+def _check_private_windows(path: Path, acl: FileAcl | None) -> None:
+    readers = other_readers(acl.saved, acl.user_sid) if acl is not None else None
+    if readers is None:
+        raise DeliveryError(
+            f"Không kiểm tra được ai đọc được tệp mật khẩu {path} trên máy này (không chạy được "
+            "lệnh icacls hoặc whoami của Windows, hoặc ổ đĩa không lưu quyền truy cập). Hãy bỏ "
+            f"password_file khỏi mục [smtp] và đặt mật khẩu trong biến môi trường "
+            f"{DEFAULT_PASSWORD_ENV} (Command Prompt: setx {DEFAULT_PASSWORD_ENV} \"mật khẩu\"), "
+            "hoặc chép tệp vào một thư mục trên ổ NTFS của máy rồi chạy lại.")
+    if readers:
+        names = ", ".join(reader.name for reader in readers)
+        explicit = " ".join(reader.account for reader in readers if not reader.inherited)
+        remove = f" và icacls \"{path}\" /remove:g {explicit}" if explicit else ""
+        raise DeliveryError(
+            f"Tệp mật khẩu {path} đang cho tài khoản hoặc nhóm khác đọc được ({names}). Hãy mở "
+            f"Command Prompt và chạy: icacls \"{path}\" /inheritance:r /grant:r "
+            f"\"%USERNAME%:F\"{remove} (chỉ để tài khoản của bạn đọc được) rồi chạy lại.")
+
+
+# Windows: who may read the password file
+
+
+@dataclass(frozen=True)
+class FileAcl:
+    """A file's access list as `icacls FILE /save` writes it (SDDL) and the SID of the account
+    running tdkt (`whoami /user`)."""
+
+    saved: str
+    user_sid: str
+
+
+@dataclass(frozen=True)
+class Reader:
+    """An account or group other than the owner that may read a file."""
+
+    name: str  # as Windows shows it in English, or its SID
+    account: str  # as icacls takes it: *SID, or the name of a domain group
+    inherited: bool  # granted by the folder (removed by /inheritance:r)
+
+
+# The system, the administrators, the file's owner: they can always read the file.
+_TRUSTED = {"SY", "S-1-5-18", "BA", "S-1-5-32-544", "OW", "S-1-3-4", "CO", "S-1-3-0"}
+# Well-known SDDL abbreviations: the name Windows shows and the SID icacls takes (None for the
+# groups of a domain, whose SIDs depend on the domain).
+_ACCOUNTS = {
+    "WD": ("Everyone", "S-1-1-0"), "AU": ("Authenticated Users", "S-1-5-11"),
+    "BU": ("Users", "S-1-5-32-545"), "BG": ("Guests", "S-1-5-32-546"),
+    "PU": ("Power Users", "S-1-5-32-547"), "IU": ("INTERACTIVE", "S-1-5-4"),
+    "NU": ("NETWORK", "S-1-5-2"), "AN": ("ANONYMOUS LOGON", "S-1-5-7"),
+    "AC": ("ALL APPLICATION PACKAGES", "S-1-15-2-1"),
+    "RU": ("Pre-Windows 2000 Compatible Access", "S-1-5-32-554"),
+    "DU": ("Domain Users", None), "DG": ("Domain Guests", None), "DC": ("Domain Computers", None),
+}
+_SID_NAMES = {sid: name for name, sid in _ACCOUNTS.values() if sid}
+# Access mask bits that let an account read a file's content: FILE_READ_DATA, MAXIMUM_ALLOWED,
+# GENERIC_ALL, GENERIC_READ.
+_READ_BITS = 0x1 | 0x02000000 | 0x10000000 | 0x80000000
+_RIGHTS = {
+    "GA": 0x10000000, "GR": 0x80000000, "GW": 0x40000000, "GX": 0x20000000,
+    "FA": 0x1F01FF, "FR": 0x120089, "FW": 0x120116, "FX": 0x1200A0,
+    "KA": 0xF003F, "KR": 0x20019, "KW": 0x20006, "KX": 0x20019,
+    "RC": 0x20000, "SD": 0x10000, "WD": 0x40000, "WO": 0x80000,
+    "CC": 0x1, "DC": 0x2, "LC": 0x4, "SW": 0x8, "RP": 0x10, "WP": 0x20, "DT": 0x40, "LO": 0x80,
+    "CR": 0x100,
+}
+
+
+def other_readers(saved: str, user_sid: str) -> list[Reader] | None:
+    """Who besides `user_sid`, the system, the administrators and the owner may read a file,
+    from its access list as `icacls FILE /save` writes it; None when the text holds none."""
+    dacl = next((line.strip() for line in saved.splitlines() if line.strip().startswith("D:")),
+                None)
+    if dacl is None:
+        return None
+    flags = re.match(r"D:([A-Z_]*)", dacl)
+    if flags and "NO_ACCESS_CONTROL" in flags.group(1):  # no list at all: everyone has access
+        return [Reader("Everyone", "*S-1-1-0", inherited=False)]
+    readers: dict[str, Reader] = {}
+    for ace in re.findall(r"\(([^()]*)\)", dacl):
+        fields = ace.split(";")
+        if len(fields) < 6:
+            return None
+        kind, ace_flags, rights, sid = fields[0], fields[1], fields[2], fields[5].upper()
+        if kind not in ("A", "OA", "XA", "ZA") or "IO" in _pairs(ace_flags):
+            continue  # a denial, an audit entry, or one that only applies to new files
+        if sid in _TRUSTED or sid == user_sid.upper() or not _mask(rights) & _READ_BITS:
+            continue
+        name, known_sid = _ACCOUNTS.get(sid, (_SID_NAMES.get(sid, sid), None))
+        account = f"*{known_sid or sid}" if (known_sid or sid.startswith("S-")) else f'"{name}"'
+        inherited = "ID" in _pairs(ace_flags)
+        old = readers.get(sid)
+        readers[sid] = Reader(name, account, inherited and (old is None or old.inherited))
+    return list(readers.values())
+
+
+def _pairs(text: str) -> list[str]:
+    return [text[i:i + 2] for i in range(0, len(text), 2)]
+
+
+def _mask(rights: str) -> int:
+    """An SDDL rights field as an access mask; an unknown right counts as reading."""
+    if rights.lower().startswith("0x"):
+        try:
+            return int(rights, 16)
+        except ValueError:
+            return _READ_BITS
+    return functools.reduce(operator.or_, (_RIGHTS.get(p, _READ_BITS) for p in _pairs(rights)), 0)
+
+
+def windows_acl(path: Path) -> FileAcl | None:
+    """The access list of `path` and the SID of the account running tdkt, read with the
+    Windows commands icacls and whoami; None when either cannot be run or says nothing usable
+    (not on Windows, a drive without access lists, a command that is missing or times out)."""
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "acl.txt"
+        if _command(["icacls", str(path), "/save", str(target), "/q"]) is None:
+            return None
+        try:
+            saved = _decoded(target.read_bytes())
+        except OSError:
+            return None
+    sids = re.findall(r"S-1-[0-9]+(?:-[0-9]+)+", _command(["whoami", "/user", "/fo", "csv",
+                                                           "/nh"]) or "")
+    return FileAcl(saved, sids[-1]) if sids else None
+
+
+def _command(args: list[str]) -> str | None:
+    """What a Windows command printed, or None when it cannot be run or fails."""
+    try:
+        done = subprocess.run(args, capture_output=True, timeout=defaults.ACL_COMMAND_TIMEOUT,
+                              check=False, stdin=subprocess.DEVNULL,
+                              creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.decode("utf-8", errors="replace")
+
+
+def _decoded(data: bytes) -> str:
+    """The text of an icacls /save file: UTF-16 (with or without its byte order mark)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16", errors="replace")
+    if len(data) > 1 and data[1:2] == b"\x00":
+        return data.decode("utf-16-le", errors="replace")
+    return data.decode("utf-8", errors="replace")
+
+
 def smtp_password(settings: SmtpSettings) -> str | None:
     """The password from the password file (checked private) or the environment variable."""
     if settings.password_file is not None:
-        _check_private(settings.password_file)
+        check_password_file(settings.password_file)
         try:
             text = settings.password_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

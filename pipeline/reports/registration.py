@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline import settings
-from pipeline.cells import parse_address
-from pipeline.findings import Finding, Severity
+from pipeline.findings import Severity
 from pipeline.forms.definitions import Vocabulary
-from pipeline.ingest.read import RawBook
-from pipeline.ingest.submission import Submission
 from pipeline.parallel import chunks, run_jobs, worker_count
+from pipeline.reports import official
+from pipeline.reports.feedback import feedback_jobs, registration_feedback
 from pipeline.reports.workbook import Col, Letterhead, ReportBook, txt
 from pipeline.rounds.base import RoundResult
 from pipeline.rules.aggregate import NOT_REGISTERED, sorted_people
@@ -29,7 +27,6 @@ MATCHES_SHEET = txt("sheet_matches")
 PERSON_HEADER = txt("person_id")
 CONFIRM_HEADER = txt("same_person")
 PROVINCE_FILE = "tong-hop-so.xlsx"
-UNKNOWN_DIR = "khong-xac-dinh"
 
 
 # Columns shared by the summaries
@@ -171,7 +168,8 @@ def _files_frame(result: RoundResult) -> pd.DataFrame:
 
 
 def _rules_frame(result: RoundResult) -> pd.DataFrame:
-    return pd.DataFrame([{"id": r.id, "description": r.description, "citation": r.citation,
+    return pd.DataFrame([{"id": r.id, "name": r.name, "description": r.description,
+                          "citation": r.citation,
                           "status": STATUS_LABELS[r.status], "from": r.effective_from,
                           "params": numbers(r), "layer": r.layer_label,
                           "changes": "; ".join(r.overrides)}
@@ -207,22 +205,26 @@ def files_and_rules_sheets(book: ReportBook, result: RoundResult) -> None:
          Col("unit_code", txt("unit_code"), 9), Col("form", "Biểu mẫu", 30),
          Col("status", txt("status"), 26), Col("errors", "Số lỗi", 7, "int", True),
          Col("warnings", "Số cảnh báo", 8, "int", True),
-         Col("sha256", "Mã băm SHA-256", 30)], signature=False)
+         Col("sha256", "Mã băm SHA-256", 30, printed=False)], signature=False)
     book.table_sheet(
         "Căn cứ", f"CÁC QUY TẮC ÁP DỤNG NĂM HỌC {result.school_year} (CÓ HIỆU LỰC NGÀY "
                   f"{result.rules.date:%d/%m/%Y}; {result.rules.province.upper()})",
         _rules_frame(result),
-        [Col("id", txt("rule_id"), 22), Col("description", txt("content"), 44),
-         Col("citation", txt("basis"), 40), Col("status", txt("verification"), 22),
-         Col("from", "Hiệu lực từ", 11, "date"), Col("params", "Tham số", 30),
-         Col("layer", "Cấp quy định", 16), Col("changes", "Tầng dưới thay đổi", 30)],
-        totals_label=None, signature=False, notes=result.rules.removed)
+        [Col("name", txt("rule_name"), 24), Col("description", txt("content"), 50),
+         Col("citation", txt("basis"), 40), Col("status", txt("verification"), 20),
+         Col("from", "Hiệu lực từ", 11, "date"), Col("layer", "Cấp quy định", 14),
+         Col("params", "Tham số", 30, printed=False),
+         Col("changes", "Tầng dưới thay đổi", 40, printed=False),
+         Col("id", txt("rule_id"), 26, printed=False)],
+        totals_label=None, signature=False, notes=result.rules.removed, max_lines=8,
+        uniform=False)
 
 
 def write_office_workbook(result: RoundResult, path: Path) -> Path:
     """The Phòng's workbook: summaries, unit table, lists, problems, files, rules."""
     vocabs = result.forms.vocabs
-    counts = _count_cols(vocabs)
+    # Narrow count columns (their headers wrap), so that the summaries print at a readable size.
+    counts = [replace(c, width=min(c.width, 8)) for c in _count_cols(vocabs)]
     year = result.school_year
     letterhead = Letterhead.of(result.office, result.run_date)
     subtitle = txt("as_of", year=year, date=f"{result.run_date:%d/%m/%Y}")
@@ -241,8 +243,8 @@ def write_office_workbook(result: RoundResult, path: Path) -> Path:
         units = _unit_frame(result)
         book.table_sheet(
             txt("sheet_by_unit"), f"TỔNG HỢP ĐĂNG KÝ THI ĐUA THEO ĐƠN VỊ NĂM HỌC {year}", units,
-            [Col("unit_code", txt("unit_code"), 9), Col("unit_name", txt("unit_name"), 30),
-             Col("level", txt("level"), 10), Col("block", txt("block"), 16),
+            [Col("unit_code", txt("unit_code"), 9), Col("unit_name", txt("unit_name"), 28),
+             Col("level", txt("level"), 10), Col("block", txt("block"), 13),
              Col("status", txt("status"), 12),
              *[c for c in counts if c.group != txt("unit")],
              Col("quota_text", "CSTĐCS đăng ký/tối đa", 11)],
@@ -257,30 +259,48 @@ def write_office_workbook(result: RoundResult, path: Path) -> Path:
              Col("block", txt("block"), 16), Col("status", txt("status"), 12),
              Col("reason", txt("reason"), 50), Col("email", "Email", 24)], totals_label=None)
         staff = _staff_frame(result)
+        # One line per person on paper; the other columns stay on screen after the printed
+        # ones, and the initiatives are printed in full on their own sheet.
         person_cols = [Col("seq", txt("seq"), 5, "int"), Col("full_name", txt("full_name"), 24),
-                       Col("birth_date", txt("birth_date"), 11, "date"), Col("sex", "Giới tính", 7),
-                       Col("position", txt("position"), 18), Col("staff_group", "Nhóm", 6),
-                       Col("unit_name", txt("unit"), 28), Col("level", txt("level"), 9),
-                       Col("block", txt("block"), 15)]
+                       Col("birth_date", txt("birth_date"), 11, "date"),
+                       Col("position", txt("position"), 20), Col("unit_name", txt("unit"), 30)]
+        screen_cols = [Col("sex", "Giới tính", 9, printed=False),
+                       Col("staff_group", "Nhóm", 7, printed=False),
+                       Col("level", txt("level"), 9, printed=False),
+                       Col("block", txt("block"), 16, printed=False)]
+        registered = _numbered(staff[staff["title_code"] != NOT_REGISTERED])
         book.table_sheet(
-            "Cá nhân đăng ký", f"DANH SÁCH CÁ NHÂN ĐĂNG KÝ THI ĐUA NĂM HỌC {year}",
-            _numbered(staff[staff["title_code"] != NOT_REGISTERED]),
+            "Cá nhân đăng ký", f"DANH SÁCH CÁ NHÂN ĐĂNG KÝ THI ĐUA NĂM HỌC {year}", registered,
             [*person_cols, Col("title", txt("registered_title"), 22),
-             Col("commendation", txt("commendation"), 24),
-             Col("initiative", txt("planned_initiative"), 34)], totals_label=None)
+             Col("commendation", txt("commendation"), 26), *screen_cols,
+             Col("initiative", txt("planned_initiative"), 50, printed=False)],
+            totals_label=None, max_lines=1)
+        # A boolean mask even when empty (an empty object Series would select columns).
+        with_initiative = registered[registered["initiative"].map(
+            lambda v: isinstance(v, str) and bool(v.strip())).astype(bool)]
+        book.table_sheet(
+            "Sáng kiến đăng ký", f"DANH SÁCH ĐĂNG KÝ SÁNG KIẾN, ĐỀ TÀI NĂM HỌC {year}",
+            _numbered(with_initiative),
+            [Col("seq", txt("seq"), 5, "int"), Col("full_name", txt("full_name"), 24),
+             Col("unit_name", txt("unit"), 30), Col("title", txt("registered_title"), 22),
+             Col("initiative", txt("planned_initiative"), 60)],
+            totals_label=None, max_lines=3)
         book.table_sheet(
             "Cá nhân chưa đăng ký",
             f"DANH SÁCH CB-GV-NV CHƯA ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM HỌC {year}",
             _numbered(staff[staff["title_code"] == NOT_REGISTERED]),
-            [*person_cols, Col("note", "Ghi chú", 24)], totals_label=None)
+            [*person_cols, Col("note", "Ghi chú", 30), *screen_cols], totals_label=None,
+            max_lines=1)
         book.table_sheet(
             "Tập thể đăng ký", f"DANH SÁCH TẬP THỂ ĐĂNG KÝ THI ĐUA NĂM HỌC {year}",
             _collective_frame(result),
-            [Col("seq", txt("seq"), 5, "int"), Col("collective_name", txt("collective_name"), 30),
-             Col("collective_kind", "Loại tập thể", 14), Col("members", "Số thành viên", 9, "int"),
-             Col("unit_name", txt("unit"), 30), Col("level", txt("level"), 9),
-             Col("block", txt("block"), 15), Col("collective_title", txt("registered_title"), 26),
-             Col("commendation", txt("commendation"), 28)], totals_label=None)
+            [Col("seq", txt("seq"), 5, "int"), Col("collective_name", txt("collective_name"), 26),
+             Col("members", "Số thành viên", 9, "int"), Col("unit_name", txt("unit"), 30),
+             Col("collective_title", txt("registered_title"), 26),
+             Col("commendation", txt("commendation"), 30),
+             Col("collective_kind", "Loại tập thể", 14, printed=False),
+             Col("level", txt("level"), 9, printed=False),
+             Col("block", txt("block"), 16, printed=False)], totals_label=None, max_lines=1)
         book.findings_sheet(txt("sheet_findings"), result.findings,
                             title=f"LỖI VÀ CẢNH BÁO TRONG CÁC TỆP ĐĂNG KÝ NĂM HỌC {year}")
         files_and_rules_sheets(book, result)
@@ -290,8 +310,40 @@ def write_office_workbook(result: RoundResult, path: Path) -> Path:
 # The Sở workbook
 
 
+_VOCAB_OF = {"title": "individual_titles", "collective_title": "collective_titles",
+             "commendation": "commendations"}
+
+
+def _registered_lists(result: RoundResult) -> list[official.Section]:
+    """Per title or form the province decides, the persons then the collectives who
+    registered it, with the list's heading and legal basis."""
+    staff = _staff_frame(result)
+    groups = _collective_frame(result)
+    sections = []
+    for kind, code in official.province_lists(result.rules):
+        vocab = result.forms.vocabs[_VOCAB_OF[kind]]
+        if code not in vocab.codes:
+            continue
+        name = vocab.label_of(code)
+        people, chosen = staff.iloc[0:0], groups.iloc[0:0]
+        if kind != "collective_title":
+            people = staff[staff["title" if kind == "title" else "commendation"] == name]
+        if kind != "title":
+            chosen = groups[groups["collective_title" if kind == "collective_title"
+                                   else "commendation"] == name]
+        frame = pd.concat([
+            people.assign(name=people["full_name"], note=people["initiative"]),
+            chosen.assign(name=chosen["collective_name"], position="", note="")],
+            ignore_index=True).reindex(columns=["name", "position", "unit_name", "level", "note"])
+        sections.append(official.Section(
+            official.section_heading(len(sections) + 1, name, kind, len(people), len(chosen)),
+            official.legal_basis(result.rules, kind, code), _numbered(frame)))
+    return sections
+
+
 def write_province_workbook(result: RoundResult, path: Path) -> Path:
-    """The Sở's workbook: the fixed summary by cấp học and the names it must decide on."""
+    """The Sở's workbook, an official report: the totals by cấp học in one fixed layout, then
+    the persons and collectives who registered a title or form the province decides."""
     vocabs = result.forms.vocabs
     year = result.school_year
     levels = pd.DataFrame({"level": vocabs["levels"].codes})
@@ -299,129 +351,32 @@ def write_province_workbook(result: RoundResult, path: Path) -> Path:
     summary = summary.fillna({c: 0 for c in summary.columns if c != "level"})
     summary.insert(1, "level_name", [vocabs["levels"].by_code(c).attrs.get("name", c)
                                      for c in summary["level"]])
-    staff = _staff_frame(result)
-    provincial = staff[staff["title"] == vocabs["individual_titles"].label_of("cstd_tinh")]
-    commendations = vocabs["commendations"]
-    high = {v.label for v in commendations.values
-            if v.attrs.get("rank", 0) >= commendations.by_code("bang_khen_tinh").attrs["rank"]}
-    people = staff[staff["commendation"].isin(high)].assign(kind="Cá nhân", name=lambda d: d[
-        "full_name"])
-    groups = _collective_frame(result)
-    groups = groups[groups["commendation"].isin(high)].assign(kind="Tập thể", name=lambda d: d[
-        "collective_name"], position="")
-    proposals = pd.concat([people, groups], ignore_index=True)
-    proposals["seq"] = range(1, len(proposals) + 1)
-    letterhead = Letterhead.of(result.office, result.run_date)
-    people_cols = [Col("seq", txt("seq"), 5, "int"), Col("full_name", txt("full_name"), 24),
-                   Col("birth_date", txt("birth_date"), 11, "date"),
-                   Col("position", txt("position"), 18),
-                   Col("unit_name", txt("unit"), 30), Col("level", txt("level"), 9),
-                   Col("initiative", txt("planned_initiative"), 40)]
-    provincial = _numbered(provincial)
-    with ReportBook(path, letterhead, f"Báo cáo đăng ký thi đua năm học {year}") as book:
-        book.table_sheet("Tổng hợp", f"BÁO CÁO TỔNG HỢP ĐĂNG KÝ THI ĐUA NĂM HỌC {year}", summary,
-                         [Col("level", txt("level"), 12), Col("level_name", "Tên cấp học", 22),
-                          *_count_cols(vocabs)],
-                         subtitle=txt("addressee", office=result.province.name,
-                                      parent=result.province.parent),
-                         notes=_policy_notes(result))
-        book.table_sheet("CSTĐ cấp tỉnh",
-                         f"DANH SÁCH ĐĂNG KÝ CHIẾN SĨ THI ĐUA CẤP TỈNH NĂM HỌC {year}",
-                         provincial, people_cols, totals_label=None)
-        book.table_sheet(
-            "Bằng khen trở lên",
-            f"DANH SÁCH ĐĂNG KÝ BẰNG KHEN TRỞ LÊN NĂM HỌC {year}", proposals,
-            [Col("seq", txt("seq"), 5, "int"), Col("kind", "Cá nhân/Tập thể", 10),
-             Col("name", "Họ và tên/Tên tập thể", 28), Col("position", txt("position"), 18),
-             Col("unit_name", txt("unit"), 30), Col("level", txt("level"), 9),
-             Col("commendation", "Hình thức khen thưởng đăng ký", 30)], totals_label=None)
+    # Only what the Sở reads: not the file statuses of the office's own working sheets.
+    cols = [Col("level", txt("level"), 18), Col("level_name", official.t("level_name"), 26),
+            *[c for c in _count_cols(vocabs) if c.key not in ("valid", "with_errors", "invalid")]]
+    office, province = result.office, result.province
+    decider = official.province_decider(result.rules, province)
+    where = {"office": office.name, "locality": official.locality(office)}
+    doc = official.Document(
+        office=office, province=province, date=result.run_date,
+        kind=official.t("registration_kind"), code=official.t("registration_code"),
+        subject=official.t("registration_subject", year=year),
+        body=(official.t("registration_body", year=year, **where,
+                         submitted=int(result.by_level["submitted"].sum()),
+                         expected=int(result.by_level["expected"].sum())),),
+        closing=(official.t("registration_closing", decider=decider,
+                            province=official.addressee(province), **where),))
+    list_cols = [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 32),
+                 Col("position", txt("position"), 16), Col("unit_name", txt("unit"), 40),
+                 Col("level", txt("level"), 18), Col("note", txt("planned_initiative"), 46)]
+    with ReportBook(path, Letterhead.of(office, result.run_date),
+                    f"Báo cáo đăng ký thi đua năm học {year}") as book:
+        official.document_sheet(book, official.t("registration_sheet"), doc, summary, cols,
+                                totals_label=txt("totals"))
+        official.lists_sheet(book, official.t("lists_sheet"),
+                             official.t("registration_lists", decider=decider.upper(), year=year),
+                             doc, list_cols, _registered_lists(result))
     return path
-
-
-# Feedback to each school
-
-
-def _marks(findings: list[Finding], sheet: str) -> dict[tuple[int, int], tuple[str, str]]:
-    marks: dict[tuple[int, int], tuple[str, str]] = {}
-    for f in findings:
-        key = parse_address(f.cell or "")
-        if f.sheet != sheet or key is None:
-            continue
-        if key not in marks or f.severity is Severity.ERROR:
-            marks[key] = (f.severity.value, f.message)
-    return marks
-
-
-def _copy_name(name: str, taken: set[str]) -> str:
-    base = re.sub(r"[\[\]:*?/\\]", "-", name)[:31] or "Sheet"
-    candidate, n = base, 2
-    while candidate.lower() in taken:
-        suffix = f" ({n})"
-        candidate, n = base[: 31 - len(suffix)] + suffix, n + 1
-    taken.add(candidate.lower())
-    return candidate
-
-
-def copy_marked_sheets(book: ReportBook, raw: RawBook, findings: list[Finding],
-                       taken: set[str]) -> None:
-    """Copies of the school's sheets that hold a marked cell, at the same addresses.
-
-    A sheet with nothing to fix is not copied: the school has it already, and a province's
-    worth of copies would cost more than all the rest of the run."""
-    own = [f for f in findings if f.file == raw.file]
-    for sheet in raw.visible_sheets:
-        marks = _marks(own, sheet.name)
-        if marks:
-            book.source_sheet(_copy_name(sheet.name, taken), sheet.grid, marks)
-
-
-def write_feedback(result: RoundResult, findings: list[Finding], book_raw: RawBook | None,
-                   title: str, path: Path) -> Path:
-    """One school's feedback: its problems with how to fix them, then its marked sheets."""
-    letterhead = Letterhead.of(result.office, result.run_date)
-    findings_name = txt("sheet_to_fix")
-    with ReportBook(path, letterhead, title) as book:
-        book.findings_sheet(findings_name, findings, title=title.upper(), include_unit=False)
-        if book_raw is not None:
-            copy_marked_sheets(book, book_raw, findings, {findings_name.lower()})
-    return path
-
-
-FeedbackWriter = Callable[[RoundResult, str | None, list[Finding], Submission | None, str,
-                           Path], Path]
-
-
-def feedback_jobs(result: RoundResult, root: Path, write: FeedbackWriter,
-                  title: str) -> list[Callable[[], Path]]:
-    """One job per feedback workbook: per unit that sent a file, and per file of no known
-    unit (creates the folders)."""
-    feedback = root / settings.FEEDBACK_DIR
-    feedback.mkdir()
-    by_unit: dict[str, list[Finding]] = {}
-    for f in result.findings:
-        if f.unit:
-            by_unit.setdefault(f.unit, []).append(f)
-    names = result.units["unit_name"]
-    jobs: list[Callable[[], Path]] = []
-    for code in sorted({s.unit_code for s in result.submissions if s.unit_code}):
-        jobs.append(functools.partial(
-            write, result, code, by_unit.get(code, []), result.chosen.get(code),
-            txt("feedback_title", title=title, year=result.school_year, unit=names[code]),
-            feedback / f"{code}.xlsx"))
-    unknown = [s for s in result.submissions if not s.unit_code]
-    if unknown:
-        (feedback / UNKNOWN_DIR).mkdir()
-    taken: set[str] = set()
-    for sub in unknown:
-        stem = re.sub(r"[^\w.-]+", "_", Path(sub.file).stem)[:80] or "tep"
-        name, n = stem, 2
-        while name.casefold() in taken:  # two names alike once shortened: -2, -3, …
-            name, n = f"{stem}-{n}", n + 1
-        taken.add(name.casefold())
-        jobs.append(functools.partial(write, result, None, sub.findings, sub,
-                                      txt("feedback_file", file=sub.file),
-                                      feedback / UNKNOWN_DIR / f"{name}.xlsx"))
-    return jobs
 
 
 def write_all(jobs: list[Callable[[], Path]], feedback: list[Callable[[], Path]]) -> list[Path]:
@@ -442,14 +397,9 @@ def _each(batch: Sequence[Callable[[], Path]]) -> list[Path]:
     return [job() for job in batch]
 
 
-def _registration_feedback(result: RoundResult, code: str | None, findings: list[Finding],
-                           sub: Submission | None, title: str, path: Path) -> Path:
-    return write_feedback(result, findings, sub.raw if sub else None, title, path)
-
-
 def write_reports(result: RoundResult, root: Path) -> list[Path]:
     """Every workbook of the registration round under `root`; returns their paths."""
     summaries = [functools.partial(write_office_workbook, result, root / OFFICE_FILE),
                  functools.partial(write_province_workbook, result, root / PROVINCE_FILE)]
-    return write_all(summaries, feedback_jobs(result, root, _registration_feedback,
+    return write_all(summaries, feedback_jobs(result, root, registration_feedback,
                                               txt("feedback_registration")))

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.findings import Finding
+from pipeline.reports import official
+from pipeline.reports.audit import AUDIT_FILE, rule_names, write_audit_workbook
+from pipeline.reports.feedback import Table, feedback_jobs, write_feedback
 from pipeline.reports.registration import (
     OFFICE_FILE,
     PROVINCE_FILE,
     _numbered,
-    copy_marked_sheets,
-    feedback_jobs,
     files_and_rules_sheets,
     write_all,
 )
 from pipeline.reports.workbook import Col, Letterhead, ReportBook, txt
 from pipeline.rounds.base import RoundResult
 from pipeline.rules import eligibility as el
-from pipeline.rules.ruleset import LAYER_LABELS, STATUS_LABELS
+from pipeline.rules.ruleset import LAYER_LABELS
 from pipeline.status import UnitStatus, label
 
 KIND_LABELS = {"title": "Danh hiệu", "collective_title": "Danh hiệu",
@@ -84,22 +84,23 @@ def verdict_frame(result: RoundResult, subject: str) -> pd.DataFrame:
 
 def _summary(result: RoundResult, key: str) -> tuple[pd.DataFrame, list[Col]]:
     table = result.by_level if key == "level" else result.by_block
-    cols = [Col("expected", txt("expected"), 9, "int", True, group=txt("unit")),
-            Col("submitted", txt("submitted"), 8, "int", True, group=txt("unit")),
-            Col("missing", label(UnitStatus.MISSING), 8, "int", True, group=txt("unit"))]
+    # Narrow count columns (their headers wrap): twenty of them still print at a readable size.
+    cols = [Col("expected", txt("expected"), 7.5, "int", True, group=txt("unit")),
+            Col("submitted", txt("submitted"), 7.5, "int", True, group=txt("unit")),
+            Col("missing", label(UnitStatus.MISSING), 7.5, "int", True, group=txt("unit"))]
     for kind, vocab in KIND_VOCABS.items():
         for value in result.forms.vocabs[vocab].values:
             proposed = f"proposed:{kind}:{value.code}"
             if proposed not in table:
                 continue
             group = f"{KIND_LABELS[kind]} {'tập thể' if kind == 'collective_title' else ''}"
-            cols.append(Col(proposed, f"{value.abbr} đề nghị", 9, "int", True,
+            cols.append(Col(proposed, f"{value.abbr} đề nghị", 7.5, "int", True,
                             group=group.strip()))
-            cols.append(Col(f"title:{kind}:{value.code}", f"{value.abbr} đạt", 9, "int", True,
+            cols.append(Col(f"title:{kind}:{value.code}", f"{value.abbr} đạt", 7.5, "int", True,
                             group=group.strip()))
             checked = f"check:{kind}:{value.code}"
             if checked in table and table[checked].sum():
-                cols.append(Col(checked, f"{value.abbr} cần kiểm tra", 9, "int", True,
+                cols.append(Col(checked, f"{value.abbr} cần kiểm tra", 7.5, "int", True,
                                 group=group.strip()))
     return table, cols
 
@@ -144,11 +145,51 @@ def _registration_frame(result: RoundResult) -> pd.DataFrame:
     return _numbered(frame)
 
 
-_VERDICT_COLS = [Col("kind_label", "Loại đề nghị", 12), Col("proposal_label", txt("proposal"), 24),
-                 Col("result_label", txt("result"), 14), Col("rules", "Quy tắc quyết định", 22),
-                 Col("layers_label", "Cấp quy định", 14), Col("reasons", txt("reason"), 50),
-                 Col("citations", txt("basis"), 40),
-                 Col("authority", "Thẩm quyền quyết định", 18)]
+# The proposal lists print one line per proposal (name, unit, proposal, result); the rules,
+# reasons and citations behind each stay on screen, after the printed columns, and the few
+# proposals that do not pass are printed with their reasons on the sheet "Cần xem lại".
+_PRINTED_VERDICT = [Col("proposal_label", txt("proposal"), 35),
+                    Col("result_label", txt("result"), 33)]
+_SCREEN_VERDICT = [Col("kind_label", "Loại đề nghị", 12, printed=False),
+                   Col("rule_names", txt("rules_deciding"), 40, printed=False),
+                   Col("layers_label", "Cấp quy định", 14, printed=False),
+                   Col("reasons", txt("reason"), 60, printed=False),
+                   Col("citations", txt("basis"), 60, printed=False),
+                   Col("authority", "Thẩm quyền quyết định", 20, printed=False),
+                   Col("rules", txt("rule_id"), 30, printed=False)]
+
+
+def _office_verdicts(result: RoundResult, subject: str) -> pd.DataFrame:
+    """The verdicts of one subject as the Phòng lists them: rules by name, grade abbreviated."""
+    frame = verdict_frame(result, subject)
+    frame["rule_names"] = frame["rules"].map(lambda ids: rule_names(result, ids))
+    if "grade" in frame:
+        abbr = {v.label: v.abbr for v in result.forms.vocabs["grades"].values}
+        frame["grade_abbr"] = frame["grade"].map(lambda v: abbr.get(v, v))
+    return frame
+
+
+def _unverified_note(result: RoundResult) -> list[str]:
+    """The note under a proposal list naming the unverified rules that passes rest on."""
+    decided = result.decisions
+    shaky = decided[(decided["status"] == "unverified") & (decided["result"] == el.PASS)]
+    names = list(dict.fromkeys(rule_names(result, r) for r in sorted(set(shaky["rule_id"]))))
+    return [txt("unverified_note", rules="; ".join(names), file=AUDIT_FILE)] if names else []
+
+
+def _review_sheet(book: ReportBook, result: RoundResult, frames: list[pd.DataFrame]) -> None:
+    """The proposals that do not pass, go over a quota or wait for a check, with the rules
+    and reasons behind each: the few rows the Phòng works on, printed in full."""
+    both = pd.concat(frames, ignore_index=True)
+    frame = _numbered(both[both["result"] != el.PASS])
+    book.table_sheet(
+        txt("to_review"), txt("to_review_title", year=result.school_year), frame,
+        [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 22),
+         Col("unit_name", txt("unit"), 24), Col("proposal_label", txt("proposal"), 24),
+         Col("result_label", txt("result"), 16), Col("rule_names", txt("rules_deciding"), 26),
+         Col("reasons", txt("reason"), 52), Col("citations", txt("basis"), 60, printed=False),
+         Col("rules", txt("rule_id"), 30, printed=False)],
+        totals_label=None, signature=False, max_lines=6)
 
 
 def write_results_office(result: RoundResult, path: Path) -> Path:
@@ -156,8 +197,9 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
     year = result.school_year
     letterhead = Letterhead.of(result.office, result.run_date)
     subtitle = txt("as_of", year=year, date=f"{result.run_date:%d/%m/%Y}")
-    people = verdict_frame(result, "person")
-    groups = verdict_frame(result, "collective")
+    people = _office_verdicts(result, "person")
+    groups = _office_verdicts(result, "collective")
+    notes = [*_unverified_note(result), txt("review_note", file=AUDIT_FILE)]
     with ReportBook(path, letterhead, f"Tổng hợp kết quả bình xét năm học {year}",
                     big=True) as book:
         for key, name in (("level", txt("sheet_by_level")), ("block", txt("sheet_by_block"))):
@@ -166,16 +208,23 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
                              table, [Col(key, txt(key), 16), *cols], subtitle=subtitle)
         book.table_sheet(
             "Đề nghị cá nhân", f"DANH SÁCH ĐỀ NGHỊ KHEN THƯỞNG CÁ NHÂN NĂM HỌC {year}", people,
-            [Col("seq", txt("seq"), 5, "int"), Col("name", txt("full_name"), 22),
-             Col("position", txt("position"), 16), Col("unit_name", txt("unit"), 26),
-             Col("level", txt("level"), 8), Col("grade", "Xếp loại", 16), *_VERDICT_COLS],
-            totals_label=None, highlight=people["result"].isin([el.FAIL, el.OVER]))
+            [Col("seq", txt("seq"), 5, "int"), Col("name", txt("full_name"), 25),
+             Col("position", txt("position"), 21), Col("unit_name", txt("unit"), 33),
+             Col("grade_abbr", "Xếp loại", 9), *_PRINTED_VERDICT,
+             Col("level", txt("level"), 9, printed=False),
+             Col("grade", "Xếp loại (đầy đủ)", 28, printed=False), *_SCREEN_VERDICT],
+            totals_label=None, highlight=people["result"].isin([el.FAIL, el.OVER]),
+            notes=notes, max_lines=1)
         book.table_sheet(
             "Đề nghị tập thể", f"DANH SÁCH ĐỀ NGHỊ KHEN THƯỞNG TẬP THỂ NĂM HỌC {year}", groups,
-            [Col("seq", txt("seq"), 5, "int"), Col("name", txt("collective_name"), 26),
-             Col("unit_name", txt("unit"), 26), Col("level", txt("level"), 8),
-             Col("block", txt("block"), 16), *_VERDICT_COLS],
-            totals_label=None, highlight=groups["result"].isin([el.FAIL, el.OVER]))
+            [Col("seq", txt("seq"), 5, "int"), Col("name", txt("collective_name"), 30),
+             Col("unit_name", txt("unit"), 33), *_PRINTED_VERDICT,
+             Col("level", txt("level"), 9, printed=False),
+             Col("block", txt("block"), 16, printed=False), *_SCREEN_VERDICT],
+            totals_label=None, highlight=groups["result"].isin([el.FAIL, el.OVER]),
+            notes=notes, max_lines=1)
+        _review_sheet(book, result, [people, groups])
+        write_waiting_sheet(book, result)  # proposals held back from the Sở
         book.table_sheet(
             "Hạn mức", f"HẠN MỨC KHEN THƯỞNG NĂM HỌC {year}", _quota_frame(result),
             [Col("seq", txt("seq"), 5, "int"), Col("scope", "Đơn vị / khối", 28),
@@ -192,7 +241,7 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
              Col("office_score", txt("office_score"), 10, "number"),
              Col("score", "Điểm xếp hạng", 9, "number"), Col("score_source", "Nguồn điểm", 14),
              Col("lao_dong_share", "Tỉ lệ LĐTT", 8, "pct"),
-             Col("cstd_total", "Số CSTĐCS", 8, "number"), Col("tie_note", "Ghi chú xếp hạng", 30),
+             Col("cstd_total", "Số CSTĐCS", 8, "int"), Col("tie_note", "Ghi chú xếp hạng", 30),
              Col("leader_label", "Dẫn đầu", 12)],
             totals_label=None,
             notes=[f"Phòng nhập điểm thẩm định vào cột “{txt('office_score')}” rồi chạy lại: "
@@ -202,40 +251,25 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
         book.table_sheet(
             "Đăng ký – đề nghị", f"ĐỐI CHIẾU ĐĂNG KÝ ĐẦU NĂM VÀ ĐỀ NGHỊ CUỐI NĂM {year}",
             _registration_frame(result),
-            [Col("seq", txt("seq"), 5, "int"), Col("unit_name", txt("unit"), 28),
-             Col("name", txt("name"), 24), Col("what", txt("content"), 34),
+            [Col("seq", txt("seq"), 5, "int"), Col("unit_name", txt("unit"), 30),
+             Col("name", txt("name"), 24), Col("what", txt("content"), 40),
              Col("proposal", txt("proposal"), 24), Col("registered", "Đã đăng ký", 24),
-             Col("basis", txt("basis"), 40)], totals_label=None)
+             Col("basis", txt("basis"), 60, printed=False)], totals_label=None, max_lines=1)
         eligible = result.eligible if result.eligible is not None else pd.DataFrame(
             columns=["unit_code", "name", "kind", "proposal", "rule_id", "reason"])
         eligible = _numbered(eligible.merge(result.units[["unit_name"]], left_on="unit_code",
                                             right_index=True, how="left").assign(
             proposal_label=[_label(result, k, p) for k, p in
-                            zip(eligible["kind"], eligible["proposal"], strict=True)]))
+                            zip(eligible["kind"], eligible["proposal"], strict=True)],
+            rule_name=[rule_names(result, r) for r in eligible["rule_id"]]))
         book.table_sheet(
             "Đủ điều kiện cao hơn",
             f"NGƯỜI ĐỦ ĐIỀU KIỆN NHIỀU NĂM NHƯNG CHƯA ĐƯỢC ĐỀ NGHỊ NĂM HỌC {year}", eligible,
             [Col("seq", txt("seq"), 5, "int"), Col("name", txt("full_name"), 24),
              Col("unit_name", txt("unit"), 28), Col("proposal_label", "Có thể đề nghị", 28),
-             Col("rule_id", "Quy tắc", 20), Col("reason", "Căn cứ kho lịch sử", 50)],
+             Col("rule_name", txt("rule_name"), 28), Col("reason", "Căn cứ kho lịch sử", 50),
+             Col("rule_id", txt("rule_id"), 24, printed=False)],
             totals_label=None)
-        decisions = result.decisions.assign(
-            result_label=result.decisions["result"].map(el.RESULT_LABELS),
-            status_label=result.decisions["status"].map(STATUS_LABELS),
-            layer_label=result.decisions["rule_id"].map(
-                lambda r: result.rules.rules[r].layer_label if r in result.rules.rules else ""),
-            proposal_label=[_label(result, k, p) for k, p in
-                            zip(result.decisions["kind"], result.decisions["proposal"],
-                                strict=True)])
-        book.table_sheet(
-            "Quyết định theo quy tắc", "CÁC QUYẾT ĐỊNH THEO TỪNG QUY TẮC",
-            _numbered(decisions.sort_values(["unit_code", "subject", "row", "kind", "rule_id"])),
-            [Col("seq", txt("seq"), 6, "int"), Col("unit_code", txt("unit_code"), 9),
-             Col("name", txt("name"), 22), Col("proposal_label", txt("proposal"), 22),
-             Col("rule_id", txt("rule_id"), 24), Col("result_label", txt("result"), 12),
-             Col("layer_label", "Cấp quy định", 16), Col("citation", txt("basis"), 40),
-             Col("status_label", txt("verification"), 22)],
-            totals_label=None, signature=False)
         book.findings_sheet(txt("sheet_findings"), result.findings,
                             title=f"LỖI VÀ CẢNH BÁO TRONG CÁC TỆP KẾT QUẢ NĂM HỌC {year}")
         files_and_rules_sheets(book, result)
@@ -243,51 +277,100 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
 
 
 def _achievement(row: pd.Series) -> str:
-    parts = [str(row.get("proposal_label", ""))]
-    for column in ("grade", "initiative"):
-        value = row.get(column)
-        if isinstance(value, str) and value:
-            parts.append(value if column == "grade" else f"Sáng kiến: {value}"
-                         + (f" ({row['initiative_level']})"
-                            if isinstance(row.get("initiative_level"), str) else ""))
+    """What a person achieved this year, as the Sở reads it: the grade, then the recognised
+    initiative and its level."""
+    parts = []
+    grade, initiative = row.get("grade"), row.get("initiative")
+    if isinstance(grade, str) and grade:
+        parts.append(grade)
+    if isinstance(initiative, str) and initiative:
+        level = row.get("initiative_level")
+        parts.append(f"Sáng kiến: {initiative}" + (f" ({level})" if isinstance(level, str)
+                                                  and level else ""))
     return "; ".join(parts)
 
 
+def _province_sections(result: RoundResult) -> list[tuple[str, official.Section, int, int]]:
+    """Per title or form the province decides (rule province.decides): its label, its list
+    of the proposals the Phòng passed (persons, then collectives) and their counts."""
+    people, groups = verdict_frame(result, "person"), verdict_frame(result, "collective")
+    out = []
+    for kind, code in official.province_lists(result.rules):
+        if code not in result.forms.vocabs[KIND_VOCABS[kind]].codes:
+            continue
+        chosen = [f[(f["kind"] == kind) & (f["proposal"] == code) & (f["result"] == el.PASS)]
+                  for f in (people, groups)]
+        frame = pd.concat([chosen[0].assign(achievement=chosen[0].apply(_achievement, axis=1)
+                                            if len(chosen[0]) else ""),
+                           chosen[1].assign(position="", achievement="")], ignore_index=True)
+        frame = _numbered(frame.reindex(columns=["name", "position", "unit_name", "level",
+                                                 "achievement"]))
+        name = _label(result, kind, code)
+        heading = official.section_heading(len(out) + 1, name, kind, len(chosen[0]),
+                                           len(chosen[1]))
+        out.append((name, official.Section(heading, official.legal_basis(result.rules, kind,
+                                                                         code), frame),
+                    len(chosen[0]), len(chosen[1])))
+    return out
+
+
 def write_results_province(result: RoundResult, path: Path) -> Path:
-    """The Sở's proposal lists: what the province decides on, passing or to be checked."""
+    """The Sở's workbook, an official submission (tờ trình): the count of each list, then the
+    lists of what the province decides — only proposals the Phòng passed (those waiting for
+    earlier years' records stay on the Phòng's sheet "Cần bổ sung hồ sơ")."""
     year = result.school_year
-    letterhead = Letterhead.of(result.office, result.run_date)
-    frames = [verdict_frame(result, "person"), verdict_frame(result, "collective")]
-    proposals = pd.concat(frames, ignore_index=True)
-    cols = [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 26),
-            Col("position", txt("position"), 18), Col("unit_name", txt("unit"), 28),
-            Col("level", txt("level"), 9), Col("achievement", "Thành tích", 44),
-            Col("citations", txt("basis"), 40), Col("result_label", "Kết quả xét của Phòng", 16)]
-    with ReportBook(path, letterhead, f"Đề nghị khen thưởng năm học {year}") as book:
-        # What the Sở decides on comes from the rule data (rule `province.decides`).
-        for kind, codes in result.rules.rule("province.decides").params.items():
-            for code in codes:
-                chosen = proposals[(proposals["kind"] == kind) & (proposals["proposal"] == code)
-                                   & proposals["result"].isin([el.PASS, el.CHECK])]
-                if chosen.empty:
-                    continue
-                chosen = _numbered(chosen.assign(
-                    achievement=chosen.apply(_achievement, axis=1),
-                    position=chosen.get("position", "")))
-                label = _label(result, kind, code)
-                vocab = result.forms.vocabs[KIND_VOCABS[kind]]
-                book.table_sheet(re.sub(r"[\[\]:*?/\\]", "-", vocab.by_code(code).abbr)[:31],
-                                 f"DANH SÁCH ĐỀ NGHỊ {label.upper()} NĂM HỌC {year}", chosen,
-                                 cols, subtitle=txt("addressee", office=result.province.name,
-                                                    parent=result.province.parent),
-                                 totals_label=None)
-        if not book._names:  # nothing passes or waits at the Sở's level: an empty list
-            empty = pd.DataFrame(columns=[c.key for c in cols])
-            book.table_sheet("Danh sách đề nghị", f"DANH SÁCH ĐỀ NGHỊ NĂM HỌC {year}",
-                             empty, cols, subtitle=txt("addressee", office=result.province.name,
-                                                       parent=result.province.parent),
-                             totals_label=None)
+    office, province = result.office, result.province
+    decider = official.province_decider(result.rules, province)
+    where = {"office": office.name, "locality": official.locality(office)}
+    sections = _province_sections(result)
+    counts = _numbered(pd.DataFrame(
+        [{"what": name, "persons": p, "collectives": c, "total": p + c}
+         for name, _, p, c in sections], columns=["what", "persons", "collectives", "total"]))
+    doc = official.Document(
+        office=office, province=province, date=result.run_date,
+        kind=official.t("results_kind"), code=official.t("results_code"),
+        subject=official.t("results_subject", year=year),
+        body=(official.t("results_body", year=year, decider=decider,
+                         province=official.addressee(province), **where),),
+        closing=(official.t("results_closing", province=official.addressee(province),
+                            **where),))
+    list_cols = [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 32),
+                 Col("position", txt("position"), 16), Col("unit_name", txt("unit"), 40),
+                 Col("level", txt("level"), 18), Col("achievement", official.t("achievement"),
+                                                     44)]
+    with ReportBook(path, Letterhead.of(office, result.run_date),
+                    f"Đề nghị khen thưởng năm học {year}") as book:
+        official.document_sheet(
+            book, official.t("results_sheet"), doc, counts,
+            [Col("seq", txt("seq"), 5, "int"), Col("what", official.t("list_head"), 44),
+             Col("persons", official.t("count_persons"), 12, "int", True),
+             Col("collectives", official.t("count_collectives"), 12, "int", True),
+             Col("total", official.t("count_total"), 12, "int", True)],
+            totals_label=txt("totals"))
+        official.lists_sheet(book, official.t("lists_sheet"),
+                             official.t("results_lists", decider=decider.upper(), year=year),
+                             doc, list_cols, [section for _, section, _, _ in sections])
     return path
+
+
+def write_waiting_sheet(book: ReportBook, result: RoundResult) -> None:
+    """The Phòng's sheet of proposals the province decides that wait for earlier years'
+    records: not sent to the Sở until the records are in."""
+    decides = set(official.province_lists(result.rules))
+    frame = pd.concat([verdict_frame(result, "person"), verdict_frame(result, "collective")],
+                      ignore_index=True)
+    columns = ["name", "unit_name", "level", "proposal_label", "reasons"]
+    keep = [(k, p) in decides and r == el.CHECK for k, p, r in
+            zip(frame.get("kind", ()), frame.get("proposal", ()), frame.get("result", ()),
+                strict=True)]
+    book.table_sheet(
+        official.t("waiting_sheet"), official.t("waiting_title", year=result.school_year),
+        _numbered(frame[keep].reindex(columns=columns) if len(frame) else
+                  pd.DataFrame(columns=columns)),
+        [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 24),
+         Col("unit_name", txt("unit"), 28), Col("level", txt("level"), 9),
+         Col("proposal_label", txt("proposal"), 26), Col("reasons", txt("reason"), 60)],
+        totals_label=None, signature=False, notes=[official.t("waiting_note")])
 
 
 def proposals_by_unit(result: RoundResult) -> dict[str | None, pd.DataFrame]:
@@ -298,34 +381,37 @@ def proposals_by_unit(result: RoundResult) -> dict[str | None, pd.DataFrame]:
     return {None: frame.iloc[0:0], **dict(iter(frame.groupby("unit_code", sort=False)))}
 
 
+# What a school reads of its verdicts: the rules that decided only in the last column.
+_SCHOOL_VERDICT_COLS = [
+    Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 22),
+    Col("kind_label", "Loại đề nghị", 11), Col("proposal_label", txt("proposal"), 20),
+    Col("result_label", txt("result"), 13), Col("reasons", txt("reason"), 34),
+    Col("citations", txt("basis"), 44), Col("authority", "Thẩm quyền quyết định", 16),
+    Col("rules", txt("rule_lookup"), 18)]
+
+
 def write_results_feedback(result: RoundResult, code: str | None, findings: list[Finding],
                            sub, title: str, path: Path, *,
                            proposals: dict[str | None, pd.DataFrame] | None = None) -> Path:
-    """A school's feedback: which proposals pass and why not, its problems, its own sheets."""
-    letterhead = Letterhead.of(result.office, result.run_date)
+    """A school's feedback: which proposals pass and why not, its problems, its own sheets
+    with the faulty cells marked (corrected in place and sent back)."""
     proposals = proposals if proposals is not None else proposals_by_unit(result)
     mine = proposals.get(code, proposals[None]) if code else proposals[None]
     # What the school must act on first: not passed, over a quota, to be checked, then passed.
     order = {el.FAIL: 0, el.OVER: 1, el.CHECK: 2, el.PASS: 3}
     mine = _numbered(mine.assign(_order=mine["result"].map(order)).sort_values(
         ["_order", "kind", "proposal", "row"], kind="stable"))
-    with ReportBook(path, letterhead, title) as book:
-        book.table_sheet(txt("sheet_verdicts"), title.upper(), mine,
-                         [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 24),
-                          *_VERDICT_COLS], totals_label=None,
-                         highlight=mine["result"].isin([el.FAIL, el.OVER]))
-        book.findings_sheet(txt("sheet_to_fix"), findings, title="LỖI VÀ CẢNH BÁO TRONG TỆP",
-                            include_unit=False)
-        if sub is not None and sub.raw is not None:
-            copy_marked_sheets(book, sub.raw, findings,
-                               {txt("sheet_verdicts").lower(), txt("sheet_to_fix").lower()})
-    return path
+    verdicts = Table(txt("sheet_verdicts"), title.upper(), mine, _SCHOOL_VERDICT_COLS,
+                     mine["result"].isin([el.FAIL, el.OVER]).tolist())
+    return write_feedback(result, findings, sub, title, path, tables=[verdicts])
 
 
 def write_results_reports(result: RoundResult, root: Path) -> list[Path]:
     """Every workbook of the year-end round under `root`."""
     summaries = [functools.partial(write_results_office, result, root / OFFICE_FILE),
-                 functools.partial(write_results_province, result, root / PROVINCE_FILE)]
+                 functools.partial(write_results_province, result, root / PROVINCE_FILE),
+                 functools.partial(write_audit_workbook, result, root / AUDIT_FILE,
+                                   functools.partial(_label, result))]
     feedback = functools.partial(write_results_feedback, proposals=proposals_by_unit(result))
     return write_all(summaries, feedback_jobs(result, root, feedback,
                                               txt("feedback_results")))

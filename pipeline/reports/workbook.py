@@ -6,6 +6,12 @@ Rows of a table sheet (Excel numbering):
   7    table header (8 with a subtitle); a grouped header takes two rows
   then the body, the totals row, notes and the signature block.
 
+Printing: every sheet is A4, fitted to the page width only (a long list runs over as many
+pages as it needs, at a readable size), portrait when the printed columns fit it, landscape
+otherwise, with the header rows repeated on each page and "Trang x/y" in the footer. Columns
+marked `printed=False` stay on screen (after the printed ones) but outside the print area;
+the body rows of a list share one height.
+
 Nothing from a school's file becomes a formula or a link: the workbook options switch off
 xlsxwriter's string conversions and every string is written with write_string.
 """
@@ -14,11 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import heapq
 import math
 import numbers
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +60,12 @@ _LABELS = {s.value: s.label for s in Severity}
 _KINDS = {"text": None, "int": "#,##0", "pct": "0.0%", "date": "dd/mm/yyyy", "number": "#,##0.00"}
 _MIN_WIDTH = {"date": 11, "pct": 7, "int": 5}  # narrower shows ##### instead of the value
 _MIN_TABLE_WIDTH = 90  # characters: the letterhead's two blocks side by side
+# Printed widths (Excel character units) that fit A4 at 100% between the margins below:
+# narrower tables print portrait, wider ones landscape (scaled down to fit the width).
+_PORTRAIT_WIDTH = 100
+BODY_SIZE = 11  # font size of table bodies
+ROW_MAX_LINES = 3  # a list row grows to at most this many lines of wrapped text
+_FIT_LIMIT = 40  # the widest a one-line list column grows to fit its longest text
 _NATION_WIDTH = 48  # characters the Quốc hiệu needs on one line
 _OFFICE_WIDTH = 30  # characters the issuing office needs on two lines at most
 _DATE, _DATETIME = "dd/mm/yyyy", "dd/mm/yyyy hh:mm"
@@ -103,6 +116,9 @@ class Col:
     total: bool = False  # summed in the totals row (int, number)
     total_from: tuple[str, str] | None = None  # pct total = sum(numerator) / sum(denominator)
     group: str | None = None  # group header above, merged over neighbouring columns
+    # False: shown on screen after the printed columns, outside the print area, not wrapped
+    # (working data such as codes and full citations, which would make every row tall).
+    printed: bool = True
 
     def __post_init__(self) -> None:
         if (self.kind not in _KINDS or (self.total and self.kind not in ("int", "number"))
@@ -168,8 +184,14 @@ class ReportBook:
         self, name: str, title: str, frame: pd.DataFrame, cols: list[Col], *,
         subtitle: str = "", totals_label: str | None = TOTALS, signature: bool = True,
         notes: Sequence[str] = (), autofilter: bool = True, highlight: pd.Series | None = None,
+        max_lines: int = ROW_MAX_LINES, uniform: bool = True,
     ) -> None:
-        """An official table: letterhead, title, header, body, totals, notes, signature."""
+        """An official table: letterhead, title, header, body, totals, notes, signature.
+
+        Body rows share one height: the lines the longest printed text needs, at most
+        `max_lines` (`uniform=False`: each row as tall as its own text, for a reference table
+        whose texts differ widely). With `max_lines=1` the printed text columns widen to fit
+        their longest value on one line."""
         fills: list[str | None] = [None] * len(frame)
         if highlight is not None:  # aligned on the frame's index
             if not highlight.index.equals(frame.index):
@@ -177,7 +199,7 @@ class ReportBook:
             fills = [RED if pd.notna(flag) and bool(flag) else None for flag in highlight]
         self._table(name, title, frame, cols, subtitle=subtitle, totals_label=totals_label,
                     signature=signature, notes=notes, autofilter=autofilter, fills=fills,
-                    empty_text=NO_DATA)
+                    empty_text=NO_DATA, max_lines=max_lines, uniform=uniform)
 
     def findings_sheet(
         self, name: str, findings: list[Finding], *, title: str, include_unit: bool = True
@@ -191,9 +213,11 @@ class ReportBook:
             errors = severities.count(Severity.ERROR.value)
             subtitle = wording.render("reports", "findings_count", errors=errors,
                                       warnings=len(severities) - errors)
+        # Messages vary from a few words to several lines: each row is as tall as its own.
         self._table(name, title, frame, cols, subtitle=subtitle, totals_label=None,
                     signature=False, notes=(), autofilter=True,
-                    fills=[FILLS.get(s) for s in severities], empty_text=NO_FINDINGS)
+                    fills=[FILLS.get(s) for s in severities], empty_text=NO_FINDINGS,
+                    max_lines=8, uniform=False)
 
     def source_sheet(
         self, name: str, grid: list[list[object]], marks: dict[tuple[int, int], tuple[str, str]]
@@ -245,44 +269,41 @@ class ReportBook:
     def _table(
         self, name: str, title: str, frame: pd.DataFrame, cols: list[Col], *, subtitle: str,
         totals_label: str | None, signature: bool, notes: Sequence[str], autofilter: bool,
-        fills: list[str | None], empty_text: str,
+        fills: list[str | None], empty_text: str, max_lines: int = ROW_MAX_LINES,
+        uniform: bool = True,
     ) -> None:
         missing = [c.key for c in cols if c.key not in frame.columns]
-        if not cols or missing:
-            raise ValueError(f"sheet {name!r}: no columns, or not in the frame: {missing}")
+        printed = [c for c in cols if c.printed]
+        if not printed or missing:
+            raise ValueError(f"sheet {name!r}: no printed columns, or not in the frame: "
+                             f"{missing}")
+        if max_lines == 1:  # one line per row: printed columns as wide as their longest text
+            printed = [_fitted(c, frame[c.key]) for c in printed]
         ws = self._sheet(name)
-        widths = _widths(cols)
+        extra = [c for c in cols if not c.printed]
+        cols = printed + extra  # the printed columns first: the print area is one block
+        layout = _widths(printed)
+        if extra and len(layout) > len(printed):  # no spacer column between the two blocks
+            layout = [max(layout[0], _MIN_TABLE_WIDTH)]
+        widths = layout + [max(c.width, _MIN_WIDTH.get(c.kind, 0)) for c in extra]
         for i, width in enumerate(widths):
             ws.set_column(i, i, width)
-        last, right, split = len(cols) - 1, len(widths) - 1, _split(widths)
-        self._letterhead(ws, widths, split)
-        self._merge(ws, 4, 0, right, title, fit=widths, font_size=14, bold=True, align="center")
+        if sum(layout) <= _PORTRAIT_WIDTH:
+            ws.set_portrait()
+        last, right, split = len(cols) - 1, len(layout) - 1, _split(layout)
+        self._letterhead(ws, layout, split)
+        self._merge(ws, 4, 0, right, title, fit=layout, font_size=14, bold=True, align="center")
         if subtitle:
-            self._merge(ws, 5, 0, right, subtitle, fit=widths, italic=True, align="center")
+            self._merge(ws, 5, 0, right, subtitle, fit=layout, italic=True, align="center")
         head = 7 if subtitle else 6
         top = self._header(ws, head, cols, widths)
         row = top
         if frame.empty:
-            self._merge(ws, row, 0, last, empty_text, italic=True, align="center", border=1,
-                        font_size=11)
+            self._merge(ws, row, 0, len(printed) - 1, empty_text, italic=True, align="center",
+                        border=1, font_size=BODY_SIZE)
             row += 1
         else:
-            # The body can be a province's worth of rows: formats are looked up once per
-            # column and fill, values converted once per column, cells written directly.
-            columns = [[_plain(v) for v in frame[c.key].tolist()] for c in cols]
-            by_fill = {fill: [self._body_formats(c.kind, fill) for c in cols]
-                       for fill in set(fills)}
-            wrapped = [i for i, c in enumerate(cols) if c.kind == "text"]
-            for values, fill in zip(zip(*columns, strict=True), fills, strict=True):
-                for i, value in enumerate(values):
-                    _put(ws, row, i, value, *by_fill[fill][i])
-                # LibreOffice does not grow rows for wrapped text on import; one-line rows
-                # keep the default height so Excel can still fit them itself.
-                lines = max((_lines(v, widths[i], 11) for i in wrapped
-                             if isinstance(v := values[i], str)), default=1)
-                if lines > 1:
-                    ws.set_row(row, _height(lines, 11))
-                row += 1
+            row = self._body(ws, row, frame, cols, widths, fills, max_lines, uniform)
             if autofilter:
                 ws.autofilter(top - 1, 0, row - 1, last)
             if totals_label is not None and any(c.total or c.total_from for c in cols):
@@ -292,15 +313,41 @@ class ReportBook:
         ws.repeat_rows(head, top - 1)
         row += 1  # one blank row under the table, then notes, blank, signature
         for note in notes:
-            self._merge(ws, row, 0, right, note, fit=widths, italic=True, align="left")
+            self._merge(ws, row, 0, right, note, fit=layout, italic=True, align="left")
             row += 1
         if signature:
             row += bool(notes)
             signer = self.letterhead.signer.upper()
             self._merge(ws, row, 0, split - 1, PREPARER, bold=True, align="center")
-            self._merge(ws, row, split, right, signer, fit=widths, bold=True, align="center")
+            self._merge(ws, row, split, right, signer, fit=layout, bold=True, align="center")
             self._merge(ws, row + 1, 0, split - 1, SIGN_HINT, italic=True, align="center")
             self._merge(ws, row + 1, split, right, SIGN_HINT, italic=True, align="center")
+            row += 1
+        if extra:
+            ws.print_area(0, 0, row, right)
+
+    def _body(self, ws: Worksheet, row: int, frame: pd.DataFrame, cols: list[Col],
+              widths: list[float], fills: list[str | None], max_lines: int,
+              uniform: bool) -> int:
+        """Write the body rows from `row`; return the row after them.
+
+        The body can be a province's worth of rows: formats are looked up once per column
+        and fill, values converted once per column, cells written directly. LibreOffice does
+        not grow rows for wrapped text on import, so every row's height is set here."""
+        columns = [[_plain(v) for v in frame[c.key].tolist()] for c in cols]
+        by_fill = {fill: [self._body_formats(c.kind, fill, wrap=c.printed) for c in cols]
+                   for fill in set(fills)}
+        wrapped = [i for i, c in enumerate(cols) if c.kind == "text" and c.printed]
+        need = []
+        for values, fill in zip(zip(*columns, strict=True), fills, strict=True):
+            for i, value in enumerate(values):
+                _put(ws, row + len(need), i, value, *by_fill[fill][i])
+            need.append(min(max_lines, max((_lines(v, widths[i], BODY_SIZE) for i in wrapped
+                                            if isinstance(v := values[i], str)), default=1)))
+        tallest = max(need, default=1)
+        for r, lines in enumerate(need):
+            ws.set_row(row + r, _row_height(tallest if uniform else lines))
+        return row + len(need)
 
     def _letterhead(self, ws: Worksheet, widths: list[float], split: int) -> None:
         lh, right = self.letterhead, len(widths) - 1
@@ -372,9 +419,11 @@ class ReportBook:
             bold = bool(props.get("bold"))
             ws.set_row(row, _height(_lines(text, sum(fit[first:last + 1]), size, bold), size))
 
-    def _body_formats(self, kind: str, fill: str | None) -> tuple[Format, Format, Format]:
-        """A body cell's format, and its formats for a date and for a date with a time."""
-        props = _body_props(kind, fill)
+    def _body_formats(self, kind: str, fill: str | None, *, wrap: bool = True
+                      ) -> tuple[Format, Format, Format]:
+        """A body cell's format, and its formats for a date and for a date with a time
+        (`wrap=False`: text on one line, for columns outside the print area)."""
+        props = _body_props(kind, fill) | ({} if wrap or kind != "text" else {"text_wrap": False})
         return (self._fmt(**props), self._fmt(**(props | {"num_format": _DATE})),
                 self._fmt(**(props | {"num_format": _DATETIME})))
 
@@ -403,13 +452,13 @@ _FINDING_COLS = [
     Col(key, FINDING_HEADERS[key if key != "severity_label" else "severity"], width)
     # About 150 characters wide: A4 landscape at ~90% scale, still readable when printed.
     for key, width in [("unit", 9), ("file", 18), ("sheet", 11), ("cell", 6),
-                       ("severity_label", 9), ("code", 13), ("value", 15), ("expected", 16),
+                       ("severity_label", 9), ("value", 15), ("expected", 16),
                        ("message", 32), ("hint", 26)]
-]
+] + [Col("code", FINDING_HEADERS["code"], 16, printed=False)]  # codes: on screen, last
 
 
 def _body_props(kind: str, fill: str | None) -> dict:
-    props: dict = {"border": 1, "font_size": 11}
+    props: dict = {"border": 1, "font_size": BODY_SIZE}
     if kind == "text":
         props |= {"text_wrap": True, "align": "left"}
     else:
@@ -491,6 +540,17 @@ def _widths(cols: list[Col]) -> list[float]:
     return widths
 
 
+def _fitted(col: Col, values: pd.Series) -> Col:
+    """The column widened (at most to _FIT_LIMIT) so that its longest text fits one line."""
+    texts = heapq.nlargest(5, (v for v in values.tolist() if isinstance(v, str)), key=len)
+    if col.kind != "text" or not texts:
+        return col
+    width = col.width
+    while width < _FIT_LIMIT and any(_lines(t, width, BODY_SIZE) > 1 for t in texts):
+        width += 1
+    return replace(col, width=width)
+
+
 def _split(widths: list[float]) -> int:
     """How many columns the left block of the letterhead covers: about 40% of the width,
     leaving the Quốc hiệu room for one line when the columns allow it."""
@@ -516,3 +576,8 @@ def _lines(text: str, width: float, size: float = 12, bold: bool = False) -> int
 
 def _height(lines: int, size: float = 12) -> float:
     return round(lines * size * 1.2 + 4, 1)
+
+
+def _row_height(lines: int) -> float:
+    """A body row of `lines` lines of wrapped text (BODY_SIZE), with a little air."""
+    return round(lines * BODY_SIZE * 1.2 + 2.5, 1)

@@ -21,7 +21,7 @@ from pipeline.rounds.base import RoundInputs, RoundResult, register
 from pipeline.rules import eligibility as el
 from pipeline.rules.aggregate import sheet_rows, totals_by, unit_frame
 from pipeline.rules.quota import priority_keys, within_quota
-from pipeline.rules.rank import block_ranking, office_scores, tie_breaks, verified_scores
+from pipeline.rules.rank import block_ranking, read_office_scores, tie_breaks, verified_scores
 from pipeline.rules.ruleset import RuleSet, quota_limit
 from pipeline.status import Verdict, label
 from pipeline.store.database import Store
@@ -214,14 +214,13 @@ def _units_frame(registry_units: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ranking(collectives: pd.DataFrame, criteria: pd.DataFrame, units: pd.DataFrame,
-             rules: RuleSet, previous: Path | None, counts: pd.DataFrame) -> pd.DataFrame:
+             rules: RuleSet, office: Mapping[str, float], counts: pd.DataFrame) -> pd.DataFrame:
     own = collectives[collectives["collective_kind"] == UNIT_KIND].drop_duplicates("unit_code")
     own = own.set_index("unit_code")
     scores = pd.to_numeric(criteria["self_score"], errors="coerce").groupby(
         criteria["unit_code"]).sum(min_count=1) if not criteria.empty else pd.Series(dtype=float)
     submitted = sorted(set(scores.index) | set(own.index))
     table = units.loc[units.index.intersection(submitted)].copy()
-    office = office_scores(previous, RANKING_SHEET) if previous is not None else {}
     table = table.join(verified_scores(scores.reindex(table.index), office))
     members = pd.to_numeric(own["members"], errors="coerce").reindex(table.index)
     table["lao_dong_share"] = pd.to_numeric(own["lao_dong_count"], errors="coerce").reindex(
@@ -572,7 +571,9 @@ def _decided(inputs: RoundInputs) -> YearEndResult:
     counts = unit_counts(people, person_standing(people, person_decided, rules), rules,
                          forms.vocabs)
     groups, count_findings = with_counts(groups, counts, chosen)
-    ranking = _ranking(groups, criteria, units, rules, previous, counts)
+    office, score_findings = read_office_scores(previous, RANKING_SHEET) \
+        if previous is not None else ({}, [])
+    ranking = _ranking(groups, criteria, units, rules, office, counts)
     groups["leader"] = groups["unit_code"].map(ranking["leader"]).where(
         groups["collective_kind"] == UNIT_KIND, False).fillna(False).astype(bool)
     decided = pd.concat([person_decided,
@@ -582,11 +583,11 @@ def _decided(inputs: RoundInputs) -> YearEndResult:
     decided = pd.concat([decided,
                          _allocation_decisions(first, people, groups, limits, rules, units)],
                         ignore_index=True)
-    verdicts = el.verdicts(decided)
+    verdicts = el.verdicts(decided, {r.id: r.name for r in rules.rules.values()})
     table = _results_units(registry, chosen, inputs.inbox.submitted, verdicts)
     levels = forms.vocabs["levels"].codes
     findings = [*inputs.inbox.findings, *inputs.registry_findings, *allocation_findings,
-                *count_findings]
+                *count_findings, *score_findings]
     return YearEndResult(
         school_year=config.school_year, round=ROUND, office=config.office_for(),
         province=config.province_office, rules=rules, forms=forms, registry=registry,

@@ -274,9 +274,11 @@ def _undecided(rows: pd.DataFrame, subject: str) -> pd.DataFrame:
     })
 
 
-def verdicts(decided: pd.DataFrame) -> pd.DataFrame:
+def verdicts(decided: pd.DataFrame, names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per proposal: the overall result (fail > over-quota > check > pass), the rules
-    that decided it and the reasons of those that did not pass."""
+    that decided it and the reasons of those that did not pass. `names` gives the Vietnamese
+    name of each rule id (`Rule.name`) for the texts a person reads."""
+    names = names or {}
     keys = ["unit_code", "subject", "row", "name", "kind", "proposal"]
     if decided.empty:
         return pd.DataFrame(columns=[*keys, "result", "rules", "reasons", "citations", "layers"])
@@ -302,7 +304,8 @@ def verdicts(decided: pd.DataFrame) -> pd.DataFrame:
         shaky = [] if bad else list(dict.fromkeys(
             rule_ids[i] for i in positions if statuses[i] == "unverified"))
         summary["reasons"].append(" ".join(reasons[i] for i in bad) or (
-            f"Đạt theo quy định chưa xác minh ({', '.join(shaky)}): cần đối chiếu văn bản."
+            "Đạt theo quy định chưa xác minh ("
+            f"{', '.join(names.get(r, r) for r in shaky)}): cần đối chiếu văn bản."
             if shaky else ""))
         summary["citations"].append("; ".join(dict.fromkeys(
             citations[i] for i in positions if citations[i])))

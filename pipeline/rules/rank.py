@@ -12,6 +12,8 @@ import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from pipeline import texts as wording
+from pipeline.cells import cell_address
+from pipeline.findings import Finding
 from pipeline.text import clean
 
 # Scores equal to this many decimals are equal: a sum of criteria in floating point
@@ -144,27 +146,41 @@ def office_scores(path: Path, sheet: str, code_header: str | None = None,
     reports.unit_code, reports.office_score). Only cached cell values are read. A missing file,
     sheet or header row gives {}; a blank or non-numeric score is skipped; "85,5" reads as 85.5.
     """
+    return read_office_scores(path, sheet, code_header, score_header)[0]
+
+
+def read_office_scores(path: Path, sheet: str, code_header: str | None = None,
+                       score_header: str | None = None) -> tuple[dict[str, float], list[Finding]]:
+    """`office_scores`, and a `bad-office-score` finding (file, sheet, cell, the value typed)
+    for each score cell holding something that is not a number: it is not used."""
     code_header = code_header or wording.text("reports", "unit_code")
     score_header = score_header or wording.text("reports", "office_score")
     if not path.is_file():
-        return {}
+        return {}, []
     book = CalamineWorkbook.from_path(str(path))
     if sheet not in book.sheet_names:
-        return {}
+        return {}, []
     rows = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
     found = _header(rows, code_header, score_header)
     if found is None:
-        return {}
+        return {}, []
     header, code_col, score_col = found
-    scores = {}
-    for row in rows[header + 1:]:
+    scores: dict[str, float] = {}
+    findings: list[Finding] = []
+    for offset, row in enumerate(rows[header + 1:]):
         code = _code(row[code_col] if code_col < len(row) else None)
         if not code:
             break
-        value = _number(row[score_col] if score_col < len(row) else None)
+        typed = row[score_col] if score_col < len(row) else None
+        value = _number(typed)
         if value is not None:
             scores[code] = value
-    return scores
+        elif clean(str(typed)) if typed is not None else "":
+            findings.append(Finding.make(
+                "bad-office-score", path.name, sheet=sheet,
+                cell=cell_address(header + 1 + offset, score_col), column=score_header,
+                value=clean(str(typed))))
+    return scores, findings
 
 
 def _header(rows: list[list], *headers: str) -> tuple[int, ...] | None:

@@ -52,7 +52,8 @@ CONDITION_KEYS = {"column", "in", "not_in", "min", "above", "max", "present", "b
 SUBJECTS = ("person", "collective", "any")
 # Keys of a rule entry, of an entry that only sets numbers, and of a layer file: anything else
 # is refused (a key one level off would otherwise be ignored without a word).
-RULE_KEYS = {"id", "from", "to", "option", "applies", "subject", "description", "citation",
+RULE_KEYS = {"id", "label", "from", "to", "option", "applies", "subject", "description",
+             "citation",
              "status", "finding", "params", "proposals", "when", "require", "history",
              "consecutive", "not_received", "otherwise", "check_when", "note"}
 SET_KEYS = {"id", "from", "to", "option", "set", "citation", "status", "note"}
@@ -93,11 +94,21 @@ class Rule:
     option: str | None = None  # an entry in force only when the office switches it on
     overrides: tuple[str, ...] = ()  # what lower layers changed, in Vietnamese
     open_params: tuple[str, ...] = ()  # numbers no layer has set: the rule cannot decide
+    label: str = ""  # a short Vietnamese name, shown wherever a person reads (never the id)
 
     @property
     def decides(self) -> bool:
         """Whether this is an eligibility rule deciding proposals."""
         return bool(self.proposals)
+
+    @property
+    def name(self) -> str:
+        """What a person reads for the rule: its label, else the first clause of its
+        description ("Xếp loại trong năm từ Hoàn thành tốt nhiệm vụ trở lên")."""
+        if self.label:
+            return self.label
+        first = re.split(r"\s+—\s+|;|\. |\.$|\s\(", self.description, maxsplit=1)[0]
+        return first.strip() or self.description
 
     @property
     def basis(self) -> str:
@@ -355,6 +366,7 @@ def _set_numbers(base: Rule, entry: Mapping[str, Any], layer: Layer) -> Rule:
 def _new_rule(entry: Mapping[str, Any], layer: Layer) -> Rule:
     start, end = _window(entry, layer.path.name)
     return Rule(id=entry["id"], description=str(entry.get("description", "")),
+                label=str(entry.get("label") or ""),
                 citation=str(entry["citation"]), status=entry["status"],
                 effective_from=start, effective_to=None if end == FOREVER else end,
                 applies=tuple(entry.get("applies", ())), finding=entry.get("finding"),
@@ -383,7 +395,7 @@ def rules_in_force(layers: Sequence[Layer], day: dt.date, options: Sequence[str]
                         f"{'a rule not in force' if base is None else 'a ' + base.layer + ' rule'}"
                         f" on {day}; only province and office rules can be removed")
                 del merged[rule_id]
-                removed.append(f"{layer.name} bỏ quy định {rule_id} của {base.layer_label} "
+                removed.append(f"{layer.name} bỏ quy định “{base.name}” của {base.layer_label} "
                                f"({entry['citation']})")
                 continue
             if "set" in entry:
