@@ -605,7 +605,7 @@ def confirm(file: Path, config_path: Path, store: Path | None, out: Path,
 
     TỆP là bảng tổng hợp của Phòng (tong-hop-phong.xlsx) hoặc tệp xac-nhan-trung-nguoi_….xlsx
     do tdkt import-history ghi, trong đó Phòng đã ghi mã người vào cột “Là cùng người với mã”
-    của sheet “Xác nhận trùng người”. Mỗi mã phải có trong kho và hai người phải cùng ngày
+    của trang tính “Xác nhận trùng người”. Mỗi mã phải có trong kho và hai người phải cùng ngày
     sinh; nếu có ô sai, không lưu xác nhận nào. Xác nhận được lưu trong kho và dùng cho mọi
     lần chạy sau; bỏ một xác nhận nhầm bằng tdkt unconfirm.
 

@@ -8,11 +8,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from pipeline import settings
 from pipeline.cells import address_parts
 from pipeline.text import clean
+from pipeline.yamlfile import read_yaml
 
 if TYPE_CHECKING:  # pandas is loaded by findings_frame only: `tdkt history` does without it
     import pandas as pd
@@ -45,7 +44,7 @@ class CodeEntry:
 @functools.cache
 def catalogue(path: Path = settings.CATALOGUE_PATH) -> dict[str, CodeEntry]:
     """The catalogue of finding codes, loaded from schemas/findings.yaml."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     entries: dict[str, CodeEntry] = {}
     for code, spec in raw.items():
         try:
@@ -131,7 +130,7 @@ FINDING_COLUMNS = [f.name for f in fields(Finding)]
 FINDING_HEADERS = {
     "unit": "Mã đơn vị",
     "file": "Tệp",
-    "sheet": "Sheet",
+    "sheet": "Trang tính",
     "cell": "Ô",
     "severity": "Mức độ",
     "code": "Mã lỗi",

@@ -18,6 +18,7 @@ import yaml
 
 from pipeline import settings
 from pipeline.findings import DefinitionError
+from pipeline.yamlfile import read_yaml
 
 # One text, or a list of texts (paragraphs, one cell each).
 Text = str | tuple[str, ...]
@@ -27,7 +28,7 @@ Text = str | tuple[str, ...]
 def load_texts(path: Path = settings.TEXTS_PATH) -> Mapping[str, Mapping[str, Text]]:
     """Every section of the texts file (section → key → text), checked and read-only."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise DefinitionError(f"{path}: cannot be read: {exc}") from exc
     if not isinstance(raw, dict) or not raw:

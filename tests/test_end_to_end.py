@@ -104,7 +104,7 @@ def test_end_to_end_feedback_workbooks_carry_each_school_s_findings(sample_run, 
                 "Lỗi cần sửa"]["A5"].value.endswith(f"“{name}”".upper()))
         rows = [r for r in table_rows(path, "Lỗi cần sửa", "STT")
                 if r.get("Mã lỗi (để tra cứu)")]
-        got = Counter((r["Mã lỗi (để tra cứu)"], r["Sheet"], r["Ô"] or None) for r in rows
+        got = Counter((r["Mã lỗi (để tra cứu)"], r["Trang tính"], r["Ô"] or None) for r in rows
                       if r["Tệp"] == name)
         assert got == Counter(tuple(x) for x in spec["findings"]), name
         wb = openpyxl.load_workbook(path)

@@ -96,9 +96,9 @@ def test_confirm_refuses_an_unknown_person_id(tmp_path):
     book = _matches_book(tmp_path / "xac-nhan.xlsx", [(lan, 999), ("mười", lan)])
     result = _run("confirm", book, "--store", store)
     assert result.exit_code == 2
-    assert "Ô D4 sheet “Xác nhận trùng người” (cột “Là cùng người với mã”): “999” không " \
+    assert "Ô D4 trang tính “Xác nhận trùng người” (cột “Là cùng người với mã”): “999” không " \
         "phải mã người có trong kho lịch sử" in result.output
-    assert "Ô C5 sheet “Xác nhận trùng người” (cột “Mã người trong kho”): “mười” không " \
+    assert "Ô C5 trang tính “Xác nhận trùng người” (cột “Mã người trong kho”): “mười” không " \
         "phải mã người" in result.output
     assert "Chưa lưu xác nhận nào" in result.output
     assert _links(store) == []
@@ -112,7 +112,7 @@ def test_confirm_refuses_people_born_on_different_days_unless_told(tmp_path):
     book = _matches_book(tmp_path / "xac-nhan.xlsx", [(second, first)])
     refused = _run("confirm", book, "--store", store)
     assert refused.exit_code == 2
-    assert "Ô D4 sheet “Xác nhận trùng người”" in refused.output
+    assert "Ô D4 trang tính “Xác nhận trùng người”" in refused.output
     assert f"mã {second} sinh 01/07/1990, mã {first} sinh 04/03/1985" in refused.output
     assert "--allow-different-birth-dates" in refused.output
     assert _links(store) == []
@@ -210,7 +210,7 @@ def test_import_history_reports_unit_codes_not_in_the_registry(tmp_path):
          _label("lao_dong_tien_tien"), None, None, None)])
     result = _import(path, store)
     assert result.exit_code == 0, result.output
-    assert "Ô E3 sheet “Danh sách khen thưởng” (cột “Mã đơn vị”): mã đơn vị “99999” không " \
+    assert "Ô E3 trang tính “Danh sách khen thưởng” (cột “Mã đơn vị”): mã đơn vị “99999” không " \
         "có trong danh mục đơn vị của Phòng" in result.output
     assert "Đã nhập 1 dòng" in result.output
     with Store.open(store) as opened:

@@ -124,9 +124,9 @@ def _stray(reference: str, row: str = "") -> str:
     return f'<row{where}><c{cell} t="inlineStr"><is><t>ô lạc</t></is></c></row>'
 
 
-ROWS_MESSAGE = ("Sheet “Cá nhân” có ô ghi dữ liệu tới dòng {}, vượt giới hạn 20000 dòng; chỉ "
+ROWS_MESSAGE = ("Trang tính “Cá nhân” có ô ghi dữ liệu tới dòng {}, vượt giới hạn 20000 dòng; chỉ "
                 "đọc 20000 dòng đầu, các dòng bên dưới bị bỏ qua.")
-COLUMNS_MESSAGE = ("Sheet “Cá nhân” có ô ghi dữ liệu tới cột {} (cột thứ {}), vượt giới hạn "
+COLUMNS_MESSAGE = ("Trang tính “Cá nhân” có ô ghi dữ liệu tới cột {} (cột thứ {}), vượt giới hạn "
                    "200 cột; chỉ đọc 200 cột đầu, các cột bên phải bị bỏ qua.")
 
 
@@ -249,7 +249,7 @@ def test_hostile_limits_legacy_sheets_with_far_cells(inbox):
     assert report["staff"]["01004"] == _people("01004")
     (code, sheet, value, message), = _found(report, "dang-ky_01005.xls")
     assert (code, sheet, value) == ("sheet-too-large", STAFF, "65536 dòng × 256 cột")
-    assert message == ("Sheet “Cá nhân” của tệp “dang-ky_01005.xls” có dữ liệu trải tới 65536 "
+    assert message == ("Trang tính “Cá nhân” của tệp “dang-ky_01005.xls” có dữ liệu trải tới 65536 "
                        "dòng × 256 cột, vượt giới hạn tối đa 20000 dòng × 200 cột; tệp "
                        "OpenDocument (.ods) hoặc Excel 97–2003 (.xls) lớn như vậy không được đọc.")
     assert "01005" not in report["staff"]

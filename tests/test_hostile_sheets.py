@@ -195,9 +195,9 @@ def test_hostile_hidden_rows_and_columns_are_read_and_reported(office):
     result = _run(_inbox(office, wb))
     assert [(n, b) for _, n, b in _staff(result)] == _good_people(result)
     assert _found(result, "hidden-rows", "hidden-columns") == [
-        ("hidden-columns", STAFF, "J", "Sheet “Cá nhân”: cột J (Tên sáng kiến/đề tài dự kiến) "
+        ("hidden-columns", STAFF, "J", "Trang tính “Cá nhân”: cột J (Tên sáng kiến/đề tài dự kiến) "
          "đang bị ẩn; dữ liệu trong cột vẫn được đọc."),
-        ("hidden-rows", STAFF, "9", "Sheet “Cá nhân”: các dòng 9–11, 15 đang bị ẩn; các dòng "
+        ("hidden-rows", STAFF, "9", "Trang tính “Cá nhân”: các dòng 9–11, 15 đang bị ẩn; các dòng "
          "này vẫn được đọc và tổng hợp như mọi dòng khác."),
     ]
 
@@ -233,13 +233,13 @@ def test_hostile_formula_without_cached_value(office, tmp_path):
     result = _write(_inbox(office, wb), tmp_path / "out")
     assert _found(result, "formula-no-value", "formula-no-value-required",
                   "missing-value") == [
-        ("formula-no-value-required", STAFF, "B9", "Ô B9 sheet “Cá nhân” (cột “Họ và tên”, bắt "
-         "buộc): ô có công thức “=A9&\"x\"” nhưng chưa có giá trị tính sẵn nên được coi là "
+        ("formula-no-value-required", STAFF, "B9", "Ô B9 trang tính “Cá nhân” (cột “Họ và tên”, "
+         "bắt buộc): ô có công thức “=A9&\"x\"” nhưng chưa có giá trị tính sẵn nên được coi là "
          "trống; cần nội dung cột “Họ và tên”. Dòng này chưa được tổng hợp."),
-        ("formula-no-value", STAFF, "K10", "Ô K10 sheet “Cá nhân” (cột “Ghi chú”): ô có công "
+        ("formula-no-value", STAFF, "K10", "Ô K10 trang tính “Cá nhân” (cột “Ghi chú”): ô có công "
          "thức “=1+1” nhưng chưa có giá trị tính sẵn; ô được coi là trống, cần giá trị đã được "
          "Excel tính sẵn."),
-        ("formula-no-value", UNITS, "C9", "Ô C9 sheet “Đơn vị” (cột “Ngày lập”): ô có công "
+        ("formula-no-value", UNITS, "C9", "Ô C9 trang tính “Đơn vị” (cột “Ngày lập”): ô có công "
          "thức “=TODAY()” nhưng chưa có giá trị tính sẵn; ô được coi là trống, cần giá trị đã "
          "được Excel tính sẵn."),
     ]
@@ -275,8 +275,8 @@ def test_hostile_error_cells_are_reported_never_counted(office):
                      ("error-cell-required", "H13", "#REF!")]
     message = next(m for c, _, cell, m in _found(result, "error-cell-required")
                    if cell == "B10")
-    assert message == ("Ô B10 sheet “Cá nhân” (cột “Họ và tên”, bắt buộc): ô báo lỗi công thức "
-                       "“#REF!” nên được coi là trống; cần nội dung cột “Họ và tên”. Dòng này "
+    assert message == ("Ô B10 trang tính “Cá nhân” (cột “Họ và tên”, bắt buộc): ô báo lỗi công "
+                       "thức “#REF!” nên được coi là trống; cần nội dung cột “Họ và tên”. Dòng này "
                        "chưa được tổng hợp.")
     rows = [r for r, _, _ in _staff(result)]
     assert rows == [r for r in range(7, 30) if r not in (8, 10, 13)]
@@ -296,9 +296,9 @@ def test_hostile_dates_before_1900_are_out_of_range(office):
     ws["C9"].number_format = "General"
     result = _run(_inbox(office, wb))
     assert _found(result, "out-of-range", "bad-date", "date-as-text", "date-as-serial") == [
-        ("out-of-range", STAFF, "C8", "Ô C8 sheet “Cá nhân” (cột “Ngày sinh”): 05/09/1899 nằm "
+        ("out-of-range", STAFF, "C8", "Ô C8 trang tính “Cá nhân” (cột “Ngày sinh”): 05/09/1899 nằm "
          "ngoài giới hạn; cần ngày từ 01/01/1940 đến 31/12/2030."),
-        ("out-of-range", STAFF, "C9", "Ô C9 sheet “Cá nhân” (cột “Ngày sinh”): số 100 (Excel "
+        ("out-of-range", STAFF, "C9", "Ô C9 trang tính “Cá nhân” (cột “Ngày sinh”): số 100 (Excel "
          "hiểu là ngày 09/04/1900) nằm ngoài giới hạn; cần ngày từ 01/01/1940 đến 31/12/2030."),
     ]
     assert [r for r, _, _ in _staff(result)] == [r for r in range(7, 30) if r not in (8, 9)]
@@ -333,7 +333,7 @@ def test_hostile_1904_date_system_reads_the_same_dates(office):
     good = _good_people(result)
     assert people == [(n, day if i == 3 else b) for i, (n, b) in enumerate(good)]
     assert _found(result, "date-as-serial") == [
-        ("date-as-serial", STAFF, "C10", "Ô C10 sheet “Cá nhân” (cột “Ngày sinh”): ô chứa số "
+        ("date-as-serial", STAFF, "C10", "Ô C10 trang tính “Cá nhân” (cột “Ngày sinh”): ô chứa số "
          f"31000 thay vì ngày; đã hiểu là {day:%d/%m/%Y}.")]
     assert result.chosen[UNIT].report_date == result.chosen["01001"].report_date
 
@@ -370,10 +370,10 @@ def test_hostile_numbers_as_text_and_code_typed_as_number(office):
     staff = result.staff[result.staff["unit_code"] == UNIT].set_index("row")
     assert staff.loc[8, "seq"] == 1234
     assert _found(result, "number-as-text", "code-lost-zero", "bad-number") == [
-        ("number-as-text", STAFF, "A8", "Ô A8 sheet “Cá nhân” (cột “STT”): số “1.234” được gõ "
-         "dạng chữ có dấu phân cách; đã hiểu là 1234."),
-        ("code-lost-zero", UNITS, "C6", "Ô C6 sheet “Đơn vị” (cột “Mã đơn vị”): mã đơn vị 1006 "
-         "bị mất số 0 ở đầu; đã hiểu là “01006”."),
+        ("number-as-text", STAFF, "A8", "Ô A8 trang tính “Cá nhân” (cột “STT”): số “1.234” được "
+         "gõ dạng chữ có dấu phân cách; đã hiểu là 1234."),
+        ("code-lost-zero", UNITS, "C6", "Ô C6 trang tính “Đơn vị” (cột “Mã đơn vị”): mã đơn vị "
+         "1006 bị mất số 0 ở đầu; đã hiểu là “01006”."),
     ]
 
 
@@ -464,7 +464,7 @@ def test_hostile_invisible_characters_are_removed_with_a_warning(office, tmp_pat
         ("hidden-characters", "B10", "U+0001, U+007F); đã xoá các ký tự này."),
     ]
     message = _found(result, "hidden-characters")[1][3]
-    assert message.startswith(f"Ô B9 sheet “Cá nhân” (cột “Họ và tên”): “{originals['B9']}” "
+    assert message.startswith(f"Ô B9 trang tính “Cá nhân” (cột “Họ và tên”): “{originals['B9']}” "
                               "chứa ký tự ẩn")
     # Only the school's own sheet, copied into its feedback as it was sent, may still hold them.
     for path, cell in _output_cells(result.out_dir):
@@ -489,7 +489,7 @@ def test_hostile_very_long_text_is_reported_and_outputs_still_written(office, tm
     found = _found(result, "value-too-long")
     assert [(code, cell) for code, _, cell, _ in found] == [("value-too-long", "B8"),
                                                             ("value-too-long", "K9")]
-    assert found[0][3] == (f"Ô B8 sheet “Cá nhân” (cột “Họ và tên”): nội dung quá dài "
+    assert found[0][3] == (f"Ô B8 trang tính “Cá nhân” (cột “Họ và tên”): nội dung quá dài "
                            f"(“{name[:60]}…”); cần tối đa 100 ký tự, ô có 10.000 ký "
                            "tự. Dòng này chưa được tổng hợp.")
     assert "cần tối đa 1.000 ký tự, ô có 32.767 ký tự" in found[1][3]

@@ -26,9 +26,6 @@ from .render import page_problems, pdf_pages, render_pdfs
 # printed two lines a row again (that alone would add 26 pages).
 RESULTS_PAGES = 80
 REGISTRATION_PAGES = 65
-# The finding catalogue and its "Sheet" header (pipeline/findings.py, schemas/findings.yaml)
-# say "sheet" as Vietnamese Excel users do; every other English word counts.
-ALLOWED = ("sheet", "Sheet")
 # Printed widths (Excel character units) that keep A4 at 85% scale or more. The audit
 # workbook, a working file read on screen, prints one line a decision at about 80%.
 MAX_WIDTH = {"landscape": 175, "portrait": 120}
@@ -80,7 +77,7 @@ def test_print_registration_workbook_page_count(printed):
 @pytest.mark.parametrize("name", ["registration", "results"])
 def test_print_pages_show_no_hash_no_rule_id_no_english(printed, name):
     _, pages = printed[name]
-    assert page_problems(pages, ALLOWED) == []
+    assert page_problems(pages) == []
     assert all("Trang " in page for page in pages)  # the footer numbers every page
 
 
@@ -106,7 +103,7 @@ def test_print_audit_sheet_is_its_own_workbook(printed, results_run):
     assert "Quyết định theo quy tắc" not in openpyxl.load_workbook(
         printed["results"][0], read_only=True).sheetnames
     assert openpyxl.load_workbook(book, read_only=True).sheetnames == ["Quyết định theo quy tắc"]
-    assert len(pages) > 10 and page_problems(pages, ALLOWED) == []
+    assert len(pages) > 10 and page_problems(pages) == []
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert any(o.endswith("doi-chieu-quy-tac.xlsx") for o in manifest["outputs"])
     # Nothing lost: one row per decision, the rule ids kept on screen after the printed columns.

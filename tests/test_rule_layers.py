@@ -291,11 +291,11 @@ def test_rule_layers_rules_command_lists_and_compares(tmp_path):
     result = runner.invoke(main, ["rules", "--config", config, "--year", "2025-2026",
                                   "--compare", "2023-2024", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "lao_dong_tien_tien.min_months: Thay đổi months: 10 → 6" in result.output
-    assert "cstd_co_so.quota: Thay đổi share: 15% → để ngỏ (không giới hạn)" in result.output
+    assert "lao_dong_tien_tien.min_months: Thay đổi số tháng: 10 → 6" in result.output
+    assert "cstd_co_so.quota: Thay đổi tỉ lệ: 15% → để ngỏ (không giới hạn)" in result.output
     book = openpyxl.load_workbook(out, read_only=True)
     rows = [[c for c in row if c is not None] for row in book["Thay đổi"].values]
-    assert ["lao_dong_tien_tien.min_months", "Thay đổi months", "10", "6"] in [
+    assert ["lao_dong_tien_tien.min_months", "Thay đổi số tháng", "10", "6"] in [
         r[1:] for r in rows if len(r) == 5]
     listed = [row[1] for row in book["Quy tắc"].values if row and isinstance(row[0], int)]
     assert "principles.pending_case" in listed and "cstd_co_so.base" in listed

@@ -323,7 +323,7 @@ def test_findings_sheet_rows_and_fills(tmp_path):
     ws = wb["Lỗi"]
     assert ws["A6"].value == "1 lỗi, 1 cảnh báo"
     # The finding code is for tdkt's people: on screen, last, outside the print area.
-    assert [c.value for c in ws[8]] == ["Mã đơn vị", "Tệp", "Sheet", "Ô", "Mức độ",
+    assert [c.value for c in ws[8]] == ["Mã đơn vị", "Tệp", "Trang tính", "Ô", "Mức độ",
                                         "Giá trị tìm thấy", "Cần", "Nội dung", "Cách sửa",
                                         "Mã lỗi"]
     assert [c.value for c in ws[9]][:6] == ["MN01", "mn-hoa-sen.xlsx", "Cá nhân", "F7",

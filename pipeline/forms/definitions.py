@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline import settings
 from pipeline.findings import DefinitionError, catalogue
 from pipeline.text import fold, loose
+from pipeline.yamlfile import read_yaml
 
 COLUMN_TYPES = ("text", "choice", "date", "integer", "number", "email", "unit_code")
 CHECK_KINDS = ("required_if", "unique", "not_above")
@@ -82,7 +81,7 @@ class Vocabulary:
 
 
 def _vocabulary(path: Path) -> Vocabulary:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     try:
         values = tuple(
             VocabValue(
@@ -268,7 +267,7 @@ def _sheet(raw: dict[str, Any], where: str, vocabs: dict[str, Vocabulary]) -> Sh
 
 def load_form(path: Path, vocabs: dict[str, Vocabulary]) -> Form:
     """One form definition, checked against the vocabularies and the finding catalogue."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     where = str(path.name)
     try:
         sheets = tuple(_sheet(s, where, vocabs) for s in raw["sheets"])

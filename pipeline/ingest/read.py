@@ -443,7 +443,7 @@ def read_workbook(path: Path, name: str,
                   date1904=inspection.date1904 if inspection is not None else False,
                   meta=_meta(sheets))
     if not any(any(v is not None for v in row) for s in raw.visible_sheets for row in s.grid):
-        empty = "mọi sheet đều trống" if raw.sheets else "không có sheet"
+        empty = "mọi trang tính đều trống" if raw.sheets else "không có trang tính"
         return raw, [*findings, Finding.make("empty-workbook", name, value=empty)]
     return raw, findings
 

@@ -12,6 +12,7 @@ form's sheet names. The hidden sheet names the sheets tdkt added, and the reader
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import hashlib
@@ -30,6 +31,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.formatting.formatting import ConditionalFormattingList
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
@@ -39,7 +41,15 @@ from pipeline import texts as wording
 from pipeline.cells import address_parts, column_number
 from pipeline.findings import FINDING_HEADERS, Finding, Severity, sorted_findings
 from pipeline.ingest.submission import Submission
-from pipeline.reports.workbook import Col, Letterhead, txt
+from pipeline.reports.workbook import (
+    Col,
+    Letterhead,
+    cell_value,
+    letterhead_split,
+    line_height,
+    text_lines,
+    txt,
+)
 from pipeline.rounds.base import RoundResult
 from pipeline.settings import FONT_NAME
 from pipeline.text import visible
@@ -49,6 +59,7 @@ FILLS = {Severity.ERROR: "FFFFC7CE", Severity.WARNING: "FFFFF2CC"}  # opaque ARG
 _GREY = "D9D9D9"
 _THIN = Side(style="thin")
 _BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_SIZE = 11  # font size of the lists
 _CELL_MAX = 32_767  # characters an Excel cell holds
 # Findings that mean the school's sheets were cut: loading the file whole again could take
 # what the reader refused to hold; such a file is copied as the values the reader kept.
@@ -144,7 +155,8 @@ def _school_copy(sub: Submission | None, findings: list[Finding], school_year: s
 
 def _original(sub: Submission) -> Workbook | None:
     """The school's .xlsx loaded again with its styles (cached values only, nothing that
-    computes), or None when it is another kind, was cut, or is no longer the file read."""
+    computes), or None when it is another kind, was cut (a far cell, stray or hostile: the
+    reader's findings say so before anything is loaded), or is no longer the file read."""
     raw = sub.raw
     if raw is None or raw.kind != "xlsx" or any(f.code in _CUT for f in sub.findings):
         return None
@@ -163,9 +175,6 @@ def _original(sub: Submission) -> Workbook | None:
         raise
     except Exception:  # the reader read it; openpyxl cannot: the values copy will do
         return None
-    if any(ws.max_row > settings.MAX_ROWS or ws.max_column > settings.MAX_COLUMNS
-           for ws in book.worksheets):
-        return None  # a far cell (a stray or hostile reference): copied as values instead
     _defused(book)
     return book
 
@@ -336,7 +345,7 @@ def _findings_sheet(ws: Worksheet, letterhead: Letterhead, title: str,
 
 def _table_sheet(ws: Worksheet, letterhead: Letterhead, title: str, table: Table) -> None:
     top = _heading(ws, letterhead, title, table.cols, [])
-    rows = [{c.key: _plain(v) for c, v in zip(table.cols, values, strict=True)}
+    rows = [{c.key: cell_value(v) for c, v in zip(table.cols, values, strict=True)}
             for values in zip(*(table.frame[c.key].tolist() for c in table.cols), strict=True)
             ] if len(table.frame) else []
     fills = [FILLS[Severity.ERROR] if flag else None for flag in table.highlight] or \
@@ -352,7 +361,7 @@ def _heading(ws: Worksheet, letterhead: Letterhead, title: str, cols: list[Col],
     for i, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     widths = widths[:-1]
-    last, split = len(widths), max(2, _split(widths))
+    last, split = len(widths), letterhead_split(widths) + 1
     rows = [(1, 1, split - 1, letterhead.parent.upper(), {}),
             (1, split, last, wording.text("document", "nation"), {"bold": True}),
             (2, 1, split - 1, letterhead.office.upper(), {"bold": True}),
@@ -391,12 +400,14 @@ def _body(ws: Worksheet, header: int, cols: list[Col], rows: list[dict],
         cell.font, cell.border = bold, _BOX
         cell.fill = PatternFill("solid", fgColor=_GREY)
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    ws.row_dimensions[header].height = _height(max(_lines(c.header, c.width) for c in cols))
+    ws.row_dimensions[header].height = line_height(
+        max(text_lines(c.header, c.width, _SIZE, bold=True) for c in cols), _SIZE)
     if not rows:
         _merged(ws, header + 1, 1, len(cols) - 1, empty, {"italic": True, "size": 11},
                 [c.width for c in cols])
         return
     font = Font(name=FONT_NAME, size=11)
+    styles: dict[tuple[int, str | None], StyleArray] = {}  # one per column and fill
     for offset, (values, fill) in enumerate(zip(rows, fills, strict=True), start=1):
         r = header + offset
         tallest = 1
@@ -404,17 +415,22 @@ def _body(ws: Worksheet, header: int, cols: list[Col], rows: list[dict],
             cell = ws.cell(r, i)
             value = values.get(col.key)
             _put(cell, value)
-            cell.font, cell.border = font, _BOX
-            cell.alignment = Alignment(
-                vertical="center", wrap_text=True,
-                horizontal="left" if col.kind == "text" else "center")
-            if col.kind == "date":
-                cell.number_format = "dd/mm/yyyy"
-            if fill:
-                cell.fill = PatternFill("solid", fgColor=fill)
+            style = styles.get((i, fill))
+            if style is not None:  # openpyxl hashes every style object set: copy the first
+                cell._style = copy.copy(style)
+            else:
+                cell.font, cell.border = font, _BOX
+                cell.alignment = Alignment(
+                    vertical="center", wrap_text=True,
+                    horizontal="left" if col.kind == "text" else "center")
+                if col.kind == "date":
+                    cell.number_format = "dd/mm/yyyy"
+                if fill:
+                    cell.fill = PatternFill("solid", fgColor=fill)
+                styles[i, fill] = copy.copy(cell._style)
             if isinstance(value, str):
-                tallest = max(tallest, _lines(value, col.width))
-        ws.row_dimensions[r].height = _height(tallest)
+                tallest = max(tallest, text_lines(value, col.width, _SIZE))
+        ws.row_dimensions[r].height = line_height(tallest, _SIZE)
     ws.auto_filter.ref = f"A{header}:{get_column_letter(len(cols))}{header + len(rows)}"
     ws.print_area = f"A1:{get_column_letter(len(cols) - 1)}{header + len(rows)}"
 
@@ -432,27 +448,7 @@ def _merged(ws: Worksheet, row: int, first: int, last: int, text: str, font: dic
                                else "left", vertical="center", wrap_text=True)
     width = sum(widths[first - 1:last])
     ws.row_dimensions[row].height = max(ws.row_dimensions[row].height or 0,
-                                        _height(_lines(text, width, size), size))
-
-
-def _split(widths: list[float]) -> int:
-    """The first column of the right block (Quốc hiệu): about 40% of the width to the left."""
-    total, left = sum(widths), 0.0
-    for i, width in enumerate(widths, start=1):
-        left += width
-        if left >= 0.4 * total:
-            return i + 1
-    return len(widths)
-
-
-def _lines(text: str, width: float, size: float = 11) -> int:
-    """Roughly how many lines a wrapped text needs in a column `width` characters wide."""
-    per_line = max(1, int(width * 1.3 * 11 / size))  # Times New Roman: ~1.3 per width unit
-    return sum(max(1, math.ceil(len(part) / per_line)) for part in str(text).split("\n"))
-
-
-def _height(lines: int, size: float = 11) -> float:
-    return round(lines * size * 1.2 + 4, 1)
+                                        line_height(text_lines(text, width, size), size))
 
 
 # Values
@@ -465,7 +461,7 @@ def _clean(text: str) -> str:
 
 def _put(cell, value: object) -> None:
     """Write a value; text always as text, never as a formula."""
-    value = _plain(value)
+    value = cell_value(value)
     if value == "":
         cell.value = None
     elif isinstance(value, str):
@@ -476,18 +472,6 @@ def _put(cell, value: object) -> None:
     else:
         cell.value = _clean(str(value))
         cell.data_type = "s"
-
-
-def _plain(value: object) -> object:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
-        return value.item()
-    return value
 
 
 # The jobs

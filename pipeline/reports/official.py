@@ -26,10 +26,10 @@ from pipeline.reports.workbook import (
     ROW_MAX_LINES,
     Col,
     ReportBook,
-    _height,
-    _lines,
-    _split,
-    _widths,
+    letterhead_split,
+    line_height,
+    table_widths,
+    text_lines,
 )
 from pipeline.rules.ruleset import RuleSet
 from pipeline.texts import render, text
@@ -162,12 +162,12 @@ def document_sheet(book: ReportBook, name: str, doc: Document, frame: pd.DataFra
     """The document itself on one sheet: header block, title, addressee, body, one table,
     closing, Nơi nhận and signature. The table's columns set the sheet's grid."""
     ws = book._sheet(name)
-    widths = _widths(cols)
+    widths = table_widths(cols)
     for i, width in enumerate(widths):
         ws.set_column(i, i, width)
     if sum(widths) <= _PORTRAIT_WIDTH:  # a narrow table: the document reads as a letter
         ws.set_portrait()
-    split = _split(widths)
+    split = letterhead_split(widths)
     lh = book.letterhead
     _pair(book, ws, 0, widths, split, (lh.parent.upper(), {}), (NATION, {"bold": True}))
     _pair(book, ws, 1, widths, split, (lh.office.upper(), {"bold": True, "underline": 1}),
@@ -211,7 +211,7 @@ def lists_sheet(book: ReportBook, name: str, title: str, doc: Document, cols: li
     """The lists attached to the document, on one sheet under one repeated header: per list
     a heading with its count, its legal basis and its rows ("Không có đề nghị" when empty)."""
     ws = book._sheet(name)
-    widths = _widths(cols)
+    widths = table_widths(cols)
     for i, width in enumerate(widths):
         ws.set_column(i, i, width)
     last = len(cols) - 1
@@ -253,9 +253,9 @@ def _pair(book: ReportBook, ws: Worksheet, row: int, widths: list[float], split:
     """One row of the header block: the office's side and the Quốc hiệu's side."""
     book._merge(ws, row, 0, split - 1, left[0], align="center", **left[1])
     book._merge(ws, row, split, len(widths) - 1, right[0], align="center", **right[1])
-    need = max(_lines(left[0], sum(widths[:split]), bold=bool(left[1].get("bold"))),
-               _lines(right[0], sum(widths[split:]), bold=bool(right[1].get("bold"))))
-    ws.set_row(row, _height(need))
+    need = max(text_lines(left[0], sum(widths[:split]), bold=bool(left[1].get("bold"))),
+               text_lines(right[0], sum(widths[split:]), bold=bool(right[1].get("bold"))))
+    ws.set_row(row, line_height(need))
 
 
 def _rows(book: ReportBook, ws: Worksheet, row: int, frame: pd.DataFrame, cols: list[Col],

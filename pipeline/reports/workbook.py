@@ -228,7 +228,7 @@ class ReportBook:
         lengths: dict[int, int] = {}
         cells = {(r, c) for r, row in enumerate(grid) for c in range(len(row))} | set(marks)
         for r, c in sorted(cells):
-            value = _plain(grid[r][c]) if r < len(grid) and c < len(grid[r]) else None
+            value = cell_value(grid[r][c]) if r < len(grid) and c < len(grid[r]) else None
             if isinstance(value, str):  # the school's text, less what would hide or reverse it
                 value = visible(value)
             severity, message = marks.get((r, c), ("", ""))
@@ -245,7 +245,7 @@ class ReportBook:
                 text = f"{label}: {message}" if label else str(message)
                 ws.write_comment(r, c, text, {
                     "author": "tdkt", "visible": False, "width": 300,
-                    "height": max(80, 18 * _lines(text, 300 / 7, size=9) + 24),
+                    "height": max(80, 18 * text_lines(text, 300 / 7, size=9) + 24),
                 })
         for c, length in lengths.items():
             ws.set_column(c, c, min(50, max(8, length + 2)))
@@ -282,7 +282,7 @@ class ReportBook:
         ws = self._sheet(name)
         extra = [c for c in cols if not c.printed]
         cols = printed + extra  # the printed columns first: the print area is one block
-        layout = _widths(printed)
+        layout = table_widths(printed)
         if extra and len(layout) > len(printed):  # no spacer column between the two blocks
             layout = [max(layout[0], _MIN_TABLE_WIDTH)]
         widths = layout + [max(c.width, _MIN_WIDTH.get(c.kind, 0)) for c in extra]
@@ -290,7 +290,7 @@ class ReportBook:
             ws.set_column(i, i, width)
         if sum(layout) <= _PORTRAIT_WIDTH:
             ws.set_portrait()
-        last, right, split = len(cols) - 1, len(layout) - 1, _split(layout)
+        last, right, split = len(cols) - 1, len(layout) - 1, letterhead_split(layout)
         self._letterhead(ws, layout, split)
         self._merge(ws, 4, 0, right, title, fit=layout, font_size=14, bold=True, align="center")
         if subtitle:
@@ -334,7 +334,7 @@ class ReportBook:
         The body can be a province's worth of rows: formats are looked up once per column
         and fill, values converted once per column, cells written directly. LibreOffice does
         not grow rows for wrapped text on import, so every row's height is set here."""
-        columns = [[_plain(v) for v in frame[c.key].tolist()] for c in cols]
+        columns = [[cell_value(v) for v in frame[c.key].tolist()] for c in cols]
         by_fill = {fill: [self._body_formats(c.kind, fill, wrap=c.printed) for c in cols]
                    for fill in set(fills)}
         wrapped = [i for i, c in enumerate(cols) if c.kind == "text" and c.printed]
@@ -342,7 +342,7 @@ class ReportBook:
         for values, fill in zip(zip(*columns, strict=True), fills, strict=True):
             for i, value in enumerate(values):
                 _put(ws, row + len(need), i, value, *by_fill[fill][i])
-            need.append(min(max_lines, max((_lines(v, widths[i], BODY_SIZE) for i in wrapped
+            need.append(min(max_lines, max((text_lines(v, widths[i], BODY_SIZE) for i in wrapped
                                             if isinstance(v := values[i], str)), default=1)))
         tallest = max(need, default=1)
         for r, lines in enumerate(need):
@@ -359,15 +359,15 @@ class ReportBook:
         self._merge(ws, 2, split, right, lh.date_line, fit=widths, italic=True, align="center")
         left_w, right_w = sum(widths[:split]), sum(widths[split:])
         for r, (left, rtext) in enumerate([(lh.parent, NATION), (lh.office, MOTTO)]):
-            lines = max(_lines(left.upper(), left_w, bold=r == 1),
-                        _lines(rtext, right_w, bold=True))
-            ws.set_row(r, _height(lines))
+            lines = max(text_lines(left.upper(), left_w, bold=r == 1),
+                        text_lines(rtext, right_w, bold=True))
+            ws.set_row(r, line_height(lines))
 
     def _header(self, ws: Worksheet, row: int, cols: list[Col], widths: list[float]) -> int:
         """Write the header (two rows when any column has a group); return the first body row."""
         style = {"bold": True, "border": 1, "align": "center", "bg_color": GREY, "pattern": 1}
         grouped, n = any(c.group for c in cols), len(cols)
-        need = [_lines(c.header, w, bold=True) for c, w in zip(cols, widths, strict=False)]
+        need = [text_lines(c.header, w, bold=True) for c, w in zip(cols, widths, strict=False)]
         group_lines, i = 1, 0
         while i < n:
             group, j = cols[i].group, i
@@ -377,17 +377,17 @@ class ReportBook:
                 self._merge(ws, row, i, i, cols[i].header, bottom=row + grouped, **style)
             else:
                 self._merge(ws, row, i, j, group, **style)
-                group_lines = max(group_lines, _lines(group, sum(widths[i:j + 1]), bold=True))
+                group_lines = max(group_lines, text_lines(group, sum(widths[i:j + 1]), bold=True))
                 for k in range(i, j + 1):
                     ws.write_string(row + 1, k, cols[k].header, self._fmt(text_wrap=True, **style))
             i = j + 1
         alone = max((n for n, c in zip(need, cols, strict=False) if not c.group), default=1)
         if not grouped:
-            ws.set_row(row, _height(alone))
+            ws.set_row(row, line_height(alone))
             return row + 1
         under = max(n for n, c in zip(need, cols, strict=False) if c.group)
-        ws.set_row(row, _height(group_lines))
-        ws.set_row(row + 1, _height(max(under, alone - group_lines)))
+        ws.set_row(row, line_height(group_lines))
+        ws.set_row(row + 1, line_height(max(under, alone - group_lines)))
         return row + 2
 
     def _totals(self, ws: Worksheet, row: int, frame: pd.DataFrame, cols: list[Col],
@@ -417,7 +417,8 @@ class ReportBook:
         if fit is not None:
             size = float(props.get("font_size", 12))  # type: ignore[arg-type]
             bold = bool(props.get("bold"))
-            ws.set_row(row, _height(_lines(text, sum(fit[first:last + 1]), size, bold), size))
+            lines = text_lines(text, sum(fit[first:last + 1]), size, bold)
+            ws.set_row(row, line_height(lines, size))
 
     def _body_formats(self, kind: str, fill: str | None, *, wrap: bool = True
                       ) -> tuple[Format, Format, Format]:
@@ -429,7 +430,7 @@ class ReportBook:
 
     def _write(self, ws: Worksheet, row: int, col: int, value: object, props: dict, *,
                bools_as_text: bool = True) -> None:
-        value = _plain(value)
+        value = cell_value(value)
         fmt = self._fmt(**props)
         if value is None:
             ws.write_blank(row, col, None, fmt)
@@ -500,7 +501,11 @@ def _put(ws: Worksheet, row: int, col: int, value: object, fmt: Format, date_fmt
         ws.write_string(row, col, str(value), fmt)
 
 
-def _plain(value: object) -> object:
+# Cell values and layout measures, shared by the xlsxwriter reports here, the official
+# documents (official.py) and the openpyxl feedback copy (feedback.py).
+
+
+def cell_value(value: object) -> object:
     """A cell value as None, bool, int, float, str, date, datetime or time."""
     kind = type(value)
     if kind is str or kind is int or kind is dt.date:
@@ -529,7 +534,7 @@ def _plain(value: object) -> object:
     return str(value)
 
 
-def _widths(cols: list[Col]) -> list[float]:
+def table_widths(cols: list[Col]) -> list[float]:
     """Column widths, widened so the letterhead fits on its lines above a narrow table."""
     widths = [max(c.width, _MIN_WIDTH.get(c.kind, 0)) for c in cols]
     if len(cols) == 1:  # the Quốc hiệu goes in an extra column beside the table
@@ -546,12 +551,12 @@ def _fitted(col: Col, values: pd.Series) -> Col:
     if col.kind != "text" or not texts:
         return col
     width = col.width
-    while width < _FIT_LIMIT and any(_lines(t, width, BODY_SIZE) > 1 for t in texts):
+    while width < _FIT_LIMIT and any(text_lines(t, width, BODY_SIZE) > 1 for t in texts):
         width += 1
     return replace(col, width=width)
 
 
-def _split(widths: list[float]) -> int:
+def letterhead_split(widths: list[float]) -> int:
     """How many columns the left block of the letterhead covers: about 40% of the width,
     leaving the Quốc hiệu room for one line when the columns allow it."""
     total = sum(widths)
@@ -565,7 +570,7 @@ def _split(widths: list[float]) -> int:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _lines(text: str, width: float, size: float = 12, bold: bool = False) -> int:
+def text_lines(text: str, width: float, size: float = 12, bold: bool = False) -> int:
     """Roughly how many lines a wrapped text needs in a cell `width` characters wide."""
     room = width * 7 + 5 - 8  # Excel column width → pixels, less the cell padding
     upper = sum(ch.isupper() for ch in text) / max(1, len(text))
@@ -574,7 +579,8 @@ def _lines(text: str, width: float, size: float = 12, bold: bool = False) -> int
     return sum(max(1, math.ceil(len(part) / per_line)) for part in text.split("\n"))
 
 
-def _height(lines: int, size: float = 12) -> float:
+def line_height(lines: int, size: float = 12) -> float:
+    """The height in points of a row of `lines` lines of text in a `size`-point font."""
     return round(lines * size * 1.2 + 4, 1)
 
 

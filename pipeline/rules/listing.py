@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.rules.ruleset import STATUS_LABELS, Rule, RuleSet
+from pipeline.rules.ruleset import STATUS_LABELS, Rule, RuleSet, param_label
 
 LISTING_COLUMNS = ["id", "description", "numbers", "layer", "citation", "status", "window",
                    "changes"]
@@ -32,8 +32,8 @@ _PLUMBING = {"counted_titles", "base_titles", "counted_absences", "tie_breaks", 
 
 
 def numbers(rule: Rule) -> str:
-    """The rule's numbers, e.g. "months = 6; share = để ngỏ"."""
-    return "; ".join(f"{k} = {number_text(v)}" for k, v in rule.params.items()
+    """The rule's numbers, e.g. "số tháng = 6; tỉ lệ = để ngỏ"."""
+    return "; ".join(f"{param_label(k)} = {number_text(v)}" for k, v in rule.params.items()
                      if k not in _PLUMBING)
 
 
@@ -69,7 +69,7 @@ def changes(before: RuleSet, after: RuleSet) -> list[dict[str, str]]:
         for key in sorted(set(old.params) | set(new.params)):
             a, b = old.params.get(key), new.params.get(key)
             if a != b:
-                out.append({"id": rule_id, "change": f"Thay đổi {key}",
+                out.append({"id": rule_id, "change": f"Thay đổi {param_label(key)}",
                             "before": number_text(a) if key in old.params else "—",
                             "after": number_text(b) if key in new.params else "—"})
         if old.require != new.require or old.history != new.history \

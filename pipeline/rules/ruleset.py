@@ -27,10 +27,28 @@ import yaml
 
 from pipeline import settings
 from pipeline.findings import DefinitionError, catalogue
+from pipeline.yamlfile import read_yaml
 
 LAYERS = ("law", "sector", "province", "office")
 LAYER_LABELS = {"law": "Trung ương", "sector": "Ngành Giáo dục", "province": "Tỉnh",
                 "office": "Phòng/Sở"}
+# What a rule's numbers are called where an office reads them (`tdkt rules`, the notes on
+# what a lower layer set); a number with no label here shows its key.
+PARAM_LABELS = {
+    "months": "số tháng", "period_months": "số tháng của thời hạn", "share": "tỉ lệ",
+    "min_share": "tỉ lệ tối thiểu", "lao_dong_share": "tỉ lệ Lao động tiên tiến",
+    "completed_share": "tỉ lệ hoàn thành", "women_share": "tỉ lệ nữ", "minimum": "mức tối thiểu",
+    "target": "chỉ tiêu", "years": "số năm", "hardship_years": "số năm ở vùng khó khăn",
+    "years_with_hardship": "số năm khi có năm ở vùng khó khăn", "cstd": "số CSTĐCS",
+    "per_block": "số đơn vị mỗi khối", "rounding": "cách làm tròn",
+}
+
+
+def param_label(key: str) -> str:
+    """A rule number's Vietnamese name ("months" → "số tháng")."""
+    return PARAM_LABELS.get(key, key)
+
+
 STATUSES = ("verified", "secondary", "old-law", "local", "unverified")
 STATUS_LABELS = {
     "verified": "đã đối chiếu văn bản",
@@ -220,7 +238,7 @@ def read_layer(path: Path, expected: str | None = None) -> Layer:
     if not path.is_file():
         raise DefinitionError(f"Không tìm thấy tệp quy tắc “{path}”.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise DefinitionError(f"Tệp quy tắc “{path.name}” sai cú pháp: {exc}") from exc
     where = path.name
@@ -281,7 +299,7 @@ def province_chain(province: str | Path, directory: Path) -> list[Layer]:
                                   "đường dẫn tệp .yaml của tỉnh).")
         layer = read_layer(path, "province")
         chain.insert(0, layer)
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
         name = raw.get("inherits")
     return chain
 
@@ -352,7 +370,8 @@ def _set_numbers(base: Rule, entry: Mapping[str, Any], layer: Layer) -> Rule:
             raise DefinitionError(f"{where}: {key} is set by the {base.layer} layer "
                                   f"({base.citation}); a lower layer sets only open numbers")
         before = "tầng trên để ngỏ" if params[key] is None else f"trước đó {_number(params[key])}"
-        notes.append(f"{layer.name} đặt {key} = {_number(value)} ({before}, {base.layer_label})")
+        notes.append(f"{layer.name} đặt {param_label(key)} = {_number(value)} ({before}, "
+                     f"{base.layer_label})")
         params[key] = value
     start, end = _window(entry, where)
     last = min(end, base.effective_to or FOREVER)
@@ -544,7 +563,7 @@ def load_criteria(school_year: str, directory: Path = settings.CRITERIA_DIR
     if not usable:
         raise DefinitionError(f"Chưa có tiêu chí thi đua cho năm học {school_year}.")
     path = directory / f"{usable[-1]}.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     blocks = raw.get("blocks") or {}
     if "default" not in blocks:
         raise DefinitionError(f"{path.name}: needs a `default` list of criteria")
