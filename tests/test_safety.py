@@ -318,9 +318,9 @@ def test_lock_system_and_hidden_files_are_listed_as_ignored(office, tmp_path):
     result = _run("consolidate", str(inbox), "--out", str(out), "--config",
                   str(root / "tdkt.toml"))
     assert result.exit_code == 0, result.output
-    assert ("Số tệp đã đọc: 1 = được tổng hợp: 1 (không có lỗi: 1; có dòng hoặc trang tính lỗi không "
-            "được tính: 0) + không được tổng hợp (lỗi cả tệp): 0 + bản cũ (đơn vị đã gửi bản mới "
-            "hơn): 0." in result.output)
+    assert ("Số tệp đã đọc: 1 = được tổng hợp: 1 (không có lỗi: 1; có dòng hoặc trang tính lỗi "
+            "không được tính: 0) + không được tổng hợp (lỗi cả tệp): 0 + bản cũ (đơn vị đã gửi bản "
+            "mới hơn): 0." in result.output)
     assert "Bỏ qua 5 tệp" in result.output
     folder = out / YEAR_DIR / "dang-ky"
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
