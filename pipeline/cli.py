@@ -128,7 +128,9 @@ class _RoundChoice(click.Choice):
 
     @property
     def choices(self) -> tuple[str, ...]:  # type: ignore[override]
-        return tuple(sorted(_rounds()))
+        from pipeline.rounds.province import PREFIX  # the Sở's: chosen by its configuration
+
+        return tuple(sorted(n for n in _rounds() if not n.startswith(PREFIX)))
 
     @choices.setter
     def choices(self, value: object) -> None:
@@ -262,7 +264,10 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
         if registrations is not None and not registrations.is_dir():
             click.echo(_say("registrations_missing", path=registrations), err=True)
     from pipeline.engine import consolidate
+    from pipeline.rounds.province import REPORT_FORMS, is_province, province_round_name
 
+    if round_ in REPORT_FORMS and is_province(config):  # a Sở: its round of the phase
+        round_ = province_round_name(round_)
     round_chosen = _rounds()[round_]
     options = {"registration_inbox": registrations} if registrations is not None else {}
     try:

@@ -23,8 +23,12 @@ class ConfigError(Exception):
 class Office:
     name: str
     parent: str
-    level: str
+    level: str  # "huyen", "xa" (a Phòng) or "tinh" (the Sở: its rounds read communes' reports)
     place: str = ""
+    # The office's code in the Sở's registry (danh-muc-so): written in the hidden form id of the
+    # reports it sends the Sở, so that the Sở's round knows whose report it reads.
+    code: str = ""
+    email: str = ""
     signer: str = "Thủ trưởng đơn vị"  # the signer's title: "Trưởng phòng"
     from_year: str | None = None
     until_year: str | None = None

@@ -23,7 +23,6 @@ from pipeline.ingest import isolated
 from pipeline.ingest.inbox import entry_name, ignored_entries, inbox_entries
 from pipeline.ingest.normalize import Context
 from pipeline.ingest.read import file_sha256, read_workbook
-from pipeline.ingest.registry import load_registry
 from pipeline.ingest.submission import (
     Registry,
     Submission,
@@ -72,9 +71,10 @@ def checked_folder(inbox: Path) -> Path:
 
 
 def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
-                    context: Context, form_id: str = REGISTRATION, *, validate: bool = True,
-                    limits: Limits | None = None) -> Submission:
-    """One inbox file → a submission of form `form_id`, however broken the file is.
+                    context: Context, form_id: str | tuple[str, ...] = REGISTRATION, *,
+                    validate: bool = True, limits: Limits | None = None) -> Submission:
+    """One inbox file → a submission of form `form_id` (of one of them, when several: its
+    hidden id says which, else its headers), however broken the file is.
 
     With `validate=False` its sheets are left for `validated_submissions` (a whole batch).
     A file read with warnings only (macros ignored, a wrong extension, …) still counts."""
@@ -97,7 +97,7 @@ Progress = Callable[[Iterator[Submission], int], Iterator[Submission]]
 
 
 def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context,
-               form_id: str = REGISTRATION, progress: Progress | None = None, *,
+               form_id: str | tuple[str, ...] = REGISTRATION, progress: Progress | None = None, *,
                workers: int | None = None, limits: Limits | None = None) -> list[Submission]:
     """Every file of the inbox as a validated submission of form `form_id`, in name order.
 
@@ -130,7 +130,7 @@ class _ReadJob:
     forms: FormSet
     registry: Registry
     context: Context
-    form_id: str
+    form_id: str | tuple[str, ...]
     limits: Limits | None = None
 
     def read(self, path: Path) -> Submission:
@@ -244,7 +244,7 @@ def write_outputs(round_: Round, result: RoundResult, out: Path) -> RoundResult:
     """Every report of the round, written into a staging folder and swapped in at once, with
     the manifest; the outputs replaced are kept as a dated backup (the newest few, under
     OUT/<năm học>/sao-luu/<round>/). Returns the result with where it was written."""
-    target = out / result.school_year / round_.name
+    target = out / result.school_year / round_.folder
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -255,12 +255,23 @@ def write_outputs(round_: Round, result: RoundResult, out: Path) -> RoundResult:
         data = {**manifest_data(result, round_.form_id, written, staging),
                 **round_.manifest(result)}
         manifest.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-        _swap_in(staging, target, backup_root(out, result.school_year, round_.name))
+        _keep_nested(target, staging)
+        _swap_in(staging, target, backup_root(out, result.school_year, round_.folder))
     except BaseException:
+        _keep_nested(staging, target)  # a failed swap leaves the other round's outputs
         shutil.rmtree(staging, ignore_errors=True)
         raise
     outputs = tuple(sorted(target / p.relative_to(staging) for p in [*written, manifest]))
     return replace(result, out_dir=target, outputs=outputs)
+
+
+def _keep_nested(target: Path, staging: Path) -> None:
+    """Move the outputs of another round kept inside `target` (the Sở's "tinh/" inside a
+    Phòng's round folder, when one output folder serves both) into the staging folder, so that
+    replacing one round's outputs never takes another's."""
+    nested = target / settings.PROVINCE_DIR
+    if nested.is_dir() and staging.is_dir() and not (staging / settings.PROVINCE_DIR).exists():
+        nested.rename(staging / settings.PROVINCE_DIR)
 
 
 def manifest_data(result: RoundResult, form_id: str, written: list[Path],
@@ -318,7 +329,7 @@ def checked_inbox(inbox: Path, round_: Round, forms: FormSet, registry: Registry
     lock, system and hidden files listed as ignored. A missing inbox is an InboxError."""
     checked_folder(inbox)
     context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    checked = chosen_submissions(read_inbox(inbox, forms, registry, context, round_.form_id,
+    checked = chosen_submissions(read_inbox(inbox, forms, registry, context, round_.form_ids,
                                             progress, limits=limits))
     return replace(checked, ignored=tuple(ignored_entries(inbox)))
 
@@ -362,7 +373,7 @@ def consolidation(inbox: Path, config: Config, *, round: Round | str = REGISTRAT
     round_ = _round(round)
     forms = forms or load_forms()
     rules = rules or rules_for(config, round_.name)
-    registry, registry_findings = load_registry(config.registry, forms)
+    registry, registry_findings = round_.load_registry(config, forms)
     inputs = RoundInputs(
         config=config, forms=forms, rules=rules, registry=registry,
         registry_findings=tuple(registry_findings),
@@ -388,7 +399,7 @@ def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = 
     """
     round_ = _round(round)
     checked_folder(inbox)
-    target = out / config.school_year / round_.name
+    target = out / config.school_year / round_.folder
     with output_lock(out):
         clock = _StageClock()
         with contextlib.closing(open_store(store or out / settings.STORE_FILE)) as history:
@@ -421,7 +432,7 @@ def _refuse_shrinking(result: RoundResult, round_: Round, target: Path, history:
         raise ShrinkingRoundError(shrinking_message(
             previous, now, len(result.submissions), round_label=f"“{round_.label}”",
             school_year=result.school_year, inbox=inbox,
-            backups=backup_root(out, result.school_year, round_.name)))
+            backups=backup_root(out, result.school_year, round_.folder)))
 
 
 class _StageClock:

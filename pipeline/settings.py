@@ -71,6 +71,8 @@ FOOTER_PREFIXES = (
 # after it under the school year.
 DEFAULT_ROUND = "dang-ky"
 FEEDBACK_DIR = "phan-hoi"
+# The Sở's outputs of a round, inside the round's folder: output/<năm học>/<round>/tinh/.
+PROVINCE_DIR = "tinh"
 LOCK_FILE = ".tdkt.lock"
 MANIFEST_FILE = "manifest.json"
 # One JSON line per run (consolidate and month-end), in the output folder.

@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipeline.findings import sorted_findings
 from pipeline.reports.workbook import Col, Letterhead, ReportBook
-from pipeline.rounds.base import RoundInputs, RoundResult, register
+from pipeline.rounds.base import RoundInputs, RoundResult, office_registry, register
 from pipeline.rules.aggregate import sheet_rows, totals_by, unit_frame
 
 NAME = "sang-kien-thu"
@@ -35,7 +35,12 @@ class InitiativeRound:
 
     name: str = NAME
     form_id: str = FORM
+    form_ids: tuple[str, ...] = (FORM,)
+    folder: str = NAME
     label: str = "Sáng kiến đề nghị chấm"
+
+    def load_registry(self, config, forms):
+        return office_registry(config, forms)  # the schools of the office, as the others
 
     def decide(self, inputs: RoundInputs) -> InitiativeResult:
         chosen = inputs.inbox.chosen

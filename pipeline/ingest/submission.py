@@ -26,6 +26,7 @@ from pipeline.ingest.read import (
     RawBook,
     Table,
     find_tables,
+    form_score,
     identify_form,
     table_frame,
 )
@@ -312,17 +313,20 @@ def one_per_fault(read: tuple[Finding, ...], checked: tuple[Finding, ...] | list
     return kept_read, kept_checked
 
 
-def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry | None,
-               context: Context, mtime_ns: int = 0, *, validate: bool = True,
-               read_findings: tuple[Finding, ...] = ()) -> Submission:
+def submission(book: RawBook, forms: FormSet, form_id: str | tuple[str, ...],
+               registry: Registry | None, context: Context, mtime_ns: int = 0, *,
+               validate: bool = True, read_findings: tuple[Finding, ...] = ()) -> Submission:
     """Identify, normalise and validate one readable workbook.
 
+    `form_id` may name several forms (an inbox holding two kinds of file): the workbook's
+    hidden id says which, else the form whose headers it matches best (the first on a tie).
     With no registry (reading the registry itself) the file is not tied to a unit. With
     `validate=False` the sheets are left for `validated_submissions` (many files at once).
     `read_findings`: what the reader found in the file (they come first).
     """
     base = Submission(file=book.file, path=book.path, sha256=book.sha256, raw=book,
                       mtime_ns=mtime_ns)
+    form_id = likely_form_id(book, forms, form_id)
     form, reason = identify_form(book, forms, form_id)
     if form is None:
         expected = f"biểu mẫu “{forms.current(form_id).title}”"
@@ -353,6 +357,19 @@ def submission(book: RawBook, forms: FormSet, form_id: str, registry: Registry |
     return replace(base, form=form, unit_code=unit, frames=frames, fields=fields, tables=tables,
                    intake=tuple(_with_unit(f, unit) for f in intake),
                    sheet_findings=sheet_findings, validation=validation)
+
+
+def likely_form_id(book: RawBook, forms: FormSet, form_ids: str | tuple[str, ...]) -> str:
+    """Which of the forms a workbook is meant to be: the one its hidden id declares, else the
+    one whose headers it matches best (the first named on a tie or no match)."""
+    if isinstance(form_ids, str):
+        return form_ids
+    declared = (book.meta or {}).get("form")
+    if declared in form_ids or len(form_ids) == 1:
+        return declared if declared in form_ids else form_ids[0]
+    scores = {f: max((form_score(v, book) for v in forms.versions(f)), default=0)
+              for f in form_ids}
+    return max(form_ids, key=lambda f: (scores[f], -form_ids.index(f)))
 
 
 def _with_unit(finding: Finding, unit: str | None) -> Finding:

@@ -27,7 +27,8 @@ from pipeline.ingest.submission import Registry, Submission
 from pipeline.rules.ruleset import RuleSet
 
 # The modules of the rounds tdkt ships; importing one registers its round.
-BUILT_IN_ROUNDS = ("pipeline.rounds.registration", "pipeline.rounds.results")
+BUILT_IN_ROUNDS = ("pipeline.rounds.registration", "pipeline.rounds.results",
+                   "pipeline.rounds.province")
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,17 @@ class RoundResult:
 class Round(Protocol):
     """One kind of round: registration, year-end results, …"""
 
-    name: str        # "dang-ky": the --round value and the output folder under the year
-    form_id: str     # the form the round's inbox holds
+    name: str        # "dang-ky": the --round value and the history store's round name
+    form_id: str     # the form the round's inbox holds (the first, when it holds several)
+    form_ids: tuple[str, ...]  # every form its inbox may hold (identified file by file)
+    folder: str      # its outputs' folder under the school year ("dang-ky", "dang-ky/tinh")
     label: str       # what people call it, in Vietnamese
+
+    def load_registry(self, config: Config, forms: FormSet
+                      ) -> tuple[Registry, list[Finding]]:
+        """The units the round expects files from (the configured registry), and the
+        problems found in it."""
+        ...
 
     def decide(self, inputs: RoundInputs) -> RoundResult:
         """Totals, decisions and rankings from the checked inbox (no writing)."""
@@ -153,3 +162,10 @@ def rounds() -> dict[str, Round]:
 def round_named(name: str) -> Round:
     """The round registered under `name`; KeyError for an unknown name."""
     return rounds()[name]
+
+
+def office_registry(config: Config, forms: FormSet) -> tuple[Registry, list[Finding]]:
+    """A Phòng's registry of schools (form danh-muc), for the rounds that read school files."""
+    from pipeline.ingest.registry import load_registry
+
+    return load_registry(config.registry, forms)

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.findings import sorted_findings
+from pipeline.config import Config
+from pipeline.findings import Finding, sorted_findings
+from pipeline.forms.definitions import FormSet
+from pipeline.ingest.submission import Registry
 from pipeline.reports.registration import write_reports
-from pipeline.rounds.base import RoundInputs, RoundResult, register
+from pipeline.rounds.base import RoundInputs, RoundResult, office_registry, register
 from pipeline.rules.aggregate import (
     collective_rows,
     quota_findings,
@@ -26,6 +29,8 @@ class RegistrationRound:
 
     name: str = ROUND
     form_id: str = ROUND
+    form_ids: tuple[str, ...] = (ROUND,)
+    folder: str = ROUND
     label: str = "Đăng ký thi đua"
 
     def decide(self, inputs: RoundInputs) -> RoundResult:
@@ -47,6 +52,11 @@ class RegistrationRound:
             by_level=totals_by(units, "level", levels), by_block=totals_by(units, "block", levels),
             staff=staff, collectives=collectives, findings=tuple(sorted_findings(findings)),
             run_date=inputs.run_date)
+
+    def load_registry(self, config: Config, forms: FormSet
+                      ) -> tuple[Registry, list[Finding]]:
+        """The office's registry of schools."""
+        return office_registry(config, forms)
 
     def write(self, result: RoundResult, folder: Path) -> list[Path]:
         """The Phòng and Sở workbooks and each school's feedback."""

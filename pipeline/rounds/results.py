@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.config import Config
 from pipeline.findings import Finding, has_errors, sorted_findings
 from pipeline.forms.definitions import FormSet
 from pipeline.ingest.normalize import Context
@@ -17,7 +18,7 @@ from pipeline.ingest.read import read_workbook
 from pipeline.ingest.submission import Registry, Submission, submission
 from pipeline.reports.results import OFFICE_FILE, write_results_reports
 from pipeline.reports.workbook import txt
-from pipeline.rounds.base import RoundInputs, RoundResult, register
+from pipeline.rounds.base import RoundInputs, RoundResult, office_registry, register
 from pipeline.rules import eligibility as el
 from pipeline.rules.aggregate import sheet_rows, totals_by, unit_frame
 from pipeline.rules.quota import priority_keys, within_quota
@@ -488,6 +489,8 @@ class ResultsRound:
 
     name: str = ROUND
     form_id: str = ROUND
+    form_ids: tuple[str, ...] = (ROUND,)
+    folder: str = ROUND
     label: str = "Kết quả bình xét"
 
     def decide(self, inputs: RoundInputs) -> YearEndResult:
@@ -498,6 +501,11 @@ class ResultsRound:
         `registration_inbox` names the registration inbox of the same year to join.
         """
         return _decided(inputs)
+
+    def load_registry(self, config: Config, forms: FormSet
+                      ) -> tuple[Registry, list[Finding]]:
+        """The office's registry of schools."""
+        return office_registry(config, forms)
 
     def write(self, result: RoundResult, folder: Path) -> list[Path]:
         """The Phòng and Sở workbooks and each school's feedback."""
@@ -530,8 +538,10 @@ def _registration(inputs: RoundInputs) -> RoundResult | None:
         return None
     from pipeline.engine import consolidation  # the engine runs the registration round too
 
-    return consolidation(Path(inbox), inputs.config, round=REGISTRATION_ROUND,
-                         forms=inputs.forms, run_date=inputs.run_date)
+    # The Sở's round names its own registration round (its registry is the Sở's).
+    round_ = inputs.options.get("registration_round", REGISTRATION_ROUND)
+    return consolidation(Path(inbox), inputs.config, round=round_, forms=inputs.forms,
+                         run_date=inputs.run_date)
 
 
 def _decided(inputs: RoundInputs) -> YearEndResult:

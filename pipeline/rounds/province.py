@@ -1,0 +1,182 @@
+"""The Sở's rounds (tinh-dang-ky, tinh-ket-qua): one province consolidated from the reports the
+communes' offices send and the files of the schools the Sở manages itself.
+
+The inbox holds both kinds of file; each is identified by its hidden id, then its headers. The
+schools are decided exactly as a Phòng decides its schools: the school round of the same phase
+runs on them, with the Sở's registry of direct units. The reports are read as submissions of
+their own form, each tied to its office by the registry's office codes, so that the newest
+report of an office wins and an older one is superseded as a school's file is.
+
+Reading the reports' tables into the province's totals and the council's lists builds on
+this round (issue 15); today it decides the direct schools and checks each report's identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import settings
+from pipeline.config import Config
+from pipeline.findings import Finding, sorted_findings
+from pipeline.forms.definitions import FormSet
+from pipeline.ingest.province_registry import load_province_registry
+from pipeline.ingest.registry import RegistryError
+from pipeline.ingest.submission import Registry, Submission
+from pipeline.rounds.base import CheckedInbox, RoundInputs, RoundResult, register, round_named
+from pipeline.rounds.commune_reports import (
+    Reports,
+    identity_findings,
+    report_tables,
+    totals_findings,
+    unit_findings,
+)
+from pipeline.rules.aggregate import unit_status
+from pipeline.status import label
+
+# The report a commune's office sends the Sở, per phase (the school round of the same name).
+REPORT_FORMS = {"dang-ky": "bao-cao-dang-ky", "ket-qua": "bao-cao-ket-qua"}
+PREFIX = "tinh-"
+# Registry rows that are offices (their reports) rather than direct units (their files).
+KIND, OFFICE, UNIT = "entity", "office", "unit"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProvinceResult(RoundResult):
+    """What the Sở's round decided: the direct schools as a Phòng's round decides them, and the
+    offices with the report chosen for each."""
+
+    direct: RoundResult
+    offices: pd.DataFrame  # index office code: office_name, commune, email, status, file
+    reports: tuple[Submission, ...]
+    reported: Reports  # the tables of the reports counted (right year and round)
+
+
+def province_round_name(phase: str) -> str:
+    """"tinh-ket-qua" for the phase "ket-qua"."""
+    return f"{PREFIX}{phase}"
+
+
+def is_province(config: Config) -> bool:
+    """Whether the configuration is a Sở's (its office's level is "tinh")."""
+    return config.office_for().level == "tinh"
+
+
+def split_inbox(inbox: CheckedInbox, report_form: str) -> tuple[CheckedInbox, CheckedInbox]:
+    """The schools' files and the offices' reports, each with its chosen submissions."""
+
+    def is_report(sub: Submission) -> bool:
+        return sub.form is not None and sub.form.form == report_form
+
+    parts = []
+    for wanted in (False, True):
+        parts.append(CheckedInbox(
+            submissions=tuple(s for s in inbox.submissions if is_report(s) is wanted),
+            chosen={c: s for c, s in inbox.chosen.items() if is_report(s) is wanted},
+            ignored=inbox.ignored if not wanted else ()))
+    return parts[0], parts[1]
+
+
+def _registry(registry: Registry, kind: str) -> Registry:
+    units = registry.units
+    return Registry(units=units[units[KIND] == kind].drop(columns=[KIND]))
+
+
+def _office_table(offices: Registry, chosen: dict[str, Submission]) -> pd.DataFrame:
+    table = offices.units[["unit_name", "commune", "email"]].rename(
+        columns={"unit_name": "office_name"}).copy()
+    table["status"] = [unit_status(chosen.get(c)) for c in table.index]
+    table["file"] = [chosen[c].file if c in chosen else "" for c in table.index]
+    return table
+
+
+@dataclass(frozen=True)
+class ProvinceRound:
+    """The Sở's round of one phase: direct schools decided, offices' reports identified."""
+
+    name: str
+    phase: str
+    label: str
+
+    @property
+    def form_id(self) -> str:
+        return self.phase
+
+    @property
+    def form_ids(self) -> tuple[str, ...]:
+        return (self.phase, REPORT_FORMS[self.phase])
+
+    @property
+    def folder(self) -> str:
+        return f"{self.phase}/{settings.PROVINCE_DIR}"
+
+    def load_registry(self, config: Config, forms: FormSet
+                      ) -> tuple[Registry, list[Finding]]:
+        """The Sở's registry (danh-muc-so): its direct units and its offices as one registry,
+        each row marked as a unit or an office; RegistryError when it cannot be used."""
+        province, findings = load_province_registry(config.registry, forms, config.limits)
+        if not province.usable:
+            raise RegistryError(f"Danh mục của Sở “{config.registry}” không dùng được: "
+                                + "; ".join(f.message for f in findings))
+        offices = province.offices.rename(columns={"office_name": "unit_name"}).assign(
+            **{KIND: OFFICE})
+        units = province.units.assign(**{KIND: UNIT})
+        both = pd.concat([units, offices]).sort_index()
+        return Registry(units=both.rename_axis("unit_code")), findings
+
+    def decide(self, inputs: RoundInputs) -> ProvinceResult:
+        """The direct schools decided by the school round of the phase; the offices' reports
+        identified, the newest of each office chosen."""
+        schools, reports = split_inbox(inputs.inbox, REPORT_FORMS[self.phase])
+        options = dict(inputs.options)
+        options.setdefault("registration_round", province_round_name("dang-ky"))
+        direct = round_named(self.phase).decide(replace(
+            inputs, registry=_registry(inputs.registry, UNIT), inbox=schools, options=options,
+            registry_findings=()))
+        offices = _office_table(_registry(inputs.registry, OFFICE), dict(reports.chosen))
+        identity = {code: identity_findings(sub, inputs.config.school_year, self.phase)
+                    for code, sub in reports.chosen.items()}
+        counted = {code: sub for code, sub in reports.chosen.items() if not identity[code]}
+        reported = report_tables(counted)
+        direct_codes = frozenset(_registry(inputs.registry, UNIT).codes)
+        findings = sorted_findings([
+            *direct.findings, *inputs.registry_findings, *reports.findings,
+            *(f for found in identity.values() for f in found),
+            *totals_findings(counted, reported, inputs.forms),
+            *unit_findings(counted, reported, direct_codes, inputs.forms)])
+        fields = {f: getattr(direct, f) for f in RoundResult.__dataclass_fields__}
+        return ProvinceResult(**(fields | {
+            "round": self.name, "registry": inputs.registry,
+            "submissions": inputs.inbox.submissions, "chosen": inputs.inbox.chosen,
+            "findings": tuple(findings)}),
+            direct=direct, offices=offices, reports=reports.submissions, reported=reported)
+
+    def write(self, result: RoundResult, folder: Path) -> list[Path]:
+        """The direct schools' workbooks and feedback, written as the school round writes
+        them."""
+        assert isinstance(result, ProvinceResult)
+        return round_named(self.phase).write(result.direct, folder)
+
+    def manifest(self, result: RoundResult) -> dict[str, Any]:
+        """The school round's additions, and each office's report."""
+        assert isinstance(result, ProvinceResult)
+        own = round_named(self.phase).manifest(result.direct)
+        return own | {"offices": [
+            {"office": code, "name": row["office_name"], "status": label(row["status"]),
+             "file": row["file"] or None} for code, row in result.offices.iterrows()]}
+
+    def summary(self, result: RoundResult) -> list[str]:
+        """The school round's lines, and how many offices reported."""
+        assert isinstance(result, ProvinceResult)
+        sent = int((result.offices["file"] != "").sum())
+        return [*round_named(self.phase).summary(result.direct),
+                f"Báo cáo của các Phòng Văn hóa – Xã hội: {sent}/{len(result.offices)}."]
+
+
+register(ProvinceRound(name=province_round_name("dang-ky"), phase="dang-ky",
+                       label="Tổng hợp đăng ký thi đua của Sở"))
+register(ProvinceRound(name=province_round_name("ket-qua"), phase="ket-qua",
+                       label="Tổng hợp kết quả bình xét của Sở"))

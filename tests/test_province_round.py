@@ -1,0 +1,129 @@
+"""The Sở's round (issue 15): a Sở configuration consolidates the schools it manages itself as a
+Phòng consolidates its schools, under OUT/<năm học>/<đợt>/tinh/, with each commune office's
+report expected; the Phòng's outputs in the same folder and the Sở's never take each other."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import shutil
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.forms.definitions import load_forms
+from pipeline.rounds.base import round_named
+
+from .conftest import OFFICE_FILES, SAMPLES
+from .sample_inbox import SCHOOL_YEAR, Unit, _collectives, _people, filled_template
+from .sample_province_registry import OFFICES, PROVINCE, UNITS, write_province_registry
+
+RUN_DATE = dt.date(2025, 10, 20)
+CONFIG = f"""school_year = "{SCHOOL_YEAR}"
+registry = "danh-muc-so.xlsx"
+
+[[offices]]
+name = "{PROVINCE.name}"
+parent = "{PROVINCE.parent}"
+level = "tinh"
+place = "{PROVINCE.place}"
+signer = "Giám đốc"
+
+[province_office]
+name = "Ban Thi đua – Khen thưởng tỉnh"
+parent = "UBND TỈNH AN PHÚ"
+place = "An Phú"
+"""
+# The direct units that send their registration (T0006 sends nothing), and a file from a
+# school of a commune, which the Sở does not manage.
+SENDING = ("T0001", "T0002", "T0003", "T0004", "T0005")
+
+
+def _unit(row, rng: random.Random) -> Unit:
+    unit = Unit(code=row.unit_code, name=row.unit_name, level=row.level, block=row.block,
+                disadvantaged=row.disadvantaged == "yes", managers=row.managers,
+                teachers=row.teachers, support=row.support_staff, email=row.email or "")
+    unit.people = _people(rng, unit, 0.15)
+    unit.collectives = _collectives(rng, unit)
+    return unit
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory):
+    """A Sở's folder: its configuration, its registry, an inbox of direct schools' files."""
+    root = tmp_path_factory.mktemp("so")
+    (root / "tdkt.toml").write_text(CONFIG, encoding="utf-8")
+    forms = load_forms()
+    write_province_registry(root / "danh-muc-so.xlsx", forms=forms)
+    inbox = root / "hop-thu"
+    inbox.mkdir()
+    rng = random.Random(15)
+    people = {}
+    for row in UNITS:
+        unit = _unit(row, rng)
+        if row.unit_code in SENDING:
+            filled_template(forms.current("dang-ky"), forms, unit, inbox /
+                            f"dang-ky_{row.unit_code}.xlsx", PROVINCE, RUN_DATE)
+            people[row.unit_code] = len(unit.people)
+    shutil.copy(SAMPLES / "hop-thu" / "dang-ky_01001.xlsx", inbox / "dang-ky_01001.xlsx")
+    return root, people
+
+
+def _consolidate(root, out, *args):
+    return CliRunner().invoke(main, ["consolidate", str(root / "hop-thu"), "--out", str(out),
+                                     "--config", str(root / "tdkt.toml"), *args])
+
+
+def test_province_round_is_chosen_by_the_configuration():
+    assert round_named("tinh-dang-ky").folder == "dang-ky/tinh"
+    assert round_named("tinh-ket-qua").form_ids == ("ket-qua", "bao-cao-ket-qua")
+
+
+def test_province_round_decides_the_direct_schools(province, tmp_path):
+    root, people = province
+    out = tmp_path / "out"
+    result = _consolidate(root, out)
+    assert result.exit_code == 0, result.output
+    assert "Báo cáo của các Phòng Văn hóa – Xã hội: 0/3." in result.output
+    folder = out / SCHOOL_YEAR / "dang-ky" / "tinh"
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["round"] == "tinh-dang-ky"
+    status = {u["unit"]: u["status"] for u in manifest["units"]}
+    assert set(status) == {u.unit_code for u in UNITS}  # direct units only, no commune school
+    assert status["T0006"] == "Chưa nộp" and all(status[c] != "Chưa nộp" for c in SENDING)
+    assert {o["office"] for o in manifest["offices"]} == {o.office_code for o in OFFICES}
+    assert {o["file"] for o in manifest["offices"]} == {None}
+    # The commune school's file: not a unit of the Sở.
+    stray = [f for f in manifest["findings"] if f["file"] == "dang-ky_01001.xlsx"]
+    assert "unknown-unit" in {f["code"] for f in stray}
+    # Each direct school counted with everyone it listed, read back from the written workbook.
+    book = openpyxl.load_workbook(folder / "tong-hop-phong.xlsx", read_only=True,
+                                  data_only=True)
+    assert "Theo đơn vị" in book.sheetnames
+    feedback = sorted(p.stem for p in (folder / "phan-hoi").glob("*.xlsx"))
+    assert feedback == sorted(SENDING)
+    del people
+
+
+def test_province_and_office_outputs_share_one_folder(province, tmp_path):
+    """`make consolidate` writes a commune's round and the Sở's round into one output folder:
+    re-running the commune's round keeps the Sở's outputs, and the Sở's keeps the commune's."""
+    root, _ = province
+    out = tmp_path / "out"
+    assert _consolidate(root, out).exit_code == 0
+    office = tmp_path / "phong"
+    office.mkdir()
+    for name in OFFICE_FILES:
+        shutil.copy(SAMPLES / name, office / name)
+    year = out / SCHOOL_YEAR / "dang-ky"
+    before = (year / "tinh" / "manifest.json").read_bytes()
+    again = CliRunner().invoke(main, ["consolidate", str(SAMPLES / "hop-thu"), "--out", str(out),
+                                      "--config", str(office / "tdkt.toml")])
+    assert again.exit_code == 0, again.output
+    assert (year / "tong-hop-phong.xlsx").is_file()
+    assert (year / "tinh" / "manifest.json").read_bytes() == before
+    assert _consolidate(root, out).exit_code == 0
+    assert (year / "tong-hop-phong.xlsx").is_file() and (year / "tinh").is_dir()
