@@ -15,6 +15,7 @@ from .test_hostile import COVERED as HOSTILE_COVERED
 from .test_hostile_sheets import COVERED as SHEETS_COVERED
 from .test_messages import COVERED as MESSAGES_COVERED
 from .test_province_registry import COVERED as PROVINCE_REGISTRY_COVERED
+from .test_province_reports import COVERED as PROVINCE_REPORTS_COVERED
 from .test_read import COVERED
 from .test_results import COVERED as RESULTS_COVERED
 from .test_safety import COVERED as SAFETY_COVERED
@@ -40,6 +41,7 @@ def test_catalogue_every_code_is_produced_by_a_test(expected):
     covered = COVERED | RESULTS_COVERED | HISTORY_COVERED | HOSTILE_COVERED | SHEETS_COVERED \
         | SAFETY_COVERED
     covered |= STORE_COVERED | MESSAGES_COVERED | PROVINCE_REGISTRY_COVERED
+    covered |= PROVINCE_REPORTS_COVERED
     assert set(CODES) - planted - covered == set()
 
 

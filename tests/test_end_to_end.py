@@ -144,14 +144,8 @@ def test_end_to_end_office_totals_match_the_generator_truth(sample_run, expected
         _check_row(row, by_block[row["Khối thi đua"]], forms)
 
 
-def test_end_to_end_province_totals_match_the_generator_truth(sample_run, expected, forms):
-    _, out = sample_run
-    path = out / "tong-hop-so.xlsx"
-    by_level = _truth_totals(expected, "level", forms)
-    rows = table_rows(path, "Báo cáo", "Cấp học")  # the report's table (tests/test_official.py)
-    assert [r["Cấp học"] for r in rows] == forms.vocabs["levels"].codes
-    for row in rows:
-        _check_row(row, by_level[row["Cấp học"]], forms)
+# The Sở's report by cấp học: tests/test_official.py
+# (test_official_registration_schools_add_up_to_the_generator_truth sums its schools' table).
 
 
 def test_end_to_end_lists_hold_every_counted_person(sample_run, expected):

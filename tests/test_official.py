@@ -1,6 +1,9 @@
 """The Sở workbooks as official documents (issue 14): the parts Nghị định 30/2020/NĐ-CP asks
 for, only what the Sở needs, one legal basis per list, only proposals the Phòng passed, a list
-for every title and form the province decides; printed on few clean pages."""
+for every title and form the province decides; printed on few clean pages. Since issue 15 the
+workbook is also a form (bao-cao-dang-ky, bao-cao-ket-qua; tests/test_commune_report.py reads
+it back): the document's table has one line per list, the lists are one table of persons and
+one of collectives, with the title or form in a column."""
 
 from __future__ import annotations
 
@@ -29,8 +32,9 @@ VOCAB_OF = {"title": "individual_titles", "collective_title": "collective_titles
 # Working notes that belong to the Phòng workbook only.
 NOTES = ("Cần kiểm tra hồ sơ", "cần đối chiếu", "Bộ quy tắc", "Có lỗi", "Quy tắc:",
          "quy định có hiệu lực ngày", "theo nguồn thứ cấp", "chưa xác minh", "Không hợp lệ")
-HEADING = re.compile(r"^([IVX]+)\. (.+?)(?: \((.+)\))?$")
-# Pages measured on the samples (LibreOffice, A4): registration 4, results 3.
+FORMS = {"dang-ky": "bao-cao-dang-ky", "ket-qua": "bao-cao-ket-qua"}
+# Pages measured on the samples (LibreOffice, A4): registration 6, results 5 (the document,
+# every school of the office on two pages, the persons and the collectives).
 MAX_PAGES = 6
 
 
@@ -59,20 +63,24 @@ def _strings(path: Path) -> list[str]:
     return [v for rows in _texts(path).values() for r in rows for v in r if isinstance(v, str)]
 
 
-def _lists(path: Path) -> dict[str, dict]:
-    """The attached lists: heading label → {count, basis, rows [(name, unit)]}."""
-    rows = _texts(path)[official.t("lists_sheet")]
-    out: dict[str, dict] = {}
-    current = None
-    for row in rows:
-        first = row[0]
-        if isinstance(first, str) and (m := HEADING.match(first)) and not any(row[1:]):
-            current = out.setdefault(m.group(2), {"count": m.group(3), "basis": [], "rows": []})
-        elif current is not None and isinstance(first, str) and first.startswith("Căn cứ"):
-            current["basis"].append(first)
-        elif current is not None and isinstance(first, int):
-            current["rows"].append((row[1], row[3]))
-    return out
+def _sheet_names(round_: str) -> list[str]:
+    """The form's sheets, from its definition: the document, schools, persons, collectives."""
+    return [sheet.name for sheet in load_forms().current(FORMS[round_]).sheets]
+
+
+def _lists(path: Path, round_: str) -> dict[str, dict]:
+    """The lists: label → {line (the document's line for it), rows [(name, unit)]}."""
+    document, _, persons, collectives = _sheet_names(round_)
+    lines = table_rows(path, document, "STT")
+    rows = [(r["Họ và tên"], r["Tên đơn vị"], r["Danh hiệu thi đua"] or r["Hình thức khen thưởng"])
+            for r in table_rows(path, persons, "STT") if isinstance(r["STT"], int)]
+    rows += [(r["Tên tập thể"], r["Tên đơn vị"],
+              r["Danh hiệu thi đua"] or r["Hình thức khen thưởng"])
+             for r in table_rows(path, collectives, "STT") if isinstance(r["STT"], int)]
+    return {line["Danh hiệu, hình thức khen thưởng"]: {
+        "line": line, "rows": [(n, u) for n, u, what in rows
+                               if what == line["Danh hiệu, hình thức khen thưởng"]]}
+        for line in lines}
 
 
 def _label(kind: str, code: str) -> str:
@@ -133,14 +141,14 @@ def test_official_legal_basis_names_only_trusted_texts_in_force():
 # The documents
 
 
-@pytest.mark.parametrize("round_, sheet, code", [("dang-ky", "registration_sheet", "BC"),
-                                                 ("ket-qua", "results_sheet", "TTr")])
-def test_official_document_has_every_part(books, round_, sheet, code):
+@pytest.mark.parametrize("round_, code", [("dang-ky", "BC"), ("ket-qua", "TTr")])
+def test_official_document_has_every_part(books, round_, code):
     config = load_config(SAMPLES / "tdkt.toml")
     office = config.office_for()
     sheets = _texts(books[round_])
-    assert list(sheets) == [official.t(sheet), official.t("lists_sheet")]
-    cells = [v for r in sheets[official.t(sheet)] for v in r if isinstance(v, str)]
+    names = _sheet_names(round_)
+    assert list(sheets) == [*names, "_tdkt"]
+    cells = [v for r in sheets[names[0]] for v in r if isinstance(v, str)]
     assert cells[:4] == ["UBND XÃ TÂN LẬP", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
                          "PHÒNG VĂN HÓA – XÃ HỘI", "Độc lập – Tự do – Hạnh phúc"]
     assert re.fullmatch(rf"Số:\s+/{code}-VHXH", cells[4])
@@ -153,9 +161,10 @@ def test_official_document_has_every_part(books, round_, sheet, code):
     assert cells[at + 2:at + 5] == ["- Như trên;", "- UBND xã Tân Lập (để báo cáo);",
                                     "- Lưu: VT, VHXH."]
     assert cells[-1] == office.signer_name == "Nguyễn Thị Thu Hà"
-    attached = sheets[official.t("lists_sheet")][1][0]
-    assert attached.startswith(f"(Kèm theo {cells[6].capitalize()} số")
-    assert f"/{code}-VHXH" in attached
+    for name in names[1:]:  # every attached table names the document it goes with
+        attached = sheets[name][1][0]
+        assert attached.startswith(f"(Kèm theo {cells[6].capitalize()} số")
+        assert f"/{code}-VHXH" in attached
 
 
 def test_official_documents_hold_no_working_notes(books):
@@ -165,32 +174,66 @@ def test_official_documents_hold_no_working_notes(books):
             assert not RULE_ID.findall(value), value
 
 
-def test_official_one_basis_line_per_list(books, decides):
-    for path in books.values():
-        lists = _lists(path)
-        assert list(lists) == [_label(k, c).upper() for k, c in decides]
-        for heading, found in lists.items():
-            assert len(found["basis"]) == 1, heading
-            assert found["basis"][0].startswith("Căn cứ: Luật Thi đua, khen thưởng")
-        basis_rows = [v for v in _strings(path) if v.startswith("Căn cứ")]
-        assert len(basis_rows) == len(decides)
+@pytest.mark.parametrize("round_", ["dang-ky", "ket-qua"])
+def test_official_one_basis_line_per_list(books, decides, round_):
+    path = books[round_]
+    lists = _lists(path, round_)
+    assert list(lists) == [_label(k, c) for k, c in decides]
+    for label, found in lists.items():
+        assert found["line"]["Căn cứ"].startswith("Luật Thi đua, khen thưởng"), label
+        line = found["line"]
+        assert line["Cộng"] == line["Cá nhân"] + line["Tập thể"] == len(found["rows"]), label
+    basis = [v for v in _strings(path) if "Luật Thi đua, khen thưởng" in v]
+    assert len(basis) == len(decides)
+
+
+def _commune_truth(expected: dict, forms) -> dict[str, Counter]:
+    """The generator's totals per cấp học, without the cấp học the Sở manages itself
+    (levels.yaml `manager: province`): those schools send their files to the Sở."""
+    sos = {v.code for v in forms.vocabs["levels"].values if v.attrs.get("manager") == "province"}
+    return {level: t for level, t in _truth_totals(expected, "level", forms).items()
+            if level not in sos}
 
 
 def test_official_registration_lists_match_the_generator(books, expected):
     forms = load_forms()
-    truth = sum(_truth_totals(expected, "level", forms).values(), Counter())
-    lists = _lists(books["dang-ky"])
+    truth = sum(_commune_truth(expected, forms).values(), Counter())
+    lists = _lists(books["dang-ky"], "dang-ky")
     for kind, code in (("title", "cstd_tinh"), ("collective_title", "tt_lao_dong_xuat_sac"),
                        ("collective_title", "co_thi_dua_tinh")):
-        found = lists[_label(kind, code).upper()]
+        found = lists[_label(kind, code)]
         assert len(found["rows"]) == truth[code] > 0, code
-        noun = "cá nhân" if kind == "title" else "tập thể"
-        assert found["count"] == f"{truth[code]} {noun}"
-    rows = table_rows(books["dang-ky"], official.t("registration_sheet"), "Cấp học")
-    assert [r["Cấp học"] for r in rows] == forms.vocabs["levels"].codes
-    assert "Có lỗi" not in rows[0] and "Hợp lệ" not in rows[0]
-    assert sum(r["Đã nộp"] for r in rows) == sum(
-        u["status"] != "Chưa nộp" for u in expected["units"].values())
+        column = "Cá nhân" if kind == "title" else "Tập thể"
+        assert found["line"][column] == truth[code]
+    units = table_rows(books["dang-ky"], _sheet_names("dang-ky")[1], "STT")
+    assert len(units) == sum(t["expected"] for t in _commune_truth(expected, forms).values())
+    assert {r["Cấp học"] for r in units} <= set(forms.vocabs["levels"].codes)
+    assert "Có lỗi" not in units[0] and "Hợp lệ" not in units[0]
+    assert sum(r["Đã nộp"] == "Có" for r in units) == sum(
+        t["submitted"] for t in _commune_truth(expected, forms).values())
+
+
+def test_official_registration_schools_add_up_to_the_generator_truth(books, expected):
+    """The Sở totals a province by cấp học from the schools' table: the sums equal the totals
+    recomputed from the generator's record (what the report's table by cấp học showed before
+    issue 15)."""
+    forms = load_forms()
+    truth = _commune_truth(expected, forms)
+    found: dict[str, Counter] = defaultdict(Counter)
+    for row in table_rows(books["dang-ky"], _sheet_names("dang-ky")[1], "STT"):
+        t = found[row["Cấp học"]]
+        t["expected"] += 1
+        t["submitted"] += row["Đã nộp"] == "Có"
+        t["staff_registry"] += row["Số CB-GV-NV"]
+        t["registered"] += row["Số đăng ký"]
+        for vocab in ("individual_titles", "collective_titles"):
+            for value in forms.vocabs[vocab].values:
+                if value.code != "khong_dang_ky":
+                    t[value.code] += row[value.abbr]
+    assert set(found) == set(truth)
+    for level, t in found.items():
+        for key, count in t.items():
+            assert count == truth[level][key], (level, key)
 
 
 # Results: what the Phòng passed goes up; what waits for records stays
@@ -212,7 +255,7 @@ def _outcomes(results_dir: Path) -> dict[tuple, str]:
 
 def test_official_results_lists_hold_only_what_the_office_passed(books, results_run, decides):
     outcomes = _outcomes(results_run[1])
-    lists = _lists(books["ket-qua"])
+    lists = _lists(books["ket-qua"], "ket-qua")
     required = {("title", "cstd_tinh"), ("commendation", "bang_khen_tinh"),
                 ("collective_title", "tt_lao_dong_xuat_sac"),
                 ("collective_title", "co_thi_dua_tinh")}
@@ -221,13 +264,11 @@ def test_official_results_lists_hold_only_what_the_office_passed(books, results_
     for kind, code in decides:
         passed = sorted((name, unit) for (k, c, name, unit, _, _), result in outcomes.items()
                         if (k, c) == (kind, code) and result == "pass")
-        assert sorted(lists[_label(kind, code).upper()]["rows"]) == passed, code
+        assert sorted(lists[_label(kind, code)]["rows"]) == passed, code
         listed += len(passed)
     assert listed >= 50
-    assert lists[_label("title", "cstd_tinh").upper()]["rows"] == []  # all wait for records
-    text = _texts(books["ket-qua"])[official.t("lists_sheet")]
-    empty = [r[0] for r in text if r[0] == official.t("no_proposals")]
-    assert len(empty) == sum(not f["rows"] for f in lists.values()) >= 2
+    assert lists[_label("title", "cstd_tinh")]["rows"] == []  # all wait for records
+    assert sum(not f["rows"] and f["line"]["Cộng"] == 0 for f in lists.values()) >= 2
 
 
 def test_official_waiting_proposals_are_on_the_phong_sheet(books, results_run, decides):

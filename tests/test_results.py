@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -297,13 +296,14 @@ def test_results_province_lists_hold_what_the_so_decides(results_run):
     decides (tests/test_official.py checks each list against the manifest)."""
     result, out = results_run
     decides = result.rules.rule("province.decides").params
-    rows = [list(r) for r in openpyxl.load_workbook(out / "tong-hop-so.xlsx", read_only=True)[
-        "Danh sách kèm theo"].iter_rows(values_only=True)]
-    listed = [r for r in rows if isinstance(r[0], int)]
+    book = openpyxl.load_workbook(out / "tong-hop-so.xlsx", read_only=True)
+    listed = [list(r) for sheet in ("Cá nhân", "Tập thể")
+              for r in book[sheet].iter_rows(values_only=True) if isinstance(r[0], int)]
     passed = result.verdicts[result.verdicts["result"] == el.PASS]
     viable = sum(((passed["kind"] == kind) & passed["proposal"].isin(codes)).sum()
                  for kind, codes in decides.items())
     assert len(listed) == viable > 10
-    assert all(r[1] and r[3] for r in listed)
-    headings = [r[0] for r in rows if isinstance(r[0], str) and re.match(r"[IVX]+\. ", r[0])]
-    assert len(headings) == sum(len(codes) for codes in decides.values())
+    assert all(r[1] for r in listed)
+    lines = table_rows(out / "tong-hop-so.xlsx", "Tờ trình", "STT")
+    assert len(lines) == sum(len(codes) for codes in decides.values())
+    assert sum(r["Cộng"] for r in lines) == viable

@@ -80,10 +80,11 @@ def test_results_round_with_no_province_level_proposal_writes_every_output(offic
     assert people and groups  # the schools proposed titles, none of them the Sở's
     assert not {fold(r["Đề nghị"]) for r in people + groups} & _province_labels()
     so = openpyxl.load_workbook(folder / "tong-hop-so.xlsx", read_only=True)
-    assert so.sheetnames == ["Tờ trình", "Danh sách kèm theo"]
-    listed = [list(r) for r in so["Danh sách kèm theo"].iter_rows(values_only=True)]
-    assert not [r for r in listed if isinstance(r[0], int)]  # every list is empty
-    assert [r[0] for r in listed].count("Không có đề nghị") >= 4
+    assert so.sheetnames == ["Tờ trình", "Đơn vị", "Cá nhân", "Tập thể", "_tdkt"]
+    for sheet in ("Cá nhân", "Tập thể"):  # every list is empty
+        listed = [list(r) for r in so[sheet].iter_rows(values_only=True)]
+        assert not [r for r in listed if isinstance(r[0], int)]
+        assert [r[0] for r in listed].count("Không có đề nghị") == 1
     assert (folder / "manifest.json").is_file()
     assert {p.name for p in (folder / "phan-hoi").glob("*.xlsx")} == {"01007.xlsx",
                                                                        "02002.xlsx"}

@@ -6,8 +6,10 @@ vocabulary value added there shows up in the next template without a change here
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -47,6 +49,9 @@ class UnitInfo:
     # the table, numbered, editable, with empty rows left below for staff added since.
     carried: dict[str, tuple[dict[str, object], ...]] = field(default_factory=dict, hash=False,
                                                               compare=False)
+    # The authority above the unit in the heading ("UBND XÃ TÂN LẬP" above an office filling
+    # its report to the Sở); empty: the parent of the office the template is sent from.
+    parent: str = ""
 
 
 # Header fields filled from the registry: field id → UnitInfo attribute.
@@ -85,10 +90,11 @@ def template_filename(form: Form, unit: UnitInfo) -> str:
 
 
 def write_template(form: Form, vocabs: dict[str, Vocabulary], unit: UnitInfo, path: Path,
-                   school_year: str, office: Office) -> Path:
+                   school_year: str, office: Office, *, extra_meta: Sequence[str] = ()) -> Path:
     """Write the form's template for one unit, prefilled from the registry; returns the path.
 
-    Tabs: instructions, one per form sheet, the hidden lists, the very hidden identity sheet.
+    Tabs: instructions, one per form sheet, the hidden lists, the very hidden identity sheet
+    (form, version, unit code, school year, then `extra_meta`).
     """
     wb = Workbook()
     guide = wb.active
@@ -100,7 +106,8 @@ def write_template(form: Form, vocabs: dict[str, Vocabulary], unit: UnitInfo, pa
         _write_sheet(ws, sheet, job)
     _write_guide(guide, job)
     meta = wb.create_sheet(settings.META_SHEET)
-    for col, value in enumerate((form.form, form.version, unit.code, school_year), start=1):
+    for col, value in enumerate((form.form, form.version, unit.code, school_year, *extra_meta),
+                                start=1):
         _put(meta.cell(1, col), value, number_format="@")
     meta.sheet_state = "veryHidden"
     _protect(meta)
@@ -115,6 +122,31 @@ def write_template(form: Form, vocabs: dict[str, Vocabulary], unit: UnitInfo, pa
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
     return path
+
+
+def write_office_report_template(form: Form, office_code: str, office_name: str,
+                                 school_year: str, path: Path, *, vocabs: dict[str, Vocabulary],
+                                 province: Office, parent: str = "", lists: Sequence[str] = (),
+                                 units: int = 0) -> Path:
+    """The blank report to the Sở (bao-cao-dang-ky, bao-cao-ket-qua) for an office that does
+    not use tdkt: its heading and hidden id carry the office's code and name from the Sở's
+    registry (`parent`: its UBND xã), sent back to `province` (the Sở); `lists`: the labels
+    of the lists the province decides, written one per line of the report's table; `units`:
+    how many schools the office has (sizes the tables)."""
+    rows = {"lists": tuple({"list": label} for label in lists)} if lists else {}
+    unit = UnitInfo(code=office_code, name=office_name, level="", headcount=units, rows=rows,
+                    parent=parent)
+    return write_template(form, vocabs, unit, path, school_year, province,
+                          extra_meta=(form.round, tdkt_version()))
+
+
+def tdkt_version() -> str:
+    """The installed version of tdkt, written in the hidden id of the reports to the Sở (""
+    when it runs from a source tree that is not installed)."""
+    try:
+        return importlib.metadata.version("tdkt")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def write_templates(forms: FormSet, form_id: str, units: list[UnitInfo], out_dir: Path,
@@ -174,7 +206,8 @@ def _write_heading(ws: Worksheet, sheet: Sheet, widths: list[float], right: int,
                    job: _Job) -> None:
     """Parent authority and unit at the left, Quốc hiệu and tiêu ngữ at the right, the title."""
     span, left_width = len(widths), sum(widths[:_LEFT_SPAN])
-    left = [(job.office.parent.upper(), _font()), (job.unit.name.upper(), _font(bold=True))]
+    parent = job.unit.parent or job.office.parent
+    left = [(parent.upper(), _font()), (job.unit.name.upper(), _font(bold=True))]
     nation = [(wording.text("document", "nation"), _font(bold=True)),
               (wording.text("document", "motto"), _font(bold=True, under=True))]
     for row, ((text, font), (motto, motto_font)) in enumerate(zip(left, nation, strict=True), 1):

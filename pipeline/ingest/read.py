@@ -396,12 +396,14 @@ def _reader_died(name: str, died: isolated.ReaderDied) -> Finding:
 def _meta(sheets: list[RawSheet]) -> dict[str, str] | None:
     for sheet in sheets:
         if sheet.name == settings.META_SHEET and sheet.grid:
-            row = [clean(str(v)) if v is not None else "" for v in sheet.grid[0]] + [""] * 4
+            row = [clean(str(v)) if v is not None else "" for v in sheet.grid[0]] + [""] * 6
             # Row 2 of a feedback copy: the sheets tdkt added (read as names, never as data).
             added = [str(v) for v in sheet.grid[1] if v is not None] if len(sheet.grid) > 1 \
                 else []
+            # Columns 5–6, in the reports an office sends the Sở: the round and the version
+            # of tdkt that wrote it (empty in a school's file).
             return {"form": row[0], "version": row[1], "unit": row[2], "school_year": row[3],
-                    "added": "\n".join(added)}
+                    "round": row[4], "tdkt_version": row[5], "added": "\n".join(added)}
     return None
 
 
@@ -849,8 +851,8 @@ def table_frame(table: Table) -> pd.DataFrame:
     rows: list[list[Any]] = []
     index: list[int] = []
     for row0 in range(table.data_row0, len(table.raw.grid)):
-        if _is_footer(table.raw.grid[row0]):
-            break  # the signature block: the table has ended
+        if _is_footer(table.raw.grid[row0]) or _is_totals(table.raw.grid[row0]):
+            break  # the signature block or the totals row: the table has ended
         values = [_file_value(table, xml, row0, table.columns[i], spec)
                   for i, spec in zip(ids, specs, strict=True)]
         if all(values[n] is None for n in content):
@@ -865,6 +867,15 @@ def table_frame(table: Table) -> pd.DataFrame:
 
 
 _DATE_LINE = re.compile(r"(^|\s)ngay(\s.*)?\sthang(\s.*)?\snam(\s|$)")
+
+
+_TOTALS = frozenset({"tong cong", "tong so", "cong"})
+
+
+def _is_totals(row: list[Any]) -> bool:
+    """A totals row under a table ("Tổng cộng" and numbers): a sum, not a record."""
+    texts = [fold(str(v)) for v in row if isinstance(v, str)]
+    return bool(texts) and all(t in _TOTALS for t in texts)
 
 
 def _is_footer(row: list[Any]) -> bool:

@@ -1,8 +1,12 @@
 """What the office sends the Sở, laid out as an official document (Nghị định 30/2020/NĐ-CP,
 Phụ lục I): the issuing body and its "Số: …/BC-VHXH" line, Quốc hiệu and tiêu ngữ, place and
-date, the kind of document and its subject, "Kính gửi", the body with one table, "Nơi nhận"
-and the signer's title and name; then the lists it announces, attached on their own sheet,
-each with one line of legal basis.
+date, the kind of document and its subject, "Kính gửi", the body with one table (one line per
+list the province decides, with its legal basis), "Nơi nhận" and the signer's title and name;
+then the tables attached on their own sheets: the schools, the persons and the collectives.
+
+The workbook is also a form (schemas/forms/bao-cao-dang-ky, bao-cao-ket-qua): sheet names,
+headers and column order come from the definition, and a very hidden sheet carries its id,
+so that the Sở's round reads it back like any school file.
 
 Only what the Sở needs is written here: no rule ids, rule statuses, rule-set versions or error
 columns (those stay in the Phòng workbook). The layout uses ReportBook's sheets, formats and
@@ -13,19 +17,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 from xlsxwriter.worksheet import Worksheet
 
+from pipeline import settings
 from pipeline.config import Office
+from pipeline.forms.definitions import Form, Sheet, Vocabulary
+from pipeline.forms.template import tdkt_version
 from pipeline.reports.workbook import (
     MOTTO,
     NATION,
     ROW_MAX_LINES,
     Col,
     ReportBook,
+    _fitted,
     letterhead_split,
     line_height,
     table_widths,
@@ -39,7 +47,6 @@ from pipeline.texts import render, text
 TRUSTED = ("verified", "secondary")
 # A legal document's number: "06/2022/QH15", "152/2025/NĐ-CP", "86/2025/QĐ-UBND".
 _NUMBER = re.compile(r"\d+/\d{4}/[\wĐđ-]+")
-_ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
 # Words that do not give a letter to the office's symbol ("Phòng Văn hóa – Xã hội" → VHXH).
 _NO_INITIAL = {"phòng", "và", "–", "-", "&"}
 _PORTRAIT_WIDTH = 100  # characters of table that fit an A4 page upright at full size
@@ -93,7 +100,13 @@ def distribution(office: Office) -> tuple[str, ...]:
 
 
 def legal_basis(rules: RuleSet, kind: str, code: str) -> str:
-    """One short legal basis for a list: "Căn cứ: Luật …; Nghị định …; QĐ …/QĐ-UBND …".
+    """One short legal basis for a list: "Căn cứ: Luật …; Nghị định …; QĐ …/QĐ-UBND …"."""
+    names = basis_texts(rules, kind, code)
+    return t("basis", texts=names) if names else ""
+
+
+def basis_texts(rules: RuleSet, kind: str, code: str) -> str:
+    """The texts a list rests on: "Luật …; Nghị định …; QĐ …/QĐ-UBND …" (the "Căn cứ" column).
 
     The texts are those of the period's legal basis (the law always, the others when a trusted
     rule deciding the proposal cites them) and the province's or office's own texts with a
@@ -116,7 +129,7 @@ def legal_basis(rules: RuleSet, kind: str, code: str) -> str:
             name = re.split(r"\s+Điều\s", re.sub(r"\([^)]*\)", "", part))[0].strip(" .,")
             if _NUMBER.search(name) and name not in names:
                 names.append(name)
-    return t("basis", texts="; ".join(names)) if names else ""
+    return "; ".join(names)
 
 
 # The document
@@ -146,15 +159,6 @@ class Document:
         return t("attached", kind=self.kind.capitalize(), code=self.code,
                  symbol=office_symbol(self.office), office=self.office.name,
                  locality=locality(self.office))
-
-
-@dataclass(frozen=True)
-class Section:
-    """One list of the attachment: its heading, its basis line and its rows."""
-
-    heading: str
-    basis: str
-    frame: pd.DataFrame
 
 
 def document_sheet(book: ReportBook, name: str, doc: Document, frame: pd.DataFrame,
@@ -206,36 +210,159 @@ def document_sheet(book: ReportBook, name: str, doc: Document, frame: pd.DataFra
     _signature(book, ws, row + 1, widths, split, doc)
 
 
-def lists_sheet(book: ReportBook, name: str, title: str, doc: Document, cols: list[Col],
-                sections: Sequence[Section]) -> None:
-    """The lists attached to the document, on one sheet under one repeated header: per list
-    a heading with its count, its legal basis and its rows ("Không có đề nghị" when empty)."""
-    ws = book._sheet(name)
-    widths = table_widths(cols)
+def form_sheet(book: ReportBook, sheet: Sheet, title: str, doc: Document, frame: pd.DataFrame,
+               *, screen: frozenset[str] = frozenset()) -> None:
+    """One table attached to the document, on its own sheet: its title, the line naming the
+    document it goes with, the header and one row per record ("Không có đề nghị" when none).
+
+    Columns in `screen` (the last ones of the definition) stay on screen after the printed
+    ones, outside the print area: the inputs behind a proposal, read by the Sở's round."""
+    cols = form_cols(sheet, screen=screen)
+    # Printed text columns as wide as their longest text (up to a limit): one line per row.
+    cols = [_fitted(c, frame[c.key]) if c.printed and len(frame) else c for c in cols]
+    printed = [c for c in cols if c.printed]
+    if cols[:len(printed)] != printed:
+        raise ValueError(f"sheet {sheet.name!r}: on-screen columns must come last in the form")
+    ws = book._sheet(sheet.name)
+    layout = table_widths(printed)[:len(printed)]
+    widths = layout + [c.width for c in cols[len(printed):]]
     for i, width in enumerate(widths):
         ws.set_column(i, i, width)
-    last = len(cols) - 1
-    _line(book, ws, 0, widths, title, align="center", bold=True, font_size=13, span=last)
-    _line(book, ws, 1, widths, doc.attached, align="center", italic=True, span=last)
+    if sum(layout) <= _PORTRAIT_WIDTH:
+        ws.set_portrait()
+    last = len(printed) - 1
+    _line(book, ws, 0, layout, title, align="center", bold=True, font_size=13, span=last)
+    _line(book, ws, 1, layout, doc.attached, align="center", italic=True, span=last)
     top = book._header(ws, 3, cols, widths)
     ws.repeat_rows(3, top - 1)
     ws.freeze_panes(top, 0)
     row = top
-    for section in sections:
-        book._merge(ws, row, 0, last, section.heading, fit=widths[:last + 1], bold=True,
-                    align="left", border=1, bg_color="#F2F2F2", pattern=1)
+    if frame.empty:
+        book._merge(ws, row, 0, last, t("no_proposals"), italic=True, align="center", border=1,
+                    font_size=11)
         row += 1
-        if section.basis:
-            book._merge(ws, row, 0, last, section.basis, fit=widths[:last + 1], italic=True,
-                        align="left", border=1, font_size=11)
-            row += 1
-        if section.frame.empty:
-            book._merge(ws, row, 0, last, t("no_proposals"), italic=True, align="center",
-                        border=1, font_size=11)
-            row += 1
-            continue
-        _rows(book, ws, row, section.frame, cols, widths)
-        row += len(section.frame)
+    else:
+        _rows(book, ws, row, frame[[c.key for c in cols]], cols, widths)
+        row += len(frame)
+    if screen:
+        ws.print_area(0, 0, row, last)
+
+
+# The report as a form: columns, values and the hidden id from the form definition
+
+_KINDS = {"integer": "int", "number": "number", "date": "date"}
+# The proposal columns of the persons and collectives tables, and the vocabulary of each kind.
+KIND_VOCABS = {"title": "individual_titles", "collective_title": "collective_titles",
+               "commendation": "commendations"}
+SUBJECT_KINDS = {"person": ("title", "commendation"),
+                 "collective": ("collective_title", "commendation")}
+
+
+def form_cols(sheet: Sheet, *, totals: bool = False,
+              screen: frozenset[str] = frozenset()) -> list[Col]:
+    """The report columns of a form sheet: header, width and kind from its definition; counts
+    summed in the totals row when `totals`."""
+    return [Col(c.id, c.header, c.width, _KINDS.get(c.type, "text"),
+                total=totals and c.type == "integer" and c.id != "seq",
+                printed=c.id not in screen) for c in sheet.columns]
+
+
+def form_frame(frame: pd.DataFrame, sheet: Sheet, vocabs: dict[str, Vocabulary]) -> pd.DataFrame:
+    """The rows of a form sheet as written: its columns in order (absent ones empty), codes of
+    choice columns as their labels, a fresh STT 1…n."""
+    out = frame.reset_index(drop=True).reindex(columns=sheet.column_ids).astype(object)
+    for column in sheet.columns:
+        if column.type == "choice" and column.choices:
+            labels = {v.code: v.label for v in vocabs[column.choices].values}
+            out[column.id] = out[column.id].map(lambda v, labels=labels: labels.get(v, v))
+    if "seq" in out:
+        out["seq"] = range(1, len(out) + 1)
+    return out.where(out.notna(), None)
+
+
+def count_kind(code: str, vocabs: dict[str, Vocabulary]) -> str | None:
+    """The kind (title, collective_title, commendation) whose vocabulary holds this code; a
+    unit table's count columns are named by the code they count."""
+    for kind, name in KIND_VOCABS.items():
+        if code in vocabs[name].codes:
+            return kind
+    return None
+
+
+def commune_units(units: pd.DataFrame, vocabs: dict[str, Vocabulary]) -> pd.DataFrame:
+    """The office's units its report to the Sở holds: not those of a cấp học the Sở manages
+    itself (levels.yaml `manager: province`: they send their files to the Sở, whose round
+    finds them in an office's report)."""
+    managed = {v.code for v in vocabs["levels"].values if v.attrs.get("manager") == "province"}
+    return units[~units["level"].isin(managed)]
+
+
+def commune_offers(offers: dict[str, pd.DataFrame], units: pd.DataFrame
+                   ) -> dict[str, pd.DataFrame]:
+    """The proposals (or registrations) of those units only."""
+    return {subject: frame[frame["unit_code"].isin(units.index)]
+            for subject, frame in offers.items()}
+
+
+def units_frame(units: pd.DataFrame, sheet: Sheet, vocabs: dict[str, Vocabulary],
+                count: Callable[[str, str], str]) -> pd.DataFrame:
+    """Every school of the office, one row each: whether its file arrived, its staff, and per
+    count column of the sheet the number in the round's unit table at `count(kind, code)`."""
+    out = units.reset_index()
+    out["submitted"] = ["yes" if n else "no" for n in out["submitted"]]
+    for column in sheet.column_ids:
+        kind = count_kind(column, vocabs)
+        if kind is not None:
+            key = count(kind, column)
+            out[column] = out[key].astype(int) if key in out else 0
+    return form_frame(out, sheet, vocabs)
+
+
+def in_list_order(offers: pd.DataFrame, lists: Sequence[tuple[str, str]], subject: str,
+                  units: pd.DataFrame) -> pd.DataFrame:
+    """The proposals (columns kind, proposal) of the lists the province decides, list by list,
+    then in the order of the office's units and rows; each row's proposal in its own column
+    (title, collective_title or commendation), the others empty."""
+    order = {key: i for i, key in enumerate(lists)}
+    place = {code: i for i, code in enumerate(units.index)}
+    keys = list(zip(offers["kind"], offers["proposal"], strict=True))
+    chosen = offers.assign(_list=[order.get(k) for k in keys],
+                           _unit=offers["unit_code"].map(place))
+    chosen = chosen[chosen["_list"].notna()].sort_values(["_list", "_unit", "row"],
+                                                         kind="stable")
+    for kind in SUBJECT_KINDS[subject]:
+        chosen[kind] = chosen["proposal"].where(chosen["kind"] == kind)
+    chosen = chosen.merge(units[["unit_name", "level"]], left_on="unit_code", right_index=True,
+                          how="left", suffixes=("_source", ""))
+    return chosen.drop(columns=["_list", "_unit"])
+
+
+def counts_frame(offers: dict[str, pd.DataFrame], lists: Sequence[tuple[str, str]],
+                 rules: RuleSet, vocabs: dict[str, Vocabulary]) -> pd.DataFrame:
+    """One line per list the province decides: its label, how many persons and collectives it
+    holds, their sum and the texts it rests on."""
+    rows = []
+    for kind, code in lists:
+        n = {subject: int(((f["kind"] == kind) & (f["proposal"] == code)).sum())
+             for subject, f in offers.items()}
+        rows.append({"list": vocabs[KIND_VOCABS[kind]].label_of(code), "persons": n["person"],
+                     "collectives": n["collective"], "total": n["person"] + n["collective"],
+                     "basis": basis_texts(rules, kind, code)})
+    return pd.DataFrame(rows, columns=["list", "persons", "collectives", "total", "basis"])
+
+
+def meta_values(form: Form, office: Office, school_year: str, round_name: str) -> list[str]:
+    """Row 1 of the hidden sheet: form id, version, the office's code in the Sở's registry,
+    school year, round, the version of tdkt that wrote it."""
+    return [form.form, form.version, office.code, school_year, round_name, tdkt_version()]
+
+
+def write_meta(book: ReportBook, values: Sequence[str]) -> None:
+    """The very hidden sheet that identifies the workbook as a form (read.py `_meta`)."""
+    ws = book._book.add_worksheet(settings.META_SHEET)
+    for col, value in enumerate(values):
+        ws.write_string(0, col, str(value))
+    ws.very_hidden()
 
 
 # Layout
@@ -288,23 +415,16 @@ def province_decider(rules: RuleSet, province: Office) -> str:
     return str(upper.get("decides") or province.parent)
 
 
+def decided_lists(rules: RuleSet, vocabs: dict[str, Vocabulary]) -> list[tuple[str, str]]:
+    """The lists of the Sở's report: what the province decides, less codes no vocabulary
+    knows."""
+    return [(kind, code) for kind, code in province_lists(rules)
+            if code in vocabs[KIND_VOCABS[kind]].codes]
+
+
 def province_lists(rules: RuleSet) -> list[tuple[str, str]]:
     """The (kind, code) of every title and form the province decides, in the order of the
     rule province.decides (kind: title, collective_title, commendation)."""
     rule = rules.rules.get("province.decides")
     params = rule.params if rule is not None else {}
     return [(kind, code) for kind, codes in params.items() for code in codes]
-
-
-def section_heading(number: int, label: str, kind: str, persons: int,
-                    collectives: int) -> str:
-    """"II. TẬP THỂ LAO ĐỘNG XUẤT SẮC (52 tập thể)"; a form of commendation counts both."""
-    parts = []
-    if kind != "collective_title" and (persons or kind == "title" or not collectives):
-        parts.append(t("persons", n=persons))
-    if kind == "collective_title" or collectives:
-        parts.append(t("collectives", n=collectives))
-    roman = _ROMAN[number - 1] if number <= len(_ROMAN) else str(number)
-    if not persons + collectives:  # the row under it says "Không có đề nghị"
-        return t("section_empty", number=roman, label=label.upper())
-    return t("section", number=roman, label=label.upper(), count=", ".join(parts))

@@ -16,6 +16,7 @@ from pipeline.reports import official
 from pipeline.reports.feedback import feedback_jobs, registration_feedback
 from pipeline.reports.workbook import Col, Letterhead, ReportBook, txt
 from pipeline.rounds.base import RoundResult
+from pipeline.rules import eligibility as el
 from pipeline.rules.aggregate import NOT_REGISTERED, sorted_people
 from pipeline.rules.listing import numbers
 from pipeline.rules.ruleset import STATUS_LABELS
@@ -310,50 +311,26 @@ def write_office_workbook(result: RoundResult, path: Path) -> Path:
 # The Sở workbook
 
 
-_VOCAB_OF = {"title": "individual_titles", "collective_title": "collective_titles",
-             "commendation": "commendations"}
+PROVINCE_FORM = "bao-cao-dang-ky"
 
 
-def _registered_lists(result: RoundResult) -> list[official.Section]:
-    """Per title or form the province decides, the persons then the collectives who
-    registered it, with the list's heading and legal basis."""
-    staff = _staff_frame(result)
-    groups = _collective_frame(result)
-    sections = []
-    for kind, code in official.province_lists(result.rules):
-        vocab = result.forms.vocabs[_VOCAB_OF[kind]]
-        if code not in vocab.codes:
-            continue
-        name = vocab.label_of(code)
-        people, chosen = staff.iloc[0:0], groups.iloc[0:0]
-        if kind != "collective_title":
-            people = staff[staff["title" if kind == "title" else "commendation"] == name]
-        if kind != "title":
-            chosen = groups[groups["collective_title" if kind == "collective_title"
-                                   else "commendation"] == name]
-        frame = pd.concat([
-            people.assign(name=people["full_name"], note=people["initiative"]),
-            chosen.assign(name=chosen["collective_name"], position="", note="")],
-            ignore_index=True).reindex(columns=["name", "position", "unit_name", "level", "note"])
-        sections.append(official.Section(
-            official.section_heading(len(sections) + 1, name, kind, len(people), len(chosen)),
-            official.legal_basis(result.rules, kind, code), _numbered(frame)))
-    return sections
+def _registered_offers(result: RoundResult) -> dict[str, pd.DataFrame]:
+    """Every title and form registered, one row per person or collective and proposal
+    (columns kind, proposal), with the registration's own columns."""
+    return {"person": el.proposals(result.staff, "person"),
+            "collective": el.proposals(result.collectives, "collective")}
 
 
 def write_province_workbook(result: RoundResult, path: Path) -> Path:
-    """The Sở's workbook, an official report: the totals by cấp học in one fixed layout, then
-    the persons and collectives who registered a title or form the province decides."""
+    """The Sở's workbook, an official report and a form (bao-cao-dang-ky): per title or form the
+    province decides, how many registered it; then every school, and the persons and
+    collectives who registered such a title or form."""
     vocabs = result.forms.vocabs
+    form = result.forms.current(PROVINCE_FORM)
     year = result.school_year
-    levels = pd.DataFrame({"level": vocabs["levels"].codes})
-    summary = levels.merge(result.by_level, on="level", how="left")
-    summary = summary.fillna({c: 0 for c in summary.columns if c != "level"})
-    summary.insert(1, "level_name", [vocabs["levels"].by_code(c).attrs.get("name", c)
-                                     for c in summary["level"]])
-    # Only what the Sở reads: not the file statuses of the office's own working sheets.
-    cols = [Col("level", txt("level"), 18), Col("level_name", official.t("level_name"), 26),
-            *[c for c in _count_cols(vocabs) if c.key not in ("valid", "with_errors", "invalid")]]
+    lists = official.decided_lists(result.rules, vocabs)
+    reported = official.commune_units(result.units, vocabs)
+    offers = official.commune_offers(_registered_offers(result), reported)
     office, province = result.office, result.province
     decider = official.province_decider(result.rules, province)
     where = {"office": office.name, "locality": official.locality(office)}
@@ -362,20 +339,31 @@ def write_province_workbook(result: RoundResult, path: Path) -> Path:
         kind=official.t("registration_kind"), code=official.t("registration_code"),
         subject=official.t("registration_subject", year=year),
         body=(official.t("registration_body", year=year, **where,
-                         submitted=int(result.by_level["submitted"].sum()),
-                         expected=int(result.by_level["expected"].sum())),),
+                         submitted=int(reported["submitted"].sum()),
+                         expected=int(reported["expected"].sum())),),
         closing=(official.t("registration_closing", decider=decider,
                             province=official.addressee(province), **where),))
-    list_cols = [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 32),
-                 Col("position", txt("position"), 16), Col("unit_name", txt("unit"), 40),
-                 Col("level", txt("level"), 18), Col("note", txt("planned_initiative"), 46)]
+    counts, units, staff, groups = (form.sheet(i) for i in ("lists", "units", "staff",
+                                                             "collectives"))
+    keys = {"title": "title:{}", "collective_title": "collective:{}"}
+    people = official.in_list_order(offers["person"], lists, "person", reported)
+    chosen = official.in_list_order(offers["collective"], lists, "collective", reported)
     with ReportBook(path, Letterhead.of(office, result.run_date),
                     f"Báo cáo đăng ký thi đua năm học {year}") as book:
-        official.document_sheet(book, official.t("registration_sheet"), doc, summary, cols,
-                                totals_label=txt("totals"))
-        official.lists_sheet(book, official.t("lists_sheet"),
-                             official.t("registration_lists", decider=decider.upper(), year=year),
-                             doc, list_cols, _registered_lists(result))
+        official.document_sheet(
+            book, counts.name, doc, official.form_frame(
+                official.counts_frame(offers, lists, result.rules, vocabs), counts, vocabs),
+            official.form_cols(counts, totals=True), totals_label=txt("totals"))
+        official.form_sheet(book, units, official.t("sheet_title", title=units.title, year=year),
+                            doc, official.units_frame(
+                                reported, units, vocabs,
+                                lambda kind, code: keys.get(kind, "").format(code)))
+        official.form_sheet(book, staff, official.t("sheet_title", title=staff.title, year=year),
+                            doc, official.form_frame(people, staff, vocabs))
+        official.form_sheet(book, groups, official.t("sheet_title", title=groups.title,
+                                                     year=year),
+                            doc, official.form_frame(chosen, groups, vocabs))
+        official.write_meta(book, official.meta_values(form, office, year, result.round))
     return path
 
 

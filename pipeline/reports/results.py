@@ -276,56 +276,54 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
     return path
 
 
-def _achievement(row: pd.Series) -> str:
-    """What a person achieved this year, as the Sở reads it: the grade, then the recognised
-    initiative and its level."""
-    parts = []
-    grade, initiative = row.get("grade"), row.get("initiative")
-    if isinstance(grade, str) and grade:
-        parts.append(grade)
-    if isinstance(initiative, str) and initiative:
-        level = row.get("initiative_level")
-        parts.append(f"Sáng kiến: {initiative}" + (f" ({level})" if isinstance(level, str)
-                                                  and level else ""))
-    return "; ".join(parts)
+PROVINCE_FORM = "bao-cao-ket-qua"
+# The inputs of the rules behind a proposal: in the Sở's lists, on screen after the printed
+# columns (the Sở's round reads them to decide again).
+_SCREEN = {"staff": frozenset({"staff_group", "grade", "months_worked", "absence",
+                               "absence_months", "study_result", "discipline", "discipline_date",
+                               "pending_case", "initiative", "initiative_level",
+                               "initiative_decision", "years_in_sector", "years_hardship",
+                               "vote_share", "history"}),
+           "collectives": frozenset({"members", "completed_tasks", "lao_dong_count",
+                                     "cstd_count", "disciplined", "vote_share"})}
 
 
-def _province_sections(result: RoundResult) -> list[tuple[str, official.Section, int, int]]:
-    """Per title or form the province decides (rule province.decides): its label, its list
-    of the proposals the Phòng passed (persons, then collectives) and their counts."""
-    people, groups = verdict_frame(result, "person"), verdict_frame(result, "collective")
-    out = []
-    for kind, code in official.province_lists(result.rules):
-        if code not in result.forms.vocabs[KIND_VOCABS[kind]].codes:
-            continue
-        chosen = [f[(f["kind"] == kind) & (f["proposal"] == code) & (f["result"] == el.PASS)]
-                  for f in (people, groups)]
-        frame = pd.concat([chosen[0].assign(achievement=chosen[0].apply(_achievement, axis=1)
-                                            if len(chosen[0]) else ""),
-                           chosen[1].assign(position="", achievement="")], ignore_index=True)
-        frame = _numbered(frame.reindex(columns=["name", "position", "unit_name", "level",
-                                                 "achievement"]))
-        name = _label(result, kind, code)
-        heading = official.section_heading(len(out) + 1, name, kind, len(chosen[0]),
-                                           len(chosen[1]))
-        out.append((name, official.Section(heading, official.legal_basis(result.rules, kind,
-                                                                         code), frame),
-                    len(chosen[0]), len(chosen[1])))
+def passed_offers(result: RoundResult) -> dict[str, pd.DataFrame]:
+    """The proposals the Phòng passed, one row per person or collective and proposal (columns
+    kind, proposal), with every column of the school's row; `history`: what the earlier
+    years' records showed, by the rules that read them."""
+    verdicts = result.verdicts[result.verdicts["result"] == el.PASS]
+    out = {}
+    for subject, source in (("person", result.staff), ("collective", result.collectives)):
+        chosen = verdicts[verdicts["subject"] == subject].drop(columns=["subject", "result"])
+        rows = chosen.merge(source.drop(columns=["kind", "proposal"], errors="ignore"),
+                            on=["unit_code", "row"], how="left")
+        rows["history"] = [_history(result, ids) for ids in rows["rules"]]
+        out[subject] = rows
     return out
 
 
+def _history(result: RoundResult, ids: object) -> str | None:
+    """The earlier years' records a passed proposal rests on ("3 năm liên tục đạt …")."""
+    rules = [result.rules.rules.get(i.strip()) for i in str(ids or "").split(",")]
+    said = [r.history for r in rules if r is not None and r.history]
+    return "; ".join(dict.fromkeys(said)) or None
+
+
 def write_results_province(result: RoundResult, path: Path) -> Path:
-    """The Sở's workbook, an official submission (tờ trình): the count of each list, then the
-    lists of what the province decides — only proposals the Phòng passed (those waiting for
+    """The Sở's workbook, an official submission (tờ trình) and a form (bao-cao-ket-qua): the
+    count of each list the province decides, every school with what passed there, then the
+    persons and collectives proposed — only proposals the Phòng passed (those waiting for
     earlier years' records stay on the Phòng's sheet "Cần bổ sung hồ sơ")."""
+    vocabs = result.forms.vocabs
+    form = result.forms.current(PROVINCE_FORM)
     year = result.school_year
     office, province = result.office, result.province
     decider = official.province_decider(result.rules, province)
     where = {"office": office.name, "locality": official.locality(office)}
-    sections = _province_sections(result)
-    counts = _numbered(pd.DataFrame(
-        [{"what": name, "persons": p, "collectives": c, "total": p + c}
-         for name, _, p, c in sections], columns=["what", "persons", "collectives", "total"]))
+    lists = official.decided_lists(result.rules, vocabs)
+    reported = official.commune_units(result.units, vocabs)
+    offers = official.commune_offers(passed_offers(result), reported)
     doc = official.Document(
         office=office, province=province, date=result.run_date,
         kind=official.t("results_kind"), code=official.t("results_code"),
@@ -334,22 +332,27 @@ def write_results_province(result: RoundResult, path: Path) -> Path:
                          province=official.addressee(province), **where),),
         closing=(official.t("results_closing", province=official.addressee(province),
                             **where),))
-    list_cols = [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 32),
-                 Col("position", txt("position"), 16), Col("unit_name", txt("unit"), 40),
-                 Col("level", txt("level"), 18), Col("achievement", official.t("achievement"),
-                                                     44)]
+    counts, units, staff, groups = (form.sheet(i) for i in ("lists", "units", "staff",
+                                                             "collectives"))
+    people = official.in_list_order(offers["person"], lists, "person", reported)
+    chosen = official.in_list_order(offers["collective"], lists, "collective", reported)
     with ReportBook(path, Letterhead.of(office, result.run_date),
                     f"Đề nghị khen thưởng năm học {year}") as book:
         official.document_sheet(
-            book, official.t("results_sheet"), doc, counts,
-            [Col("seq", txt("seq"), 5, "int"), Col("what", official.t("list_head"), 44),
-             Col("persons", official.t("count_persons"), 12, "int", True),
-             Col("collectives", official.t("count_collectives"), 12, "int", True),
-             Col("total", official.t("count_total"), 12, "int", True)],
-            totals_label=txt("totals"))
-        official.lists_sheet(book, official.t("lists_sheet"),
-                             official.t("results_lists", decider=decider.upper(), year=year),
-                             doc, list_cols, [section for _, section, _, _ in sections])
+            book, counts.name, doc, official.form_frame(
+                official.counts_frame(offers, lists, result.rules, vocabs), counts, vocabs),
+            official.form_cols(counts, totals=True), totals_label=txt("totals"))
+        official.form_sheet(book, units, official.t("sheet_title", title=units.title, year=year),
+                            doc, official.units_frame(reported, units, vocabs,
+                                                      "title:{}:{}".format))
+        official.form_sheet(book, staff, official.t("sheet_title", title=staff.title, year=year),
+                            doc, official.form_frame(people, staff, vocabs),
+                            screen=_SCREEN["staff"])
+        official.form_sheet(book, groups, official.t("sheet_title", title=groups.title,
+                                                     year=year),
+                            doc, official.form_frame(chosen, groups, vocabs),
+                            screen=_SCREEN["collectives"])
+        official.write_meta(book, official.meta_values(form, office, year, result.round))
     return path
 
 

@@ -1,0 +1,137 @@
+"""Commune reports in the Sở's inbox (issue 15): the report tdkt writes for the sample office is
+read by the Sở's round with no finding; copies of it with one planted fault each (another
+school year, another round, a count that does not add up, a unit another office reports, a
+unit the Sở manages) give exactly that fault, at its trang tính and cell, on that report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from pipeline import settings
+from pipeline.cli import main
+
+from .sample_province_registry import OfficeRow, write_province_registry
+from .test_province_round import CONFIG
+
+COVERED = {"report-wrong-year", "report-wrong-round", "report-totals-differ",
+           "unit-in-two-reports", "province-unit-in-report"}
+SHEETS = {"lists": "Báo cáo", "units": "Đơn vị"}
+OFFICES = tuple(OfficeRow(f"X00{n}", f"Phòng Văn hóa – Xã hội xã Số {n}", f"Xã Số {n}",
+                          f"vhxh{n}@anphu.gov.vn") for n in range(1, 7))
+
+
+def _header_row(ws, first: str = "STT") -> int:
+    return next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == first)
+
+
+def _column(ws, header_row: int, header: str) -> int:
+    return next(c for c in range(1, ws.max_column + 1)
+                if ws.cell(header_row, c).value == header)
+
+
+def _copy(source, target, office: str, change=None) -> None:
+    """The report for `office` (its hidden id), with `change(book)` applied."""
+    book = openpyxl.load_workbook(source)
+    book[settings.META_SHEET]["C1"] = office
+    if change is not None:
+        change(book)
+    book.save(target)
+
+
+def _keep_first_unit(code: str | None = None, keep: int = 1):
+    """Empty the units table but its first `keep` rows (the first unit's code changed)."""
+    def change(book):
+        ws = book[SHEETS["units"]]
+        top = _header_row(ws)
+        for row in range(top + 1 + keep, ws.max_row + 1):
+            if isinstance(ws.cell(row, 1).value, int):
+                for col in range(1, ws.max_column + 1):
+                    ws.cell(row, col).value = None
+        if code is not None:
+            ws.cell(top + 1, _column(ws, top, "Mã đơn vị")).value = code
+    return change
+
+
+@pytest.fixture(scope="module")
+def consolidated(sample_run, tmp_path_factory):
+    report = sample_run[1] / "tong-hop-so.xlsx"
+    root = tmp_path_factory.mktemp("so-reports")
+    (root / "tdkt.toml").write_text(CONFIG, encoding="utf-8")
+    write_province_registry(root / "danh-muc-so.xlsx", offices=OFFICES)
+    inbox = root / "hop-thu"
+    inbox.mkdir()
+    shutil.copy(report, inbox / "bao-cao_X001.xlsx")
+    _copy(report, inbox / "bao-cao_X002.xlsx", "X002",
+          lambda book: book[settings.META_SHEET].cell(1, 4, "2024-2025"))
+    _copy(report, inbox / "bao-cao_X003.xlsx", "X003",
+          lambda book: book[settings.META_SHEET].cell(1, 5, "ket-qua"))
+
+    def more_persons(book):  # and no unit: its units are X001's (the lists' rows are kept)
+        _keep_first_unit(keep=0)(book)
+        ws = book[SHEETS["lists"]]
+        top = _header_row(ws)
+        cell = ws.cell(top + 1, _column(ws, top, "Cá nhân"))
+        cell.value = int(cell.value) + 2
+
+    _copy(report, inbox / "bao-cao_X004.xlsx", "X004", more_persons)
+    _copy(report, inbox / "bao-cao_X005.xlsx", "X005", _keep_first_unit())
+    _copy(report, inbox / "bao-cao_X006.xlsx", "X006", _keep_first_unit("T0001"))
+    out = root / "out"
+    result = CliRunner().invoke(main, ["consolidate", str(inbox), "--out", str(out),
+                                       "--config", str(root / "tdkt.toml")])
+    assert result.exit_code == 0, result.output
+    folder = out / "2025-2026" / "dang-ky" / "tinh"
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return report, manifest, result.output
+
+
+def _found(manifest, file: str) -> list[tuple]:
+    return sorted((f["code"], f["sheet"], f["cell"], f["value"], f["expected"])
+                  for f in manifest["findings"] if f["file"] == file)
+
+
+def test_province_reports_are_chosen_for_their_offices(consolidated):
+    _, manifest, output = consolidated
+    files = {o["office"]: o["file"] for o in manifest["offices"]}
+    assert files == {f"X00{n}": f"bao-cao_X00{n}.xlsx" for n in range(1, 7)}
+    assert "Báo cáo của các Phòng Văn hóa – Xã hội: 6/6." in output
+
+
+def test_province_reports_planted_faults_are_found_where_they_are(consolidated):
+    report, manifest, _ = consolidated
+    book = openpyxl.load_workbook(report, read_only=True)
+    units = book[SHEETS["units"]]
+    rows = [list(r) for r in units.iter_rows(values_only=True)]
+    top = next(i for i, r in enumerate(rows) if r[0] == "STT")
+    first = rows[top + 1][rows[top].index("Mã đơn vị")]
+    lists = [list(r) for r in book[SHEETS["lists"]].iter_rows(values_only=True)]
+    head = next(i for i, r in enumerate(lists) if r[0] == "STT")
+    persons = lists[head][:].index("Cá nhân")
+    typed = lists[head + 1][persons]
+    column = chr(ord("A") + rows[top].index("Mã đơn vị"))
+    assert _found(manifest, "bao-cao_X002.xlsx") == [
+        ("report-wrong-year", None, None, "2024-2025", "2025-2026")]
+    assert _found(manifest, "bao-cao_X003.xlsx") == [
+        ("report-wrong-round", None, None, "ket-qua", "dang-ky")]
+    assert _found(manifest, "bao-cao_X004.xlsx") == [
+        ("report-totals-differ", SHEETS["lists"], f"{chr(ord('A') + persons)}{head + 2}",
+         str(typed + 2), str(typed))]
+    # X005 reports the first unit of X001 again: each report is told of the other.
+    first_cell = f"{column}{top + 2}"
+    assert _found(manifest, "bao-cao_X005.xlsx") == [
+        ("unit-in-two-reports", SHEETS["units"], first_cell, first, "X001")]
+    assert ("unit-in-two-reports", SHEETS["units"], first_cell, first, "X005") in \
+        _found(manifest, "bao-cao_X001.xlsx")
+    # X006 reports a school the Sở manages itself.
+    assert [f[:3] for f in _found(manifest, "bao-cao_X006.xlsx")] == [
+        ("province-unit-in-report", SHEETS["units"], first_cell)]
+
+
+def test_province_reports_the_clean_report_has_no_other_finding(consolidated):
+    _, manifest, _ = consolidated
+    assert [f[0] for f in _found(manifest, "bao-cao_X001.xlsx")] == ["unit-in-two-reports"]
