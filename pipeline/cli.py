@@ -119,6 +119,10 @@ class _Command(_Vietnamese, click.Command):
     pass
 
 
+# Forms a Sở writes templates of (`tdkt templates --form`, with a Sở's configuration).
+_PROVINCE_FORMS = ("danh-muc-so", "bao-cao-dang-ky", "bao-cao-ket-qua")
+
+
 class _RoundChoice(click.Choice):
     """The registered rounds' names, looked up when a value is checked (not when the command
     line is built, which would load every round and its libraries for `--help`)."""
@@ -322,11 +326,15 @@ def file_counts(subs: tuple[Submission, ...] | list[Submission]) -> dict[str, in
 @_out_option
 @_config_option
 @_year_option
-@click.option("--form", "form_id", type=click.Choice(["dang-ky", "ket-qua", "lich-su"]),
+@click.option("--form", "form_id", type=click.Choice(["dang-ky", "ket-qua", "lich-su",
+                                                     *_PROVINCE_FORMS]),
               default="dang-ky", show_default=True,
               help="Biểu mẫu: dang-ky (bản đăng ký), ket-qua (kết quả bình xét, có sẵn tiêu chí "
                    "chấm điểm của khối và danh sách đã đăng ký đầu năm) hoặc lich-su (danh sách "
-                   "khen thưởng các năm trước, một tệp cho Phòng).")
+                   "khen thưởng các năm trước, một tệp cho Phòng). Với cấu hình của Sở: "
+                   "danh-muc-so (danh mục của Sở), bao-cao-dang-ky, bao-cao-ket-qua (báo cáo "
+                   "của từng Phòng Văn hóa – Xã hội chưa dùng tdkt); dang-ky, ket-qua cho các "
+                   "đơn vị trực thuộc Sở.")
 @click.option("--registrations", type=click.Path(path_type=Path), default=None,
               help="Hộp thư đăng ký đầu năm để điền sẵn biểu mẫu ket-qua (mặc định: đợt đăng ký "
                    "đã tổng hợp trong kho lịch sử, nếu không có thì hộp thư đăng ký của cấu "
@@ -355,6 +363,11 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str,
     out = _out(out, config)
     if registrations is not None and not registrations.is_dir():
         _fail(_say("no_registrations", path=registrations))
+    from pipeline.rounds.province import is_province
+
+    if is_province(config) or form_id in _PROVINCE_FORMS:
+        _province_templates(config, out, form_id, unit_codes)
+        return
     try:
         forms = load_forms()
         forms.current(form_id)
@@ -380,6 +393,74 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str,
     target = out / config.school_year / f"mau-{form_id}"
     paths = write_templates(forms, form_id, units, target, config.school_year,
                             config.office_for())
+    click.echo(f"Đã ghi {len(paths)} biểu mẫu vào {target}")
+
+
+def _province_templates(config, out: Path, form_id: str, unit_codes: tuple[str, ...]) -> None:
+    """A Sở's templates: its registry (one workbook), each office's report to fill, or the
+    school forms for its direct units (not yet prefilled with their registrations)."""
+    from pipeline.engine import rules_for
+    from pipeline.forms.definitions import load_forms
+    from pipeline.forms.template import (
+        UnitInfo,
+        template_filename,
+        write_office_report_template,
+        write_templates,
+    )
+    from pipeline.ingest.province_registry import as_registry, load_province_registry
+    from pipeline.reports.official import KIND_VOCABS, decided_lists
+    from pipeline.rounds.province import REPORT_FORMS, is_province
+    from pipeline.rules.ruleset import block_criteria, load_criteria
+
+    if not is_province(config):
+        _fail(_say("province_form_only", form=form_id, path=config.path))
+    office = config.office_for()
+    target = out / config.school_year / f"mau-{form_id}"
+    forms = load_forms()
+    if form_id == "danh-muc-so":
+        paths = write_templates(forms, form_id, [UnitInfo(code="so", name=office.name,
+                                                          level="", headcount=200)],
+                                target, config.school_year, office)
+        click.echo(f"Đã ghi {len(paths)} biểu mẫu vào {target}")
+        return
+    province, findings = load_province_registry(config.registry, forms, config.limits)
+    if not province.usable:
+        _fail("; ".join(f.message for f in findings))
+    wanted = set(unit_codes)
+    if form_id in REPORT_FORMS.values():
+        phase = next(p for p, f in REPORT_FORMS.items() if f == form_id)
+        try:
+            rules = rules_for(config, phase)
+        except _user_errors() as exc:
+            _fail(str(exc))
+        labels = [forms.vocabs[KIND_VOCABS[kind]].label_of(code)
+                  for kind, code in decided_lists(rules, forms.vocabs)]
+        form = forms.current(form_id)
+        paths = []
+        for code, row in province.offices.iterrows():
+            if wanted and code not in wanted:
+                continue
+            info = UnitInfo(code=str(code), name=str(row["office_name"]), level="", headcount=0)
+            paths.append(write_office_report_template(
+                form, str(code), str(row["office_name"]), config.school_year,
+                target / template_filename(form, info), vocabs=forms.vocabs, province=office,
+                parent=f"UBND {row['commune']}" if row["commune"] else "", lists=labels,
+                units=40))
+        click.echo(f"Đã ghi {len(paths)} biểu mẫu vào {target}")
+        return
+    units = as_registry(province).units
+    known = set(units.index) | set(province.offices.index)
+    if wanted - known:
+        _fail(_say("unknown_units", codes=", ".join(sorted(wanted - known)),
+                   path=config.registry))
+    units = units[[not wanted or c in wanted for c in units.index]]
+    criteria = load_criteria(config.school_year) if form_id == "ket-qua" else None
+    infos = [UnitInfo(code=str(code), name=str(row["unit_name"]), level=str(row["level"]),
+                      headcount=int(row[["managers", "teachers", "support_staff"]].sum()),
+                      rows={"criteria": block_criteria(criteria, str(row["block"]))}
+                      if criteria else {})
+             for code, row in units.iterrows()]
+    paths = write_templates(forms, form_id, infos, target, config.school_year, office)
     click.echo(f"Đã ghi {len(paths)} biểu mẫu vào {target}")
 
 

@@ -17,7 +17,7 @@ from pipeline.cli import main
 from pipeline.forms.definitions import load_forms
 from pipeline.rounds.base import round_named
 
-from .conftest import OFFICE_FILES, SAMPLES
+from .conftest import OFFICE_FILES, SAMPLES, table_rows
 from .sample_inbox import SCHOOL_YEAR, Unit, _collectives, _people, filled_template
 from .sample_province_registry import OFFICES, PROVINCE, UNITS, write_province_registry
 
@@ -67,7 +67,7 @@ def province(tmp_path_factory):
         if row.unit_code in SENDING:
             filled_template(forms.current("dang-ky"), forms, unit, inbox /
                             f"dang-ky_{row.unit_code}.xlsx", PROVINCE, RUN_DATE)
-            people[row.unit_code] = len(unit.people)
+            people[row.unit_code] = sum(p.title != "khong_dang_ky" for p in unit.people)
     shutil.copy(SAMPLES / "hop-thu" / "dang-ky_01001.xlsx", inbox / "dang-ky_01001.xlsx")
     return root, people
 
@@ -99,13 +99,11 @@ def test_province_round_decides_the_direct_schools(province, tmp_path):
     # The commune school's file: not a unit of the Sở.
     stray = [f for f in manifest["findings"] if f["file"] == "dang-ky_01001.xlsx"]
     assert "unknown-unit" in {f["code"] for f in stray}
-    # Each direct school counted with everyone it listed, read back from the written workbook.
-    book = openpyxl.load_workbook(folder / "tong-hop-phong.xlsx", read_only=True,
-                                  data_only=True)
-    assert "Theo đơn vị" in book.sheetnames
+    # Each direct school counted with everyone who registered, read back from the workbook.
+    rows = table_rows(folder / "tong-hop-phong.xlsx", "Theo đơn vị", "Mã đơn vị")
+    assert {r["Mã đơn vị"]: r["Số đăng ký"] for r in rows if r["Mã đơn vị"] in people} == people
     feedback = sorted(p.stem for p in (folder / "phan-hoi").glob("*.xlsx"))
     assert feedback == sorted(SENDING)
-    del people
 
 
 def test_province_and_office_outputs_share_one_folder(province, tmp_path):
@@ -127,3 +125,27 @@ def test_province_and_office_outputs_share_one_folder(province, tmp_path):
     assert (year / "tinh" / "manifest.json").read_bytes() == before
     assert _consolidate(root, out).exit_code == 0
     assert (year / "tong-hop-phong.xlsx").is_file() and (year / "tinh").is_dir()
+
+
+def test_province_templates_for_the_registry_the_offices_and_the_direct_units(province,
+                                                                             tmp_path):
+    root, _ = province
+    out = tmp_path / "mau"
+    written = {}
+    for form in ("danh-muc-so", "bao-cao-ket-qua", "dang-ky", "ket-qua"):
+        result = CliRunner().invoke(main, ["templates", "--form", form, "--out", str(out),
+                                           "--config", str(root / "tdkt.toml")])
+        assert result.exit_code == 0, result.output
+        written[form] = sorted((out / SCHOOL_YEAR / f"mau-{form}").glob("*.xlsx"))
+    assert len(written["danh-muc-so"]) == 1
+    assert [len(written[f]) for f in ("dang-ky", "ket-qua")] == [len(UNITS)] * 2
+    ids = []
+    for path in written["bao-cao-ket-qua"]:
+        meta = openpyxl.load_workbook(path)["_tdkt"]
+        ids.append(tuple(meta.cell(1, c).value for c in (1, 3, 4, 5)))
+    assert ids == [("bao-cao-ket-qua", o.office_code, SCHOOL_YEAR, "ket-qua") for o in OFFICES]
+    # A Phòng has no Sở forms to write.
+    refused = CliRunner().invoke(main, ["templates", "--form", "danh-muc-so", "--out",
+                                        str(out), "--config", str(SAMPLES / "tdkt.toml")])
+    assert refused.exit_code != 0 and "không phải cấu hình của Sở" in refused.output
+    assert "Traceback" not in refused.output
