@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from pipeline import settings
 from pipeline.cli import main
 
+from .conftest import table_rows
 from .sample_province_registry import OfficeRow, write_province_registry
 from .test_province_round import CONFIG
 
@@ -87,6 +88,7 @@ def consolidated(sample_run, tmp_path_factory):
     assert result.exit_code == 0, result.output
     folder = out / "2025-2026" / "dang-ky" / "tinh"
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["_folder"] = folder
     return report, manifest, result.output
 
 
@@ -135,3 +137,39 @@ def test_province_reports_planted_faults_are_found_where_they_are(consolidated):
 def test_province_reports_the_clean_report_has_no_other_finding(consolidated):
     _, manifest, _ = consolidated
     assert [f[0] for f in _found(manifest, "bao-cao_X001.xlsx")] == ["unit-in-two-reports"]
+
+
+def test_province_reports_sum_up_in_the_sos_workbook(consolidated):
+    """The Sở's workbook, read back: per office the schools its counted report lists (the
+    reports of another year or round count nothing), the Sở's own six schools, the same by
+    cấp học, and each counted report's persons in the council's list."""
+    report, manifest, _ = consolidated
+    assert "tong-hop-tinh.xlsx" in manifest["outputs"]
+    sent = openpyxl.load_workbook(report, read_only=True)
+    units = [r for r in sent[SHEETS["units"]].iter_rows(values_only=True)
+             if isinstance(r[0], int)]
+    persons = [r for r in sent["Cá nhân"].iter_rows(values_only=True) if isinstance(r[0], int)]
+    assert len(units) > 20 and persons
+    path = manifest["_folder"] / "tong-hop-tinh.xlsx"
+    offices = {r["Mã"]: r for r in table_rows(path, "Theo Phòng", "Mã")}
+    schools = {code: r["Số đơn vị"] for code, r in offices.items() if code}
+    assert {code: r["Báo cáo"] for code, r in offices.items() if code in ("X001", "X002")} == {
+        "X001": "Hợp lệ", "X002": "Không hợp lệ"}
+    assert schools == {"X001": len(units), "X002": 0, "X003": 0, "X004": 0, "X005": 1,
+                       "X006": 1}
+    direct = [r for code, r in offices.items() if not code]
+    assert [r["Số đơn vị"] for r in direct] == [6] and direct[0]["Đã nộp"] == 0
+    levels = table_rows(path, "Theo cấp học", "Cấp học")
+    assert sum(r["Số đơn vị"] for r in levels) == len(units) + 2 + 6
+    council = table_rows(path, "Cá nhân đề nghị", "STT")
+    assert len(council) == 4 * len(persons)  # X001, X004, X005, X006 keep the persons
+
+
+def test_province_reports_the_sos_workbook_prints_clean(consolidated, tmp_path):
+    from .render import page_problems, pdf_pages, render_pdfs
+
+    path = consolidated[1]["_folder"] / "tong-hop-tinh.xlsx"
+    pages = pdf_pages(render_pdfs([path], tmp_path)[path])
+    assert page_problems(pages) == []
+    assert len(pages) <= 40, len(pages)
+    print(f"tong-hop-tinh.xlsx: {len(pages)} pages")

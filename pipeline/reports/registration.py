@@ -314,7 +314,7 @@ def write_office_workbook(result: RoundResult, path: Path) -> Path:
 PROVINCE_FORM = "bao-cao-dang-ky"
 
 
-def _registered_offers(result: RoundResult) -> dict[str, pd.DataFrame]:
+def registered_offers(result: RoundResult) -> dict[str, pd.DataFrame]:
     """Every title and form registered, one row per person or collective and proposal
     (columns kind, proposal), with the registration's own columns."""
     return {"person": el.proposals(result.staff, "person"),
@@ -330,7 +330,7 @@ def write_province_workbook(result: RoundResult, path: Path) -> Path:
     year = result.school_year
     lists = official.decided_lists(result.rules, vocabs)
     reported = official.commune_units(result.units, vocabs)
-    offers = official.commune_offers(_registered_offers(result), reported)
+    offers = official.commune_offers(registered_offers(result), reported)
     office, province = result.office, result.province
     decider = official.province_decider(result.rules, province)
     where = {"office": office.name, "locality": official.locality(office)}
@@ -385,9 +385,11 @@ def _each(batch: Sequence[Callable[[], Path]]) -> list[Path]:
     return [job() for job in batch]
 
 
-def write_reports(result: RoundResult, root: Path) -> list[Path]:
-    """Every workbook of the registration round under `root`; returns their paths."""
+def write_reports(result: RoundResult, root: Path, *, with_report: bool = True) -> list[Path]:
+    """Every workbook of the registration round under `root`; returns their paths. Without
+    `with_report`, no report to the Sở (the Sở's own round writes its direct schools')."""
     summaries = [functools.partial(write_office_workbook, result, root / OFFICE_FILE),
-                 functools.partial(write_province_workbook, result, root / PROVINCE_FILE)]
+                 *([functools.partial(write_province_workbook, result, root / PROVINCE_FILE)]
+                   if with_report else [])]
     return write_all(summaries, feedback_jobs(result, root, registration_feedback,
                                               txt("feedback_registration")))

@@ -409,10 +409,13 @@ def write_results_feedback(result: RoundResult, code: str | None, findings: list
     return write_feedback(result, findings, sub, title, path, tables=[verdicts])
 
 
-def write_results_reports(result: RoundResult, root: Path) -> list[Path]:
-    """Every workbook of the year-end round under `root`."""
+def write_results_reports(result: RoundResult, root: Path, *,
+                          with_report: bool = True) -> list[Path]:
+    """Every workbook of the year-end round under `root`. Without `with_report`, no report to
+    the Sở (the Sở's own round writes its direct schools')."""
     summaries = [functools.partial(write_results_office, result, root / OFFICE_FILE),
-                 functools.partial(write_results_province, result, root / PROVINCE_FILE),
+                 *([functools.partial(write_results_province, result, root / PROVINCE_FILE)]
+                   if with_report else []),
                  functools.partial(write_audit_workbook, result, root / AUDIT_FILE,
                                    functools.partial(_label, result))]
     feedback = functools.partial(write_results_feedback, proposals=proposals_by_unit(result))

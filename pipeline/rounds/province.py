@@ -35,7 +35,7 @@ from pipeline.rounds.commune_reports import (
     unit_findings,
 )
 from pipeline.rules.aggregate import unit_status
-from pipeline.status import label
+from pipeline.status import UnitStatus, label
 
 # The report a commune's office sends the Sở, per phase (the school round of the same name).
 REPORT_FORMS = {"dang-ky": "bao-cao-dang-ky", "ket-qua": "bao-cao-ket-qua"}
@@ -85,10 +85,14 @@ def _registry(registry: Registry, kind: str) -> Registry:
     return Registry(units=units[units[KIND] == kind].drop(columns=[KIND]))
 
 
-def _office_table(offices: Registry, chosen: dict[str, Submission]) -> pd.DataFrame:
+def _office_table(offices: Registry, chosen: dict[str, Submission],
+                  rejected: frozenset[str]) -> pd.DataFrame:
+    """Per office: its name, commune, e-mail, the status of its report (invalid when it is of
+    another school year or round) and the file chosen."""
     table = offices.units[["unit_name", "commune", "email"]].rename(
         columns={"unit_name": "office_name"}).copy()
-    table["status"] = [unit_status(chosen.get(c)) for c in table.index]
+    table["status"] = [UnitStatus.INVALID if c in rejected else unit_status(chosen.get(c))
+                       for c in table.index]
     table["file"] = [chosen[c].file if c in chosen else "" for c in table.index]
     return table
 
@@ -136,10 +140,11 @@ class ProvinceRound:
         direct = round_named(self.phase).decide(replace(
             inputs, registry=_registry(inputs.registry, UNIT), inbox=schools, options=options,
             registry_findings=()))
-        offices = _office_table(_registry(inputs.registry, OFFICE), dict(reports.chosen))
         identity = {code: identity_findings(sub, inputs.config.school_year, self.phase)
                     for code, sub in reports.chosen.items()}
         counted = {code: sub for code, sub in reports.chosen.items() if not identity[code]}
+        offices = _office_table(_registry(inputs.registry, OFFICE), dict(reports.chosen),
+                                frozenset(c for c, found in identity.items() if found))
         reported = report_tables(counted)
         direct_codes = frozenset(_registry(inputs.registry, UNIT).codes)
         findings = sorted_findings([
@@ -155,10 +160,20 @@ class ProvinceRound:
             direct=direct, offices=offices, reports=reports.submissions, reported=reported)
 
     def write(self, result: RoundResult, folder: Path) -> list[Path]:
-        """The direct schools' workbooks and feedback, written as the school round writes
-        them."""
+        """The Sở's workbook of the province, and the direct schools' workbook and feedback
+        as the school round writes them (without a report to the Sở)."""
         assert isinstance(result, ProvinceResult)
-        return round_named(self.phase).write(result.direct, folder)
+        from pipeline.reports import registration, results
+        from pipeline.reports.province import PROVINCE_SUMMARY, write_province_summary
+
+        if self.phase == "ket-qua":
+            schools = results.write_results_reports(result.direct, folder, with_report=False)
+            offers = results.passed_offers(result.direct)
+        else:
+            schools = registration.write_reports(result.direct, folder, with_report=False)
+            offers = registration.registered_offers(result.direct)
+        summary = write_province_summary(result, offers, self.phase, folder / PROVINCE_SUMMARY)
+        return sorted([summary, *schools])
 
     def manifest(self, result: RoundResult) -> dict[str, Any]:
         """The school round's additions, and each office's report."""
