@@ -173,3 +173,19 @@ def test_province_reports_the_sos_workbook_prints_clean(consolidated, tmp_path):
     assert page_problems(pages) == []
     assert len(pages) <= 40, len(pages)
     print(f"tong-hop-tinh.xlsx: {len(pages)} pages")
+
+
+def test_province_reports_each_office_gets_its_findings_at_their_cells(consolidated):
+    """The feedback of an office: its findings listed, each cell of its report marked in the
+    copy it corrects (the hidden id kept, so the copy sent back is read as its report)."""
+    _, manifest, _ = consolidated
+    feedback = manifest["_folder"] / "phan-hoi"
+    assert sorted(p.stem for p in feedback.glob("X*.xlsx")) == [f"X00{n}" for n in range(1, 7)]
+    book = openpyxl.load_workbook(feedback / "X004.xlsx")
+    assert book.sheetnames[0] == "Lỗi cần sửa"
+    listed = [[c.value for c in row] for row in book["Lỗi cần sửa"].iter_rows()]
+    codes = [r[-1] for r in listed if r and isinstance(r[0], int)]
+    assert codes == ["report-totals-differ"]
+    (_, sheet, cell, _, _), = _found(manifest, "bao-cao_X004.xlsx")
+    assert book[sheet][cell].comment is not None
+    assert book[settings.META_SHEET]["C1"].value == "X004"

@@ -97,6 +97,26 @@ def _office_table(offices: Registry, chosen: dict[str, Submission],
     return table
 
 
+def _report_feedback(result: ProvinceResult, folder: Path) -> list[Path]:
+    """One feedback workbook per office that sent a report: its findings, each linked to its
+    cell in a copy of the report it corrects and sends again (phan-hoi/<office code>.xlsx)."""
+    from pipeline.reports.feedback import write_feedback
+    from pipeline.reports.workbook import txt
+
+    target = folder / settings.FEEDBACK_DIR
+    target.mkdir(exist_ok=True)
+    paths = []
+    for code, office in result.offices.iterrows():
+        sub = result.chosen.get(code)
+        if sub is None:
+            continue
+        findings = [f for f in result.findings if f.unit == code]
+        title = txt("feedback_title", title=txt("feedback_report"), year=result.school_year,
+                    unit=office["office_name"])
+        paths.append(write_feedback(result, findings, sub, title, target / f"{code}.xlsx"))
+    return paths
+
+
 @dataclass(frozen=True)
 class ProvinceRound:
     """The Sở's round of one phase: direct schools decided, offices' reports identified."""
@@ -173,7 +193,7 @@ class ProvinceRound:
             schools = registration.write_reports(result.direct, folder, with_report=False)
             offers = registration.registered_offers(result.direct)
         summary = write_province_summary(result, offers, self.phase, folder / PROVINCE_SUMMARY)
-        return sorted([summary, *schools])
+        return sorted([summary, *schools, *_report_feedback(result, folder)])
 
     def manifest(self, result: RoundResult) -> dict[str, Any]:
         """The school round's additions, and each office's report."""
