@@ -150,9 +150,12 @@ def write_province_summary(result, direct_offers: dict[str, pd.DataFrame], phase
         book.table_sheet(txt("sheet_by_level"), txt("title_province_level", year=year),
                          by_level(units, counts, vocabs["levels"]),
                          [Col("level", txt("level"), 26), *_count_cols(sheet, counts)])
-        for subject, key in (("person", "sheet_council_persons"),
-                             ("collective", "sheet_council_collectives")):
-            book.table_sheet(txt(key), txt(f"title_{key}", year=year), lists[subject],
+        for subject, name, title in (
+                ("person", txt("sheet_council_persons"),
+                 txt("title_sheet_council_persons", year=year)),
+                ("collective", txt("sheet_council_collectives"),
+                 txt("title_sheet_council_collectives", year=year))):
+            book.table_sheet(name, title, lists[subject],
                              [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 28),
                               Col("unit_name", txt("unit"), 32),
                               Col("proposal", txt("proposal"), 30),
