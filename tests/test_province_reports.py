@@ -189,3 +189,15 @@ def test_province_reports_each_office_gets_its_findings_at_their_cells(consolida
     (_, sheet, cell, _, _), = _found(manifest, "bao-cao_X004.xlsx")
     assert book[sheet][cell].comment is not None
     assert book[settings.META_SHEET]["C1"].value == "X004"
+
+
+def test_province_reports_arrivals_of_offices_and_direct_schools(consolidated):
+    """Who sent what: a report of another year or round is invalid; the others arrived after
+    the registration deadline (15/10/2025: the run is later); the six direct schools sent
+    nothing."""
+    _, manifest, _ = consolidated
+    rows = table_rows(manifest["_folder"] / "tong-hop-tinh.xlsx", "Tình trạng nộp", "STT")
+    states = {r["Mã"]: r["Tình trạng"] for r in rows}
+    assert {states[c] for c in ("X002", "X003")} == {"Không hợp lệ"}
+    assert {states[c] for c in ("X001", "X004", "X005", "X006")} == {"Nộp muộn"}
+    assert [states[f"T000{n}"] for n in range(1, 7)] == ["Chưa nộp"] * 6

@@ -92,6 +92,25 @@ def by_level(units: pd.DataFrame, counts: list[str], levels: Vocabulary) -> pd.D
                           **_sums(sums, code, counts)} for code in levels.codes])
 
 
+def arrivals(result) -> pd.DataFrame:
+    """Who has sent what, offices then direct schools: on time, late (after the round's
+    deadline, the day its rules are read on), missing or invalid, as the Phòng's progress
+    report tells it (pipeline/reports/completeness.py)."""
+    from dataclasses import replace
+
+    from pipeline.reports.completeness import completeness
+
+    offices = result.offices.rename(columns={"office_name": "unit_name"}).assign(
+        level="", block=txt("offices_kind"))
+    direct = result.direct.units.assign(block=txt("direct_units"))
+    both = pd.concat([offices[["unit_name", "level", "block", "status"]],
+                      direct[["unit_name", "level", "block", "status"]]])
+    table = completeness(replace(result, units=both), result.rules.date, {})
+    table["state"] = table["state"].map(label)
+    table.insert(0, "seq", range(1, len(table) + 1))
+    return table
+
+
 def council_lists(result, direct_offers: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Per subject (person, collective): the offices' rows and the direct schools' offers for
     a title or form the province decides, list by list, with who sent each."""
@@ -160,6 +179,15 @@ def write_province_summary(result, direct_offers: dict[str, pd.DataFrame], phase
                               Col("unit_name", txt("unit"), 32),
                               Col("proposal", txt("proposal"), 30),
                               Col("sender", txt("sender"), 30)], totals_label=None)
+        book.table_sheet(txt("sheet_arrivals"), txt("title_arrivals", year=year,
+                                                    due=f"{result.rules.date:%d/%m/%Y}"),
+                         arrivals(result),
+                         [Col("seq", txt("seq"), 5, "int"), Col("unit_code", txt("office_code"), 9),
+                          Col("unit_name", txt("office_name"), 34),
+                          Col("block", txt("sender_kind"), 16), Col("state", txt("status"), 13),
+                          Col("arrived", "Thời điểm nhận", 14, "date"),
+                          Col("file", "Tệp đã nhận", 26),
+                          Col("days_late", "Số ngày muộn", 9, "int")], totals_label=None)
         book.findings_sheet(txt("sheet_findings"), list(result.findings),
                             title=txt("title_province_findings", year=year))
     return path
