@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -20,6 +21,7 @@ from .sample_province_registry import OfficeRow, write_province_registry
 from .test_province_round import CONFIG
 
 COVERED = {"report-wrong-year", "report-wrong-round", "report-totals-differ",
+           "report-proposal-fails",
            "unit-in-two-reports", "province-unit-in-report"}
 SHEETS = {"lists": "Báo cáo", "units": "Đơn vị"}
 OFFICES = tuple(OfficeRow(f"X00{n}", f"Phòng Văn hóa – Xã hội xã Số {n}", f"Xã Số {n}",
@@ -201,3 +203,57 @@ def test_province_reports_arrivals_of_offices_and_direct_schools(consolidated):
     assert {states[c] for c in ("X002", "X003")} == {"Không hợp lệ"}
     assert {states[c] for c in ("X001", "X004", "X005", "X006")} == {"Nộp muộn"}
     assert [states[f"T000{n}"] for n in range(1, 7)] == ["Chưa nộp"] * 6
+
+
+@pytest.fixture(scope="module")
+def results_consolidated(results_run, tmp_path_factory):
+    """The sample office's results report (X001) and a copy (X002, no units of its own) in
+    which one TTLĐXS collective has no CSTĐCS left: the Sở's results round on both."""
+    report = results_run[1] / "tong-hop-so.xlsx"
+    root = tmp_path_factory.mktemp("so-results")
+    (root / "tdkt.toml").write_text(CONFIG, encoding="utf-8")
+    write_province_registry(root / "danh-muc-so.xlsx", offices=OFFICES)
+    inbox = root / "hop-thu"
+    inbox.mkdir()
+    shutil.copy(report, inbox / "bao-cao_X001.xlsx")
+    planted = {}
+
+    def no_cstd(book):
+        _keep_first_unit(keep=0)(book)
+        ws = book["Tập thể"]
+        top = _header_row(ws)
+        title, count = _column(ws, top, "Danh hiệu thi đua"), _column(
+            ws, top, "Số đạt Chiến sĩ thi đua cơ sở")
+        row = next(r for r in range(top + 1, ws.max_row + 1)
+                   if ws.cell(r, title).value == "Tập thể lao động xuất sắc")
+        ws.cell(row, count).value = 0
+        planted["cell"] = f"{chr(ord('A') + _column(ws, top, 'Tên tập thể') - 1)}{row}"
+
+    _copy(report, inbox / "bao-cao_X002.xlsx", "X002", no_cstd)
+    out = root / "out"
+    result = CliRunner().invoke(main, ["consolidate", str(inbox), "--round", "ket-qua",
+                                       "--out", str(out), "--config", str(root / "tdkt.toml")])
+    assert result.exit_code == 0, result.output
+    folder = out / "2025-2026" / "ket-qua" / "tinh"
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return manifest | {"outputs_folder": str(folder)}, planted
+
+
+def test_province_reports_the_sos_rules_decide_again_from_the_report(results_consolidated):
+    manifest, planted = results_consolidated
+    assert manifest["round"] == "tinh-ket-qua"
+    assert [f for f in manifest["findings"] if f["file"] == "bao-cao_X001.xlsx"] == []
+    found = [(f["code"], f["sheet"], f["cell"]) for f in manifest["findings"]
+             if f["file"] == "bao-cao_X002.xlsx"]
+    assert found == [("report-proposal-fails", "Tập thể", planted["cell"])]
+
+
+def test_province_reports_council_list_shows_the_sos_verdict(results_consolidated):
+    manifest, _ = results_consolidated
+    path = Path(manifest["outputs_folder"]) / "tong-hop-tinh.xlsx"
+    rows = table_rows(path, "Tập thể đề nghị", "STT")
+    mine = [r for r in rows if r["Nơi gửi"] == OFFICES[1].office_name]
+    assert mine and sum(r["Sở xét lại"] == "Không đạt" for r in mine) == 1
+    # The clean report: nothing fails (earlier years' records are for the Sở to check).
+    assert {r["Sở xét lại"] for r in rows if r["Nơi gửi"] == OFFICES[0].office_name} <= {
+        "Đạt", "Cần kiểm tra", "Cần kiểm tra hồ sơ các năm trước"}

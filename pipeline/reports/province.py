@@ -126,7 +126,7 @@ def council_lists(result, direct_offers: dict[str, pd.DataFrame]) -> dict[str, p
         theirs = getattr(result.reported, table)
         rows = pd.concat([theirs, mine], ignore_index=True) if len(theirs) else mine
         rows = rows.reindex(columns=list(dict.fromkeys(
-            [name, "birth_date", "position", "unit_name", "level", "title",
+            [name, "birth_date", "position", "unit_code", "row", "unit_name", "level", "title",
              "collective_title", "commendation", OFFICE])))
         rows["sender"] = [names.get(c, txt("direct_units")) for c in rows[OFFICE]]
         proposal = []
@@ -139,6 +139,15 @@ def council_lists(result, direct_offers: dict[str, pd.DataFrame]) -> dict[str, p
             else:
                 proposal.append("")
         rows["proposal"] = proposal
+        verdicts = result.rechecked
+        if len(verdicts):
+            said = {(o, u, r): label(v) for o, u, r, v in zip(
+                verdicts[OFFICE], verdicts["unit_code"], verdicts["row"], verdicts["result"],
+                strict=True)}
+            rows["recheck"] = [said.get((o, u, r), "") for o, u, r in zip(
+                rows[OFFICE], rows["unit_code"], rows["row"], strict=True)]
+        else:
+            rows["recheck"] = ""
         order = {vocabs[official.KIND_VOCABS[k]].label_of(c): i for i, (k, c) in
                  enumerate(lists)}
         rows = rows.assign(_order=rows["proposal"].map(order)).sort_values(
@@ -178,7 +187,8 @@ def write_province_summary(result, direct_offers: dict[str, pd.DataFrame], phase
                              [Col("seq", txt("seq"), 5, "int"), Col("name", txt("name"), 28),
                               Col("unit_name", txt("unit"), 32),
                               Col("proposal", txt("proposal"), 30),
-                              Col("sender", txt("sender"), 30)], totals_label=None)
+                              Col("sender", txt("sender"), 30),
+                              Col("recheck", txt("recheck"), 14)], totals_label=None)
         book.table_sheet(txt("sheet_arrivals"), txt("title_arrivals", year=year,
                                                     due=f"{result.rules.date:%d/%m/%Y}"),
                          arrivals(result),

@@ -13,8 +13,9 @@ import pandas as pd
 
 from pipeline.cells import cell_address
 from pipeline.findings import Finding
-from pipeline.forms.definitions import FormSet
+from pipeline.forms.definitions import FormSet, Vocabulary
 from pipeline.ingest.submission import Submission
+from pipeline.rules.ruleset import RuleSet
 from pipeline.text import fold
 
 # The report form's tables (schemas/forms/bao-cao-*/): the counts per list, the units, the
@@ -137,4 +138,49 @@ def unit_findings(chosen: Mapping[str, Submission], reports: Reports, direct: fr
                 unit=sub.unit_code, value=f"{row.unit_code} {row.unit_name}",
                 expected=levels.by_code(level).attrs.get("name", level) if managed
                 else "đơn vị trực thuộc Sở"))
+    return found
+
+
+def rechecked(reports: Reports, rules: RuleSet, vocabs: Mapping[str, Vocabulary]
+              ) -> pd.DataFrame:
+    """The Sở's own decision on every proposal the offices passed, from the data their reports
+    carry, with the rules in force for the province's forms: one verdict per person or
+    collective and title or form (columns of eligibility.verdicts, and the office code).
+
+    Registration rules are left to check (the report carries no registration), and so are
+    the rules on earlier years' records (the Sở reads the office's `history` line)."""
+    from pipeline.rounds.results import with_months, without_registration
+    from pipeline.rules import eligibility as el
+
+    rules = without_registration(rules)
+    names = {r.id: r.name for r in rules.rules.values()}
+    out = []
+    for subject, frame in (("person", reports.staff), ("collective", reports.collectives)):
+        if frame.empty or "unit_code" not in frame:
+            continue
+        rows = with_months(frame, rules) if subject == "person" else frame
+        for office, mine in rows.groupby(OFFICE, sort=True):  # rows are per report
+            found = el.verdicts(el.decisions(mine, subject, rules, vocabs), names)
+            out.append(found.assign(**{OFFICE: office}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+        columns=["unit_code", "subject", "row", "name", "kind", "proposal", "result", "rules",
+                 "reasons", OFFICE])
+
+
+def recheck_findings(chosen: Mapping[str, Submission], verdicts: pd.DataFrame,
+                     vocabs: Mapping[str, Vocabulary]) -> list[Finding]:
+    """A proposal an office passed that the Sở's rules, read on its own report's data, do not:
+    on the report's row, with why."""
+    from pipeline.rules import eligibility as el
+
+    found = []
+    for v in verdicts[verdicts["result"] == el.FAIL].itertuples(index=False):
+        sub = chosen[getattr(v, OFFICE)]
+        table = STAFF if v.subject == "person" else COLLECTIVES
+        column = "full_name" if v.subject == "person" else "collective_name"
+        sheet, cell = _where(sub, table, column, int(v.row))
+        label = vocabs[el.PROPOSAL_COLUMNS[v.subject][v.kind]].label_of(v.proposal)
+        found.append(Finding.make("report-proposal-fails", sub.file, sheet=sheet, cell=cell,
+                                  unit=sub.unit_code, value=f"{v.name}: {label}",
+                                  expected=str(v.reasons)))
     return found

@@ -30,6 +30,8 @@ from pipeline.rounds.base import CheckedInbox, RoundInputs, RoundResult, registe
 from pipeline.rounds.commune_reports import (
     Reports,
     identity_findings,
+    recheck_findings,
+    rechecked,
     report_tables,
     totals_findings,
     unit_findings,
@@ -53,6 +55,8 @@ class ProvinceResult(RoundResult):
     offices: pd.DataFrame  # index office code: office_name, commune, email, status, file
     reports: tuple[Submission, ...]
     reported: Reports  # the tables of the reports counted (right year and round)
+    # The Sở's own verdict on each proposal of the reports (results round; empty otherwise).
+    rechecked: pd.DataFrame
 
 
 def province_round_name(phase: str) -> str:
@@ -167,17 +171,21 @@ class ProvinceRound:
                                 frozenset(c for c, found in identity.items() if found))
         reported = report_tables(counted)
         direct_codes = frozenset(_registry(inputs.registry, UNIT).codes)
+        verdicts = rechecked(reported, inputs.rules, inputs.forms.vocabs) \
+            if self.phase == "ket-qua" else pd.DataFrame(columns=["result"])
         findings = sorted_findings([
             *direct.findings, *inputs.registry_findings, *reports.findings,
             *(f for found in identity.values() for f in found),
             *totals_findings(counted, reported, inputs.forms),
-            *unit_findings(counted, reported, direct_codes, inputs.forms)])
+            *unit_findings(counted, reported, direct_codes, inputs.forms),
+            *recheck_findings(counted, verdicts, inputs.forms.vocabs)])
         fields = {f: getattr(direct, f) for f in RoundResult.__dataclass_fields__}
         return ProvinceResult(**(fields | {
             "round": self.name, "registry": inputs.registry,
             "submissions": inputs.inbox.submissions, "chosen": inputs.inbox.chosen,
             "findings": tuple(findings)}),
-            direct=direct, offices=offices, reports=reports.submissions, reported=reported)
+            direct=direct, offices=offices, reports=reports.submissions, reported=reported,
+            rechecked=verdicts)
 
     def write(self, result: RoundResult, folder: Path) -> list[Path]:
         """The Sở's workbook of the province, and the direct schools' workbook and feedback
