@@ -60,15 +60,21 @@ def _keep_first_unit(code: str | None = None, keep: int = 1):
     return change
 
 
+def _province(tmp_path_factory, name: str, report):
+    """A Sở's folder (configuration, registry of OFFICES) whose inbox holds `report` as X001's."""
+    root = tmp_path_factory.mktemp(name)
+    (root / "tdkt.toml").write_text(CONFIG, encoding="utf-8")
+    write_province_registry(root / "danh-muc-so.xlsx", offices=OFFICES)
+    (root / "hop-thu").mkdir()
+    shutil.copy(report, root / "hop-thu" / "bao-cao_X001.xlsx")
+    return root
+
+
 @pytest.fixture(scope="module")
 def consolidated(sample_run, tmp_path_factory):
     report = sample_run[1] / "tong-hop-so.xlsx"
-    root = tmp_path_factory.mktemp("so-reports")
-    (root / "tdkt.toml").write_text(CONFIG, encoding="utf-8")
-    write_province_registry(root / "danh-muc-so.xlsx", offices=OFFICES)
+    root = _province(tmp_path_factory, "so-reports", report)
     inbox = root / "hop-thu"
-    inbox.mkdir()
-    shutil.copy(report, inbox / "bao-cao_X001.xlsx")
     _copy(report, inbox / "bao-cao_X002.xlsx", "X002",
           lambda book: book[settings.META_SHEET].cell(1, 4, "2024-2025"))
     _copy(report, inbox / "bao-cao_X003.xlsx", "X003",
@@ -210,12 +216,8 @@ def results_consolidated(results_run, tmp_path_factory):
     """The sample office's results report (X001) and a copy (X002, no units of its own) in
     which one TTLĐXS collective has no CSTĐCS left: the Sở's results round on both."""
     report = results_run[1] / "tong-hop-so.xlsx"
-    root = tmp_path_factory.mktemp("so-results")
-    (root / "tdkt.toml").write_text(CONFIG, encoding="utf-8")
-    write_province_registry(root / "danh-muc-so.xlsx", offices=OFFICES)
+    root = _province(tmp_path_factory, "so-results", report)
     inbox = root / "hop-thu"
-    inbox.mkdir()
-    shutil.copy(report, inbox / "bao-cao_X001.xlsx")
     planted = {}
 
     def no_cstd(book):
