@@ -32,10 +32,16 @@ $(STAMP): pyproject.toml
 
 RESULTS_INBOX ?= input_samples/hop-thu-ket-qua
 
+# The sample commune office's two rounds, then the Sở's round of the sample province (its
+# outputs in OUT/<năm học>/dang-ky/tinh/, its history store apart from the office's).
+PROVINCE_CONFIG ?= input_samples/tinh/tdkt.toml
+PROVINCE_INBOX ?= input_samples/tinh/hop-thu-dang-ky
+
 consolidate: $(STAMP)
 	$(BIN)/tdkt consolidate $(INBOX) --out $(OUT) --config $(CONFIG)
 	$(BIN)/tdkt consolidate $(RESULTS_INBOX) --round ket-qua --registrations $(INBOX) \
 		--out $(OUT) --config $(CONFIG)
+	$(BIN)/tdkt consolidate $(PROVINCE_INBOX) --out $(OUT) --config $(PROVINCE_CONFIG)
 
 templates: $(STAMP)
 	$(BIN)/tdkt templates --out $(OUT) --config $(CONFIG)
@@ -88,6 +94,7 @@ golden: $(STAMP)
 
 samples: $(STAMP)
 	$(BIN)/python -m tests.sample_inbox input_samples
+	$(BIN)/python -m tests.sample_province input_samples/tinh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

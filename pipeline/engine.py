@@ -402,7 +402,9 @@ def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = 
     target = out / config.school_year / round_.folder
     with output_lock(out):
         clock = _StageClock()
-        with contextlib.closing(open_store(store or out / settings.STORE_FILE)) as history:
+        default = settings.PROVINCE_STORE_FILE if config.office_for().level == "tinh" \
+            else settings.STORE_FILE  # a Sở's rounds never mix with a Phòng's in one store
+        with contextlib.closing(open_store(store or out / default)) as history:
             result = consolidation(
                 inbox, config, round=round_, run_date=run_date, progress=progress,
                 forms=forms, store=history, previous=target, **options)

@@ -86,6 +86,8 @@ BACKUPS_KEPT = 3
 MIN_KEPT_SHARE = 0.5
 # The history store, in the output folder unless tdkt.toml names another place (`store = …`).
 STORE_FILE = "tdkt-lich-su.sqlite"
+# The Sở's history store, when its output folder is also a Phòng's (the samples).
+PROVINCE_STORE_FILE = "tdkt-lich-su-tinh.sqlite"
 
 # Exit codes of the command line.
 EXIT_OK = 0

@@ -148,9 +148,9 @@ def test_province_reports_the_clean_report_has_no_other_finding(consolidated):
 
 
 def test_province_reports_sum_up_in_the_sos_workbook(consolidated):
-    """The Sở's workbook, read back: per office the schools its counted report lists (the
-    reports of another year or round count nothing), the Sở's own six schools, the same by
-    cấp học, and each counted report's persons in the council's list."""
+    """The Sở's workbook, read back: per office the schools its counted report lists, each
+    school once (the reports of another year or round count nothing), the Sở's own six
+    schools, the same by cấp học, and each counted report's persons in the council's list."""
     report, manifest, _ = consolidated
     assert "tong-hop-tinh.xlsx" in manifest["outputs"]
     sent = openpyxl.load_workbook(report, read_only=True)
@@ -163,12 +163,13 @@ def test_province_reports_sum_up_in_the_sos_workbook(consolidated):
     schools = {code: r["Số đơn vị"] for code, r in offices.items() if code}
     assert {code: r["Báo cáo"] for code, r in offices.items() if code in ("X001", "X002")} == {
         "X001": "Hợp lệ", "X002": "Không hợp lệ"}
-    assert schools == {"X001": len(units), "X002": 0, "X003": 0, "X004": 0, "X005": 1,
-                       "X006": 1}
+    # X005's one school is X001's (counted under X001), X006's is the Sở's own T0001.
+    assert schools == {"X001": len(units), "X002": 0, "X003": 0, "X004": 0, "X005": 0,
+                       "X006": 0}
     direct = [r for code, r in offices.items() if not code]
     assert [r["Số đơn vị"] for r in direct] == [6] and direct[0]["Đã nộp"] == 0
     levels = table_rows(path, "Theo cấp học", "Cấp học")
-    assert sum(r["Số đơn vị"] for r in levels) == len(units) + 2 + 6
+    assert sum(r["Số đơn vị"] for r in levels) == len(units) + 6
     council = table_rows(path, "Cá nhân đề nghị", "STT")
     assert len(council) == 4 * len(persons)  # X001, X004, X005, X006 keep the persons
 

@@ -19,24 +19,13 @@ from pipeline.rounds.base import round_named
 
 from .conftest import OFFICE_FILES, SAMPLES, table_rows
 from .sample_inbox import SCHOOL_YEAR, Unit, _collectives, _people, filled_template
+from .sample_province import CONFIG as PROVINCE_CONFIG
 from .sample_province_registry import OFFICES, PROVINCE, UNITS, write_province_registry
 
 RUN_DATE = dt.date(2025, 10, 20)
-CONFIG = f"""school_year = "{SCHOOL_YEAR}"
-registry = "danh-muc-so.xlsx"
-
-[[offices]]
-name = "{PROVINCE.name}"
-parent = "{PROVINCE.parent}"
-level = "tinh"
-place = "{PROVINCE.place}"
-signer = "Giám đốc"
-
-[province_office]
-name = "Ban Thi đua – Khen thưởng tỉnh"
-parent = "UBND TỈNH AN PHÚ"
-place = "An Phú"
-"""
+# The Sở's configuration of the sample province (office level "tinh", registry
+# danh-muc-so.xlsx).
+CONFIG = PROVINCE_CONFIG
 # The direct units that send their registration (T0006 sends nothing), and a file from a
 # school of a commune, which the Sở does not manage.
 SENDING = ("T0001", "T0002", "T0003", "T0004", "T0005")

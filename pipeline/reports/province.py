@@ -47,7 +47,12 @@ def direct_units(direct: RoundResult, sheet: Sheet, vocabs: dict[str, Vocabulary
 
 
 def province_units(reported: pd.DataFrame, direct: pd.DataFrame) -> pd.DataFrame:
-    """Every school of the province once: those the offices' reports list, then the Sở's."""
+    """Every school of the province once: those the offices' reports list (a school two
+    offices report under the first, in office code order; a school the Sở manages as the
+    Sở's own), then the Sở's. Both cases are findings for the offices to settle."""
+    if len(reported):
+        reported = reported[~reported["unit_code"].isin(direct["unit_code"])]
+        reported = reported.drop_duplicates("unit_code", keep="first")
     frames = [f for f in (reported, direct) if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else direct
 
