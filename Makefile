@@ -58,7 +58,7 @@ TESTS_A := tests/test_results.py tests/test_end_to_end.py tests/test_parallel.py
 	tests/test_template.py tests/test_xlsx.py tests/test_install.py tests/test_rule_cases.py \
 	tests/test_three_years.py tests/test_spawn.py tests/test_print.py tests/test_official.py \
 	tests/test_feedback.py tests/test_prefill.py tests/test_commune_report.py \
-	tests/test_province_reports.py
+	tests/test_province_reports.py tests/test_sample_province.py
 TESTS_B := $(filter-out $(TESTS_A),$(sort $(wildcard tests/test_*.py)))
 PYTEST_B_LOG := .pytest-b.log
 

@@ -369,8 +369,9 @@ def build_province(root: Path, seed: int = SEED) -> dict[str, Any]:
                 continue
             if n == TOTALS:
                 planted.add(name, "report-totals-differ", *plant_totals(inbox / name, forms))
-                status[code] = "Hợp lệ"  # today; an error of the round does not change it
+                status[code] = "Có lỗi"
             if n in (TWICE_A, TWICE_B):
+                status[code] = "Có lỗi"
                 planted.add(name, "unit-in-two-reports", forms.current(REPORT_FORM)
                             .sheet("units").name, _unit_row_cell(inbox / name, forms,
                                                                  shared.code))
@@ -383,6 +384,7 @@ def build_province(root: Path, seed: int = SEED) -> dict[str, Any]:
         planted.file(name, code, True)
         status[code] = "Hợp lệ"
         if extra:
+            status[code] = "Có lỗi"
             planted.add(name, "province-unit-in-report", forms.current(REPORT_FORM)
                         .sheet("units").name, _unit_row_cell(inbox / name, forms,
                                                              extra[0].code))

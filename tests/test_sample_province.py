@@ -105,9 +105,9 @@ def test_sample_province_each_file_is_read_as_its_sender(province):
 
 
 def test_sample_province_offices_status(province):
-    """Today an office's status is its report's identity only: the corrupt report leaves its
-    office without a report, a report of another year is invalid, and a report whose totals
-    do not add up or that lists another office's school stays valid (a gap, see the report)."""
+    """The corrupt report leaves its office without a report, a report of another year is
+    invalid, and a report whose totals do not add up, that lists another office's school or a
+    school of the Sở's has errors."""
     expected, manifest, _, output = province
     assert {o["office"]: o["status"] for o in manifest["offices"]} == expected["offices"]
     sent = sum(state != "Chưa nộp" for state in expected["offices"].values())

@@ -21,7 +21,7 @@ import pandas as pd
 
 from pipeline import settings
 from pipeline.config import Config
-from pipeline.findings import Finding, sorted_findings
+from pipeline.findings import Finding, Severity, sorted_findings
 from pipeline.forms.definitions import FormSet
 from pipeline.ingest.province_registry import load_province_registry
 from pipeline.ingest.registry import RegistryError
@@ -89,14 +89,20 @@ def _registry(registry: Registry, kind: str) -> Registry:
     return Registry(units=units[units[KIND] == kind].drop(columns=[KIND]))
 
 
-def _office_table(offices: Registry, chosen: dict[str, Submission],
-                  rejected: frozenset[str]) -> pd.DataFrame:
+def _office_table(offices: Registry, chosen: dict[str, Submission], rejected: frozenset[str],
+                  faulty: frozenset[str | None]) -> pd.DataFrame:
     """Per office: its name, commune, e-mail, the status of its report (invalid when it is of
-    another school year or round) and the file chosen."""
+    another school year or round; with errors when the Sở's checks found one) and the file
+    chosen."""
     table = offices.units[["unit_name", "commune", "email"]].rename(
         columns={"unit_name": "office_name"}).copy()
-    table["status"] = [UnitStatus.INVALID if c in rejected else unit_status(chosen.get(c))
-                       for c in table.index]
+    statuses = []
+    for code in table.index:
+        status = UnitStatus.INVALID if code in rejected else unit_status(chosen.get(code))
+        if status is UnitStatus.VALID and code in faulty:
+            status = UnitStatus.WITH_ERRORS
+        statuses.append(status)
+    table["status"] = statuses
     table["file"] = [chosen[c].file if c in chosen else "" for c in table.index]
     return table
 
@@ -167,18 +173,20 @@ class ProvinceRound:
         identity = {code: identity_findings(sub, inputs.config.school_year, self.phase)
                     for code, sub in reports.chosen.items()}
         counted = {code: sub for code, sub in reports.chosen.items() if not identity[code]}
-        offices = _office_table(_registry(inputs.registry, OFFICE), dict(reports.chosen),
-                                frozenset(c for c, found in identity.items() if found))
         reported = report_tables(counted)
         direct_codes = frozenset(_registry(inputs.registry, UNIT).codes)
         verdicts = rechecked(reported, inputs.rules, inputs.forms.vocabs) \
             if self.phase == "ket-qua" else pd.DataFrame(columns=["result"])
+        checks = [*totals_findings(counted, reported, inputs.forms),
+                  *unit_findings(counted, reported, direct_codes, inputs.forms),
+                  *recheck_findings(counted, verdicts, inputs.forms.vocabs)]
+        offices = _office_table(
+            _registry(inputs.registry, OFFICE), dict(reports.chosen),
+            frozenset(c for c, found in identity.items() if found),
+            frozenset(f.unit for f in checks if f.severity is Severity.ERROR))
         findings = sorted_findings([
             *direct.findings, *inputs.registry_findings, *reports.findings,
-            *(f for found in identity.values() for f in found),
-            *totals_findings(counted, reported, inputs.forms),
-            *unit_findings(counted, reported, direct_codes, inputs.forms),
-            *recheck_findings(counted, verdicts, inputs.forms.vocabs)])
+            *(f for found in identity.values() for f in found), *checks])
         fields = {f: getattr(direct, f) for f in RoundResult.__dataclass_fields__}
         return ProvinceResult(**(fields | {
             "round": self.name, "registry": inputs.registry,
