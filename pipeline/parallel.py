@@ -16,7 +16,7 @@ import gc
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from typing import TypeVar
@@ -95,8 +95,27 @@ def _install(jobs: Sequence[Callable[[], object]]) -> None:
 
 def ignore_interrupt() -> None:
     """A worker's start: Ctrl-C reaches every process of the console; the parent stops the
-    run and says so, a worker must not print its own traceback."""
+    run and says so, a worker must not print its own traceback. (Then a Ctrl-C held back
+    while the worker was being forked, see `interrupt_held`, is let through: ignored.)"""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # Windows: no sigmask
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def interrupt_held() -> Iterator[None]:
+    """Hold Ctrl-C back while a child is forked: in the child, Python's own code runs before
+    the child can ignore it, and would print a KeyboardInterrupt traceback. The parent gets a
+    Ctrl-C sent meanwhile as soon as the child has started (POSIX; elsewhere nothing held)."""
+    try:
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    except (AttributeError, ValueError, OSError):  # Windows, or not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _trim_heap() -> None:

@@ -152,7 +152,8 @@ class _Reader:
         process = context.Process(
             target=_serve, args=(theirs, ours, settings.READER_MEMORY_BYTES, os.getpid(), main),
             daemon=not multiprocessing.current_process().daemon)
-        process.start()
+        with parallel.interrupt_held():
+            process.start()
         theirs.close()
         _PIPES.add(ours)
         self._process, self._connection = process, ours
@@ -188,7 +189,7 @@ def _serve(connection: Connection, parent_end: Connection, memory: int, parent: 
     _close_inherited()
     if with_parent:
         _die_with(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which ends us
+    parallel.ignore_interrupt()  # Ctrl-C is for the parent, which ends us
     # What a dying library prints (a Rust backtrace, a fault dump) is not for the user: the
     # parent reports the file, and our own errors come back with their traceback.
     faulthandler.disable()

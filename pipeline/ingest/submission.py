@@ -224,11 +224,11 @@ def _unit_of(book: RawBook, tables: Mapping[str, Table], fields: Mapping[str, An
                     expected="tên một đơn vị có trong danh mục ở đầu danh sách")]
     if code is None:
         return None, [Finding.make("unknown-unit", file, value="(không ghi mã đơn vị)",
-                                   expected="ô “Mã đơn vị” có mã do Phòng cấp")]
+                                   expected="ô “Mã đơn vị” có mã do cơ quan tổng hợp cấp")]
     code = str(code)
     if code not in registry.codes:
         return None, [Finding.make("unknown-unit", file, value=code,
-                                   expected="một mã đơn vị có trong danh mục của Phòng")]
+                                   expected="một mã đơn vị có trong danh mục")]
     return code, []
 
 
