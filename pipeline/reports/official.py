@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from xlsxwriter.worksheet import Worksheet
@@ -32,12 +33,14 @@ from pipeline.reports.workbook import (
     NATION,
     ROW_MAX_LINES,
     Col,
+    Letterhead,
     ReportBook,
     _fitted,
     letterhead_split,
     line_height,
     table_widths,
     text_lines,
+    txt,
 )
 from pipeline.rules.ruleset import RuleSet
 from pipeline.texts import render, text
@@ -428,3 +431,40 @@ def province_lists(rules: RuleSet) -> list[tuple[str, str]]:
     rule = rules.rules.get("province.decides")
     params = rule.params if rule is not None else {}
     return [(kind, code) for kind, codes in params.items() for code in codes]
+
+
+# The count column of a round's unit table holding a report column's code (kind, code), per
+# round: registrations in October, passes at year end.
+REPORT_COUNT_KEYS: dict[str, Callable[[str, str], str]] = {
+    "dang-ky": lambda kind, code: {"title": f"title:{code}",
+                                   "collective_title": f"collective:{code}"}.get(kind, ""),
+    "ket-qua": "title:{}:{}".format,
+}
+
+
+def write_report(path: Path, result, form: Form, doc: Document, offers: dict[str, pd.DataFrame],
+                 units: pd.DataFrame, title: str,
+                 screen: Mapping[str, frozenset[str]] | None = None) -> Path:
+    """The report an office sends the Sở (form bao-cao-*): the document with one line per
+    list the province decides, every school of `units`, the persons and the collectives of
+    `offers` list by list, and the hidden id. `screen`: per table, the columns shown on screen
+    only."""
+    vocabs, year, screen = result.forms.vocabs, result.school_year, screen or {}
+    lists = decided_lists(result.rules, vocabs)
+    counts, schools, staff, groups = (form.sheet(i) for i in ("lists", "units", "staff",
+                                                               "collectives"))
+    people = in_list_order(offers["person"], lists, "person", units)
+    chosen = in_list_order(offers["collective"], lists, "collective", units)
+    with ReportBook(path, Letterhead.of(result.office, result.run_date), title) as book:
+        document_sheet(book, counts.name, doc,
+                       form_frame(counts_frame(offers, lists, result.rules, vocabs), counts,
+                                  vocabs),
+                       form_cols(counts, totals=True), totals_label=txt("totals"))
+        form_sheet(book, schools, t("sheet_title", title=schools.title, year=year), doc,
+                   units_frame(units, schools, vocabs, REPORT_COUNT_KEYS[result.round]))
+        for sheet, frame in ((staff, people), (groups, chosen)):
+            form_sheet(book, sheet, t("sheet_title", title=sheet.title, year=year), doc,
+                       form_frame(frame, sheet, vocabs),
+                       screen=screen.get(sheet.id, frozenset()))
+        write_meta(book, meta_values(form, result.office, year, result.round))
+    return path

@@ -6,7 +6,6 @@ each once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -20,12 +19,6 @@ from pipeline.status import label
 PROVINCE_SUMMARY = "tong-hop-tinh.xlsx"
 OFFICE = "office_code"
 DIRECT = ""  # the office code of the Sở's own schools in the province's tables
-# The count column of a school round's unit table holding a report column's code, per phase.
-COUNT_KEYS: dict[str, Callable[[str, str], str]] = {
-    "dang-ky": lambda kind, code: {"title": f"title:{code}",
-                                   "collective_title": f"collective:{code}"}.get(kind, ""),
-    "ket-qua": "title:{}:{}".format,
-}
 
 
 def count_columns(sheet: Sheet, vocabs: dict[str, Vocabulary]) -> list[str]:
@@ -41,7 +34,7 @@ def direct_units(direct: RoundResult, sheet: Sheet, vocabs: dict[str, Vocabulary
     out["submitted"] = ["yes" if n else "no" for n in units["submitted"]]
     out["staff_registry"] = units["staff_registry"].astype(int)
     for column in count_columns(sheet, vocabs):
-        key = COUNT_KEYS[phase](official.count_kind(column, vocabs) or "", column)
+        key = official.REPORT_COUNT_KEYS[phase](official.count_kind(column, vocabs) or "", column)
         out[column] = units[key].astype(int) if key in units else 0
     return out.assign(**{OFFICE: DIRECT})
 

@@ -328,7 +328,6 @@ def write_province_workbook(result: RoundResult, path: Path) -> Path:
     vocabs = result.forms.vocabs
     form = result.forms.current(PROVINCE_FORM)
     year = result.school_year
-    lists = official.decided_lists(result.rules, vocabs)
     reported = official.commune_units(result.units, vocabs)
     offers = official.commune_offers(registered_offers(result), reported)
     office, province = result.office, result.province
@@ -343,28 +342,8 @@ def write_province_workbook(result: RoundResult, path: Path) -> Path:
                          expected=int(reported["expected"].sum())),),
         closing=(official.t("registration_closing", decider=decider,
                             province=official.addressee(province), **where),))
-    counts, units, staff, groups = (form.sheet(i) for i in ("lists", "units", "staff",
-                                                             "collectives"))
-    keys = {"title": "title:{}", "collective_title": "collective:{}"}
-    people = official.in_list_order(offers["person"], lists, "person", reported)
-    chosen = official.in_list_order(offers["collective"], lists, "collective", reported)
-    with ReportBook(path, Letterhead.of(office, result.run_date),
-                    f"Báo cáo đăng ký thi đua năm học {year}") as book:
-        official.document_sheet(
-            book, counts.name, doc, official.form_frame(
-                official.counts_frame(offers, lists, result.rules, vocabs), counts, vocabs),
-            official.form_cols(counts, totals=True), totals_label=txt("totals"))
-        official.form_sheet(book, units, official.t("sheet_title", title=units.title, year=year),
-                            doc, official.units_frame(
-                                reported, units, vocabs,
-                                lambda kind, code: keys.get(kind, "").format(code)))
-        official.form_sheet(book, staff, official.t("sheet_title", title=staff.title, year=year),
-                            doc, official.form_frame(people, staff, vocabs))
-        official.form_sheet(book, groups, official.t("sheet_title", title=groups.title,
-                                                     year=year),
-                            doc, official.form_frame(chosen, groups, vocabs))
-        official.write_meta(book, official.meta_values(form, office, year, result.round))
-    return path
+    return official.write_report(path, result, form, doc, offers, reported,
+                                 f"Báo cáo đăng ký thi đua năm học {year}")
 
 
 def write_all(jobs: list[Callable[[], Path]], feedback: list[Callable[[], Path]]) -> list[Path]:

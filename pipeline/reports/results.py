@@ -321,7 +321,6 @@ def write_results_province(result: RoundResult, path: Path) -> Path:
     office, province = result.office, result.province
     decider = official.province_decider(result.rules, province)
     where = {"office": office.name, "locality": official.locality(office)}
-    lists = official.decided_lists(result.rules, vocabs)
     reported = official.commune_units(result.units, vocabs)
     offers = official.commune_offers(passed_offers(result), reported)
     doc = official.Document(
@@ -332,28 +331,8 @@ def write_results_province(result: RoundResult, path: Path) -> Path:
                          province=official.addressee(province), **where),),
         closing=(official.t("results_closing", province=official.addressee(province),
                             **where),))
-    counts, units, staff, groups = (form.sheet(i) for i in ("lists", "units", "staff",
-                                                             "collectives"))
-    people = official.in_list_order(offers["person"], lists, "person", reported)
-    chosen = official.in_list_order(offers["collective"], lists, "collective", reported)
-    with ReportBook(path, Letterhead.of(office, result.run_date),
-                    f"Đề nghị khen thưởng năm học {year}") as book:
-        official.document_sheet(
-            book, counts.name, doc, official.form_frame(
-                official.counts_frame(offers, lists, result.rules, vocabs), counts, vocabs),
-            official.form_cols(counts, totals=True), totals_label=txt("totals"))
-        official.form_sheet(book, units, official.t("sheet_title", title=units.title, year=year),
-                            doc, official.units_frame(reported, units, vocabs,
-                                                      "title:{}:{}".format))
-        official.form_sheet(book, staff, official.t("sheet_title", title=staff.title, year=year),
-                            doc, official.form_frame(people, staff, vocabs),
-                            screen=_SCREEN["staff"])
-        official.form_sheet(book, groups, official.t("sheet_title", title=groups.title,
-                                                     year=year),
-                            doc, official.form_frame(chosen, groups, vocabs),
-                            screen=_SCREEN["collectives"])
-        official.write_meta(book, official.meta_values(form, office, year, result.round))
-    return path
+    return official.write_report(path, result, form, doc, offers, reported,
+                                 f"Đề nghị khen thưởng năm học {year}", screen=_SCREEN)
 
 
 def write_waiting_sheet(book: ReportBook, result: RoundResult) -> None:
