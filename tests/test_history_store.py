@@ -395,11 +395,11 @@ def _v4_store(path: Path) -> None:
     conn.close()
 
 
-def test_store_migrates_schema_4_to_5(tmp_path):
+def test_store_migrates_schema_4_to_6(tmp_path):
     path = tmp_path / "kho.sqlite"
     _v4_store(path)
     with Store.open(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
         assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert [p["birth_date"] for p in store.persons()] == [None, None, "1980-01-02"]
         assert [(a["school_year"], a["code"]) for a in store.awards_of(3)] == [
@@ -411,14 +411,14 @@ def test_store_migrates_schema_4_to_5(tmp_path):
         assert store.round_approval("2025-2026", "ket-qua") is None
 
 
-def test_store_migrates_the_v3_store_to_5_with_every_spelling(tmp_path):
+def test_store_migrates_the_v3_store_to_6_with_every_spelling(tmp_path):
     path = tmp_path / "tdkt-lich-su.sqlite"
     with gzip.open(V3 / "tdkt-lich-su.sqlite.gz", "rb") as packed, path.open("wb") as plain:
         shutil.copyfileobj(packed, plain)
     with sqlite3.connect(path) as old:
         persons = old.execute("SELECT count(*) FROM persons").fetchone()[0]
     with Store.open(path) as store:
-        assert store.schema_version == 5
+        assert store.schema_version == 6
         spelled = store.execute("SELECT count(DISTINCT person_id) FROM person_names")
         assert spelled.fetchone()[0] == persons
         assert store.persons_named("dinh duc binh")[0]["full_name"] == "Đinh Đức Bình"

@@ -213,6 +213,72 @@ def test_province_reports_arrivals_of_offices_and_direct_schools(consolidated):
     assert [states[f"T000{n}"] for n in range(1, 7)] == ["Chưa nộp"] * 6
 
 
+def test_province_reports_the_store_keeps_each_row_with_its_office(consolidated):
+    """The Sở's history store: every unit, person and registration of each counted report
+    with the office that reported it; the Sở's own schools with none; the reports of another
+    year or round recorded as inputs only."""
+    import contextlib
+    import sqlite3
+
+    report, manifest, _ = consolidated
+    store = manifest["_folder"].parents[2] / settings.PROVINCE_STORE_FILE
+    sent = openpyxl.load_workbook(report, read_only=True)
+    units = [r for r in sent[SHEETS["units"]].iter_rows(values_only=True)
+             if isinstance(r[0], int)]
+    staff = [list(r) for r in sent["Cá nhân"].iter_rows(values_only=True)]
+    head = next(i for i, r in enumerate(staff) if r and r[0] == "STT")
+    title, form = (staff[head].index(h) for h in ("Danh hiệu thi đua", "Hình thức khen thưởng"))
+    people = [r for r in staff[head + 1:] if isinstance(r[0], int)]
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        def rows(sql: str) -> list[tuple]:
+            return db.execute(sql + " AND run_id = (SELECT id FROM runs WHERE round = "
+                              "'tinh-dang-ky')").fetchall()
+
+        by_office: dict = {}
+        for office, code in rows("SELECT office, unit_code FROM units WHERE 1"):
+            by_office.setdefault(office, set()).add(code)
+        persons = rows("SELECT office, full_name, person_id FROM staff WHERE office = 'X001'")
+        proposals = rows("SELECT result, count(*) FROM proposals WHERE office = 'X001' "
+                         "AND subject = 'person' GROUP BY result")
+    assert by_office == {None: {f"T000{n}" for n in range(1, 7)},
+                         "X001": {r[1] for r in units}, "X005": {units[0][1]},
+                         "X006": {"T0001"}}
+    assert sorted(p[1] for p in persons) == sorted({r[1] for r in people})
+    assert all(p[2] is not None for p in persons)
+    assert proposals == [("registered", sum(bool(r[title]) + bool(r[form]) for r in people))]
+
+
+def test_province_reports_a_corrupt_report_reaches_the_office_its_name_gives(sample_run,
+                                                                              tmp_path_factory):
+    """A report that cannot be opened is tied to the office whose code its file name holds:
+    the office shows that it sent something unusable and its feedback says why; a file whose
+    name names no office stays among the files of no known sender."""
+    report = sample_run[1] / "tong-hop-so.xlsx"
+    root = _province(tmp_path_factory, "so-corrupt", report)
+    data = report.read_bytes()
+    (root / "hop-thu" / "Bao cao x002 (gui lai).xlsx").write_bytes(data[: len(data) // 3])
+    (root / "hop-thu" / "bao-cao.xlsx").write_bytes(data[: len(data) // 4])
+    out = root / "out"
+    result = CliRunner().invoke(main, ["consolidate", str(root / "hop-thu"), "--out", str(out),
+                                       "--config", str(root / "tdkt.toml")])
+    assert result.exit_code == 0, result.output
+    folder = out / "2025-2026" / "dang-ky" / "tinh"
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    offices = {o["office"]: (o["status"], o["file"]) for o in manifest["offices"]}
+    assert offices["X002"] == ("Không hợp lệ", "Bao cao x002 (gui lai).xlsx")
+    assert offices["X003"] == ("Chưa nộp", None)
+    assert [(f["code"], f["unit"]) for f in manifest["findings"]
+            if f["file"] == "Bao cao x002 (gui lai).xlsx"] == [("unreadable-workbook", "X002")]
+    book = openpyxl.load_workbook(folder / "phan-hoi" / "X002.xlsx", read_only=True)
+    listed = [r for r in book["Lỗi cần sửa"].iter_rows(values_only=True)
+              if r and isinstance(r[0], int)]
+    assert [r[-1] for r in listed] == ["unreadable-workbook"]
+    assert [p.name for p in (folder / "phan-hoi" / "khong-xac-dinh").iterdir()] == [
+        "bao-cao.xlsx"]
+    rows = table_rows(folder / "tong-hop-tinh.xlsx", "Tình trạng nộp", "STT")
+    assert {r["Mã"]: r["Tình trạng"] for r in rows}["X002"] == "Không hợp lệ"
+
+
 @pytest.fixture(scope="module")
 def results_consolidated(results_run, tmp_path_factory):
     """The sample office's results report (X001) and a copy (X002, no units of its own) in
@@ -261,3 +327,23 @@ def test_province_reports_council_list_shows_the_sos_verdict(results_consolidate
     # The clean report: nothing fails (earlier years' records are for the Sở to check).
     assert {r["Sở xét lại"] for r in rows if r["Nơi gửi"] == OFFICES[0].office_name} <= {
         "Đạt", "Cần kiểm tra", "Cần kiểm tra hồ sơ các năm trước"}
+
+
+def test_province_reports_the_store_keeps_the_sos_verdict_on_each_proposal(
+        results_consolidated):
+    """At year end each proposal of a report is recorded with the office and the Sở's own
+    verdict: the planted collective of X002 failed, the same collective of X001 did not."""
+    import contextlib
+    import sqlite3
+
+    manifest, _ = results_consolidated
+    store = Path(manifest["outputs_folder"]).parents[2] / settings.PROVINCE_STORE_FILE
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        found = db.execute(
+            "SELECT office, name, result FROM proposals WHERE kind = 'collective_title' "
+            "AND code = 'tt_lao_dong_xuat_sac' AND run_id = (SELECT id FROM runs WHERE "
+            "round = 'tinh-ket-qua') ORDER BY office, name").fetchall()
+    failed = [(o, n) for o, n, r in found if r == "fail"]
+    assert len(failed) == 1 and failed[0][0] == "X002"
+    assert [r for o, n, r in found if (o, n) == ("X001", failed[0][1])] in (["pass"], ["check"])
+    assert {r for _, _, r in found} <= {"pass", "check", "fail"}

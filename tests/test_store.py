@@ -113,7 +113,7 @@ def _contents(store: Store) -> dict[str, list[tuple]]:
 
 def test_store_new_has_current_schema(tmp_path: Path, db: Store) -> None:
     assert (tmp_path / "history" / "tdkt.sqlite").exists()
-    assert db.schema_version == SCHEMA_VERSION == len(database.MIGRATIONS) == 5
+    assert db.schema_version == SCHEMA_VERSION == len(database.MIGRATIONS) == 6
     assert _tables(db) >= TABLES
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -320,7 +320,7 @@ def test_store_migrates_the_store_tdkt_0_1_wrote(tmp_path: Path) -> None:
                                           "units.status: Hợp lệ"]
 
     with Store.open(path) as store:
-        assert store.schema_version == 5
+        assert store.schema_version == 6
         assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         statuses = dict(store.execute("SELECT status, count(*) FROM units GROUP BY status"))
         migrated = store.unit_status_counts("2025-2026", "dang-ky")
@@ -329,7 +329,10 @@ def test_store_migrates_the_store_tdkt_0_1_wrote(tmp_path: Path) -> None:
     assert sum(migrated.values()) == 46
     assert _labels_left(path) == []
     with sqlite3.connect(path) as plain:
-        assert plain.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert plain.execute("PRAGMA user_version").fetchone()[0] == 6
+        # Rows read before the Sở's round existed came through no other office.
+        assert plain.execute("SELECT count(*) FROM units WHERE office IS NOT NULL"
+                             ).fetchone()[0] == 0
 
     # `tdkt history` reads the migrated store exactly as tdkt 0.1 read its own.
     assert _history(path, "01001") == (V3 / "history-01001.txt").read_text(encoding="utf-8")

@@ -13,6 +13,8 @@ this round (issue 15); today it decides the direct schools and checks each repor
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -69,11 +71,39 @@ def is_province(config: Config) -> bool:
     return config.office_for().level == "tinh"
 
 
-def split_inbox(inbox: CheckedInbox, report_form: str) -> tuple[CheckedInbox, CheckedInbox]:
-    """The schools' files and the offices' reports, each with its chosen submissions."""
+def named_office(file: str, offices: Iterable[str]) -> str | None:
+    """The one office code the file's name holds as a word ("bao-cao_X008.xlsx" → "X008"),
+    or None when it names none or several."""
+    words = {w.casefold() for w in re.split(r"[^0-9A-Za-z]+", Path(file).stem) if w}
+    named = [code for code in offices if code.casefold() in words]
+    return named[0] if len(named) == 1 else None
+
+
+def by_file_name(inbox: CheckedInbox, offices: Iterable[str]) -> CheckedInbox:
+    """The inbox with each file that could not be read (no form found) and whose name names
+    one office tied to that office: its findings then reach the office's feedback, and the
+    office shows that it sent something unusable rather than nothing."""
+    codes = tuple(offices)
+    subs = []
+    for sub in inbox.submissions:
+        code = named_office(sub.file, codes) if sub.form is None and not sub.unit_code \
+            else None
+        if code is not None:
+            sub = replace(sub, unit_code=code,
+                          intake=tuple(replace(f, unit=code) for f in sub.intake))
+        subs.append(sub)
+    return replace(inbox, submissions=tuple(subs))
+
+
+def split_inbox(inbox: CheckedInbox, report_form: str,
+                offices: frozenset[str] = frozenset()) -> tuple[CheckedInbox, CheckedInbox]:
+    """The schools' files and the offices' reports (a file tied to an office by its name
+    counts as a report), each with its chosen submissions."""
 
     def is_report(sub: Submission) -> bool:
-        return sub.form is not None and sub.form.form == report_form
+        if sub.form is None:
+            return sub.unit_code in offices
+        return sub.form.form == report_form
 
     parts = []
     for wanted in (False, True):
@@ -89,21 +119,27 @@ def _registry(registry: Registry, kind: str) -> Registry:
     return Registry(units=units[units[KIND] == kind].drop(columns=[KIND]))
 
 
-def _office_table(offices: Registry, chosen: dict[str, Submission], rejected: frozenset[str],
+def _office_table(offices: Registry, reports: CheckedInbox, rejected: frozenset[str],
                   faulty: frozenset[str | None]) -> pd.DataFrame:
     """Per office: its name, commune, e-mail, the status of its report (invalid when it is of
-    another school year or round; with errors when the Sở's checks found one) and the file
-    chosen."""
+    another school year or round, or when no file it sent could be read; with errors when the
+    Sở's checks found one) and the file chosen (else the last it sent)."""
     table = offices.units[["unit_name", "commune", "email"]].rename(
         columns={"unit_name": "office_name"}).copy()
+    sent = {s.unit_code: s.file for s in reports.submissions if s.unit_code}
     statuses = []
     for code in table.index:
-        status = UnitStatus.INVALID if code in rejected else unit_status(chosen.get(code))
+        chosen = reports.chosen.get(code)
+        if code in rejected or (chosen is None and code in sent):
+            status = UnitStatus.INVALID
+        else:
+            status = unit_status(chosen)
         if status is UnitStatus.VALID and code in faulty:
             status = UnitStatus.WITH_ERRORS
         statuses.append(status)
     table["status"] = statuses
-    table["file"] = [chosen[c].file if c in chosen else "" for c in table.index]
+    table["file"] = [reports.chosen[c].file if c in reports.chosen else sent.get(c, "")
+                     for c in table.index]
     return table
 
 
@@ -116,8 +152,9 @@ def _report_feedback(result: ProvinceResult, folder: Path) -> list[Path]:
     target = folder / settings.FEEDBACK_DIR
     target.mkdir(exist_ok=True)
     paths = []
+    sent = {s.unit_code: s for s in result.reports if s.unit_code}
     for code, office in result.offices.iterrows():
-        sub = result.chosen.get(code)
+        sub = result.chosen.get(code, sent.get(code))
         if sub is None:
             continue
         findings = [f for f in result.findings if f.unit == code]
@@ -164,7 +201,9 @@ class ProvinceRound:
     def decide(self, inputs: RoundInputs) -> ProvinceResult:
         """The direct schools decided by the school round of the phase; the offices' reports
         identified, the newest of each office chosen."""
-        schools, reports = split_inbox(inputs.inbox, REPORT_FORMS[self.phase])
+        office_codes = frozenset(_registry(inputs.registry, OFFICE).codes)
+        inbox = by_file_name(inputs.inbox, sorted(office_codes))
+        schools, reports = split_inbox(inbox, REPORT_FORMS[self.phase], office_codes)
         options = dict(inputs.options)
         options.setdefault("registration_round", province_round_name("dang-ky"))
         direct = round_named(self.phase).decide(replace(
@@ -181,7 +220,7 @@ class ProvinceRound:
                   *unit_findings(counted, reported, direct_codes, inputs.forms),
                   *recheck_findings(counted, verdicts, inputs.forms.vocabs)]
         offices = _office_table(
-            _registry(inputs.registry, OFFICE), dict(reports.chosen),
+            _registry(inputs.registry, OFFICE), reports,
             frozenset(c for c, found in identity.items() if found),
             frozenset(f.unit for f in checks if f.severity is Severity.ERROR))
         findings = sorted_findings([
@@ -190,7 +229,7 @@ class ProvinceRound:
         fields = {f: getattr(direct, f) for f in RoundResult.__dataclass_fields__}
         return ProvinceResult(**(fields | {
             "round": self.name, "registry": inputs.registry,
-            "submissions": inputs.inbox.submissions, "chosen": inputs.inbox.chosen,
+            "submissions": inbox.submissions, "chosen": inputs.inbox.chosen,
             "findings": tuple(findings)}),
             direct=direct, offices=offices, reports=reports.submissions, reported=reported,
             rechecked=verdicts)

@@ -22,7 +22,7 @@ from typing import Any
 from pipeline.status import UnitStatus
 from pipeline.text import fold
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 10_000
 
 # MIGRATIONS[i] upgrades a store from version i to i + 1. Never edit a shipped entry: stores
@@ -185,17 +185,29 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (school_year, round)
     );
     """,
+    # 5 → 6: the office a unit, a person, a proposal or a decision came through — the code of
+    # the commune office whose report the Sở's round read it from; NULL for what the
+    # consolidating office read from its own schools' files (every row of a Phòng's round, the
+    # Sở's direct schools).
+    """
+    ALTER TABLE units ADD COLUMN office TEXT;
+    ALTER TABLE staff ADD COLUMN office TEXT;
+    ALTER TABLE proposals ADD COLUMN office TEXT;
+    ALTER TABLE decisions ADD COLUMN office TEXT;
+    CREATE INDEX units_office ON units (office);
+    """,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 _COLUMNS = {
     "inputs": ("file", "sha256", "unit_code", "classification"),
-    "units": ("unit_code", "unit_name", "level", "block", "status"),
+    "units": ("unit_code", "unit_name", "level", "block", "status", "office"),
     "staff": ("person_id", "unit_code", "row", "full_name", "birth_date", "sex", "position",
-              "staff_group", "grade"),
-    "proposals": ("person_id", "unit_code", "subject", "name", "kind", "code", "result"),
+              "staff_group", "grade", "office"),
+    "proposals": ("person_id", "unit_code", "subject", "name", "kind", "code", "result",
+                  "office"),
     "decisions": ("unit_code", "person_id", "name", "kind", "code", "rule_id", "result",
-                  "citation"),
+                  "citation", "office"),
     "findings": ("file", "sheet", "cell", "code", "severity", "value", "expected", "message",
                  "unit"),
 }
@@ -788,10 +800,11 @@ def _status_code(value: object) -> str | None:
 def _registrations(run: RoundRecord) -> list[dict]:
     """Each person's title and commendation as a proposal not already in `run.proposals`."""
     known = {(p.get("person_id"), p.get("kind"), p.get("code")) for p in run.proposals}
-    result = "registered" if run.round == REGISTRATION_ROUND else "proposed"
+    # The Sở's registration round ("tinh-dang-ky") registers as the schools' does.
+    result = "registered" if run.round.endswith(REGISTRATION_ROUND) else "proposed"
     return [{"person_id": person["person_id"], "unit_code": person.get("unit_code"),
              "subject": "person", "name": person.get("full_name"), "kind": kind,
-             "code": person[kind], "result": result}
+             "code": person[kind], "result": result, "office": person.get("office")}
             for person in run.people for kind in ("title", "commendation")
             if person.get(kind) and person[kind] != NOT_REGISTERED
             and (person["person_id"], kind, person[kind]) not in known]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
+from typing import Any
 
 import pandas as pd
 
@@ -182,10 +184,101 @@ def _int(value: object) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
 
 
+# What the Sở's round read from the communes' reports (commune_reports.Reports): the office
+# column of its rows, and the person columns kept.
+OFFICE = "office_code"
+_PERSON = ("unit_code", "full_name", "birth_date", "sex", "position", "staff_group", "grade")
+_PROPOSAL_KINDS = {"person": ("title", "commendation"),
+                   "collective": ("collective_title", "commendation")}
+
+
+def reported_persons(staff: pd.DataFrame) -> pd.DataFrame:
+    """The persons of the reports' staff tables, once per office and person (a report lists a
+    person once per title or form), on the row they are first listed."""
+    if staff.empty or "full_name" not in staff:
+        return pd.DataFrame(columns=[OFFICE, "row", *_PERSON])
+    people = staff.assign(**{c: staff.get(c) for c in _PERSON})
+    return people.drop_duplicates([OFFICE, "unit_code", "full_name", "birth_date"])[
+        [OFFICE, "row", *_PERSON]].reset_index(drop=True)
+
+
+def _person_key(row: dict) -> tuple[str, str, str, str | None]:
+    """A reported person's office, unit, name and birth date (a missing date as None)."""
+    return (row[OFFICE], row["unit_code"], row["full_name"], _iso(row.get("birth_date")))
+
+
+def _reported_proposals(reported: Any, person_of: dict, verdicts: pd.DataFrame,
+                        registration: bool) -> list[dict]:
+    """One proposal per report row and title or form, with the Sở's verdict on it at year end
+    (its re-check), 'registered' in the registration round."""
+    result_of = {} if verdicts.empty else {
+        (getattr(v, OFFICE), v.subject, int(v.row), v.kind, v.proposal): v.result
+        for v in verdicts.itertuples(index=False)}
+    out = []
+    for subject, frame in (("person", reported.staff), ("collective", reported.collectives)):
+        name = "full_name" if subject == "person" else "collective_name"
+        for r in _records(frame) if not frame.empty else []:
+            for kind in _PROPOSAL_KINDS[subject]:
+                code = r.get(kind)
+                if not isinstance(code, str) or not code or code == "khong_dang_ky":
+                    continue
+                person = person_of.get(_person_key(r)) if subject == "person" else None
+                result = "registered" if registration else result_of.get(
+                    (r[OFFICE], subject, int(r["row"]), kind, code), "proposed")
+                out.append({"person_id": _int(person), "unit_code": r["unit_code"],
+                            "subject": subject, "name": r[name], "kind": kind, "code": code,
+                            "result": result, "office": r[OFFICE]})
+    return out
+
+
+def province_record(result: Any, ids: pd.Series, run_at: str) -> RoundRecord:
+    """What the store keeps of a Sở's round: its direct schools as a school round's record
+    (`ids`: the person ids of their staff, then of the reports' persons), and every unit,
+    person and proposal of the counted reports with the office that reported it."""
+    direct = result.direct
+    own = len(direct.staff)
+    base = round_record(direct, direct.staff.assign(person_id=ids.iloc[:own].to_numpy()),
+                        run_at)
+    persons = reported_persons(result.reported.staff).assign(
+        person_id=ids.iloc[own:].to_numpy())
+    people = [{"person_id": _int(p["person_id"]), "unit_code": p["unit_code"],
+               "row": int(p["row"]), "full_name": p["full_name"],
+               "birth_date": _iso(p.get("birth_date")), "sex": p.get("sex"),
+               "position": p.get("position"), "staff_group": p.get("staff_group"),
+               "grade": p.get("grade"), "office": p[OFFICE]} for p in _records(persons)]
+    person_of = {_person_key(p): p["person_id"] for p in _records(persons)}
+    units = [{"unit_code": u["unit_code"], "unit_name": u.get("unit_name"),
+              "level": u.get("level"), "block": u.get("block"), "status": None,
+              "office": u[OFFICE]}
+             for u in (_records(result.reported.units) if not result.reported.units.empty
+                       else [])]
+    registration = result.round.endswith(REGISTRATION_ROUND)
+    proposals = _reported_proposals(result.reported, person_of, result.rechecked,
+                                    registration)
+    return replace(
+        base, round=result.round, units=[*base.units, *units], people=[*base.people, *people],
+        proposals=[*base.proposals, *proposals],
+        inputs=[{"file": s.file, "sha256": s.sha256, "unit_code": s.unit_code,
+                 "classification": s.status.value} for s in result.submissions],
+        findings=[f.to_dict() for f in result.findings])
+
+
 def record(store: Store, result: RoundResult, run_at: str) -> pd.DataFrame:
     """Write the round to the store in one transaction: person ids (new persons added) and the
-    round's rows, replacing that round's earlier record. Returns the matches to confirm."""
+    round's rows, replacing that round's earlier record. Returns the matches to confirm.
+
+    A Sở's round (one with `direct` schools and `reported` tables) records its direct schools
+    and every person of the communes' reports, matched against the store together."""
     with store.transaction():
-        ids, notes = assign_person_ids(store, result.staff, result.school_year)
-        store.record_round(round_record(result, result.staff.assign(person_id=ids), run_at))
+        if hasattr(result, "reported"):
+            staff = pd.concat([result.direct.staff[["unit_code", "full_name", "birth_date"]],
+                               reported_persons(result.reported.staff)[
+                                   ["unit_code", "full_name", "birth_date"]]],
+                              ignore_index=True)
+            ids, notes = assign_person_ids(store, staff, result.school_year)
+            store.record_round(province_record(result, ids, run_at))
+        else:
+            ids, notes = assign_person_ids(store, result.staff, result.school_year)
+            store.record_round(round_record(result, result.staff.assign(person_id=ids),
+                                            run_at))
     return notes
