@@ -509,28 +509,54 @@ def check(files: tuple[Path, ...], config_path: Path, year: str | None) -> None:
     from pipeline.forms.definitions import load_forms
     from pipeline.ingest.normalize import Context
 
+    from pipeline.rounds.base import round_named
+    from pipeline.rounds.province import REPORT_FORMS, is_province, province_round_name
+
     for file in files:
         if not file.is_file():
             _fail(_say("no_file", path=file))
     config = _config(config_path, year)
+    province = is_province(config)
     try:
         forms = load_forms()
-        registry, _ = load_registry(config.registry, forms)
+        if province:  # the Sở's registry: its direct schools and the communes' offices
+            registry, _ = round_named(province_round_name("dang-ky")).load_registry(config,
+                                                                                    forms)
+        else:
+            registry, _ = load_registry(config.registry, forms)
     except _user_errors() as exc:
         _fail(str(exc))
     context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    school_forms = {r.form_id for r in _rounds().values()}
+    school_forms = {r.form_id for r in _rounds().values()} | (
+        set(REPORT_FORMS.values()) if province else set())
     errors = 0
     for file in files:
-        errors += _checked(file, forms, registry, context, school_forms)
+        errors += _checked(file, forms, registry, context, school_forms, config.school_year)
     if errors:
         sys.exit(settings.EXIT_STRICT_ERRORS)
 
 
-def _checked(file: Path, forms, registry, context, school_forms: set[str]) -> int:
+def _report_checks(sub, forms, school_year: str) -> list[Finding]:
+    """The Sở's checks that one commune report can pass alone: its school year and round,
+    and each list's counts against the rows it lists."""
+    from dataclasses import replace
+
+    from pipeline.rounds.commune_reports import identity_findings, report_tables, totals_findings
+
+    found = identity_findings(sub, school_year, sub.form.round)
+    # Checked with a Phòng's configuration the office is not in its registry: its rows are
+    # read all the same, under no code.
+    sub = replace(sub, unit_code=sub.unit_code or "")
+    chosen = {sub.unit_code: sub}
+    return [*found, *totals_findings(chosen, report_tables(chosen), forms)]
+
+
+def _checked(file: Path, forms, registry, context, school_forms: set[str],
+             school_year: str) -> int:
     """Check one file of any form, print what was found; the number of errors."""
     from pipeline.ingest.read import read_workbook
     from pipeline.ingest.submission import Submission, submission
+    from pipeline.rounds.province import REPORT_FORMS
 
     book, found = read_workbook(file.resolve(), file.name)
     if book is None or any(f.severity is Severity.ERROR for f in found):
@@ -548,10 +574,13 @@ def _checked(file: Path, forms, registry, context, school_forms: set[str]) -> in
     else:
         click.echo(_say("check_file", file=sub.file, form=f"{sub.form.title} ({sub.form.version})",
                         unit=sub.unit_code or _say("check_unknown_unit")))
-    for f in sub.findings:
+    found = list(sub.findings)
+    if sub.form is not None and sub.form.form in REPORT_FORMS.values() and not sub.rejected:
+        found += _report_checks(sub, forms, school_year)
+    for f in found:
         click.echo(_say("finding", severity=f.severity.label, message=f.message))
-    errors = sum(f.severity is Severity.ERROR for f in sub.findings)
-    click.echo(_say("findings_count", errors=errors, warnings=len(sub.findings) - errors))
+    errors = sum(f.severity is Severity.ERROR for f in found)
+    click.echo(_say("findings_count", errors=errors, warnings=len(found) - errors))
     return errors
 
 

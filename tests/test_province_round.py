@@ -138,3 +138,32 @@ def test_province_templates_for_the_registry_the_offices_and_the_direct_units(pr
                                         str(out), "--config", str(SAMPLES / "tdkt.toml")])
     assert refused.exit_code != 0 and "không phải cấu hình của Sở" in refused.output
     assert "Traceback" not in refused.output
+
+
+def test_province_check_reads_reports_and_direct_schools_with_the_sos_registry():
+    """`tdkt check` with the Sở's configuration: the sample province's files are checked
+    against the Sở's registry (a report names its office, a direct school its unit), and a
+    report gets the checks it can pass alone (its year; its lists against its rows); the same
+    report checked with a Phòng's configuration gets those checks too."""
+    folder = SAMPLES / "tinh"
+    inbox = folder / "hop-thu-dang-ky"
+    files = [inbox / f"{n}.xlsx" for n in ("bao-cao_X001", "dang-ky_T0001", "bao-cao_X003",
+                                           "bao-cao_X004")]
+    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    result = CliRunner().invoke(main, ["check", *map(str, files),
+                                       "--config", str(folder / "tdkt.toml")])
+    assert result.exit_code == 1, result.output
+    blocks = result.output.split("Tệp: ")[1:]
+    assert [b.split(" — ")[-1].split("\n")[0] for b in blocks] == [
+        "đơn vị: X001", "đơn vị: T0001", "đơn vị: X003", "đơn vị: X004"]
+    assert blocks[0].endswith("Lỗi: 0; cảnh báo: 0.\n")
+    assert blocks[1].endswith("Lỗi: 0; cảnh báo: 0.\n")
+    planted = {name: entry["findings"] for name, entry in expected["files"].items()}
+    assert [f[0] for f in planted["bao-cao_X003.xlsx"]] == ["report-wrong-year"]
+    assert "năm học 2024-2025" in blocks[2] and blocks[2].endswith("Lỗi: 1; cảnh báo: 0.\n")
+    ((code, sheet, cell),) = planted["bao-cao_X004.xlsx"]
+    assert (code, sheet) == ("report-totals-differ", "Báo cáo")
+    assert f"Ô {cell} trang tính “Báo cáo”" in blocks[3]
+    office = CliRunner().invoke(main, ["check", str(files[3]),
+                                       "--config", str(SAMPLES / "tdkt.toml")])
+    assert office.exit_code == 1 and f"Ô {cell} trang tính “Báo cáo”" in office.output
