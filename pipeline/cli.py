@@ -508,7 +508,6 @@ def check(files: tuple[Path, ...], config_path: Path, year: str | None) -> None:
     """
     from pipeline.forms.definitions import load_forms
     from pipeline.ingest.normalize import Context
-
     from pipeline.rounds.base import round_named
     from pipeline.rounds.province import REPORT_FORMS, is_province, province_round_name
 

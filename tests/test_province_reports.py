@@ -21,7 +21,7 @@ from .sample_province_registry import OfficeRow, write_province_registry
 from .test_province_round import CONFIG
 
 COVERED = {"report-wrong-year", "report-wrong-round", "report-totals-differ",
-           "report-proposal-fails",
+           "report-proposal-fails", "report-over-allocation", "allocation-unknown-scope",
            "unit-in-two-reports", "province-unit-in-report"}
 SHEETS = {"lists": "Báo cáo", "units": "Đơn vị"}
 OFFICES = tuple(OfficeRow(f"X00{n}", f"Phòng Văn hóa – Xã hội xã Số {n}", f"Xã Số {n}",
@@ -347,3 +347,98 @@ def test_province_reports_the_store_keeps_the_sos_verdict_on_each_proposal(
     assert len(failed) == 1 and failed[0][0] == "X002"
     assert [r for o, n, r in found if (o, n) == ("X001", failed[0][1])] in (["pass"], ["check"])
     assert {r for _, _, r in found} <= {"pass", "check", "fail"}
+
+
+# The Sở's allocation (phan-bo form): per office by its code or commune, per khối by its code.
+BANG_KHEN = "Bằng khen của Chủ tịch UBND tỉnh"
+
+
+def _allocation(path, rows) -> None:
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = "Phân bổ"
+    ws["A1"] = "PHÂN BỔ HẠN MỨC KHEN THƯỞNG"
+    for col, header in enumerate(["STT", "Khối thi đua", "Hình thức khen thưởng",
+                                  "Số lượng phân bổ"], start=1):
+        ws.cell(3, col, header)
+    for i, (scope, limit) in enumerate(rows, start=1):
+        for col, value in enumerate([i, scope, BANG_KHEN, limit], start=1):
+            ws.cell(3 + i, col, value)
+    book.save(path)
+
+
+def _listed(report, sheet: str, name: str) -> list[tuple[str, int]]:
+    """(name, Excel row) of the report's rows proposed for the Bằng khen UBND tỉnh."""
+    ws = openpyxl.load_workbook(report, read_only=True)[sheet]
+    rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    top = next(i for i, r in enumerate(rows) if r and r[0] == "STT")
+    form, col = rows[top].index("Hình thức khen thưởng"), rows[top].index(name)
+    return [(r[col], i + 1) for i, r in enumerate(rows[top + 1:], start=top + 1)
+            if isinstance(r[0], int) and r[form] == BANG_KHEN]
+
+
+@pytest.fixture(scope="module")
+def allocated(results_run, tmp_path_factory):
+    """The sample office's results report as X001 and as X002: the Sở allocates one Bằng khen
+    UBND tỉnh to X001 (by its code), none to X002 (by its commune), five to the khối K1 (by
+    its code), and names a khối it does not have."""
+    report = results_run[1] / "tong-hop-so.xlsx"
+    root = _province(tmp_path_factory, "so-allocation", report)
+    _copy(report, root / "hop-thu" / "bao-cao_X002.xlsx", "X002")
+    text = (root / "tdkt.toml").read_text(encoding="utf-8")
+    (root / "tdkt.toml").write_text(text.replace('registry = "danh-muc-so.xlsx"',
+                                                 'registry = "danh-muc-so.xlsx"\n'
+                                                 'allocation = "phan-bo-so.xlsx"'),
+                                    encoding="utf-8")
+    _allocation(root / "phan-bo-so.xlsx", [("X001", 1), ("Xã Số 2", 0), ("K1", 5),
+                                            ("Khối Không Có", 2)])
+    out = root / "out"
+    result = CliRunner().invoke(main, ["consolidate", str(root / "hop-thu"), "--round",
+                                       "ket-qua", "--out", str(out),
+                                       "--config", str(root / "tdkt.toml")])
+    assert result.exit_code == 0, result.output
+    folder = out / "2025-2026" / "ket-qua" / "tinh"
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return report, manifest, folder
+
+
+def test_province_allocation_caps_each_offices_proposals_by_priority(allocated):
+    report, manifest, folder = allocated
+    persons = _listed(report, "Cá nhân", "Họ và tên")
+    groups = _listed(report, "Tập thể", "Tên tập thể")
+    proposed = len(persons) + len(groups)
+    assert proposed >= 2  # the sample office proposes several for the Bằng khen UBND tỉnh
+    over = {f["file"]: [] for f in manifest["findings"]}
+    for f in manifest["findings"]:
+        if f["code"] == "report-over-allocation":
+            over[f["file"]].append((f["sheet"], f["cell"]))
+    # X001: one within its number, the others beyond; X002: all beyond.
+    assert len(over["bao-cao_X001.xlsx"]) == proposed - 1
+    cells = {("Cá nhân", f"B{row}") for _, row in persons} | \
+        {("Tập thể", f"B{row}") for _, row in groups}
+    assert set(over["bao-cao_X002.xlsx"]) == cells
+    assert set(over["bao-cao_X001.xlsx"]) < cells
+    severities = {f["severity"] for f in manifest["findings"]
+                  if f["code"] == "report-over-allocation"}
+    assert severities == {"warning"}
+    council = table_rows(folder / "tong-hop-tinh.xlsx", "Cá nhân đề nghị", "STT") + \
+        table_rows(folder / "tong-hop-tinh.xlsx", "Tập thể đề nghị", "STT")
+    mine = [r for r in council if r["Đề nghị"] == BANG_KHEN
+            and r["Nơi gửi"] == OFFICES[0].office_name]
+    assert len(mine) == proposed
+    assert sum(r["Sở xét lại"] == "Vượt hạn mức" for r in mine) == proposed - 1
+
+
+def test_province_allocation_sheet_and_unknown_scope(allocated):
+    report, manifest, folder = allocated
+    proposed = len(_listed(report, "Cá nhân", "Họ và tên")) + \
+        len(_listed(report, "Tập thể", "Tên tập thể"))
+    rows = table_rows(folder / "tong-hop-tinh.xlsx", "Phân bổ", "STT")
+    got = [(r["Phòng Văn hóa – Xã hội / khối thi đua"], r["Số phân bổ"],
+            r["Số đề nghị Sở xét đạt"], r["Vượt số phân bổ"]) for r in rows]
+    assert got == [(OFFICES[0].office_name, 1, proposed, proposed - 1),
+                   (OFFICES[1].office_name, 0, proposed, proposed),
+                   ("Khối các trường THPT", 5, 0, 0)]
+    unknown = [(f["file"], f["sheet"], f["cell"], f["value"]) for f in manifest["findings"]
+               if f["code"] == "allocation-unknown-scope"]
+    assert unknown == [("phan-bo-so.xlsx", "Phân bổ", "B7", "Khối Không Có")]

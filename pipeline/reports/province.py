@@ -155,6 +155,24 @@ def council_lists(result, direct_offers: dict[str, pd.DataFrame]) -> dict[str, p
     return out
 
 
+def allocation_table(result) -> pd.DataFrame:
+    """The Sở's allocation at year end: each office's number of each commendation (its report's
+    standing proposals against it), then each khối's of the direct schools; empty when the Sở
+    allocated nothing."""
+    vocab = result.forms.vocabs["commendations"]
+    names = result.offices["office_name"].to_dict()
+    offices = result.office_quotas.assign(
+        scope=lambda f: [names.get(c, c) for c in f["scope"]])
+    quotas = getattr(result.direct, "quotas", None)
+    blocks = quotas[quotas["kind"] == "block"] if quotas is not None else offices.iloc[:0]
+    frame = pd.concat([f for f in (offices, blocks) if len(f)] or [offices],
+                      ignore_index=True)
+    frame["what"] = [vocab.label_of(c) for c in frame["code"]]
+    frame["basis"] = [result.rules.rule(r).basis for r in frame["rule_id"]]
+    frame.insert(0, "seq", range(1, len(frame) + 1))
+    return frame
+
+
 def write_province_summary(result, direct_offers: dict[str, pd.DataFrame], phase: str,
                            path: Path) -> Path:
     """The Sở's workbook of the round (see the module's docstring)."""
@@ -196,6 +214,15 @@ def write_province_summary(result, direct_offers: dict[str, pd.DataFrame], phase
                           Col("arrived", "Thời điểm nhận", 14, "date"),
                           Col("file", "Tệp đã nhận", 26),
                           Col("days_late", "Số ngày muộn", 9, "int")], totals_label=None)
+        allocation = allocation_table(result) if phase == "ket-qua" else pd.DataFrame()
+        if len(allocation):
+            book.table_sheet(
+                txt("sheet_allocation"), txt("title_allocation", year=year), allocation,
+                [Col("seq", txt("seq"), 5, "int"), Col("scope", txt("allocation_scope"), 34),
+                 Col("what", txt("proposal"), 26), Col("limit", txt("allocated"), 9, "int"),
+                 Col("proposed", txt("proposed_standing"), 10, "int"),
+                 Col("beyond", txt("beyond_allocation"), 9, "int", True),
+                 Col("basis", txt("basis"), 40)])
         book.findings_sheet(txt("sheet_findings"), list(result.findings),
                             title=txt("title_province_findings", year=year))
     return path

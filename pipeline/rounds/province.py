@@ -38,6 +38,12 @@ from pipeline.rounds.commune_reports import (
     totals_findings,
     unit_findings,
 )
+from pipeline.rounds.province_quota import (
+    ProvinceAllocation,
+    allocation_findings,
+    over_allocation,
+    province_allocation,
+)
 from pipeline.rules.aggregate import unit_status
 from pipeline.status import UnitStatus, label
 
@@ -57,8 +63,11 @@ class ProvinceResult(RoundResult):
     offices: pd.DataFrame  # index office code: office_name, commune, email, status, file
     reports: tuple[Submission, ...]
     reported: Reports  # the tables of the reports counted (right year and round)
-    # The Sở's own verdict on each proposal of the reports (results round; empty otherwise).
+    # The Sở's own verdict on each proposal of the reports (results round; empty otherwise),
+    # over quota beyond the office's number of the Sở's allocation.
     rechecked: pd.DataFrame
+    # Each office's number of each commendation the Sở allocated (results.QUOTA_COLUMNS).
+    office_quotas: pd.DataFrame
 
 
 def province_round_name(phase: str) -> str:
@@ -206,6 +215,12 @@ class ProvinceRound:
         schools, reports = split_inbox(inbox, REPORT_FORMS[self.phase], office_codes)
         options = dict(inputs.options)
         options.setdefault("registration_round", province_round_name("dang-ky"))
+        allocation = ProvinceAllocation({}, {})
+        if self.phase == "ket-qua":  # the khối part caps the direct schools
+            allocation = province_allocation(
+                inputs.config.allocation, inputs.forms,
+                _registry(inputs.registry, OFFICE).units, _registry(inputs.registry, UNIT).units)
+            options["allocation"] = (dict(allocation.blocks), list(allocation.findings))
         direct = round_named(self.phase).decide(replace(
             inputs, registry=_registry(inputs.registry, UNIT), inbox=schools, options=options,
             registry_findings=()))
@@ -216,9 +231,11 @@ class ProvinceRound:
         direct_codes = frozenset(_registry(inputs.registry, UNIT).codes)
         verdicts = rechecked(reported, inputs.rules, inputs.forms.vocabs) \
             if self.phase == "ket-qua" else pd.DataFrame(columns=["result"])
+        verdicts, quotas = over_allocation(verdicts, reported, allocation.offices, inputs.rules)
         checks = [*totals_findings(counted, reported, inputs.forms),
                   *unit_findings(counted, reported, direct_codes, inputs.forms),
-                  *recheck_findings(counted, verdicts, inputs.forms.vocabs)]
+                  *recheck_findings(counted, verdicts, inputs.forms.vocabs),
+                  *allocation_findings(counted, verdicts, inputs.forms.vocabs)]
         offices = _office_table(
             _registry(inputs.registry, OFFICE), reports,
             frozenset(c for c, found in identity.items() if found),
@@ -232,7 +249,7 @@ class ProvinceRound:
             "submissions": inbox.submissions, "chosen": inputs.inbox.chosen,
             "findings": tuple(findings)}),
             direct=direct, offices=offices, reports=reports.submissions, reported=reported,
-            rechecked=verdicts)
+            rechecked=verdicts, office_quotas=quotas)
 
     def write(self, result: RoundResult, folder: Path) -> list[Path]:
         """The Sở's workbook of the province, and the direct schools' workbook and feedback

@@ -191,8 +191,17 @@ def without_registration(rules: RuleSet) -> RuleSet:
 
 def load_allocation(path: Path | None, forms: FormSet) -> tuple[dict, list[Finding]]:
     """{(khối, commendation code): number allocated} from the office's allocation workbook."""
+    rows, _, findings = read_allocation(path, forms)
+    limits = {(str(r.block), r.commendation): int(r.limit) for r in rows.itertuples()}
+    return limits, findings
+
+
+def read_allocation(path: Path | None, forms: FormSet
+                    ) -> tuple[pd.DataFrame, Submission | None, list[Finding]]:
+    """The valid rows of the allocation workbook (index: Excel row), its submission and its
+    findings; no rows without a workbook named. AllocationError when it cannot be used."""
     if path is None:
-        return {}, []
+        return pd.DataFrame(columns=["block", "commendation", "limit"]), None, []
     if not path.is_file():
         raise AllocationError(f"Không tìm thấy bảng phân bổ “{path}”.")
     book, findings = read_workbook(path, path.name)
@@ -203,8 +212,7 @@ def load_allocation(path: Path | None, forms: FormSet) -> tuple[dict, list[Findi
     rows = sub.valid_rows("allocation")
     if sub.form is None or (rows.empty and sub.findings):
         raise AllocationError(f"Bảng phân bổ “{path}” không đúng mẫu.")
-    limits = {(str(r.block), r.commendation): int(r.limit) for r in rows.itertuples()}
-    return limits, [*findings, *sub.findings]
+    return rows, sub, [*findings, *sub.findings]
 
 
 # The round
@@ -242,7 +250,7 @@ def _ranking(collectives: pd.DataFrame, criteria: pd.DataFrame, units: pd.DataFr
 WOMEN_RULE = "principles.women_priority"
 
 
-def _priority(rules: RuleSet):
+def quota_priority(rules: RuleSet):
     """The quota priority of the plan, then women (NĐ 152/2025 Điều 4 k6) between equals."""
     raw = list(rules.rule("quota.priority").params["keys"])
     if WOMEN_RULE in rules.rules:
@@ -266,7 +274,7 @@ def _quota_decisions(verdicts: pd.DataFrame, people: pd.DataFrame, rules: RuleSe
                               suffixes=("", "_person"))
     candidates["full_name"] = candidates["name"]
     limits = {code: limits.get(code, 0) for code in candidates["unit_code"].unique()}
-    marked = within_quota(candidates, limits, _priority(rules), group="unit_code",
+    marked = within_quota(candidates, limits, quota_priority(rules), group="unit_code",
                           quota_label="Chiến sĩ thi đua cơ sở của đơn vị")
     return _over(marked[~marked["within_quota"]], quota, "person")
 
@@ -376,7 +384,7 @@ def _allocation_decisions(verdicts: pd.DataFrame, people: pd.DataFrame,
     if not limits:
         return pd.DataFrame(columns=el.DECISION_COLUMNS)
     rule = rules.rule("quota.allocation")
-    keys = _priority(rules)
+    keys = quota_priority(rules)
     out = []
     passing = verdicts[(verdicts["kind"] == "commendation") & verdicts["result"].isin(VIABLE)]
     passing = passing.merge(units[["block"]], left_on="unit_code", right_index=True,
@@ -547,7 +555,9 @@ def _registration(inputs: RoundInputs) -> RoundResult | None:
 def _decided(inputs: RoundInputs) -> YearEndResult:
     config, forms, registry = inputs.config, inputs.forms, inputs.registry
     rules = inputs.rules
-    limits, allocation_findings = load_allocation(config.allocation, forms)
+    # The Sở's round hands its direct schools the khối part of its allocation.
+    limits, allocation_findings = inputs.options["allocation"] \
+        if "allocation" in inputs.options else load_allocation(config.allocation, forms)
     chosen, subs = inputs.inbox.chosen, inputs.inbox.submissions
     registration = _registration(inputs)
     if registration is None:
