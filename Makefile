@@ -32,16 +32,20 @@ $(STAMP): pyproject.toml
 
 RESULTS_INBOX ?= input_samples/hop-thu-ket-qua
 
-# The sample commune office's two rounds, then the Sở's round of the sample province (its
-# outputs in OUT/<năm học>/dang-ky/tinh/, its history store apart from the office's).
+# The sample commune office's two rounds, then the Sở's two rounds of the sample province (its
+# outputs in OUT/<năm học>/<đợt>/tinh/, its history store apart from the office's; the year end
+# is checked against the registration inbox its configuration names).
 PROVINCE_CONFIG ?= input_samples/tinh/tdkt.toml
 PROVINCE_INBOX ?= input_samples/tinh/hop-thu-dang-ky
+PROVINCE_RESULTS_INBOX ?= input_samples/tinh/hop-thu-ket-qua
 
 consolidate: $(STAMP)
 	$(BIN)/tdkt consolidate $(INBOX) --out $(OUT) --config $(CONFIG)
 	$(BIN)/tdkt consolidate $(RESULTS_INBOX) --round ket-qua --registrations $(INBOX) \
 		--out $(OUT) --config $(CONFIG)
 	$(BIN)/tdkt consolidate $(PROVINCE_INBOX) --out $(OUT) --config $(PROVINCE_CONFIG)
+	$(BIN)/tdkt consolidate $(PROVINCE_RESULTS_INBOX) --round ket-qua --out $(OUT) \
+		--config $(PROVINCE_CONFIG)
 
 templates: $(STAMP)
 	$(BIN)/tdkt templates --out $(OUT) --config $(CONFIG)
@@ -84,9 +88,14 @@ fuzz: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Province-scale benchmark: 3,000 generated school workbooks in a temporary folder.
+# Benchmarks, generated in a temporary folder: a Phòng's round on 3,000 school workbooks
+# (against pandas and calamine, with the targets of issue 7), then the Sở's round on a province
+# of 120 communes' reports (each written by tdkt from a 10–40-school inbox) and 150 schools the
+# Sở manages (time, peak memory, ratio to calamine). One part, or a smaller province:
+# make bench BENCH_ARGS="--only province --communes 12 --direct 15" (also --keep DIR, --strict).
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 # Rewrite the golden copies of the outputs (tests/golden/): only for a deliberate change.
 golden: $(STAMP)

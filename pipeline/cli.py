@@ -268,10 +268,9 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
         if registrations is not None and not registrations.is_dir():
             click.echo(_say("registrations_missing", path=registrations), err=True)
     from pipeline.engine import consolidate
-    from pipeline.rounds.province import REPORT_FORMS, is_province, province_round_name
+    from pipeline.rounds.province import round_for
 
-    if round_ in REPORT_FORMS and is_province(config):  # a Sở: its round of the phase
-        round_ = province_round_name(round_)
+    round_ = round_for(config, round_)  # a Sở: its round of the phase
     round_chosen = _rounds()[round_]
     options = {"registration_inbox": registrations} if registrations is not None else {}
     try:
@@ -509,7 +508,7 @@ def check(files: tuple[Path, ...], config_path: Path, year: str | None) -> None:
     from pipeline.forms.definitions import load_forms
     from pipeline.ingest.normalize import Context
     from pipeline.rounds.base import round_named
-    from pipeline.rounds.province import REPORT_FORMS, is_province, province_round_name
+    from pipeline.rounds.province import REPORT_FORMS, is_province, round_for
 
     for file in files:
         if not file.is_file():
@@ -519,8 +518,8 @@ def check(files: tuple[Path, ...], config_path: Path, year: str | None) -> None:
     try:
         forms = load_forms()
         if province:  # the Sở's registry: its direct schools and the communes' offices
-            registry, _ = round_named(province_round_name("dang-ky")).load_registry(config,
-                                                                                    forms)
+            registry, _ = round_named(round_for(config, "dang-ky")).load_registry(config,
+                                                                                   forms)
         else:
             registry, _ = load_registry(config.registry, forms)
     except _user_errors() as exc:
@@ -787,8 +786,9 @@ def run_command(period: str | None, dry_run: bool, config_path: Path, store: Pat
     """Chạy việc cuối tháng: tổng hợp các đợt đang mở, đến hạn hoặc vừa quá hạn (vẫn nhận tệp
     nộp muộn trong late_months tháng, mặc định 2) theo lịch, báo cáo tiến độ (đúng hạn, muộn,
     chưa nộp, không hợp lệ), gửi thư tổng hợp cho Phòng và phản hồi cho từng trường có lỗi.
-    Sở chỉ nhận bản tổng hợp Phòng đã duyệt (tdkt approve). Thư đã gửi không gửi lại trừ khi
-    tệp đính kèm thay đổi.
+    Sở chỉ nhận bản tổng hợp Phòng đã duyệt (tdkt approve). Với cấu hình của Sở: tổng hợp đợt
+    của Sở, thư tổng hợp cho Sở, phản hồi cho từng Phòng Văn hóa – Xã hội và đơn vị trực thuộc
+    có lỗi. Thư đã gửi không gửi lại trừ khi tệp đính kèm thay đổi.
 
     Máy chủ thư không trả lời: lần chạy dừng gửi sau chưa đầy một phút. Mã thoát: 0 — xong;
     4 — đã tổng hợp nhưng có thư không gửi được; 2 — gọi sai lệnh, cấu hình sai hoặc không
@@ -818,7 +818,7 @@ def run_command(period: str | None, dry_run: bool, config_path: Path, store: Pat
     for run in month.rounds:
         click.echo(f"{run.label} ({STATE_LABELS[run.state]}, hạn {run.due:%d/%m/%Y}): "
                    f"{len(run.result.submissions)} tệp; tiến độ: {run.report}")
-        if run.approval is None and config.recipients.get("so"):
+        if run.approval is None and config.recipients.get("so") and not month.province:
             click.echo(f"  Chưa gửi Sở: chờ Phòng duyệt (tdkt approve --round {run.round} "
                        f"--year {run.result.school_year}).")
     report = month.delivery

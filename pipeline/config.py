@@ -10,7 +10,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.findings import DefinitionError
-from pipeline.settings import Limits, default_limits
+from pipeline.settings import PROVINCE_STORE_FILE, STORE_FILE, Limits, default_limits
+
+PROVINCE_LEVEL = "tinh"  # the office level of a Sở's configuration
 
 _YEAR = re.compile(r"^(\d{4})-(\d{4})$")
 
@@ -82,6 +84,16 @@ class Config:
                 f"(tìm thấy {len(matches)})."
             )
         return matches[0]
+
+    @property
+    def is_province(self) -> bool:
+        """Whether this is a Sở's configuration (its office's level is "tinh")."""
+        return self.office_for().level == PROVINCE_LEVEL
+
+    @property
+    def store_name(self) -> str:
+        """The default history store's file name: a Sở's own, never mixed with a Phòng's."""
+        return PROVINCE_STORE_FILE if self.is_province else STORE_FILE
 
 
 def year_start(school_year: str) -> int:
@@ -194,7 +206,7 @@ def load_config(path: Path, school_year: str | None = None) -> Config:
         year_start(year)
         registry = _relative(path, raw["registry"])
         offices = tuple(_office(o, str(path)) for o in raw["offices"])
-        province = _office(raw["province_office"] | {"level": "tinh"}, str(path))
+        province = _office(raw["province_office"] | {"level": PROVINCE_LEVEL}, str(path))
     except KeyError as exc:
         raise ConfigError(f"Tệp cấu hình “{path}” thiếu mục {exc}.") from exc
     except DefinitionError as exc:

@@ -372,7 +372,8 @@ def consolidation(inbox: Path, config: Config, *, round: Round | str = REGISTRAT
     """
     round_ = _round(round)
     forms = forms or load_forms()
-    rules = rules or rules_for(config, round_.name)
+    # The Sở's round of a phase is judged on the date of that phase in the calendar.
+    rules = rules or rules_for(config, getattr(round_, "phase", round_.name))
     registry, registry_findings = round_.load_registry(config, forms)
     inputs = RoundInputs(
         config=config, forms=forms, rules=rules, registry=registry,
@@ -402,9 +403,7 @@ def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = 
     target = out / config.school_year / round_.folder
     with output_lock(out):
         clock = _StageClock()
-        default = settings.PROVINCE_STORE_FILE if config.office_for().level == "tinh" \
-            else settings.STORE_FILE  # a Sở's rounds never mix with a Phòng's in one store
-        with contextlib.closing(open_store(store or out / default)) as history:
+        with contextlib.closing(open_store(store or out / config.store_name)) as history:
             result = consolidation(
                 inbox, config, round=round_, run_date=run_date, progress=progress,
                 forms=forms, store=history, previous=target, **options)

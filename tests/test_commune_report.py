@@ -371,3 +371,21 @@ def test_commune_report_template_filled_by_hand_reads_clean(forms, tmp_path):
         1 if label in ("Chiến sĩ thi đua cấp tỉnh", "Bằng khen của Chủ tịch UBND tỉnh")
         else 2 if label == "Tập thể lao động xuất sắc" else 0 for label in lists]
     assert [r["unit_code"] for r in _records(sub, "units")] == ["T0101", "T0102"]
+
+
+def test_commune_report_the_phong_is_told_which_schools_go_to_the_so(sample_run):
+    """The schools of the registry whose cấp học the Sở manages (a level with a THPT part)
+    are not in the report; the run's summary names them for the Phòng."""
+    from pipeline.rounds.base import round_named
+
+    result, out = sample_run
+    book = openpyxl.load_workbook(SAMPLES / "danh-muc-don-vi.xlsx", read_only=True)
+    rows = [r for r in book.worksheets[0].iter_rows(values_only=True) if isinstance(r[0], int)]
+    thpt = sorted(r[1] for r in rows if "THPT" in str(r[3]))
+    assert thpt  # the sample office's registry has two TH-THCS-THPT schools
+    (line,) = round_named("dang-ky").summary(result)
+    assert line.startswith(f"Báo cáo gửi Sở không gồm {len(thpt)} trường")
+    assert line.endswith(f": {', '.join(thpt)}; các trường này gửi hồ sơ thẳng cho Sở.")
+    report = openpyxl.load_workbook(out / "tong-hop-so.xlsx", read_only=True)
+    listed = {r[1] for r in report["Đơn vị"].iter_rows(values_only=True) if isinstance(r[0], int)}
+    assert listed and not listed & set(thpt)

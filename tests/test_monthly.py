@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import io
@@ -32,8 +33,9 @@ class _Inbox:
         return "250 OK"
 
 
-@pytest.fixture
-def smtp_server():
+@contextlib.contextmanager
+def running_smtp():
+    """A local mail server on a free port, for as long as the block runs: (inbox, port)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -44,6 +46,12 @@ def smtp_server():
         yield handler, port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    with running_smtp() as server:
+        yield server
 
 
 @pytest.fixture
@@ -90,10 +98,15 @@ def _text(message) -> str:
     return message.get_body(("plain",)).get_content()
 
 
-def _signed_by_the_office(message) -> bool:
+def signed_with(message, signature: list[str]) -> bool:
+    """Whether the message's text ends its letter with the office's signature lines."""
     lines = [line.strip() for line in _text(message).splitlines()]
-    start = lines.index(SIGNED[0])
-    return lines[start:start + 3] == SIGNED
+    start = lines.index(signature[0])
+    return lines[start:start + len(signature)] == signature
+
+
+def _signed_by_the_office(message) -> bool:
+    return signed_with(message, SIGNED)
 
 
 def test_monthly_each_recipient_gets_one_message_then_nothing_new(month_office, smtp_server,

@@ -1,6 +1,12 @@
 """`tdkt run`: the month-end job — consolidate every round open, due or still picking up late
 files, report who is late or missing, mail the Phòng its summary and each school its feedback,
-and mail the Sở what the Phòng approved (`tdkt approve`), each message once."""
+and mail the Sở what the Phòng approved (`tdkt approve`), each message once.
+
+With a Sở's configuration the job runs the Sở's round of each phase the calendar names
+(`tinh-dang-ky`, `tinh-ket-qua`, as `tdkt consolidate` does), reports which offices and direct
+schools sent on time, late, nothing or something invalid, mails the Sở its summary, each
+commune office and each direct school with findings its feedback; nothing goes further up (the
+Sở approves nothing for a higher office in tdkt)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import pandas as pd
 
 from pipeline import settings
 from pipeline.config import Config, ConfigError, Office
@@ -26,12 +34,22 @@ from pipeline.monthly.calendar import (
     school_year_of,
 )
 from pipeline.monthly.deliver import Outgoing, Report, deliver, smtp_settings
-from pipeline.reports.completeness import completeness, write_completeness
+from pipeline.reports.completeness import (
+    DIRECT_KIND,
+    KIND,
+    OFFICE_KIND,
+    completeness,
+    province_completeness,
+    write_completeness,
+)
+from pipeline.reports.province import PROVINCE_SUMMARY
 from pipeline.reports.registration import OFFICE_FILE, PROVINCE_FILE
 from pipeline.rounds.base import RoundResult as Consolidation
-from pipeline.status import UnitStatus, label
+from pipeline.rounds.province import ProvinceResult, is_province, round_for
+from pipeline.status import Arrival, UnitStatus, label
 from pipeline.store.archive import archive_inbox
 from pipeline.store.database import Store
+from pipeline.text import clean, fold
 
 RUN_LOCK = ".tdkt-run.lock"
 STATE_LABELS = {"open": "đang mở", DUE: "đến hạn", AFTER: "quá hạn, vẫn nhận tệp nộp muộn"}
@@ -50,6 +68,8 @@ class RoundRun:
     changes: dict[str, list[str]]
     moved: dict[str, tuple[int, int]]
     approval: Approval | None = None
+    # Who sent what (pipeline.reports.completeness): the table the progress report shows.
+    progress: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -69,11 +89,18 @@ class MonthRun:
     approved: list[ProvinceMail] = field(default_factory=list)
     delivery: Report | None = None
     log: Path | None = None
+    province: bool = False  # a Sở's run: nothing awaits an approval for a higher office
 
 
 def run_lock(out: Path) -> contextlib.AbstractContextManager[None]:
     """One month-end job at a time (a separate lock from the per-round output lock)."""
     return held_lock(out / RUN_LOCK)
+
+
+def store_file(config: Config, out: Path, store: Path | None = None) -> Path:
+    """The history store a run uses: the one given, else the configured one, else the default
+    in the output folder (a Sở's own file, never mixed with a Phòng's: as the engine does)."""
+    return store or config.store or Path(out) / config.store_name
 
 
 def changes_since(before: dict[str, str], result: Consolidation) -> dict[str, list[str]]:
@@ -156,27 +183,167 @@ def _province_body(mail: ProvinceMail, office: Office, province: Office) -> str:
     return "\n".join(lines)
 
 
-def _school_body(result: Consolidation, code: str, office: Office) -> str:
+def _school_body(result: Consolidation, code: str, office: Office,
+                 back_to: str = "Phòng") -> str:
     mine = [f for f in result.findings if f.unit == code]
-    errors = [f for f in mine if f.severity is Severity.ERROR]
     lines = [f"Kính gửi: {result.units.loc[code, 'unit_name']},", "",
-             f"{office.name} đã nhận và kiểm tra tệp của đơn vị. Có {len(errors)} lỗi cần sửa "
-             f"và {len(mine) - len(errors)} cảnh báo:", ""]
-    lines += [f"- {f.message} Cách sửa: {f.hint}" for f in mine[:50]]
-    if len(mine) > 50:
-        lines.append(f"- … và {len(mine) - 50} mục khác trong tệp phản hồi gửi kèm.")
-    lines += ["", "Đơn vị sửa ngay trên tệp của mình (các ô lỗi được tô màu trong tệp phản hồi "
-              "gửi kèm) rồi gửi lại cho Phòng.", *signature(office)]
+             f"{office.name} đã nhận và kiểm tra tệp của đơn vị. {_tally(mine)}", "",
+             *_finding_lines(mine),
+             "", "Đơn vị sửa ngay trên tệp của mình (các ô lỗi được tô màu trong tệp phản hồi "
+             f"gửi kèm) rồi gửi lại cho {back_to}.", *signature(office)]
     return "\n".join(lines)
+
+
+def _tally(findings: list) -> str:
+    errors = sum(f.severity is Severity.ERROR for f in findings)
+    return f"Có {errors} lỗi cần sửa và {len(findings) - errors} cảnh báo:"
+
+
+def _finding_lines(findings: list) -> list[str]:
+    lines = [f"- {f.message} Cách sửa: {f.hint}" for f in findings[:50]]
+    if len(findings) > 50:
+        lines.append(f"- … và {len(findings) - 50} mục khác trong tệp phản hồi gửi kèm.")
+    return lines
+
+
+# Messages of a Sở's run
+
+OFFICE_TITLE = "Phòng Văn hóa – Xã hội"
+_PLACES = ("xa ", "phuong ", "dac khu ", "thi tran ")  # folded: a commune's kind
+
+
+def _cleaned(value: object) -> str:
+    return clean(value) if isinstance(value, str) else ""
+
+
+def office_addressee(name: object, commune: object) -> str:
+    """How the Sở addresses a commune's office: its name in the Sở's registry when that names
+    the office ("Phòng Văn hóa – Xã hội xã Tân Lập"), else "Phòng Văn hóa – Xã hội" and its
+    commune ("Xã Tân Lập" → "… xã Tân Lập"; a bare name is a xã's)."""
+    name, commune = _cleaned(name), _cleaned(commune)
+    if fold(name).startswith("phong "):
+        return name
+    place = commune or name
+    if not place:
+        return OFFICE_TITLE
+    if fold(place).startswith(_PLACES):
+        return f"{OFFICE_TITLE} {place[:1].lower()}{place[1:]}"
+    return f"{OFFICE_TITLE} xã {place}"
+
+
+def _listed(table: pd.DataFrame, kind: str, state: Arrival) -> list[str]:
+    rows = table[(table[KIND] == kind) & (table["state"] == state)]
+    return [f"{c} {n}" for c, n in zip(rows["unit_code"], rows["unit_name"], strict=True)]
+
+
+def _state_counts(table: pd.DataFrame, kind: str) -> str:
+    counts = table.loc[table[KIND] == kind, "state"].value_counts()
+    return "; ".join(f"{label(state).lower()} {int(counts.get(state, 0))}" for state in Arrival)
+
+
+def _province_summary_body(run: RoundRun, office: Office) -> str:
+    """The Sở's own summary: who sent on time, late, nothing or something invalid (offices,
+    then direct schools), findings, and what changed since the last run."""
+    table, result = run.progress, run.result
+    assert table is not None
+    lines = [f"Kính gửi: Lãnh đạo {office.name},", "",
+             f"Tổng hợp {run.label.lower()} toàn tỉnh năm học {result.school_year} (hạn "
+             f"{run.due:%d/%m/%Y}, {STATE_LABELS[run.state]}):",
+             f"- Báo cáo của {int((table[KIND] == OFFICE_KIND).sum())} {OFFICE_TITLE}: "
+             f"{_state_counts(table, OFFICE_KIND)}.",
+             f"- Hồ sơ của {int((table[KIND] == DIRECT_KIND).sum())} đơn vị trực thuộc Sở: "
+             f"{_state_counts(table, DIRECT_KIND)}."]
+    for kind, state, what in (
+            (OFFICE_KIND, Arrival.MISSING, f"{OFFICE_TITLE} chưa gửi báo cáo"),
+            (OFFICE_KIND, Arrival.INVALID, "Báo cáo không hợp lệ"),
+            (DIRECT_KIND, Arrival.MISSING, "Đơn vị trực thuộc chưa nộp"),
+            (DIRECT_KIND, Arrival.INVALID, "Đơn vị trực thuộc nộp tệp không hợp lệ")):
+        names = _listed(table, kind, state)
+        if names:
+            lines.append(f"- {what}: " + "; ".join(names) + ".")
+    lines.append(f"- Lỗi: {len(result.errors)}; cảnh báo: "
+                 f"{len(result.findings) - len(result.errors)}.")
+    changed = run.changes
+    lines.append(f"- Từ lần chạy trước: {len(changed['new'])} tệp mới, "
+                 f"{len(changed['replaced'])} tệp thay thế, {len(changed['withdrawn'])} tệp "
+                 "rút khỏi hộp thư.")
+    lines += ["", "Bảng tổng hợp toàn tỉnh, bảng tổng hợp các đơn vị trực thuộc Sở và báo cáo "
+              "tiến độ gửi kèm.", *signature(office)]
+    return "\n".join(lines)
+
+
+def _office_body(run: RoundRun, code: str, office: Office, feedback: bool) -> str:
+    """An office's feedback on its report: each finding and how to fix it."""
+    result = run.result
+    assert isinstance(result, ProvinceResult)
+    row = result.offices.loc[code]
+    mine = [f for f in result.findings if f.unit == code]
+    files = sorted({f.file for f in mine if f.file})
+    sent = f" (tệp {', '.join(f'“{f}”' for f in files)})" if files else ""
+    lines = [f"Kính gửi: {office_addressee(row['office_name'], row.get('commune'))},", "",
+             f"{office.name} đã nhận và kiểm tra báo cáo {run.label.lower()} năm học "
+             f"{result.school_year} của Phòng{sent}. {_tally(mine)}", "",
+             *_finding_lines(mine), ""]
+    if feedback:
+        lines.append("Phòng sửa ngay trên tệp phản hồi gửi kèm (các ô cần sửa được tô màu và có "
+                     "ghi chú cách sửa), lưu lại rồi gửi lại chính tệp đó cho Sở làm báo cáo đã "
+                     "sửa; không đổi tên, không xoá trang tính.")
+    else:
+        lines.append("Phòng sửa báo cáo theo hướng dẫn trên rồi gửi lại cho Sở.")
+    return "\n".join([*lines, *signature(office)])
+
+
+def _province_messages(month: MonthRun, run: RoundRun, config: Config) -> list[Outgoing]:
+    """A Sở's round: its summary for the Sở (recipients `so`, else the Sở's own e-mail), each
+    office with findings its feedback, each direct school with findings its feedback."""
+    result, out_dir = run.result, run.result.out_dir
+    assert isinstance(result, ProvinceResult) and out_dir is not None
+    office = _office(config, result.school_year)
+    items = []
+    leaders = tuple(config.recipients.get("so", ())) or ((office.email,) if office.email else ())
+    if leaders:
+        attached = [out_dir / PROVINCE_SUMMARY, out_dir / OFFICE_FILE, run.report]
+        items.append(Outgoing(
+            f"{month.period}/{run.round}/so", leaders,
+            f"[TĐKT] {run.label} năm học {result.school_year} — tổng hợp toàn tỉnh "
+            f"{month.period}",
+            _province_summary_body(run, office), tuple(p for p in attached if p.is_file())))
+    feedback_dir = out_dir / settings.FEEDBACK_DIR
+    with_findings = {f.unit for f in result.findings if f.unit}
+    for code, row in result.offices.iterrows():
+        address = _cleaned(row.get("email"))
+        if code not in with_findings or not address:
+            continue
+        feedback = feedback_dir / f"{code}.xlsx"
+        name = office_addressee(row["office_name"], row.get("commune"))
+        items.append(Outgoing(
+            f"{month.period}/{run.round}/phan-hoi/{code}", (address,),
+            f"[TĐKT] Phản hồi báo cáo {run.label.lower()} — {name}",
+            _office_body(run, code, office, feedback.is_file()),
+            (feedback,) if feedback.is_file() else ()))
+    emails = result.units.get("email")
+    for code in sorted(with_findings & set(result.units.index)):
+        address = _cleaned(emails.get(code)) if emails is not None else ""
+        feedback = feedback_dir / f"{code}.xlsx"
+        if address and feedback.is_file():
+            items.append(Outgoing(
+                f"{month.period}/{run.round}/phan-hoi/{code}", (address,),
+                f"[TĐKT] Phản hồi {run.label.lower()} — {result.units.loc[code, 'unit_name']}",
+                _school_body(result, code, office, back_to="Sở"), (feedback,)))
+    return items
 
 
 def messages(month: MonthRun, config: Config) -> list[Outgoing]:
     """The Phòng's summary of each round, each school's feedback when it has findings, and the
-    approved copy of each approved round for the Sở."""
+    approved copy of each approved round for the Sở; for a Sở's round, the Sở's summary and the
+    feedback of each office and direct school with findings (`_province_messages`)."""
     items: list[Outgoing] = []
     phong = tuple(config.recipients.get("phong", ()))
     for run in month.rounds:
         result, out_dir = run.result, run.result.out_dir
+        if isinstance(result, ProvinceResult):
+            items += _province_messages(month, run, config)
+            continue
         office = _office(config, result.school_year)
         if phong:
             items.append(Outgoing(
@@ -236,12 +403,14 @@ def _approved(out: Path, history: Store, calendar: tuple[Deadline, ...],
 def run_month(config: Config, out: Path, period: str, *, dry_run: bool = False,
               store: Path | None = None, now: dt.datetime | None = None,
               say: Callable[[str], object] = lambda _: None) -> MonthRun:
-    """The whole job; the same consolidation as `tdkt consolidate`. `say` hears what the job
-    is doing (one Vietnamese line per step)."""
+    """The whole job; the same consolidation as `tdkt consolidate` (a Sở's configuration: the
+    Sở's rounds, `round_for`). `say` hears what the job is doing (one Vietnamese line per
+    step)."""
     now = now or dt.datetime.now().astimezone()
     calendar = load_calendar(config.calendar)
-    store_path = store or config.store or out / settings.STORE_FILE
-    month = MonthRun(period=period)
+    store_path = store_file(config, out, store)
+    province = is_province(config)
+    month = MonthRun(period=period, province=province)
     with run_lock(out):
         for deadline, school_year, state in rounds_for_period(calendar, period):
             inbox = config.inboxes.get(deadline.round)
@@ -249,34 +418,38 @@ def run_month(config: Config, out: Path, period: str, *, dry_run: bool = False,
                 continue
             say(f"Đang tổng hợp: {deadline.label} năm học {school_year} "
                 f"({STATE_LABELS[state]})…")
+            name = round_for(config, deadline.round)
             year_config = config if school_year == config.school_year else \
                 replace(config, school_year=school_year)
             with Store.open(store_path) as history:
-                before = history.round_inputs(school_year, deadline.round)
-                counts = history.unit_status_counts(school_year, deadline.round)  # codes
-                earlier = _earlier_sightings(history, school_year, deadline.round, before)
+                before = history.round_inputs(school_year, name)
+                counts = history.unit_status_counts(school_year, name)  # codes
+                earlier = _earlier_sightings(history, school_year, name, before)
                 seen = archive_inbox(history, inbox, out / "luu-tru", now, earlier)
-            result = consolidate(inbox, out, year_config, round=deadline.round,
+            result = consolidate(inbox, out, year_config, round=name,
                                  registration_inbox=config.inboxes.get("dang-ky"),
                                  store=store_path, run_date=now.date())
             due = due_date(deadline, school_year)
-            table = completeness(result, due, seen)
-            report = out / school_year / "tien-do" / f"{period}_{deadline.round}.xlsx"
+            table = province_completeness(result, due, seen) \
+                if isinstance(result, ProvinceResult) else completeness(result, due, seen)
+            report = out / school_year / "tien-do" / f"{period}_{name}.xlsx"
             report.parent.mkdir(parents=True, exist_ok=True)
             partial = report.with_name(report.stem + ".part.xlsx")
             write_completeness(table, result, due, partial, deadline.label)
             os.replace(partial, report)
             after = _counts(result)
             moved = {k: (counts.get(k, 0), after.get(k, 0)) for k in set(counts) | set(after)}
-            with Store.open(store_path) as history:
-                approval = approval_of(out, history, school_year, deadline.round)
-            month.rounds.append(RoundRun(deadline.round, deadline.label, state, due, result,
-                                         report, changes_since(before, result), moved,
-                                         approval))
+            approval = None
+            if not province:  # a Sở sends nothing up: no approval to look for
+                with Store.open(store_path) as history:
+                    approval = approval_of(out, history, school_year, deadline.round)
+            month.rounds.append(RoundRun(name, deadline.label, state, due, result, report,
+                                         changes_since(before, result), moved, approval,
+                                         progress=table))
         smtp = smtp_settings(config.smtp, config.path.parent if config.path else out) \
             if config.smtp else None
         with Store.open(store_path) as history:
-            month.approved = _approved(out, history, calendar, period)
+            month.approved = [] if province else _approved(out, history, calendar, period)
             outbox = out / "thu-gui" / period if dry_run else None
             items = messages(month, config)
             say(f"Đang {'ghi' if dry_run else 'gửi'} {len(items)} thư…")

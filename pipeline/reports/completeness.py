@@ -4,12 +4,18 @@ When a file arrived: the date the unit wrote on its form ("Ngày lập", `report
 is after the first time tdkt saw the file's content (the input archive's first-seen time, or this
 run when the content is new); never the file's modification time, which is when the office saved
 it, not when the school sent it.
+
+A Sở's round expects a file from each commune's office (its report, which has no form date: its
+arrival is the archive's first sighting) and from each school the Sở manages itself: the table
+then has one row per office, then per direct school, with its kind and e-mail
+(`province_completeness`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,9 @@ COLUMNS = ["unit_code", "unit_name", "level", "block", "state", "arrived", "basi
 # What an arrival time is based on.
 FORM, SEEN = "form", "seen"
 BASIS_LABELS = {FORM: "Ngày lập ghi trên biểu mẫu", SEEN: "Lần đầu thấy tệp trong hộp thư"}
+# Who sends a Sở's round its file: a commune's office (its report) or a direct school.
+KIND, EMAIL = "kind", "email"
+OFFICE_KIND, DIRECT_KIND = "office", "direct"
 
 
 def _form_date(sub: Any) -> dt.date | None:
@@ -103,6 +112,37 @@ def completeness(result, due: dt.date, arrivals: Mapping[str, dt.datetime]) -> p
     return table
 
 
+def province_completeness(result, due: dt.date, arrivals: Mapping[str, dt.datetime]
+                          ) -> pd.DataFrame:
+    """`completeness` of a Sở's round: one row per office of the Sở's registry (its report),
+    then per direct school (its file), each with its kind (OFFICE_KIND, DIRECT_KIND) and the
+    e-mail the registry gives it (None when it gives none). An office's level and khối are
+    empty; its state follows its report's status (another year or round: invalid)."""
+    columns = ["unit_name", "level", "block", "status", EMAIL, KIND]
+    offices = result.offices.rename(columns={"office_name": "unit_name"}).assign(
+        level="", block="", **{KIND: OFFICE_KIND})
+    direct = result.direct.units.assign(**{KIND: DIRECT_KIND})
+    both = pd.concat([offices.reindex(columns=columns), direct.reindex(columns=columns)])
+    table = completeness(replace(result, units=both), due, arrivals)
+    table[KIND] = both[KIND].to_list()
+    table[EMAIL] = pd.Series([e.strip() if isinstance(e, str) and e.strip() else None
+                              for e in both[EMAIL]], index=table.index, dtype=object)
+    return table
+
+
+def first_sightings(store: Any, submissions: Iterable[Any]) -> dict[str, dt.datetime]:
+    """File name → when the input archive first saw its content, for the submissions whose
+    content it holds (`store`: the history store; a file it never archived is left out, so
+    `completeness` takes the run date for it)."""
+    found = {}
+    for sub in submissions:
+        seen = store.first_seen(sub.sha256) if getattr(sub, "sha256", None) else None
+        if seen is not None:
+            when = dt.datetime.fromisoformat(seen)
+            found[sub.file] = when if when.tzinfo is not None else when.astimezone()
+    return found
+
+
 def completeness_summary(table: pd.DataFrame, key: str) -> pd.DataFrame:
     """Units of each state per level or block (first-seen order), with a total and the
     share sent on time."""
@@ -131,10 +171,28 @@ _UNIT_COLS = [Col("seq", txt("seq"), 5, "int"), Col("unit_code", txt("unit_code"
               Col("days_late", "Số ngày muộn", 9, "int")]
 
 
+def _kind_labels() -> dict[str, str]:
+    return {OFFICE_KIND: txt("offices_kind"), DIRECT_KIND: txt("direct_units")}
+
+
+def _province_unit_cols() -> list[Col]:
+    """The unit table of a Sở's progress workbook: who sent (office or direct school), its
+    e-mail from the Sở's registry."""
+    cols = [Col("seq", txt("seq"), 5, "int"), Col("unit_code", txt("office_code"), 9),
+            Col("unit_name", txt("office_name"), 32), Col(KIND, txt("sender_kind"), 14),
+            *(c for c in _UNIT_COLS if c.key in ("level", "block", "state", "arrived", "basis",
+                                                  "file", "days_late")),
+            Col(EMAIL, "Thư điện tử", 26, printed=False)]
+    return cols
+
+
 def write_completeness(table: pd.DataFrame, result, due: dt.date, path: Path,
                        round_label: str) -> Path:
     """The progress workbook (normally named PROGRESS_FILE): units, then counts per level
-    and per khối; late rows in red. Returns `path`."""
+    and per khối; late rows in red. A Sở's table (`province_completeness`) adds each row's
+    kind and e-mail and a count per kind; its level and khối counts are the direct
+    schools'. Returns `path`."""
+    province = KIND in table.columns
     counts = table["state"].value_counts()
     subtitle = (f"Năm học {result.school_year} — hạn nộp {due:%d/%m/%Y} — số liệu đến ngày "
                 f"{result.run_date:%d/%m/%Y}")
@@ -144,18 +202,32 @@ def write_completeness(table: pd.DataFrame, result, due: dt.date, path: Path,
         "trình thấy tệp trong hộp thư (khi đó lấy lần đầu thấy tệp); không dùng thời điểm "
         "sửa tệp.",
         f"Số ngày muộn của đơn vị chưa nộp tính đến ngày {result.run_date:%d/%m/%Y}."]
+    if province:
+        notes.insert(2, "Báo cáo của Phòng Văn hóa – Xã hội không có ngày lập: thời điểm nhận "
+                        "là lần đầu chương trình thấy tệp.")
     units = table.reset_index(drop=True)
     late = units["state"] == LATE
     units["state"] = units["state"].map(label)
     units["basis"] = units["basis"].map(lambda b: BASIS_LABELS.get(b) if b else None)
     units.insert(0, "seq", range(1, len(units) + 1))
-    title = f"TIẾN ĐỘ NỘP HỒ SƠ: {round_label.upper()}"
+    summaries = [(txt("sheet_by_level"), "level", table), (txt("sheet_by_block"), "block", table)]
+    cols = _UNIT_COLS
+    if province:
+        kinds = _kind_labels()
+        units[KIND] = units[KIND].map(kinds)
+        direct = table[table[KIND] == DIRECT_KIND]
+        summaries = [("Theo loại", KIND, table.assign(**{KIND: table[KIND].map(kinds)})),
+                     *((name, key, direct) for name, key, _ in summaries if len(direct))]
+        cols = _province_unit_cols()
+    what = "BÁO CÁO, HỒ SƠ" if province else "HỒ SƠ"
+    title = f"TIẾN ĐỘ NỘP {what}: {round_label.upper()}"
     letterhead = Letterhead.of(result.office, result.run_date)
-    with ReportBook(path, letterhead, f"Tiến độ nộp hồ sơ: {round_label}") as book:
-        book.table_sheet(txt("sheet_by_unit"), title, units, _UNIT_COLS, subtitle=subtitle,
+    with ReportBook(path, letterhead, f"Tiến độ nộp {what.lower()}: {round_label}") as book:
+        book.table_sheet(txt("sheet_by_unit"), title, units, cols, subtitle=subtitle,
                          notes=notes, highlight=late)
-        for name, key in [(txt("sheet_by_level"), "level"), (txt("sheet_by_block"), "block")]:
+        for name, key, rows in summaries:
+            header = txt("sender_kind") if key == KIND else txt(key)
             book.table_sheet(name, f"{title} — {name.upper()}",
-                             completeness_summary(table, key), _summary_cols(key, txt(key)),
+                             completeness_summary(rows, key), _summary_cols(key, header),
                              subtitle=subtitle)
     return Path(path)

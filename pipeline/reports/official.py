@@ -25,7 +25,7 @@ import pandas as pd
 from xlsxwriter.worksheet import Worksheet
 
 from pipeline import settings
-from pipeline.config import Office
+from pipeline.config import PROVINCE_LEVEL, Office
 from pipeline.forms.definitions import Form, Sheet, Vocabulary
 from pipeline.forms.template import tdkt_version
 from pipeline.reports.workbook import (
@@ -42,6 +42,7 @@ from pipeline.reports.workbook import (
     text_lines,
     txt,
 )
+from pipeline.rounds.base import RoundResult
 from pipeline.rules.ruleset import RuleSet
 from pipeline.texts import render, text
 
@@ -298,6 +299,21 @@ def commune_units(units: pd.DataFrame, vocabs: dict[str, Vocabulary]) -> pd.Data
     finds them in an office's report)."""
     managed = {v.code for v in vocabs["levels"].values if v.attrs.get("manager") == "province"}
     return units[~units["level"].isin(managed)]
+
+
+def province_managed_note(result: RoundResult) -> list[str]:
+    """A line telling the Phòng which of its registry's schools its report to the Sở leaves
+    out because the Sở manages their cấp học itself (none when there are none, and none for
+    the Sở's own schools)."""
+    units, vocabs = result.units, result.forms.vocabs
+    left = units.index.difference(commune_units(units, vocabs).index)
+    if left.empty or result.office.level == PROVINCE_LEVEL:
+        return []
+    levels = vocabs["levels"]
+    names = sorted({levels.by_code(c).attrs.get("name", c) for c in units.loc[left, "level"]})
+    return [f"Báo cáo gửi Sở không gồm {len(left)} trường thuộc cấp học do Sở quản lý trực "
+            f"tiếp ({', '.join(names)}): {', '.join(sorted(left))}; các trường này gửi hồ sơ "
+            "thẳng cho Sở."]
 
 
 def commune_offers(offers: dict[str, pd.DataFrame], units: pd.DataFrame

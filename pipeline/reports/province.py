@@ -92,18 +92,18 @@ def by_level(units: pd.DataFrame, counts: list[str], levels: Vocabulary) -> pd.D
 
 def arrivals(result) -> pd.DataFrame:
     """Who has sent what, offices then direct schools: on time, late (after the round's
-    deadline, the day its rules are read on), missing or invalid, as the Phòng's progress
-    report tells it (pipeline/reports/completeness.py)."""
-    from dataclasses import replace
+    deadline, the day its rules are read on), missing or invalid, as the month-end progress
+    report tells it (pipeline/reports/completeness.py), arrivals from the input archive."""
+    from pipeline.reports.completeness import (
+        DIRECT_KIND,
+        KIND,
+        OFFICE_KIND,
+        province_completeness,
+    )
 
-    from pipeline.reports.completeness import completeness
-
-    offices = result.offices.rename(columns={"office_name": "unit_name"}).assign(
-        level="", block=txt("offices_kind"))
-    direct = result.direct.units.assign(block=txt("direct_units"))
-    both = pd.concat([offices[["unit_name", "level", "block", "status"]],
-                      direct[["unit_name", "level", "block", "status"]]])
-    table = completeness(replace(result, units=both), result.rules.date, {})
+    table = province_completeness(result, result.rules.date, result.arrivals)
+    table["block"] = table[KIND].map({OFFICE_KIND: txt("offices_kind"),
+                                      DIRECT_KIND: txt("direct_units")})
     table["state"] = table["state"].map(label)
     table.insert(0, "seq", range(1, len(table) + 1))
     return table
@@ -138,7 +138,8 @@ def council_lists(result, direct_offers: dict[str, pd.DataFrame]) -> dict[str, p
                 proposal.append("")
         rows["proposal"] = proposal
         verdicts = result.rechecked
-        if len(verdicts):
+        if len(verdicts):  # a person's and a collective's row may share office, unit and row
+            verdicts = verdicts[verdicts["subject"] == subject]
             said = {(o, u, r): label(v) for o, u, r, v in zip(
                 verdicts[OFFICE], verdicts["unit_code"], verdicts["row"], verdicts["result"],
                 strict=True)}
@@ -223,6 +224,11 @@ def write_province_summary(result, direct_offers: dict[str, pd.DataFrame], phase
                  Col("proposed", txt("proposed_standing"), 10, "int"),
                  Col("beyond", txt("beyond_allocation"), 9, "int", True),
                  Col("basis", txt("basis"), 40)])
+        if phase == "ket-qua" and len(getattr(result.direct, "ranking", ())):
+            from pipeline.reports.results import OFFICE_FILE, write_ranking_sheet
+
+            write_ranking_sheet(book, result.direct,
+                                txt("province_scores_note", file=OFFICE_FILE))
         book.findings_sheet(txt("sheet_findings"), list(result.findings),
                             title=txt("title_province_findings", year=year))
     return path

@@ -126,6 +126,26 @@ def _ranking_frame(result: RoundResult) -> pd.DataFrame:
     return ranking
 
 
+def write_ranking_sheet(book: ReportBook, result: RoundResult, scores_note: str) -> None:
+    """The units ranked inside each khối thi đua, the leaders marked (who may be proposed for
+    the Cờ thi đua), with where the verified scores are typed and how ties are broken."""
+    tie_break = result.rules.rule("ranking.tie_break")
+    book.table_sheet(
+        txt("sheet_ranking"),
+        f"XẾP HẠNG CÁC ĐƠN VỊ TRONG KHỐI THI ĐUA NĂM HỌC {result.school_year}",
+        _ranking_frame(result),
+        [Col("block", txt("block"), 18), Col("rank", "Hạng", 6, "int"),
+         Col("unit_code", txt("unit_code"), 9), Col("unit_name", txt("unit_name"), 28),
+         Col("self_score", "Điểm tự chấm", 9, "number"),
+         Col("office_score", txt("office_score"), 10, "number"),
+         Col("score", "Điểm xếp hạng", 9, "number"), Col("score_source", "Nguồn điểm", 14),
+         Col("lao_dong_share", "Tỉ lệ LĐTT", 8, "pct"),
+         Col("cstd_total", "Số CSTĐCS", 8, "int"), Col("tie_note", "Ghi chú xếp hạng", 30),
+         Col("leader_label", "Dẫn đầu", 12)],
+        totals_label=None,
+        notes=[scores_note, f"Bằng điểm: {tie_break.description} ({tie_break.basis})."])
+
+
 def _registration_frame(result: RoundResult) -> pd.DataFrame:
     decisions = result.decisions
     unregistered = decisions[decisions["rule_id"].str.startswith("registration.")
@@ -232,22 +252,9 @@ def write_results_office(result: RoundResult, path: Path) -> Path:
                                                         "int"),
              Col("limit", "Hạn mức", 9, "int"), Col("proposed", "Số đề nghị hợp lệ", 10, "int"),
              Col("beyond", "Vượt hạn mức", 9, "int", True), Col("basis", txt("basis"), 48)])
-        ranking = _ranking_frame(result)
-        book.table_sheet(
-            txt("sheet_ranking"), f"XẾP HẠNG CÁC ĐƠN VỊ TRONG KHỐI THI ĐUA NĂM HỌC {year}", ranking,
-            [Col("block", txt("block"), 18), Col("rank", "Hạng", 6, "int"),
-             Col("unit_code", txt("unit_code"), 9), Col("unit_name", txt("unit_name"), 28),
-             Col("self_score", "Điểm tự chấm", 9, "number"),
-             Col("office_score", txt("office_score"), 10, "number"),
-             Col("score", "Điểm xếp hạng", 9, "number"), Col("score_source", "Nguồn điểm", 14),
-             Col("lao_dong_share", "Tỉ lệ LĐTT", 8, "pct"),
-             Col("cstd_total", "Số CSTĐCS", 8, "int"), Col("tie_note", "Ghi chú xếp hạng", 30),
-             Col("leader_label", "Dẫn đầu", 12)],
-            totals_label=None,
-            notes=[f"Phòng nhập điểm thẩm định vào cột “{txt('office_score')}” rồi chạy lại: "
-                   "điểm này thay cho điểm tự chấm khi xếp hạng.",
-                   f"Bằng điểm: {result.rules.rule('ranking.tie_break').description} "
-                   f"({result.rules.rule('ranking.tie_break').basis})."])
+        write_ranking_sheet(
+            book, result, f"Phòng nhập điểm thẩm định vào cột “{txt('office_score')}” rồi "
+            "chạy lại: điểm này thay cho điểm tự chấm khi xếp hạng.")
         book.table_sheet(
             "Đăng ký – đề nghị", f"ĐỐI CHIẾU ĐĂNG KÝ ĐẦU NĂM VÀ ĐỀ NGHỊ CUỐI NĂM {year}",
             _registration_frame(result),

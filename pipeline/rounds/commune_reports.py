@@ -147,18 +147,24 @@ def rechecked(reports: Reports, rules: RuleSet, vocabs: Mapping[str, Vocabulary]
     carry, with the rules in force for the province's forms: one verdict per person or
     collective and title or form (columns of eligibility.verdicts, and the office code).
 
-    Registration rules are left to check (the report carries no registration), and so are
-    the rules on earlier years' records (the Sở reads the office's `history` line)."""
-    from pipeline.rounds.results import with_months, without_registration
+    Registration rules are not applied (the report carries no registration: the office
+    compared them), and the rules on earlier years' records are left to check (the Sở reads
+    the office's `history` line). A report carries no scores to rank a khối by: a collective
+    the office passed for a title that goes to its khối's leader (Cờ thi đua) is taken as
+    that leader."""
+    from dataclasses import replace
+
+    from pipeline.rounds.results import with_months
     from pipeline.rules import eligibility as el
 
-    rules = without_registration(rules)
+    rules = replace(rules, rules={rid: rule for rid, rule in rules.rules.items()
+                                  if not (rule.require and "registered" in rule.require)})
     names = {r.id: r.name for r in rules.rules.values()}
     out = []
     for subject, frame in (("person", reports.staff), ("collective", reports.collectives)):
         if frame.empty or "unit_code" not in frame:
             continue
-        rows = with_months(frame, rules) if subject == "person" else frame
+        rows = with_months(frame, rules) if subject == "person" else frame.assign(leader=True)
         for office, mine in rows.groupby(OFFICE, sort=True):  # rows are per report
             found = el.verdicts(el.decisions(mine, subject, rules, vocabs), names)
             out.append(found.assign(**{OFFICE: office}))

@@ -13,8 +13,9 @@ this round (issue 15); today it decides the direct schools and checks each repor
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,9 @@ class ProvinceResult(RoundResult):
     rechecked: pd.DataFrame
     # Each office's number of each commendation the Sở allocated (results.QUOTA_COLUMNS).
     office_quotas: pd.DataFrame
+    # File name → when the input archive first saw its content (`tdkt run` archives the inbox
+    # before consolidating); a file not archived arrives on the run date.
+    arrivals: Mapping[str, dt.datetime]
 
 
 def province_round_name(phase: str) -> str:
@@ -77,7 +81,13 @@ def province_round_name(phase: str) -> str:
 
 def is_province(config: Config) -> bool:
     """Whether the configuration is a Sở's (its office's level is "tinh")."""
-    return config.office_for().level == "tinh"
+    return config.is_province
+
+
+def round_for(config: Config, name: str) -> str:
+    """The round a configuration runs for a phase or round name: a Sở's configuration runs
+    the Sở's round of the phase ("dang-ky" → "tinh-dang-ky"), any other the round named."""
+    return province_round_name(name) if name in REPORT_FORMS and is_province(config) else name
 
 
 def named_office(file: str, offices: Iterable[str]) -> str | None:
@@ -210,6 +220,8 @@ class ProvinceRound:
     def decide(self, inputs: RoundInputs) -> ProvinceResult:
         """The direct schools decided by the school round of the phase; the offices' reports
         identified, the newest of each office chosen."""
+        from pipeline.reports.completeness import first_sightings
+
         office_codes = frozenset(_registry(inputs.registry, OFFICE).codes)
         inbox = by_file_name(inputs.inbox, sorted(office_codes))
         schools, reports = split_inbox(inbox, REPORT_FORMS[self.phase], office_codes)
@@ -249,7 +261,9 @@ class ProvinceRound:
             "submissions": inbox.submissions, "chosen": inputs.inbox.chosen,
             "findings": tuple(findings)}),
             direct=direct, offices=offices, reports=reports.submissions, reported=reported,
-            rechecked=verdicts, office_quotas=quotas)
+            rechecked=verdicts, office_quotas=quotas,
+            arrivals=first_sightings(inputs.store, inputs.inbox.submissions)
+            if inputs.store is not None else {})
 
     def write(self, result: RoundResult, folder: Path) -> list[Path]:
         """The Sở's workbook of the province, and the direct schools' workbook and feedback

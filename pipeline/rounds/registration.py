@@ -67,8 +67,10 @@ class RegistrationRound:
         return {}
 
     def summary(self, result: RoundResult) -> list[str]:
-        """Nothing beyond the common counts."""
-        return []
+        """The schools the report to the Sở leaves to the Sở."""
+        from pipeline.reports.official import province_managed_note
+
+        return province_managed_note(result)
 
 
 register(RegistrationRound())

@@ -527,7 +527,10 @@ class ResultsRound:
         """The proposals counted by result."""
         counts = result.verdicts["result"].value_counts()
         parts = [f"{label(code).lower()}: {int(counts.get(code, 0))}" for code in Verdict]
-        return [f"Đề nghị khen thưởng: {len(result.verdicts)} ({'; '.join(parts)})."]
+        from pipeline.reports.official import province_managed_note
+
+        return [f"Đề nghị khen thưởng: {len(result.verdicts)} ({'; '.join(parts)}).",
+                *province_managed_note(result)]
 
 
 def decision_records(decisions: pd.DataFrame) -> list[dict]:
