@@ -365,7 +365,7 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str,
     from pipeline.rounds.province import is_province
 
     if is_province(config) or form_id in _PROVINCE_FORMS:
-        _province_templates(config, out, form_id, unit_codes)
+        _province_templates(config, out, form_id, unit_codes, store, registrations)
         return
     try:
         forms = load_forms()
@@ -395,9 +395,11 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str,
     click.echo(f"Đã ghi {len(paths)} biểu mẫu vào {target}")
 
 
-def _province_templates(config, out: Path, form_id: str, unit_codes: tuple[str, ...]) -> None:
+def _province_templates(config, out: Path, form_id: str, unit_codes: tuple[str, ...],
+                        store: Path | None = None, registrations: Path | None = None) -> None:
     """A Sở's templates: its registry (one workbook), each office's report to fill, or the
-    school forms for its direct units (not yet prefilled with their registrations)."""
+    school forms for its direct units (the results forms prefilled with their registrations,
+    as a Phòng's are)."""
     from pipeline.engine import rules_for
     from pipeline.forms.definitions import load_forms
     from pipeline.forms.template import (
@@ -454,10 +456,12 @@ def _province_templates(config, out: Path, form_id: str, unit_codes: tuple[str, 
                    path=config.registry))
     units = units[[not wanted or c in wanted for c in units.index]]
     criteria = load_criteria(config.school_year) if form_id == "ket-qua" else None
+    carried = _carried(config, forms, out, store, registrations,
+                       [str(c) for c in units.index]) if form_id == "ket-qua" else {}
     infos = [UnitInfo(code=str(code), name=str(row["unit_name"]), level=str(row["level"]),
                       headcount=int(row[["managers", "teachers", "support_staff"]].sum()),
                       rows={"criteria": block_criteria(criteria, str(row["block"]))}
-                      if criteria else {})
+                      if criteria else {}, carried=carried.get(str(code), {}))
              for code, row in units.iterrows()]
     paths = write_templates(forms, form_id, infos, target, config.school_year, office)
     click.echo(f"Đã ghi {len(paths)} biểu mẫu vào {target}")
@@ -468,10 +472,12 @@ def _carried(config, forms, out: Path, store: Path | None, registrations: Path |
     """The rows each unit's results template starts with, from its registration of the same
     school year; says where they came from, or why the templates stay empty."""
     from pipeline.forms.prefill import carried_by_unit, find_registrations
+    from pipeline.rounds.province import round_for
 
-    store_path = store or config.store or out / settings.STORE_FILE
+    store_path = store or config.store or out / config.store_name
     try:
-        found = find_registrations(config, forms, store_path, registrations)
+        found = find_registrations(config, forms, store_path, registrations,
+                                   round_for(config, "dang-ky"))
     except _user_errors() as exc:
         _fail(str(exc))
     if found is None:
@@ -862,9 +868,12 @@ def approve(round_: str, year: str | None, approved_by: str | None, config_path:
     from pipeline.monthly.approval import approve as approve_round
 
     config = _config(config_path, year)
+    if config.is_province:  # the Sở sends nothing up through tdkt: nothing to approve
+        _fail("Cấu hình này là của Sở: duyệt (tdkt approve) chỉ dành cho Phòng trước khi gửi "
+              "Sở. Bản tổng hợp của Sở ở thư mục kết quả, gửi tỉnh theo quy trình của Sở.")
     out = _out(out, config)
     who = approved_by or getpass.getuser()
-    path = store or config.store or out / settings.STORE_FILE
+    path = store or config.store or out / config.store_name
     try:
         with output_lock(out), _opened_store(path) as history:
             done = approve_round(out, history, config.school_year, round_, who,

@@ -99,10 +99,19 @@ def safe_streams(*streams: TextIO) -> None:
 # Stops and system errors
 
 
+# What a Ctrl-C says when the texts cannot be read: the Ctrl-C itself may have cut short an
+# import they need (a half-loaded PyYAML); texts.yaml "console.stopped" says the same.
+STOPPED_FALLBACK = "Đã dừng. Kết quả của các lần chạy trước được giữ nguyên."
+
+
 def stopped() -> NoReturn:
     """Ctrl-C: say so on stderr and exit 130; what was written before stays (outputs are
     swapped in whole, the store commits only after)."""
-    _say_error(_text("stopped"))
+    try:
+        message = _text("stopped")
+    except Exception:  # any failure here must still end in the message
+        message = STOPPED_FALLBACK
+    _say_error(message)
     sys.exit(EXIT_STOPPED)
 
 

@@ -435,3 +435,27 @@ def test_messages_click_texts_are_click_s_own_and_console_texts_are_used():
     source = Path(console.__file__).read_text(encoding="utf-8")
     unused = {key for key in texts.texts("console") if f'"{key}"' not in source}
     assert not unused, unused
+
+
+def test_messages_ctrl_c_during_an_import_still_says_stopped(monkeypatch, capsys):
+    """A Ctrl-C that lands while PyYAML is being imported leaves it half-loaded, and the texts
+    cannot be read: the run still ends with the Vietnamese message and 130, no traceback."""
+    from pipeline import console, texts
+
+    def half_loaded(*args, **kwargs):
+        raise AttributeError("partially initialized module 'yaml' has no attribute 'error'")
+
+    monkeypatch.setattr(texts, "text", half_loaded)
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as stop:
+        console.guarded(interrupted)
+    assert stop.value.code == 130
+    said = capsys.readouterr().err
+    assert "Đã dừng. Kết quả của các lần chạy trước được giữ nguyên." in said
+    assert "Traceback" not in said
+    # The fallback says what the catalogue says.
+    monkeypatch.undo()
+    assert texts.text("console", "stopped") == console.STOPPED_FALLBACK

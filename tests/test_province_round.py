@@ -167,3 +167,42 @@ def test_province_check_reads_reports_and_direct_schools_with_the_sos_registry()
     office = CliRunner().invoke(main, ["check", str(files[3]),
                                        "--config", str(SAMPLES / "tdkt.toml")])
     assert office.exit_code == 1 and f"Ô {cell} trang tính “Báo cáo”" in office.output
+
+
+def test_province_approve_is_refused_for_a_sos_configuration(tmp_path):
+    """Approval is the Phòng's step before its report goes up; a Sở's configuration is told
+    so, and nothing is written."""
+    result = CliRunner().invoke(main, ["approve", "--round", "dang-ky", "--config",
+                                       str(SAMPLES / "tinh" / "tdkt.toml"), "--out",
+                                       str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "Cấu hình này là của Sở" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def _names(path, sheet_name: str) -> list[str]:
+    """The persons' names listed on a school form's staff sheet."""
+    rows = [list(r) for r in openpyxl.load_workbook(path, read_only=True)[sheet_name]
+            .iter_rows(values_only=True)]
+    top = next(i for i, r in enumerate(rows) if "Họ và tên" in r)
+    col = rows[top].index("Họ và tên")
+    return [r[col] for r in rows[top + 1:] if isinstance(r[0], int) and r[col]]
+
+
+def test_province_results_templates_carry_the_direct_schools_registrations(province, tmp_path):
+    """Once the Sở's registration round is in its store, each direct school's results form
+    starts with the persons it registered, read from its own registration file."""
+    root, _ = province
+    out = tmp_path / "out"
+    assert _consolidate(root, out).exit_code == 0
+    made = CliRunner().invoke(main, ["templates", "--form", "ket-qua", "--out", str(out),
+                                     "--config", str(root / "tdkt.toml")])
+    assert made.exit_code == 0, made.output
+    assert "kho lịch sử" in made.output and "tdkt-lich-su-tinh.sqlite" in made.output
+    forms = load_forms()
+    staff = forms.current("dang-ky").sheet("staff").name
+    results = forms.current("ket-qua").sheet("staff").name
+    for code in SENDING:
+        sent = _names(root / "hop-thu" / f"dang-ky_{code}.xlsx", staff)
+        (template,) = (out / SCHOOL_YEAR / "mau-ket-qua").glob(f"*{code}*.xlsx")
+        assert sent and _names(template, results) == sent, code

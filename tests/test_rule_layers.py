@@ -331,7 +331,7 @@ def test_rule_layers_who_decides_depends_on_the_unit_and_the_year():
 def test_rule_layers_women_first_between_equal_candidates_from_july_2025():
     import pandas as pd
 
-    from pipeline.rounds.results import _priority
+    from pipeline.rounds.results import quota_priority
     from pipeline.rules.quota import within_quota
 
     # Two CSTĐCS candidates equal on every key of the plan; the man's name sorts first.
@@ -340,6 +340,6 @@ def test_rule_layers_women_first_between_equal_candidates_from_july_2025():
         "sex": ["nam", "nu"], "grade": ["HTXSNV", "HTXSNV"], "initiative_level": ["co_so"] * 2,
         "staff_group": ["GV", "GV"], "disadvantaged": ["no", "no"], "vote_share": [90, 90]})
     for year, kept in (("2023-2024", "Nguyễn Văn An"), ("2025-2026", "Trần Thị Bình")):
-        marked = within_quota(candidates, {"01001": 1}, _priority(load_rules(year)),
+        marked = within_quota(candidates, {"01001": 1}, quota_priority(load_rules(year)),
                               group="unit_code", quota_label="CSTĐCS")
         assert marked.loc[marked["within_quota"], "full_name"].tolist() == [kept], year

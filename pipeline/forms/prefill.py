@@ -109,36 +109,42 @@ def _accepted(value: object, column: Column, vocabs: Mapping[str, Vocabulary]) -
 
 
 def find_registrations(config: Config, forms: FormSet, store_path: Path,
-                       inbox: Path | None = None) -> Registrations | None:
+                       inbox: Path | None = None,
+                       round_name: str = REGISTRATION_ROUND) -> Registrations | None:
     """The registration round of the configuration's school year: read from `inbox` when it
     is given; else from the history store at `store_path` when it recorded that round; else
     from the registration inbox of the configuration ([inboxes] dang-ky) when it exists;
-    None when there is none. A store that cannot be opened is a StoreError."""
+    None when there is none. A store that cannot be opened is a StoreError. `round_name`: the
+    registration round of the configuration (a Sở's is "tinh-dang-ky")."""
     if inbox is not None:
-        return registrations_from_inbox(inbox, config, forms)
+        return registrations_from_inbox(inbox, config, forms, round_name)
     if store_path.is_file():
         with contextlib.closing(Store.open(store_path)) as store:
             found = registrations_from_store(store, config.school_year, store_path,
-                                             _kinds(forms))
+                                             _kinds(forms), round_name)
         if found is not None:
             return found
     default = config.inboxes.get(REGISTRATION_ROUND)
     if default is not None and default.is_dir():
-        return registrations_from_inbox(default, config, forms)
+        return registrations_from_inbox(default, config, forms, round_name)
     return None
 
 
 def registrations_from_store(store: Store, school_year: str, path: Path,
-                             kinds: Vocabulary | None = None) -> Registrations | None:
+                             kinds: Vocabulary | None = None,
+                             round_name: str = REGISTRATION_ROUND) -> Registrations | None:
     """The registration round the store recorded for the school year, or None. The store
     keeps each person's identity, position and group, the titles and forms registered (as
     proposals) and each collective's name and registrations; a collective's kind is told
-    from its name by the `kinds` vocabulary."""
-    if not any(r["round"] == REGISTRATION_ROUND for r in store.round_runs(school_year)):
+    from its name by the `kinds` vocabulary. A Sở's round (`round_name` "tinh-dang-ky") also
+    recorded the persons of the communes' reports: only its own schools' rows are read."""
+    if not any(r["round"] == round_name for r in store.round_runs(school_year)):
         return None
     titles: dict[tuple[str, object], dict[str, object]] = {}
     groups: dict[str, dict[str, dict[str, object]]] = {}
-    for p in store.round_proposals(school_year, REGISTRATION_ROUND):
+    for p in store.round_proposals(school_year, round_name):
+        if p.get("office"):
+            continue
         if p["subject"] == "person":  # kinds are the column ids: title, commendation
             titles.setdefault((p["unit_code"], p["person_id"]), {}).setdefault(p["kind"],
                                                                                p["code"])
@@ -148,7 +154,9 @@ def registrations_from_store(store: Store, school_year: str, path: Path,
                             _KIND: kind_named(str(p["name"]), kinds) if kinds else None})
             group.setdefault(p["kind"], p["code"])
     units: dict[str, dict[str, list[dict[str, object]]]] = {}
-    for s in store.round_staff(school_year, REGISTRATION_ROUND):
+    for s in store.round_staff(school_year, round_name):
+        if s.get("office"):
+            continue
         person = {"full_name": s["full_name"], "birth_date": _date(s["birth_date"]),
                   "sex": s["sex"], "position": s["position"], "staff_group": s["staff_group"],
                   "title": NOT_REGISTERED,
@@ -159,12 +167,13 @@ def registrations_from_store(store: Store, school_year: str, path: Path,
     return Registrations(school_year, "store", path, _frozen(units))
 
 
-def registrations_from_inbox(inbox: Path, config: Config, forms: FormSet) -> Registrations:
+def registrations_from_inbox(inbox: Path, config: Config, forms: FormSet,
+                             round_name: str = REGISTRATION_ROUND) -> Registrations:
     """The registration inbox consolidated (nothing written), as the results round reads it
     to compare; its rows by unit, in the order of each unit's chosen file."""
     from pipeline.engine import consolidation  # the engine runs the registration round
 
-    result = consolidation(inbox, config, round=REGISTRATION_ROUND, forms=forms)
+    result = consolidation(inbox, config, round=round_name, forms=forms)
     units: dict[str, dict[str, list[dict[str, object]]]] = {}
     for sheet_id, table in _TABLES.items():
         frame = getattr(result, table)

@@ -434,19 +434,19 @@ class Store:
 
     def round_staff(self, school_year: str, round: str) -> list[dict]:
         """The staff rows of the recorded round (unit_code, row, person_id, full_name,
-        birth_date, sex, position, staff_group), by unit and row."""
+        birth_date, sex, position, staff_group, office), by unit and row."""
         return self.query(
             "SELECT s.unit_code, s.row, s.person_id, s.full_name, s.birth_date, s.sex, "
-            "s.position, s.staff_group FROM staff s JOIN runs r ON r.id = s.run_id "
+            "s.position, s.staff_group, s.office FROM staff s JOIN runs r ON r.id = s.run_id "
             "WHERE r.school_year = ? AND r.round = ? ORDER BY s.unit_code, s.row",
             (school_year, round))
 
     def round_proposals(self, school_year: str, round: str) -> list[dict]:
         """The proposals of the recorded round (person_id, unit_code, subject, name, kind,
-        code, result), in the order they were recorded."""
+        code, result, office), in the order they were recorded."""
         return self.query(
-            "SELECT p.person_id, p.unit_code, p.subject, p.name, p.kind, p.code, p.result "
-            "FROM proposals p JOIN runs r ON r.id = p.run_id "
+            "SELECT p.person_id, p.unit_code, p.subject, p.name, p.kind, p.code, p.result, "
+            "p.office FROM proposals p JOIN runs r ON r.id = p.run_id "
             "WHERE r.school_year = ? AND r.round = ? ORDER BY p.rowid", (school_year, round))
 
     def has_unit(self, unit_code: str) -> bool:
