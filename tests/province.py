@@ -104,8 +104,10 @@ def _style(cell) -> dict[str, Any]:
     return style
 
 
-def _layouts(forms: FormSet, office, work: Path, form_id: str = "dang-ky"
-             ) -> dict[str, Layout]:
+def layouts_of(forms: FormSet, office, work: Path, form_id: str = "dang-ky",
+               levels: list[str] | None = None) -> dict[str, Layout]:
+    """A layout per cấp học (`levels`; the sample office's by default) of the form's template
+    as `tdkt templates` writes it."""
     form = forms.current(form_id)
     layouts = {}
     prefill = {}
@@ -113,9 +115,10 @@ def _layouts(forms: FormSet, office, work: Path, form_id: str = "dang-ky"
         from pipeline.rules.ruleset import block_criteria, load_criteria
 
         prefill = {"criteria": block_criteria(load_criteria(SCHOOL_YEAR), "default")}
-    for level, _, stem, _ in LEVELS:
-        info = UnitInfo(code="99999", name=f"{stem} Mẫu", level=level, headcount=120,
-                        rows=prefill)
+    stems = {level: stem for level, _, stem, _ in LEVELS}
+    for level in levels or list(stems):
+        info = UnitInfo(code="99999", name=f"{stems.get(level, 'Trường')} Mẫu", level=level,
+                        headcount=120, rows=prefill)
         path = write_template(form, forms.vocabs, info, work / f"{level}.xlsx", SCHOOL_YEAR,
                               office)
         wb = openpyxl.load_workbook(path)
@@ -262,7 +265,7 @@ def build_province(root: Path, count: int, seed: int = SEED,
     inbox.mkdir(parents=True)
     work = root / ".mau"
     work.mkdir()
-    layouts = _layouts(forms, config.office_for(), work)
+    layouts = layouts_of(forms, config.office_for(), work)
     shutil.rmtree(work)
     write_registry(units, forms, root / REGISTRY)
     text = SAMPLES_CONFIG.read_text(encoding="utf-8")
@@ -294,7 +297,7 @@ def build_province_results(root: Path, units: list[Unit], seed: int = SEED,
     inbox.mkdir(parents=True)
     work = root / ".mau-ket-qua"
     work.mkdir()
-    layouts = _layouts(forms, config.office_for(), work, "ket-qua")
+    layouts = layouts_of(forms, config.office_for(), work, "ket-qua")
     shutil.rmtree(work)
     count = len(load_criteria(SCHOOL_YEAR)["default"])
     jobs = [(layouts[u.level], u, forms, inbox / f"ket-qua_{u.code}.xlsx", seed + i, count)
