@@ -90,16 +90,20 @@ def totals_findings(chosen: Mapping[str, Submission], reports: Reports,
     """A list's count of persons or collectives that differs from the rows the report lists
     for that title or form."""
     found = []
+    # How many rows each office lists for each value of each proposal column, per table.
+    tally = {kind: {col: getattr(reports, kind).groupby([OFFICE, col]).size().to_dict()
+                    for _, table, col in _KINDS
+                    if table == kind and col in getattr(reports, kind)}
+             for kind in (STAFF, COLLECTIVES)}
     for row in reports.lists.itertuples(index=False):
-        sub = chosen[getattr(row, OFFICE)]
+        office = getattr(row, OFFICE)
+        sub = chosen[office]
         named = _code_of(row.list, forms)
         if not named:
             continue
         for kind, column in ((STAFF, "persons"), (COLLECTIVES, "collectives")):
-            rows = getattr(reports, kind)
-            mine = rows[rows[OFFICE] == getattr(row, OFFICE)] if len(rows) else rows
-            listed = sum(int((mine[col] == code).sum()) for table, col, code in named
-                         if table == kind and col in mine)
+            listed = sum(tally[kind][col].get((office, code), 0) for table, col, code in named
+                         if table == kind and col in tally[kind])
             typed = getattr(row, column)
             if pd.notna(typed) and int(typed) != listed:
                 sheet, cell = _where(sub, LISTS, column, int(row.row))

@@ -14,8 +14,9 @@ this round (issue 15); today it decides the direct schools and checks each repor
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -162,25 +163,30 @@ def _office_table(offices: Registry, reports: CheckedInbox, rejected: frozenset[
     return table
 
 
-def _report_feedback(result: ProvinceResult, folder: Path) -> list[Path]:
-    """One feedback workbook per office that sent a report: its findings, each linked to its
-    cell in a copy of the report it corrects and sends again (phan-hoi/<office code>.xlsx)."""
+def _report_feedback(result: ProvinceResult, folder: Path) -> list[Callable[[], Path]]:
+    """One job per office that sent a report: its feedback workbook, its findings each linked
+    to its cell in a copy of the report it corrects and sends again
+    (phan-hoi/<office code>.xlsx)."""
     from pipeline.reports.feedback import write_feedback
     from pipeline.reports.workbook import txt
 
     target = folder / settings.FEEDBACK_DIR
     target.mkdir(exist_ok=True)
-    paths = []
     sent = {s.unit_code: s for s in result.reports if s.unit_code}
+    by_office: dict[str, list[Finding]] = {}
+    for f in result.findings:
+        if f.unit in sent:
+            by_office.setdefault(f.unit, []).append(f)
+    jobs: list[Callable[[], Path]] = []
     for code, office in result.offices.iterrows():
         sub = result.chosen.get(code, sent.get(code))
         if sub is None:
             continue
-        findings = [f for f in result.findings if f.unit == code]
         title = txt("feedback_title", title=txt("feedback_report"), year=result.school_year,
                     unit=office["office_name"])
-        paths.append(write_feedback(result, findings, sub, title, target / f"{code}.xlsx"))
-    return paths
+        jobs.append(functools.partial(write_feedback, result, by_office.get(code, []), sub,
+                                      title, target / f"{code}.xlsx"))
+    return jobs
 
 
 @dataclass(frozen=True)
@@ -271,6 +277,7 @@ class ProvinceRound:
         assert isinstance(result, ProvinceResult)
         from pipeline.reports import registration, results
         from pipeline.reports.province import PROVINCE_SUMMARY, write_province_summary
+        from pipeline.reports.registration import write_all
 
         if self.phase == "ket-qua":
             schools = results.write_results_reports(result.direct, folder, with_report=False)
@@ -278,8 +285,9 @@ class ProvinceRound:
         else:
             schools = registration.write_reports(result.direct, folder, with_report=False)
             offers = registration.registered_offers(result.direct)
-        summary = write_province_summary(result, offers, self.phase, folder / PROVINCE_SUMMARY)
-        return sorted([summary, *schools, *_report_feedback(result, folder)])
+        summary = functools.partial(write_province_summary, result, offers, self.phase,
+                                    folder / PROVINCE_SUMMARY)
+        return sorted([*schools, *write_all([summary], _report_feedback(result, folder))])
 
     def manifest(self, result: RoundResult) -> dict[str, Any]:
         """The school round's additions, and each office's report."""
