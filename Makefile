@@ -56,13 +56,14 @@ templates: $(STAMP)
 # two pytest processes side by side — the files built on the sample office's consolidations
 # (TESTS_A, which share session fixtures) and all the others (a new test file lands there) —
 # each with its own temporary folder; both must pass. Tests marked `slow` (a generated
-# 300-school office compared with its golden copy) run in `make test-slow`; CI runs both.
+# 300-school office compared with its golden copy, the wheel installed, more rule-table runs,
+# timeouts and kills, a sheet filled to Excel's last row) run in `make test-slow`; CI runs both.
 TESTS_A := tests/test_results.py tests/test_end_to_end.py tests/test_parallel.py \
 	tests/test_cli.py tests/test_golden.py tests/test_completeness.py tests/test_roundtrip.py \
 	tests/test_template.py tests/test_xlsx.py tests/test_install.py tests/test_rule_cases.py \
 	tests/test_three_years.py tests/test_spawn.py tests/test_print.py tests/test_official.py \
 	tests/test_feedback.py tests/test_prefill.py tests/test_commune_report.py \
-	tests/test_province_reports.py tests/test_sample_province.py
+	tests/test_province_reports.py tests/test_sample_province.py tests/test_province_round.py
 TESTS_B := $(filter-out $(TESTS_A),$(sort $(wildcard tests/test_*.py)))
 PYTEST_B_LOG := .pytest-b.log
 

@@ -217,6 +217,7 @@ def _legacy(unit: str, stray: dict[tuple[int, int], str] | None = None,
     return buffer.getvalue()
 
 
+@pytest.mark.slow  # a sheet filled to Excel's last row (~11 s): `make test-slow`, in CI
 def test_hostile_limits_legacy_sheet_filled_to_its_last_row(inbox):
     """The issue's file: 65,536 rows of people (a 44-staff unit counted 65,527): only the rows
     within the limit are read, with the warning that says where the sheet really ends."""

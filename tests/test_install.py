@@ -17,6 +17,8 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from .conftest import ROOT, SAMPLES
 
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "pipeline", "schemas")
@@ -70,6 +72,7 @@ def _venv(tmp_path: Path, wheel: Path) -> tuple[Path, Path, dict[str, str]]:
     return venv, scripts, env
 
 
+@pytest.mark.slow  # builds and installs a wheel (~25 s): `make test-slow`, in CI
 def test_wheel_installs_and_runs_the_samples(tmp_path):
     wheel = _build_wheel(tmp_path)
 

@@ -219,6 +219,7 @@ def test_monthly_completeness_matches_the_arrival_truth(month_office, tmp_path, 
     assert states["Đúng hạn"] > 30 and 3 <= states["Nộp muộn"] <= 6  # realistic: a few late
 
 
+@pytest.mark.slow  # waits out the connection timeouts (~13 s): `make test-slow`, in CI
 def test_monthly_unreachable_mail_server_fails_fast_with_exit_4(month_office, tmp_path):
     """The issue's acceptance: a closed port on 127.0.0.1, the default timeouts and retries."""
     import time
@@ -362,6 +363,7 @@ run_month(load_config(Path(sys.argv[1])), Path(sys.argv[2]), "2025-10")
 """
 
 
+@pytest.mark.slow  # a run killed mid-send, then resumed (~13 s): `make test-slow`, in CI
 @pytest.mark.skipif(__import__("os").name == "nt", reason="SIGKILL is POSIX-only")
 def test_monthly_run_killed_while_sending_resumes_without_duplicates(month_office, smtp_server,
                                                                      tmp_path):
