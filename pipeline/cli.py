@@ -263,10 +263,11 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
     out = _out(out, config)
     if registrations is not None and not registrations.is_dir():
         _fail(_say("no_registrations", path=registrations))
+    missing = None  # the configuration's registration inbox, when it is not there
     if round_ == "ket-qua" and registrations is None:
         registrations = config.inboxes.get("dang-ky")
         if registrations is not None and not registrations.is_dir():
-            click.echo(_say("registrations_missing", path=registrations), err=True)
+            missing, registrations = registrations, None
     from pipeline.engine import consolidate
     from pipeline.rounds.province import round_for
 
@@ -283,6 +284,9 @@ def consolidate_command(inbox: Path, out: Path, config_path: Path, year: str | N
         _fail(str(exc))
     except OSError as exc:  # read-only folder, a workbook held open in Excel, disk full
         console.system_error(exc)
+    decided = getattr(result, "direct", result)  # a Sở's round: its direct schools' round
+    if missing is not None and not getattr(decided, "registration_source", ""):
+        click.echo(_say("registrations_missing", path=missing), err=True)
     _summary(result, round_chosen)
     if strict and result.errors:
         sys.exit(settings.EXIT_STRICT_ERRORS)

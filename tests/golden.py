@@ -135,12 +135,17 @@ def _file_differences(name: str, old: Any, new: Any) -> list[str]:
     return out
 
 
-def run_samples(out: Path) -> None:
-    """Both rounds of the sample office into `out`, as `make consolidate` runs them."""
+def run_samples(out: Path, registrations: Path = SAMPLES / "hop-thu",
+                forget: bool = False) -> Any:
+    """Both rounds of the sample office into `out`, as `make consolidate` runs them, the
+    registrations read from `registrations` (a copy of the samples' inbox); with `forget`
+    that folder is removed between the rounds. Returns the year-end round's result."""
     config = load_config(SAMPLES / "tdkt.toml")
-    consolidate(SAMPLES / "hop-thu", out, config, run_date=RUN_DATE)
-    consolidate(SAMPLES / "hop-thu-ket-qua", out, config, round="ket-qua",
-                registration_inbox=SAMPLES / "hop-thu", run_date=RUN_DATE)
+    consolidate(registrations, out, config, run_date=RUN_DATE)
+    if forget:
+        shutil.rmtree(registrations)
+    return consolidate(SAMPLES / "hop-thu-ket-qua", out, config, round="ket-qua",
+                       registration_inbox=registrations, run_date=RUN_DATE)
 
 
 def run_province(root: Path, out: Path) -> None:

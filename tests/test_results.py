@@ -254,6 +254,7 @@ def test_results_quota_and_citations_hold_for_random_proposals(rows):
     assert Counter(over["result"]) <= Counter({el.OVER: len(over)})
 
 
+@pytest.mark.slow  # generates and decides a whole all-valid year end (~25 s): make test-slow
 def test_results_all_valid_inbox_rejects_nothing(generated_all_valid):
     from .sample_inbox import RESULTS_INBOX
 
@@ -307,3 +308,14 @@ def test_results_province_lists_hold_what_the_so_decides(results_run):
     lines = table_rows(out / "tong-hop-so.xlsx", "Tờ trình", "STT")
     assert len(lines) == sum(len(codes) for codes in decides.values())
     assert sum(r["Cộng"] for r in lines) == viable
+
+
+def test_results_registrations_come_from_the_inbox_when_the_store_lacks_them(results_run):
+    """A results round run into a folder whose store has not recorded the registration round
+    reads the registration inbox given, and says so."""
+    from pipeline.rounds.base import round_named
+
+    result, _ = results_run
+    assert result.registration_source == "inbox"
+    assert "Đối chiếu với bản đăng ký đầu năm đọc từ hộp thư đăng ký." in \
+        round_named("ket-qua").summary(result)

@@ -489,6 +489,8 @@ class YearEndResult(RoundResult):
     limits: dict              # numbers allocated per (khối, commendation)
     not_proposed: pd.DataFrame  # registered in October, not proposed now
     eligible: pd.DataFrame    # shown eligible for a higher form by the store, not proposed
+    # Where the registrations compared came from: "store", "inbox", or "" (none).
+    registration_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -506,7 +508,8 @@ class ResultsRound:
 
         The Phòng workbook of an earlier run in `inputs.previous` may hold "Điểm thẩm định"
         typed by the office; those scores take precedence over the units' own. The option
-        `registration_inbox` names the registration inbox of the same year to join.
+        `registration_inbox` names the registration inbox of the same year to join, read only
+        when the history store has not recorded that round.
         """
         return _decided(inputs)
 
@@ -529,8 +532,10 @@ class ResultsRound:
         parts = [f"{label(code).lower()}: {int(counts.get(code, 0))}" for code in Verdict]
         from pipeline.reports.official import province_managed_note
 
+        source = getattr(result, "registration_source", "")
+        compared = [REGISTRATION_SOURCES[source]] if source in REGISTRATION_SOURCES else []
         return [f"Đề nghị khen thưởng: {len(result.verdicts)} ({'; '.join(parts)}).",
-                *province_managed_note(result)]
+                *compared, *province_managed_note(result)]
 
 
 def decision_records(decisions: pd.DataFrame) -> list[dict]:
@@ -542,17 +547,64 @@ def decision_records(decisions: pd.DataFrame) -> list[dict]:
                                             "rule_id"]).itertuples()]
 
 
-def _registration(inputs: RoundInputs) -> RoundResult | None:
-    """The registration round of the same year, when its inbox is given."""
+# What the year-end summary says of the registrations it compared with.
+REGISTRATION_SOURCES = {
+    "store": "Đối chiếu với bản đăng ký đầu năm đã tổng hợp (kho lịch sử), không đọc lại hộp thư "
+             "đăng ký.",
+    "inbox": "Đối chiếu với bản đăng ký đầu năm đọc từ hộp thư đăng ký."}
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What the registration round of the same year registered: each person's row (unit,
+    name, birth date, title, commendation, …) and each collective's."""
+
+    staff: pd.DataFrame
+    collectives: pd.DataFrame
+    source: str  # "store" or "inbox"
+
+
+def registered_from_store(store: Store, school_year: str, round_name: str
+                          ) -> Registered | None:
+    """The registration round as the history store recorded it (its own schools' rows), or
+    None when the store has not recorded that round."""
+    from pipeline.forms.prefill import registrations_from_store
+
+    found = registrations_from_store(store, school_year, Path(""), None, round_name)
+    if found is None:
+        return None
+    staff = [{"unit_code": code, **row} for code, sheets in found.units.items()
+             for row in sheets.get("staff", ())]
+    groups = [{"unit_code": code, **row} for code, sheets in found.units.items()
+              for row in sheets.get("unit", ())]
+    return Registered(
+        staff=pd.DataFrame(staff, columns=list(dict.fromkeys(
+            ["unit_code", "full_name", "birth_date", "title", "commendation",
+             *(k for r in staff for k in r)]))),
+        collectives=pd.DataFrame(groups, columns=list(dict.fromkeys(
+            ["unit_code", "collective_name", "collective_title", "commendation",
+             *(k for r in groups for k in r)]))),
+        source="store")
+
+
+def _registration(inputs: RoundInputs) -> Registered | None:
+    """The registration round of the same year: from the history store when it recorded that
+    round (no registration file is read again), else from the registration inbox when one is
+    given; None when neither has it."""
+    # The Sở's round names its own registration round (its registry is the Sở's).
+    round_ = inputs.options.get("registration_round", REGISTRATION_ROUND)
+    if isinstance(inputs.store, Store):
+        found = registered_from_store(inputs.store, inputs.config.school_year, round_)
+        if found is not None:
+            return found
     inbox = inputs.options.get("registration_inbox")
     if inbox is None or not Path(inbox).is_dir():
         return None
     from pipeline.engine import consolidation  # the engine runs the registration round too
 
-    # The Sở's round names its own registration round (its registry is the Sở's).
-    round_ = inputs.options.get("registration_round", REGISTRATION_ROUND)
-    return consolidation(Path(inbox), inputs.config, round=round_, forms=inputs.forms,
-                         run_date=inputs.run_date)
+    result = consolidation(Path(inbox), inputs.config, round=round_, forms=inputs.forms,
+                           run_date=inputs.run_date)
+    return Registered(staff=result.staff, collectives=result.collectives, source="inbox")
 
 
 def _decided(inputs: RoundInputs) -> YearEndResult:
@@ -622,7 +674,8 @@ def _decided(inputs: RoundInputs) -> YearEndResult:
         ranking=ranking,
         criteria=criteria, limits=limits,
         not_proposed=registered_not_proposed(reg_people, people, _person_key, "title"),
-        eligible=eligible_not_proposed(people, verdicts, rules))
+        eligible=eligible_not_proposed(people, verdicts, rules),
+        registration_source=registration.source if registration else "")
 
 
 def _results_units(registry: Registry, chosen: Mapping[str, Submission],
