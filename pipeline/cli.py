@@ -366,9 +366,7 @@ def templates(out: Path, config_path: Path, year: str | None, form_id: str,
     out = _out(out, config)
     if registrations is not None and not registrations.is_dir():
         _fail(_say("no_registrations", path=registrations))
-    from pipeline.rounds.province import is_province
-
-    if is_province(config) or form_id in _PROVINCE_FORMS:
+    if config.is_province or form_id in _PROVINCE_FORMS:
         _province_templates(config, out, form_id, unit_codes, store, registrations)
         return
     try:
@@ -414,10 +412,10 @@ def _province_templates(config, out: Path, form_id: str, unit_codes: tuple[str, 
     )
     from pipeline.ingest.province_registry import as_registry, load_province_registry
     from pipeline.reports.official import KIND_VOCABS, decided_lists
-    from pipeline.rounds.province import REPORT_FORMS, is_province
+    from pipeline.rounds.province import REPORT_FORMS
     from pipeline.rules.ruleset import block_criteria, load_criteria
 
-    if not is_province(config):
+    if not config.is_province:
         _fail(_say("province_form_only", form=form_id, path=config.path))
     office = config.office_for()
     target = out / config.school_year / f"mau-{form_id}"
@@ -518,13 +516,13 @@ def check(files: tuple[Path, ...], config_path: Path, year: str | None) -> None:
     from pipeline.forms.definitions import load_forms
     from pipeline.ingest.normalize import Context
     from pipeline.rounds.base import round_named
-    from pipeline.rounds.province import REPORT_FORMS, is_province, round_for
+    from pipeline.rounds.province import REPORT_FORMS, round_for
 
     for file in files:
         if not file.is_file():
             _fail(_say("no_file", path=file))
     config = _config(config_path, year)
-    province = is_province(config)
+    province = config.is_province
     try:
         forms = load_forms()
         if province:  # the Sở's registry: its direct schools and the communes' offices

@@ -180,20 +180,17 @@ def test_commune_report_results_equal_the_phong_workbook(read_back, results_run,
     names = {r["Tên đơn vị"] for r in table_rows(SAMPLES / "danh-muc-don-vi.xlsx",
                                                  "Danh mục đơn vị", "STT")
              if r["Cấp học"] not in _sos(forms)}  # the registry as the office typed it
-    decided = _labels(forms, "title") | _labels(forms, "commendation")
-    want = _passed(phong, "Đề nghị cá nhân", "Họ và tên", decided, names)
-    got = Counter((r["full_name"], r["unit_name"],
-                   _label(forms, "individual_titles", r["title"])
-                   or _label(forms, "commendations", r["commendation"]))
-                  for r in _records(sub, "staff"))
-    assert got == want
-    decided = _labels(forms, "collective_title") | _labels(forms, "commendation")
-    want = _passed(phong, "Đề nghị tập thể", "Tên tập thể", decided, names)
-    got = Counter((r["collective_name"], r["unit_name"],
-                   _label(forms, "collective_titles", r["collective_title"])
-                   or _label(forms, "commendations", r["commendation"]))
-                  for r in _records(sub, "collectives"))
-    assert got == want and sum(want.values()) >= 50
+    for table, sheet, header, name, title in (
+            ("staff", "Đề nghị cá nhân", "Họ và tên", "full_name", "title"),
+            ("collectives", "Đề nghị tập thể", "Tên tập thể", "collective_name",
+             "collective_title")):
+        decided = _labels(forms, title) | _labels(forms, "commendation")
+        want = _passed(phong, sheet, header, decided, names)
+        got = Counter((r[name], r["unit_name"], _label(forms, VOCAB_OF[title], r[title])
+                       or _label(forms, "commendations", r["commendation"]))
+                      for r in _records(sub, table))
+        assert got == want, table
+    assert sum(want.values()) >= 50  # the collectives
     # Every collective carries what the province's rules read.
     for r in _records(sub, "collectives"):
         assert isinstance(r["members"], int) and r["members"] >= 1

@@ -45,7 +45,7 @@ from pipeline.reports.completeness import (
 from pipeline.reports.province import PROVINCE_SUMMARY
 from pipeline.reports.registration import OFFICE_FILE, PROVINCE_FILE
 from pipeline.rounds.base import RoundResult as Consolidation
-from pipeline.rounds.province import ProvinceResult, is_province, round_for
+from pipeline.rounds.province import ProvinceResult, round_for
 from pipeline.status import Arrival, UnitStatus, label
 from pipeline.store.archive import archive_inbox
 from pipeline.store.database import Store
@@ -409,7 +409,7 @@ def run_month(config: Config, out: Path, period: str, *, dry_run: bool = False,
     now = now or dt.datetime.now().astimezone()
     calendar = load_calendar(config.calendar)
     store_path = store_file(config, out, store)
-    province = is_province(config)
+    province = config.is_province
     month = MonthRun(period=period, province=province)
     with run_lock(out):
         for deadline, school_year, state in rounds_for_period(calendar, period):

@@ -80,15 +80,10 @@ def province_round_name(phase: str) -> str:
     return f"{PREFIX}{phase}"
 
 
-def is_province(config: Config) -> bool:
-    """Whether the configuration is a Sở's (its office's level is "tinh")."""
-    return config.is_province
-
-
 def round_for(config: Config, name: str) -> str:
     """The round a configuration runs for a phase or round name: a Sở's configuration runs
     the Sở's round of the phase ("dang-ky" → "tinh-dang-ky"), any other the round named."""
-    return province_round_name(name) if name in REPORT_FORMS and is_province(config) else name
+    return province_round_name(name) if name in REPORT_FORMS and config.is_province else name
 
 
 def named_office(file: str, offices: Iterable[str]) -> str | None:
