@@ -401,7 +401,7 @@ class Store:
                 conn.executemany(
                     f"INSERT INTO {table} (run_id, {', '.join(columns)}) "
                     f"VALUES (?{', ?' * len(columns)})",
-                    ((run_id, *(row.get(c) for c in columns)) for row in rows))
+                    [(run_id, *map(row.get, columns)) for row in rows])
             # Every spelling a person was recorded under finds them later (a typo match keeps
             # the person's id, not the name typed this year).
             conn.execute(

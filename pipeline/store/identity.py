@@ -85,8 +85,9 @@ class KnownPeople:
     def from_frame(cls, frame: pd.DataFrame) -> KnownPeople:
         """From rows of person_id, fold_name, birth_date, unit_code."""
         known = cls()
-        for row in frame.itertuples():
-            known.add(int(row.person_id), row.fold_name, row.birth_date, row.unit_code)
+        for person, name, born, unit in zip(*(frame[c].tolist() for c in (
+                "person_id", "fold_name", "birth_date", "unit_code")), strict=True):
+            known.add(int(person), name, born, unit)
         return known
 
     def add(self, person_id: int, fold_name: str, birth_date: str | None,
@@ -118,22 +119,28 @@ def match_person(known: KnownPeople, full_name: str, birth_date: object, unit_co
                  confirmed: dict[tuple[str, str, str], int] | None = None) -> Match:
     """Match one person against the people the store knows."""
     name, born = person_key(full_name, birth_date)
+    return match_key(known, name, born, unit_code, confirmed)
+
+
+def match_key(known: KnownPeople, name: str, born: str, unit_code: str,
+              confirmed: dict[tuple[str, str, str], int] | None = None) -> Match:
+    """Match a person given by their key (`person_key`: folded name, ISO birth date or "")
+    and unit: the first step of the module's order that finds anyone decides."""
     if confirmed and (name, born, unit_code) in confirmed:
         return Match(confirmed[(name, born, unit_code)], CONFIRMED)
     if not born:
-        same_row = tuple(sorted(known.undated(name, unit_code)))
-        return Match(same_row[0], EXACT) if len(same_row) == 1 else Match(None, NEW)
+        same_row = known.undated(name, unit_code)
+        return Match(next(iter(same_row)), EXACT) if len(same_row) == 1 else Match(None, NEW)
     same_name = known.named(born, name)
-    steps = (
-        (EXACT, lambda: {pid for pid, unit in same_name if unit == unit_code}),
-        (MOVED, lambda: {pid for pid, _ in same_name}),
-        (TYPO, lambda: {pid for pid, other in known.in_unit(born, unit_code)
-                        if one_edit_apart(other, name)}),
-    )
-    for how, candidates in steps:
-        ids = tuple(sorted(candidates()))
-        if len(ids) == 1:
-            return Match(ids[0], how)
-        if len(ids) > 1:
-            return Match(None, AMBIGUOUS, ids)
-    return Match(None, NEW)
+    if same_name:
+        exact = {pid for pid, unit in same_name if unit == unit_code}
+        return _found(exact, EXACT) if exact else _found({pid for pid, _ in same_name}, MOVED)
+    typo = {pid for pid, other in known.in_unit(born, unit_code) if one_edit_apart(other, name)}
+    return _found(typo, TYPO) if typo else Match(None, NEW)
+
+
+def _found(ids: set[int], how: str) -> Match:
+    """The one person found, or nobody when several are (ambiguous)."""
+    if len(ids) == 1:
+        return Match(next(iter(ids)), how)
+    return Match(None, AMBIGUOUS, tuple(sorted(ids)))

@@ -18,7 +18,7 @@ from pipeline.store.identity import (
     TYPO,
     KnownPeople,
     Match,
-    match_person,
+    match_key,
     person_key,
 )
 
@@ -80,8 +80,8 @@ def assign_person_ids(store: Store, staff: pd.DataFrame,
     for unit_code, full_name, birth_date in zip(staff["unit_code"].tolist(),
                                                 staff["full_name"].tolist(),
                                                 staff["birth_date"].tolist(), strict=True):
-        match = match_person(known, full_name, birth_date, unit_code)
         key = person_key(full_name, birth_date)
+        match = match_key(known, key[0], key[1], unit_code)
         if match.person_id in taken:
             # Two rows of one round cannot be one person: same name and birth date in two
             # schools. Nobody is guessed; the office confirms.
