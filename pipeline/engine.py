@@ -141,13 +141,18 @@ class _ReadJob:
 
 def _without_unused_grids(sub: Submission) -> Submission:
     """The submission without the cells of sheets no table was read from and no finding names
-    (instructions, lists) and without the file's bytes: nothing later looks at them, and a
+    (instructions, lists) and without the file's bytes: nothing later looks at them (a later
+    scan of a sheet's XML reads the file again, when it is still the file read), and a
     province's worth would fill the memory."""
     if sub.raw is None:
         return sub
     kept = {t.raw.name for t in sub.tables.values()} | {f.sheet for f in sub.findings}
     sheets = [s if s.name in kept else replace(s, grid=[]) for s in sub.raw.sheets]
-    return replace(sub, raw=replace(sub.raw, sheets=sheets, package=None))
+    raw = replace(sub.raw, sheets=sheets, package=None)
+    # The tables point at the book they were read from: at this one too, or they would keep
+    # the file's bytes and every grid alive (and send them to the parent).
+    tables = {k: replace(t, book=raw) if t.book is not None else t for k, t in sub.tables.items()}
+    return replace(sub, raw=raw, tables=tables)
 
 
 _WORKER_JOB: _ReadJob | None = None
