@@ -13,14 +13,14 @@ marked `printed=False` stay on screen (after the printed ones) but outside the p
 the body rows of a list share one height.
 
 Nothing from a school's file becomes a formula or a link: the workbook options switch off
-xlsxwriter's string conversions and every string is written with write_string.
+xlsxwriter's string conversions, every string is written with write_string, and table bodies
+(fast_table.TableSheet.write_body, the same file as cell by cell) write text as shared strings.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import heapq
 import math
 import numbers
 import re
@@ -37,6 +37,7 @@ from xlsxwriter.worksheet import Worksheet
 from pipeline import texts as wording
 from pipeline.config import Office
 from pipeline.findings import FINDING_HEADERS, Finding, Severity, findings_frame
+from pipeline.reports.fast_table import TableSheet
 from pipeline.settings import FONT_NAME
 from pipeline.text import visible
 
@@ -70,6 +71,7 @@ _NATION_WIDTH = 48  # characters the Quốc hiệu needs on one line
 _OFFICE_WIDTH = 30  # characters the issuing office needs on two lines at most
 _DATE, _DATETIME = "dd/mm/yyyy", "dd/mm/yyyy hh:mm"
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+_PLAIN_TYPES = frozenset({str, int, dt.date, type(None)})  # what cell_value leaves as it is
 
 
 def txt(key: str, **values: object) -> str:
@@ -252,12 +254,12 @@ class ReportBook:
 
     # Layout
 
-    def _sheet(self, name: str) -> Worksheet:
+    def _sheet(self, name: str) -> TableSheet:
         if (not name or len(name) > 31 or _BAD_SHEET_CHARS.search(name) or name[0] == "'"
                 or name[-1] == "'" or name.lower() == "history" or name.lower() in self._names):
             raise ValueError(f"invalid or duplicate sheet name {name!r} (≤ 31 chars, no []:*?/\\)")
         self._names.add(name.lower())
-        ws = self._book.add_worksheet(name)
+        ws = self._book.add_worksheet(name, worksheet_class=TableSheet)
         ws.set_paper(9)  # A4
         ws.set_landscape()
         ws.fit_to_pages(1, 0)
@@ -326,28 +328,31 @@ class ReportBook:
         if extra:
             ws.print_area(0, 0, row, right)
 
-    def _body(self, ws: Worksheet, row: int, frame: pd.DataFrame, cols: list[Col],
+    def _body(self, ws: TableSheet, row: int, frame: pd.DataFrame, cols: list[Col],
               widths: list[float], fills: list[str | None], max_lines: int,
               uniform: bool) -> int:
         """Write the body rows from `row`; return the row after them.
 
-        The body can be a province's worth of rows: formats are looked up once per column
-        and fill, values converted once per column, cells written directly. LibreOffice does
-        not grow rows for wrapped text on import, so every row's height is set here."""
-        columns = [[cell_value(v) for v in frame[c.key].tolist()] for c in cols]
-        by_fill = {fill: [self._body_formats(c.kind, fill, wrap=c.printed) for c in cols]
-                   for fill in set(fills)}
-        wrapped = [i for i, c in enumerate(cols) if c.kind == "text" and c.printed]
-        need = []
-        for values, fill in zip(zip(*columns, strict=True), fills, strict=True):
-            for i, value in enumerate(values):
-                _put(ws, row + len(need), i, value, *by_fill[fill][i])
-            need.append(min(max_lines, max((text_lines(v, widths[i], BODY_SIZE) for i in wrapped
-                                            if isinstance(v := values[i], str)), default=1)))
-        tallest = max(need, default=1)
-        for r, lines in enumerate(need):
-            ws.set_row(row + r, _row_height(tallest if uniform else lines))
-        return row + len(need)
+        The body can be a province's worth of rows: values are converted and row heights
+        measured a column at a time, and the sheet writes the rows in one go (fast_table).
+        LibreOffice does not grow rows for wrapped text on import, so every row's height is
+        set here."""
+        columns = [cell_values(frame[c.key].tolist()) for c in cols]
+        distinct = {fill: i for i, fill in enumerate(dict.fromkeys(fills))}
+        formats = [[self._body_formats(c.kind, fill, wrap=c.printed) for c in cols]
+                   for fill in distinct]
+        lines = np.ones(len(frame), dtype=np.int64)
+        if max_lines > 1:  # one line is all a row of a one-line list needs
+            for i, col in enumerate(cols):
+                if col.kind == "text" and col.printed:
+                    np.maximum(lines, _column_lines(columns[i], widths[i]), out=lines)
+        need = np.minimum(lines, max_lines)
+        if uniform:
+            need[:] = need.max(initial=1)
+        heights = [_row_height(n) for n in range(max_lines + 1)]
+        ws.write_body(row, columns, formats, [distinct[fill] for fill in fills],
+                      [heights[n] for n in need.tolist()], (YES, NO))
+        return row + len(frame)
 
     def _letterhead(self, ws: Worksheet, widths: list[float], split: int) -> None:
         lh, right = self.letterhead, len(widths) - 1
@@ -480,27 +485,6 @@ def _total(frame: pd.DataFrame, col: Col) -> float | int | None:
     return int(total) if col.kind == "int" and total.is_integer() else total
 
 
-def _put(ws: Worksheet, row: int, col: int, value: object, fmt: Format, date_fmt: Format,
-         stamp_fmt: Format) -> None:
-    """Write a plain value (see `_plain`) as its type; booleans as YES/NO (Có/Không), text
-    never as a formula."""
-    kind = type(value)
-    if kind is str:
-        ws.write_string(row, col, value, fmt)
-    elif value is None:
-        ws.write_blank(row, col, None, fmt)
-    elif kind is bool:
-        ws.write_string(row, col, YES if value else NO, fmt)
-    elif kind is int or kind is float:
-        ws.write_number(row, col, value, fmt)
-    elif kind is dt.datetime and value.time() != dt.time():
-        ws.write_datetime(row, col, value, stamp_fmt)
-    elif kind in (dt.date, dt.datetime, dt.time):
-        ws.write_datetime(row, col, value, date_fmt)
-    else:
-        ws.write_string(row, col, str(value), fmt)
-
-
 # Cell values and layout measures, shared by the xlsxwriter reports here, the official
 # documents (official.py) and the openpyxl feedback copy (feedback.py).
 
@@ -534,6 +518,21 @@ def cell_value(value: object) -> object:
     return str(value)
 
 
+def cell_values(values: list) -> list:
+    """`cell_value` of each value; a column of only text, whole numbers, dates and None is
+    already plain."""
+    if set(map(type, values)) <= _PLAIN_TYPES:
+        return values
+    return [cell_value(v) for v in values]
+
+
+def _column_lines(values: list, width: float) -> list[int]:
+    """The lines each value of a wrapped text column needs (1 for other values)."""
+    lines: dict[str, int] = {}
+    return [(lines[v] if v in lines else lines.setdefault(v, text_lines(v, width, BODY_SIZE)))
+            if isinstance(v, str) else 1 for v in values]
+
+
 def table_widths(cols: list[Col]) -> list[float]:
     """Column widths, widened so the letterhead fits on its lines above a narrow table."""
     widths = [max(c.width, _MIN_WIDTH.get(c.kind, 0)) for c in cols]
@@ -547,13 +546,23 @@ def table_widths(cols: list[Col]) -> list[float]:
 
 def _fitted(col: Col, values: pd.Series) -> Col:
     """The column widened (at most to _FIT_LIMIT) so that its longest text fits one line."""
-    texts = heapq.nlargest(5, (v for v in values.tolist() if isinstance(v, str)), key=len)
-    if col.kind != "text" or not texts:
+    if col.kind != "text":
+        return col
+    texts = _longest(values.tolist(), 5)
+    if not texts:
         return col
     width = col.width
     while width < _FIT_LIMIT and any(text_lines(t, width, BODY_SIZE) > 1 for t in texts):
         width += 1
     return replace(col, width=width)
+
+
+def _longest(values: list, n: int) -> list[str]:
+    """The `n` longest texts among the values, longest first, equally long ones in their
+    order (as `sorted(..., key=len, reverse=True)[:n]`)."""
+    texts = [v for v in values if isinstance(v, str)]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    return [texts[i] for i in np.argsort(-lengths, kind="stable")[:n].tolist()]
 
 
 def letterhead_split(widths: list[float]) -> int:
