@@ -10,6 +10,7 @@ import unicodedata
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import PatternFill
@@ -17,7 +18,10 @@ from openpyxl.workbook.defined_name import DefinedName
 
 from pipeline.config import load_config
 from pipeline.engine import consolidate
-from pipeline.findings import catalogue
+from pipeline.findings import Severity, catalogue
+from pipeline.reports import feedback
+from pipeline.reports.feedback import Table, write_feedback
+from pipeline.reports.workbook import Col
 from pipeline.status import UnitStatus
 
 from .conftest import SAMPLES
@@ -279,3 +283,77 @@ def test_feedback_prints_clean(sample_run, tmp_path):
     assert page_problems(pages) == []
     print(f"03001 feedback: {len(pages)} pages")
     assert len(pages) <= 12
+
+
+# Written straight or through openpyxl: the same workbook
+
+
+def _direct_and_openpyxl(result, tmp_path, monkeypatch, findings, tables=()):
+    """A feedback with no copy of the school's file, written straight (feedback_xml) and,
+    the direct writer switched off, with openpyxl."""
+    def refuse(*args, **kwargs):
+        raise feedback.Unsupported("test")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(feedback, "Workbook", None)  # openpyxl's workbook is not used
+        direct = write_feedback(result, findings, None, "Phản hồi <thử> & kiểm tra",
+                                tmp_path / "direct.xlsx", tables=tables)
+    with monkeypatch.context() as patch:
+        patch.setattr(feedback.Package, "save", refuse)
+        book = write_feedback(result, findings, None, "Phản hồi <thử> & kiểm tra",
+                              tmp_path / "openpyxl.xlsx", tables=tables)
+    return direct, book
+
+
+def _verdicts(values: list) -> Table:
+    frame = pd.DataFrame({"seq": list(range(1, len(values) + 1)), "name": values,
+                          "score": [1.5, None, 7, 0.1][:len(values)]})
+    cols = [Col("seq", "STT", 5, "int"), Col("name", "Họ và tên", 22),
+            Col("score", "Điểm", 9, "number"), Col("rules", "Quy tắc", 18)]
+    return Table("Kết quả xét", "KẾT QUẢ", frame.assign(rules="r.a, r.b"), cols,
+                 [True, False, False, True][:len(values)])
+
+
+def test_feedback_written_straight_equals_openpyxl_s(sample_run, tmp_path, monkeypatch):
+    # The direct writer's package is the one openpyxl writes for the same sheets, byte for
+    # byte: a school's feedback does not change (nor is mailed again) with the way it is written.
+    result = sample_run[0]
+    findings = [f for s in Severity for f in result.findings if f.severity is s][:6]
+    findings += [f for f in result.findings if f.severity is Severity.WARNING][:6]
+    assert {f.severity for f in findings} >= {Severity.ERROR, Severity.WARNING}
+    cases = [([], ()), (findings, ()),
+             (findings, (_verdicts([" Nguyễn <Văn> A ", "=1+1", True, "x\ny & z"]),)),
+             ([], (_verdicts([]),))]
+    for n, (listed, tables) in enumerate(cases):
+        case = tmp_path / str(n)
+        case.mkdir()
+        direct, book = _direct_and_openpyxl(result, case, monkeypatch, listed, tables)
+        assert direct.read_bytes() == book.read_bytes(), n
+    # and the same inputs, the same bytes
+    again = write_feedback(result, findings, None, "Phản hồi <thử> & kiểm tra",
+                           tmp_path / "again.xlsx", tables=[_verdicts(["A", "B"])])
+    once = write_feedback(result, findings, None, "Phản hồi <thử> & kiểm tra",
+                          tmp_path / "once.xlsx", tables=[_verdicts(["A", "B"])])
+    assert again.read_bytes() == once.read_bytes()
+    book = openpyxl.load_workbook(tmp_path / "2" / "direct.xlsx")
+    assert book.sheetnames == ["Kết quả xét", LIST_SHEET] and book.active.title == "Kết quả xét"
+    verdicts = book["Kết quả xét"]
+    assert [verdicts.cell(8, c).value for c in range(1, 5)] == [1, " Nguyễn <Văn> A ", 1.5,
+                                                                 "r.a, r.b"]
+    assert verdicts["B9"].value == "=1+1" and verdicts["B9"].data_type == "s"  # never a formula
+    assert verdicts["B10"].value is True and verdicts["C9"].value is None
+    assert verdicts["A8"].fill.fgColor.rgb == "FFFFC7CE" and verdicts["A9"].fill.fill_type is None
+    assert verdicts.print_area == "'Kết quả xét'!$A$1:$C$11"
+    header, rows = _list_rows(book[LIST_SHEET])
+    assert len(rows) == len(findings) and header[-1] == "Mã lỗi (để tra cứu)"
+    assert all(r[3].hyperlink is None for r in rows)  # no copy: nothing to link to
+    assert book.properties.title == "Phản hồi <thử> & kiểm tra"
+
+
+def test_feedback_with_a_date_is_written_by_openpyxl(sample_run, tmp_path):
+    table = _verdicts(["A", "B"])
+    frame = table.frame.assign(name=[dt.date(2026, 5, 1), "B"])
+    dated = Table(table.name, table.title, frame, table.cols, table.highlight)
+    path = write_feedback(sample_run[0], [], None, "T", tmp_path / "d.xlsx", tables=[dated])
+    cell = openpyxl.load_workbook(path)["Kết quả xét"]["B8"]
+    assert cell.value == dt.datetime(2026, 5, 1) and cell.is_date

@@ -8,6 +8,10 @@ formulas (their cached values are kept), defined names, conditional formats, cha
 tables, table definitions, links, data validations other than plain lists and references.
 An .xls or .ods submission (or one that cannot be loaded again) is copied as values under the
 form's sheet names. The hidden sheet names the sheets tdkt added, and the reader skips them.
+
+A school with no finding in its own file gets no copy: its feedback holds only the sheets tdkt
+adds, written straight as the package (feedback_xml, ten times faster than openpyxl, the same
+bytes); the layout below is written once, for both.
 """
 
 from __future__ import annotations
@@ -23,24 +27,38 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import openpyxl
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
+from openpyxl.cell.cell import MergedCell
 from openpyxl.comments import Comment
 from openpyxl.formatting.formatting import ConditionalFormattingList
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
 
 from pipeline import settings
 from pipeline import texts as wording
 from pipeline.cells import address_parts, column_number
 from pipeline.findings import FINDING_HEADERS, Finding, Severity, sorted_findings
 from pipeline.ingest.submission import Submission
+from pipeline.reports.feedback_xml import (
+    BOX,
+    ZIP_TIME,
+    Look,
+    Package,
+    Unsupported,
+    alignment,
+    clean,
+    fill,
+    font,
+    plain,
+)
 from pipeline.reports.workbook import (
     Col,
     Letterhead,
@@ -52,15 +70,11 @@ from pipeline.reports.workbook import (
 )
 from pipeline.rounds.base import RoundResult
 from pipeline.settings import FONT_NAME
-from pipeline.text import visible
 
 UNKNOWN_DIR = "khong-xac-dinh"
 FILLS = {Severity.ERROR: "FFFFC7CE", Severity.WARNING: "FFFFF2CC"}  # opaque ARGB
 _GREY = "D9D9D9"
-_THIN = Side(style="thin")
-_BOX = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _SIZE = 11  # font size of the lists
-_CELL_MAX = 32_767  # characters an Excel cell holds
 # Findings that mean the school's sheets were cut: loading the file whole again could take
 # what the reader refused to hold; such a file is copied as the values the reader kept.
 _CUT = frozenset({"too-many-rows", "too-many-columns"})
@@ -69,9 +83,6 @@ _RELOAD_MAX_BYTES = 20 * 1024 * 1024
 # A data validation kept in the copy: a number, a quoted list, or a reference to cells.
 _PLAIN_RULE = re.compile(r"""^(?:-?\d+(?:\.\d+)?|"[^"]*"|(?:'[^']+'|[^\W\d][\w.]*)?!?"""
                          r"""\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?)$""")
-
-
-_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
 
 
 @dataclass(frozen=True)
@@ -96,14 +107,24 @@ def write_feedback(result: RoundResult, findings: list[Finding], sub: Submission
     own = [f for f in findings if sub is not None and f.file == sub.file]
     ours = [t.name for t in tables] + [txt("sheet_to_fix")]
     book, names = _school_copy(sub, own, result.school_year, ours) if own else (None, {})
+    letterhead = Letterhead.of(result.office, result.run_date)
+    created = dt.datetime.combine(result.run_date or dt.date(2000, 1, 1), dt.time())
+    listed = sorted_findings(findings)
+    if book is None:  # only the sheets tdkt adds: written straight as the package
+        package = Package()
+        try:
+            _sheets(package.sheet, letterhead, title, tables, ours[-1], listed, {}, set(),
+                    copied=False)
+            package.save(path, title, created)
+            return path
+        except Unsupported:  # a value the direct writer does not write (a date): openpyxl's
+            pass
     marked = _mark(book, own, names) if book is not None else set()
     out = book if book is not None else Workbook()
     first = out.worksheets[0] if book is None else None
-    letterhead = Letterhead.of(result.office, result.run_date)
-    for index, table in enumerate(tables):
-        _table_sheet(out.create_sheet(table.name, index), letterhead, title.upper(), table)
-    _findings_sheet(out.create_sheet(ours[-1], len(tables)), letterhead, title.upper(),
-                    sorted_findings(findings), names, marked, copied=book is not None)
+    index = iter(range(len(tables) + 1))
+    _sheets(lambda name: _BookSheet(out.create_sheet(name, next(index))), letterhead, title,
+            tables, ours[-1], listed, names, marked, copied=book is not None)
     if first is not None:
         out.remove(first)
     out.active = 0
@@ -111,8 +132,7 @@ def write_feedback(result: RoundResult, findings: list[Finding], sub: Submission
         ws.sheet_view.tabSelected = ws is out.worksheets[0]
     out.properties.title = title
     out.properties.creator = out.properties.lastModifiedBy = "tdkt"
-    out.properties.created = out.properties.modified = dt.datetime.combine(
-        result.run_date or dt.date(2000, 1, 1), dt.time())
+    out.properties.created = out.properties.modified = created
     _save(out, path)
     return path
 
@@ -120,17 +140,26 @@ def write_feedback(result: RoundResult, findings: list[Finding], sub: Submission
 def _save(book: Workbook, path: Path) -> None:
     """Write the workbook with fixed times in the package, so the same inputs give the same
     bytes (the month-end run mails a school its feedback only when it changed)."""
-    stamp = book.properties.created.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     buffer = io.BytesIO()
-    book.save(buffer)
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w") as target:
-        for info in source.infolist():
-            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            entry.compress_type, entry.external_attr = zipfile.ZIP_DEFLATED, 0o600 << 16
-            data = source.read(info.filename)
-            if info.filename == "docProps/core.xml":  # openpyxl stamps the time of saving
-                data = _MODIFIED.sub(lambda m: m[1] + stamp + m[2], data)
-            target.writestr(entry, data)
+    with _StampedZip(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as package:
+        ExcelWriter(book, package).write_data()  # openpyxl's save, without its time of saving
+    path.write_bytes(buffer.getvalue())
+
+
+class _StampedZip(zipfile.ZipFile):
+    """A zip package whose members all carry the same fixed time (openpyxl's save stamps
+    the time of saving on each)."""
+
+    def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):
+        if isinstance(zinfo_or_arcname, str):
+            zinfo_or_arcname = zipfile.ZipInfo(zinfo_or_arcname, date_time=ZIP_TIME)
+            zinfo_or_arcname.compress_type = zipfile.ZIP_DEFLATED
+            zinfo_or_arcname.external_attr = 0o600 << 16
+        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+
+    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+        """A sheet openpyxl wrote to a temporary file: stamped like the other members."""
+        self.writestr(arcname or Path(filename).name, Path(filename).read_bytes())
 
 
 # The school's copy
@@ -225,7 +254,7 @@ def _values_copy(sub: Submission) -> Workbook:
         for r in range(table.header_row0 + 1, ws.max_row + 1):
             for c in widths:
                 cell = ws.cell(r, c + 1)
-                cell.border = _BOX
+                cell.border = BOX
                 cell.alignment = Alignment(vertical="center", wrap_text=True)
                 if r <= header:
                     cell.font, cell.fill = Font(bold=True), PatternFill("solid", fgColor=_GREY)
@@ -275,7 +304,7 @@ def _mark(book: Workbook, findings: list[Finding], names: dict[str, str]) -> set
         text = "\n".join(f"{f.severity.label}: {f.message}\n{txt('fix')}: {f.fix}"
                          for f in found)
         lines = sum(max(1, math.ceil(len(part) / 48)) for part in text.split("\n"))
-        cell.comment = Comment(_clean(text), "tdkt", width=340, height=min(600, 20 * lines + 20))
+        cell.comment = Comment(clean(text), "tdkt", width=340, height=min(600, 20 * lines + 20))
     return set(by_cell)
 
 
@@ -303,10 +332,86 @@ def _target(f: Finding, names: dict[str, str], book: Workbook | None
     return names[f.sheet], f"{letters or 'A'}{row or 1}"
 
 
-# The sheets tdkt adds
+# The sheets tdkt adds: laid out once, into an openpyxl sheet (the school's copy beside them)
+# or into the package written directly (feedback_xml); both give the same workbook.
 
 
-def _findings_sheet(ws: Worksheet, letterhead: Letterhead, title: str,
+def _sheets(create: Callable[[str], Target], letterhead: Letterhead, title: str,
+            tables: Sequence[Table], name: str, findings: list[Finding],
+            names: dict[str, str], marked: set[tuple[str, str]], *, copied: bool) -> None:
+    """The tables, then the list of findings, each in a sheet `create` adds."""
+    for table in tables:
+        _table_sheet(create(table.name), letterhead, title.upper(), table)
+    _findings_sheet(create(name), letterhead, title.upper(), findings, names, marked,
+                    copied=copied)
+
+
+class Target(Protocol):
+    """A sheet being laid out: openpyxl's (`_BookSheet`) or the direct writer's."""
+
+    def width(self, col: int, width: float) -> None: ...
+    def put(self, row: int, col: int, value: object, look: Look) -> None: ...
+    def merge(self, row: int, first: int, last: int) -> None: ...
+    def height(self, row: int) -> float | None: ...
+    def set_height(self, row: int, height: float) -> None: ...
+    def frame(self, header: int) -> None: ...
+    def table(self, filter_ref: str, area: str) -> None: ...
+
+
+class _BookSheet:
+    """A sheet of an openpyxl workbook as a layout target."""
+
+    def __init__(self, ws: Worksheet) -> None:
+        self.ws = ws
+        self._styles: dict[tuple[int, Look], StyleArray] = {}
+
+    def width(self, col: int, width: float) -> None:
+        self.ws.column_dimensions[get_column_letter(col)].width = width
+
+    def put(self, row: int, col: int, value: object, look: Look) -> None:
+        cell = self.ws.cell(row, col)
+        _put(cell, value)
+        style = self._styles.get((col, look))
+        if style is not None:  # openpyxl hashes every style object set: copy the first
+            cell._style = copy.copy(style)
+            return
+        cell.font, cell.alignment = font(look), alignment(look)
+        if look.boxed:
+            cell.border = BOX
+        if look.number_format != "General":
+            cell.number_format = look.number_format
+        if look.fill:
+            cell.fill = fill(look)
+        self._styles[col, look] = copy.copy(cell._style)
+
+    def merge(self, row: int, first: int, last: int) -> None:
+        self.ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
+
+    def height(self, row: int) -> float | None:
+        return self.ws.row_dimensions[row].height
+
+    def set_height(self, row: int, height: float) -> None:
+        self.ws.row_dimensions[row].height = height
+
+    def frame(self, header: int) -> None:
+        ws = self.ws
+        ws.page_setup.paperSize = ws.PAPERSIZE_A4
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.print_options.horizontalCentered = True
+        ws.page_margins.left, ws.page_margins.right = 0.6, 0.4
+        ws.oddFooter.center.text = "Trang &P/&N"
+        ws.oddFooter.center.font = f"{FONT_NAME},Regular"
+        ws.print_title_rows = f"{header}:{header}"
+        ws.freeze_panes = ws.cell(header + 1, 1)
+
+    def table(self, filter_ref: str, area: str) -> None:
+        self.ws.auto_filter.ref = filter_ref
+        self.ws.print_area = area
+
+
+def _findings_sheet(sheet: Target, letterhead: Letterhead, title: str,
                     findings: list[Finding], names: dict[str, str],
                     marked: set[tuple[str, str]], *, copied: bool) -> None:
     """The list of findings: sheet, cell (a link to it in the copy), value, expected, what
@@ -317,9 +422,10 @@ def _findings_sheet(ws: Worksheet, letterhead: Letterhead, title: str,
             Col("value", headers["value"], 14), Col("expected", headers["expected"], 14),
             Col("message", headers["message"], 40), Col("fix", headers["fix"], 36),
             Col("severity", headers["severity"], 9), Col("code", headers["code"], 13)]
+    ws = sheet.ws if isinstance(sheet, _BookSheet) else None
     rows, links = [], []
     for n, f in enumerate(findings, start=1):
-        target = _target(f, names, ws.parent) if copied else None
+        target = _target(f, names, ws.parent) if copied and ws is not None else None
         rows.append({"seq": n, "file": f.file, "sheet": names.get(f.sheet or "", f.sheet or ""),
                      "cell": f.cell or "",
                      "value": f.value or "", "expected": f.expected or "",
@@ -330,9 +436,11 @@ def _findings_sheet(ws: Worksheet, letterhead: Letterhead, title: str,
     counts = wording.render("reports", "findings_count", errors=errors,
                             warnings=len(findings) - errors) if findings else ""
     notes = [txt("feedback_how_copy") if copied else txt("feedback_how")] if findings else []
-    top = _heading(ws, letterhead, title, cols, [counts, *notes] if counts else notes)
+    top = _heading(sheet, letterhead, title, cols, [counts, *notes] if counts else notes)
     fills = [FILLS[f.severity] for f in findings]
-    _body(ws, top, cols, rows, fills, empty=wording.text("reports", "no_findings"))
+    _body(sheet, top, cols, rows, fills, empty=wording.text("reports", "no_findings"))
+    if ws is None:
+        return
     link_col = [c.key for c in cols].index("cell") + 1
     for offset, target in enumerate(links):
         if target is not None:
@@ -343,134 +451,93 @@ def _findings_sheet(ws: Worksheet, letterhead: Letterhead, title: str,
             cell.font = Font(name=FONT_NAME, size=11, color="0563C1", underline="single")
 
 
-def _table_sheet(ws: Worksheet, letterhead: Letterhead, title: str, table: Table) -> None:
-    top = _heading(ws, letterhead, title, table.cols, [])
+def _table_sheet(sheet: Target, letterhead: Letterhead, title: str, table: Table) -> None:
+    top = _heading(sheet, letterhead, title, table.cols, [])
     rows = [{c.key: cell_value(v) for c, v in zip(table.cols, values, strict=True)}
             for values in zip(*(table.frame[c.key].tolist() for c in table.cols), strict=True)
             ] if len(table.frame) else []
     fills = [FILLS[Severity.ERROR] if flag else None for flag in table.highlight] or \
         [None] * len(rows)
-    _body(ws, top, table.cols, rows, fills, empty=wording.text("reports", "no_data"))
+    _body(sheet, top, table.cols, rows, fills, empty=wording.text("reports", "no_data"))
 
 
-def _heading(ws: Worksheet, letterhead: Letterhead, title: str, cols: list[Col],
+def _heading(sheet: Target, letterhead: Letterhead, title: str, cols: list[Col],
              notes: list[str]) -> int:
     """Letterhead, title and notes over the printed columns (all but the last, which holds
     the codes to look up on screen); the page set up for A4 landscape. Returns the header row."""
     widths = [c.width for c in cols]
     for i, width in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = width
+        sheet.width(i, width)
     widths = widths[:-1]
     last, split = len(widths), letterhead_split(widths) + 1
-    rows = [(1, 1, split - 1, letterhead.parent.upper(), {}),
-            (1, split, last, wording.text("document", "nation"), {"bold": True}),
-            (2, 1, split - 1, letterhead.office.upper(), {"bold": True}),
-            (2, split, last, wording.text("document", "motto"), {"bold": True,
-                                                                 "underline": "single"}),
-            (3, split, last, letterhead.date_line, {"italic": True}),
-            (5, 1, last, title, {"bold": True, "size": 14})]
+    rows = [(1, 1, split - 1, letterhead.parent.upper(), Look()),
+            (1, split, last, wording.text("document", "nation"), Look(bold=True)),
+            (2, 1, split - 1, letterhead.office.upper(), Look(bold=True)),
+            (2, split, last, wording.text("document", "motto"),
+             Look(bold=True, underline="single")),
+            (3, split, last, letterhead.date_line, Look(italic=True)),
+            (5, 1, last, title, Look(bold=True, size=14))]
     row = 6
     for note in notes:
-        rows.append((row, 1, last, note, {"italic": True, "size": 11}))
+        rows.append((row, 1, last, note, _NOTE))
         row += 1
-    for r, first, end, text, font in rows:
-        _merged(ws, r, first, end, text, font, widths)
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_options.horizontalCentered = True
-    ws.page_margins.left, ws.page_margins.right = 0.6, 0.4
-    ws.oddFooter.center.text = "Trang &P/&N"
-    ws.oddFooter.center.font = f"{FONT_NAME},Regular"
+    for r, first, end, text, look in rows:
+        _merged(sheet, r, first, end, text, look, widths)
     header = row + 1
-    ws.print_title_rows = f"{header}:{header}"
-    ws.freeze_panes = ws.cell(header + 1, 1)
+    sheet.frame(header)
     return header
 
 
-def _body(ws: Worksheet, header: int, cols: list[Col], rows: list[dict],
+_NOTE = Look(italic=True, size=11, horizontal="left")  # notes and the empty list's line
+_HEADER = Look(bold=True, size=11, boxed=True, fill=_GREY)
+
+
+def _body(sheet: Target, header: int, cols: list[Col], rows: list[dict],
           fills: list[str | None], *, empty: str) -> None:
     """The header row and one row per item, boxed; long texts wrapped, rows as tall as their
     longest text (LibreOffice does not grow them on opening)."""
-    bold = Font(name=FONT_NAME, size=11, bold=True)
     for i, col in enumerate(cols, start=1):
-        cell = ws.cell(header, i)
-        _put(cell, col.header)
-        cell.font, cell.border = bold, _BOX
-        cell.fill = PatternFill("solid", fgColor=_GREY)
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    ws.row_dimensions[header].height = line_height(
-        max(text_lines(c.header, c.width, _SIZE, bold=True) for c in cols), _SIZE)
+        sheet.put(header, i, col.header, _HEADER)
+    sheet.set_height(header, line_height(
+        max(text_lines(c.header, c.width, _SIZE, bold=True) for c in cols), _SIZE))
     if not rows:
-        _merged(ws, header + 1, 1, len(cols) - 1, empty, {"italic": True, "size": 11},
-                [c.width for c in cols])
+        _merged(sheet, header + 1, 1, len(cols) - 1, empty, _NOTE, [c.width for c in cols])
         return
-    font = Font(name=FONT_NAME, size=11)
-    styles: dict[tuple[int, str | None], StyleArray] = {}  # one per column and fill
-    for offset, (values, fill) in enumerate(zip(rows, fills, strict=True), start=1):
+    looks = {shade: [Look(size=11, boxed=True, fill=shade,
+                          horizontal="left" if col.kind == "text" else "center",
+                          number_format="dd/mm/yyyy" if col.kind == "date" else "General")
+                     for col in cols] for shade in set(fills)}
+    for offset, (values, shade) in enumerate(zip(rows, fills, strict=True), start=1):
         r = header + offset
         tallest = 1
-        for i, col in enumerate(cols, start=1):
-            cell = ws.cell(r, i)
+        for i, (col, look) in enumerate(zip(cols, looks[shade], strict=True), start=1):
             value = values.get(col.key)
-            _put(cell, value)
-            style = styles.get((i, fill))
-            if style is not None:  # openpyxl hashes every style object set: copy the first
-                cell._style = copy.copy(style)
-            else:
-                cell.font, cell.border = font, _BOX
-                cell.alignment = Alignment(
-                    vertical="center", wrap_text=True,
-                    horizontal="left" if col.kind == "text" else "center")
-                if col.kind == "date":
-                    cell.number_format = "dd/mm/yyyy"
-                if fill:
-                    cell.fill = PatternFill("solid", fgColor=fill)
-                styles[i, fill] = copy.copy(cell._style)
+            sheet.put(r, i, value, look)
             if isinstance(value, str):
                 tallest = max(tallest, text_lines(value, col.width, _SIZE))
-        ws.row_dimensions[r].height = line_height(tallest, _SIZE)
-    ws.auto_filter.ref = f"A{header}:{get_column_letter(len(cols))}{header + len(rows)}"
-    ws.print_area = f"A1:{get_column_letter(len(cols) - 1)}{header + len(rows)}"
+        sheet.set_height(r, line_height(tallest, _SIZE))
+    sheet.table(f"A{header}:{get_column_letter(len(cols))}{header + len(rows)}",
+                f"A1:{get_column_letter(len(cols) - 1)}{header + len(rows)}")
 
 
-def _merged(ws: Worksheet, row: int, first: int, last: int, text: str, font: dict,
+def _merged(sheet: Target, row: int, first: int, last: int, text: str, look: Look,
             widths: list[float]) -> None:
     if last > first:
-        ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
-    cell = ws.cell(row, first)
-    _put(cell, text)
-    size = font.get("size", 12)
-    cell.font = Font(name=FONT_NAME, size=size, bold=font.get("bold", False),
-                     italic=font.get("italic", False), underline=font.get("underline"))
-    cell.alignment = Alignment(horizontal="center" if not font.get("italic") or row < 5
-                               else "left", vertical="center", wrap_text=True)
+        sheet.merge(row, first, last)
+    sheet.put(row, first, text, look)
     width = sum(widths[first - 1:last])
-    ws.row_dimensions[row].height = max(ws.row_dimensions[row].height or 0,
-                                        line_height(text_lines(text, width, size), size))
+    sheet.set_height(row, max(sheet.height(row) or 0,
+                              line_height(text_lines(text, width, look.size), look.size)))
 
 
 # Values
 
 
-def _clean(text: str) -> str:
-    """Text as a cell may hold it: no control characters, within Excel's length."""
-    return ILLEGAL_CHARACTERS_RE.sub("", visible(text))[:_CELL_MAX]
-
-
 def _put(cell, value: object) -> None:
     """Write a value; text always as text, never as a formula."""
-    value = cell_value(value)
-    if value == "":
-        cell.value = None
-    elif isinstance(value, str):
-        cell.value = _clean(value)
-        cell.data_type = "s"
-    elif value is None or isinstance(value, bool | int | float | dt.date | dt.time):
-        cell.value = value
-    else:
-        cell.value = _clean(str(value))
+    value = plain(value)
+    cell.value = value
+    if isinstance(value, str):
         cell.data_type = "s"
 
 
