@@ -242,3 +242,16 @@ def test_a_cell_written_over_a_body_is_refused(tmp_path):
     ws.write_string(3, 0, "đè lên")
     with pytest.raises(RuntimeError, match="over the table body from row 3"):
         book.close()
+
+
+def test_text_that_looks_like_rich_text_reads_back_as_typed(tmp_path):
+    """XlsxWriter takes a string written "<r>…</r>" for its own rich text and writes it
+    unescaped; a school's cell holding one must not make the office's workbook unreadable."""
+    texts = ["<r>không phải rich</r>", "<r><t>chữ</t></r>", "<r><broken"]
+    frame = pd.DataFrame({"name": texts})
+    path = tmp_path / "r.xlsx"
+    with ReportBook(path, LETTERHEAD, "Thử") as book:
+        book.table_sheet("Bảng", "DANH SÁCH", frame, [Col("name", "Họ và tên", 20)])
+    ws = openpyxl.load_workbook(path)["Bảng"]
+    body = [ws.cell(r, 1).value for r in range(1, ws.max_row + 1)]
+    assert [v for v in body if isinstance(v, str) and v.startswith("<r>")] == texts

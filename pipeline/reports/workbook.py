@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 from xlsxwriter.format import Format
+from xlsxwriter.packager import Packager
+from xlsxwriter.sharedstrings import SharedStrings, _preserve_whitespace
 from xlsxwriter.worksheet import Worksheet
 
 from pipeline import texts as wording
@@ -143,6 +145,34 @@ class _Formats:
         return self._cache[key]
 
 
+class _PlainStrings(SharedStrings):
+    """Every shared string written as text. XlsxWriter writes a string that starts with
+    "<r>" and ends with "</r>" unescaped, taking it for its own rich text: a school's cell
+    holding such a text would make the workbook unreadable. tdkt writes no rich text."""
+
+    def _write_si(self, string: str) -> None:
+        string = self._escape_control_characters(string)
+        attributes = [("xml:space", "preserve")] if _preserve_whitespace(string) else []
+        self._xml_si_element(string, attributes)
+
+
+class _Packager(Packager):
+    def _write_shared_strings_file(self) -> None:
+        if not self.workbook.str_table.count:
+            return
+        sst = _PlainStrings()
+        sst.string_table = self.workbook.str_table
+        sst._set_xml_writer(self._filename("xl/sharedStrings.xml"))
+        sst._assemble_xml_file()
+
+
+class _Workbook(xlsxwriter.Workbook):
+    """XlsxWriter's workbook, its shared strings always written as text (_PlainStrings)."""
+
+    def _get_packager(self) -> Packager:
+        return _Packager()
+
+
 class ReportBook:
     """An output workbook with the official layout; use as a context manager.
 
@@ -155,7 +185,7 @@ class ReportBook:
         # A big workbook (a province's lists) assembles its parts in temporary files: in
         # memory they would take as much again as its cells.
         options = WORKBOOK_OPTIONS | ({"in_memory": False} if big else {})
-        self._book = xlsxwriter.Workbook(str(self.path), options)
+        self._book = _Workbook(str(self.path), options)
         # A fixed creation time keeps the file byte-identical when re-run on the same inputs.
         created = dt.datetime.combine(letterhead.date or dt.date(2000, 1, 1), dt.time())
         self._book.set_properties(
