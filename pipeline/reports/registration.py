@@ -66,7 +66,8 @@ def _labelled(frame: pd.DataFrame, vocabs: dict[str, Vocabulary],
     for column, vocab in columns.items():
         if column in out:
             labels = {v.code: v.label for v in vocabs[vocab].values}
-            out[column] = out[column].map(lambda v, labels=labels: labels.get(v, v))
+            codes = out[column]  # a code's label; any other value as it is
+            out[column] = codes.map(labels).where(codes.isin(list(labels)), codes)
     return out
 
 

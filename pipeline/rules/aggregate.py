@@ -196,7 +196,9 @@ def sorted_people(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         return frame
     groups = list(zip(*(frame[c].astype(str).tolist() for c in by), strict=True)) if by \
         else [()] * len(frame)
-    keys = [(group, name_sort_key(str(name)))
-            for group, name in zip(groups, frame["full_name"].tolist(), strict=True)]
+    names = [str(name) for name in frame["full_name"].tolist()]
+    # Each distinct name's key once (a province's list outgrows the function's cache).
+    name_key = {name: name_sort_key(name) for name in dict.fromkeys(names)}
+    keys = [(group, name_key[name]) for group, name in zip(groups, names, strict=True)]
     order = sorted(range(len(frame)), key=keys.__getitem__)
     return frame.iloc[order].reset_index(drop=True)
