@@ -168,6 +168,25 @@ def test_hostile_limits_padded_or_huge_cell_references(inbox):
         assert report["staff"][unit] == _people(unit)
 
 
+def test_hostile_limits_far_cell_written_oddly_is_measured(tmp_path):
+    """A far cell whose reference is written in a way no quick count recognises (a tab, spaces
+    around "="), or a cell with no reference behind text that looks like one, among ordinary
+    cells: the sheet is measured tag by tag, so the reader streams its first rows instead of
+    building the whole range, and says where the sheet claims to end."""
+    odd = ('<row r="9000"><c\tr = "XFD1048576" t="inlineStr"><is><t>ô lạc</t></is></c></row>',
+           '<row r="1048576"><c t="inlineStr"> r="A1"<is><t>ô lạc</t></is></c></row>')
+    expected = [[("too-many-columns", "cột XFD (cột thứ 16384)"),
+                 ("too-many-rows", "dòng 1048576")], [("too-many-rows", "dòng 1048576")]]
+    for n, (rows, wanted) in enumerate(zip(odd, expected, strict=True)):
+        path = tmp_path / f"dang-ky_{n}.xlsx"
+        path.write_bytes(_with_staff_xml(_sample("01001"), rows))
+        book, found = read_workbook(path, path.name)
+        assert sorted((f.code, f.value) for f in found) == wanted
+        staff = next(s for s in book.sheets if s.name == STAFF)
+        assert len(staff.grid) <= settings.MAX_ROWS
+        assert staff.grid[6][:3] == [1, "Đinh Đức Bình", dt.date(1977, 11, 28)]
+
+
 # 2. A legacy .xls sheet read to its last row
 
 

@@ -93,6 +93,13 @@ def test_read_cell_problems_each_give_one_finding(office):
     ]
 
 
+def test_read_true_and_one_in_one_column_stay_apart(office):
+    """TRUE equals 1 in Python: a column holding both normalises each as itself (the number
+    counted, the TRUE reported), not the first one met for both."""
+    root = _edited(office, {(UNIT, "D13"): 1, (UNIT, "D14"): True})
+    assert _findings(root) == [("bad-number", UNIT, "D14")]
+
+
 def test_read_formula_like_text_stays_text(office, tmp_path):
     from pipeline.engine import consolidate
 

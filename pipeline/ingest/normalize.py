@@ -7,6 +7,7 @@ understood only after a correction is converted and reported as a warning, one p
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import unicodedata
@@ -20,7 +21,7 @@ from pipeline import settings
 from pipeline.findings import Finding
 from pipeline.forms.definitions import Column, Derive, Sheet, Vocabulary
 from pipeline.ingest.legacy import fix_legacy
-from pipeline.ingest.read import EXCEL_ERRORS, CellProblem, Serial1904, echo
+from pipeline.ingest.read import EXCEL_ERRORS, CellProblem, Serial1904, echo, object_frame
 from pipeline.text import clean, fold, has_control, loose
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -84,6 +85,12 @@ def normalized_text(value: Any) -> tuple[str | None, Fix | None]:
     invisible characters (controls, zero-width spaces, direction marks, BOM), saying so."""
     if value is None:
         return None, None
+    if type(value) is str:  # positions, titles, places: the same texts in every file
+        return _normalized_str(value)
+    return _normalized_text(value)
+
+
+def _normalized_text(value: Any) -> tuple[str | None, Fix | None]:
     raw = _as_text(value)
     text = clean(raw)
     if not text:
@@ -92,11 +99,14 @@ def normalized_text(value: Any) -> tuple[str | None, Fix | None]:
     if encoding:
         converted = clean(converted)
         return converted, Fix("legacy-encoding", raw, converted)
-    if isinstance(value, str) and unicodedata.normalize("NFC", raw) != raw:
+    if isinstance(value, str) and not unicodedata.is_normalized("NFC", raw):
         return text, Fix("unicode-nfd", raw, text)
     if isinstance(value, str) and has_control(raw):
         return text, Fix("hidden-characters", text, _hidden_characters(raw))
     return text, None
+
+
+_normalized_str = functools.lru_cache(maxsize=1 << 14)(_normalized_text)
 
 
 def _hidden_characters(raw: str) -> str:
@@ -238,11 +248,17 @@ def normalized_value(value: Any, column: Column, context: Context) -> tuple[Any,
     An Excel error ("#REF!", also as text) or a formula with no cached value becomes an empty
     cell, reported; text longer than the column allows is cut, reported.
     """
+    return _normalized(value, column, context, max_length(column))
+
+
+def _normalized(value: Any, column: Column, context: Context,
+                limit: int) -> tuple[Any, Fix | None]:
+    """normalized_value, the column's longest text (max_length) given."""
     if isinstance(value, CellProblem):
         return None, Fix(value.code, echo(value.text), _PROBLEM_EXPECTED[value.code])
-    if isinstance(value, str) and clean(value).upper() in EXCEL_ERRORS:
+    # Every Excel error starts with "#": a text without one is not an error.
+    if isinstance(value, str) and "#" in value and clean(value).upper() in EXCEL_ERRORS:
         return None, Fix("error-cell", clean(value), _PROBLEM_EXPECTED["error-cell"])
-    limit = max_length(column)
     if isinstance(value, str) and len(value) > limit and len(text := clean(value)) > limit:
         return f"{text[:limit]}…", Fix("value-too-long", echo(text),
                                        f"tối đa {_thousands(limit)} ký tự, ô có "
@@ -303,33 +319,61 @@ def normalized_frame(
     Rows and columns the file hides are counted like the others, with one warning each for the
     sheet (the school may have forgotten them: what it sees is not all it sent).
     """
-    columns: dict[str, list[Any]] = {}
     findings = _hidden_findings(frame, sheet, letters, file=file, sheet_name=sheet_name,
                                 unit=unit)
-    for column_id in frame.columns:
+    names = list(frame.columns)
+    cells = frame.to_numpy(dtype=object)
+    rows = frame.index.tolist()
+    columns = []
+    for j, column_id in enumerate(names):
         column = sheet.column(column_id)
-        # Choices and codes repeat down a column: each distinct value is normalised once.
-        seen: dict[tuple[type, Any], tuple[Any, Fix | None]] = {}
-        results = []
-        for v in frame[column_id]:
-            key = (type(v), v)
-            try:
-                result = seen.get(key)
-            except TypeError:  # an unhashable value
-                key, result = None, None
-            if result is None:
-                result = normalized_value(v, column, context)
-                if key is not None:
-                    seen[key] = result
-            results.append(result)
-        columns[column_id] = [r[0] for r in results]
-        for row, (_, fix) in zip(frame.index, results, strict=True):
-            if fix is not None:
-                findings.append(fix_finding(fix, file=file, sheet=sheet_name,
-                                            cell=f"{letters[column_id]}{row}",
-                                            column=column.header, unit=unit))
-    out = pd.DataFrame(columns, index=frame.index, columns=list(frame.columns), dtype=object)
-    return out, findings
+        values, fixes = _normalized_column(cells[:, j].tolist(), column, context)
+        columns.append(values)
+        findings += [fix_finding(fix, file=file, sheet=sheet_name,
+                                 cell=f"{letters[column_id]}{rows[n]}", column=column.header,
+                                 unit=unit) for n, fix in fixes]
+    return object_frame(columns, frame.columns, frame.index), findings
+
+
+def _normalized_column(values: list[Any], column: Column, context: Context,
+                       ) -> tuple[list[Any], list[tuple[int, Fix]]]:
+    """A column's values normalised, and each correction with the position of its cell.
+
+    Choices and codes repeat down a column: each distinct value is normalised once."""
+    limit = max_length(column)
+    kinds = set(map(type, values))
+    if kinds <= _DISTINCT_KINDS and not {int, float} <= kinds:
+        # No two values of different kinds are equal here (True == 1, 1 == 1.0 would be):
+        # the values themselves tell the distinct ones.
+        found = {v: _normalized(v, column, context, limit) if v is not None else (None, None)
+                 for v in dict.fromkeys(values)}
+        normal = {v: result[0] for v, result in found.items()}
+        fixed = {v: result[1] for v, result in found.items() if result[1] is not None}
+        return (list(map(normal.__getitem__, values)),
+                [(n, fixed[v]) for n, v in enumerate(values) if v in fixed] if fixed else [])
+    seen: dict[tuple[type, Any], tuple[Any, Fix | None]] = {}
+    out: list[Any] = []
+    fixes: list[tuple[int, Fix]] = []
+    for n, v in enumerate(values):
+        key: tuple[type, Any] | None = (type(v), v)
+        try:
+            result = seen.get(key)
+        except TypeError:  # an unhashable value
+            key, result = None, None
+        if result is None:
+            result = _normalized(v, column, context, limit)
+            if key is not None:
+                seen[key] = result
+        out.append(result[0])
+        if result[1] is not None:
+            fixes.append((n, result[1]))
+    return out, fixes
+
+
+# The kinds of value a cell holds as read; no value of one equals a value of another, but for
+# int and float.
+_DISTINCT_KINDS = frozenset({type(None), str, int, float, dt.date, dt.datetime, dt.time,
+                             dt.timedelta, CellProblem, Serial1904})
 
 
 def _hidden_findings(frame: pd.DataFrame, sheet: Sheet, letters: dict[str, str], *, file: str,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import openpyxl
 import pandas as pd
 from python_calamine import CalamineWorkbook
@@ -310,11 +311,15 @@ def _built_cells(limits: Limits) -> int:
     return max(limits.max_rows * limits.max_columns, settings.MAX_ROWS * settings.MAX_COLUMNS)
 
 
-def _calamine_grid(sheet: Any, limits: Limits) -> tuple[list[list[Any]], sniff.Extent | None]:
+def _calamine_grid(sheet: Any, limits: Limits,
+                   texts: dict[str, str | None]) -> tuple[list[list[Any]], sniff.Extent | None]:
     """A calamine sheet's values within the limits (from A1), and how far it reaches when that
-    is beyond them (None when it is not)."""
+    is beyond them (None when it is not). `texts`: each text already met in the workbook, as
+    _cell makes it (equal texts become one object: the answer carries each once)."""
     rows = sheet.to_python(skip_empty_area=False, nrows=limits.max_rows)
-    grid = [[_cell(v) for v in row[:limits.max_columns]] for row in rows]
+    width = limits.max_columns
+    grid = [[texts[v] if v in texts else _new_cell(v, texts) for v in row[:width]]
+            for row in rows]
     end = sheet.end
     reach = sniff.Extent(end[0] + 1, end[1] + 1) if end else sniff.Extent()
     return grid, reach if _too_far(reach, limits) else None
@@ -331,6 +336,7 @@ def _sheets(data: bytes, inspection: _Inspection, name: str,
     far = {s: e for s, e in inspection.extents.items()
            if inspection.kind == "xlsx" and _too_far(e, limits)}
     findings: list[Finding] = []
+    texts: dict[str, str | None] = {}
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         cut = _first_cells(data, list(far), limits) if far else {}
@@ -340,7 +346,8 @@ def _sheets(data: bytes, inspection: _Inspection, name: str,
                 grid = [[_cell(v) for v in row] for row in cut[meta.name]]
                 findings += _cut_findings(name, meta.name, far[meta.name], limits)
             else:
-                grid, reach = _calamine_grid(book.get_sheet_by_name(meta.name), limits)
+                grid, reach = _calamine_grid(book.get_sheet_by_name(meta.name), limits,
+                                             texts)
                 if reach is not None:
                     findings += _cut_findings(name, meta.name, reach, limits)
             sheets.append(RawSheet(meta.name, grid, str(meta.visible).endswith("Visible")))
@@ -356,10 +363,19 @@ def _sheets(data: bytes, inspection: _Inspection, name: str,
     return sheets, findings
 
 
+def _new_cell(value: Any, texts: dict[str, str | None]) -> Any:
+    """_cell of a value not in `texts`; a text is added to them."""
+    cell = _cell(value)
+    if type(value) is str:
+        texts[value] = cell
+    return cell
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, str):
         # Blank, or only invisible characters (zero-width space, BOM, controls): an empty cell.
-        return value if clean(value) else None
+        # A text starting with a letter or digit is neither (and needs no cleaning to tell).
+        return value if value[:1].isalnum() or clean(value) else None
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return int(value)
     return value
@@ -698,8 +714,12 @@ def _cleaned_top(raw: RawSheet, rows: int) -> list[list[str]]:
 def _match_header(sheet: Sheet, raw: RawSheet) -> Table | None:
     """The header row matching most columns; a header one row taller than the form's (a group
     header merged over some columns, their own headers below) only when it matches more."""
-    best, score = _best_header(sheet, raw, sheet.header_rows)
-    taller, taller_score = _best_header(sheet, raw, sheet.header_rows + 1)
+    keys = header_keys(sheet)
+    cleaned = _cleaned_top(raw, settings.HEADER_SCAN_ROWS + sheet.header_rows + 1)
+    matched = [[keys.get(fold(text)) if text else None for text in row] for row in cleaned]
+    best, score = _best_header(sheet, raw, sheet.header_rows, keys, cleaned, matched)
+    taller, taller_score = _best_header(sheet, raw, sheet.header_rows + 1, keys, cleaned,
+                                        matched)
     if taller is not None and taller_score > score:
         taller.header_rows = sheet.header_rows + 1
         best, score = taller, taller_score
@@ -707,30 +727,49 @@ def _match_header(sheet: Sheet, raw: RawSheet) -> Table | None:
     return best if best is not None and score >= needed else None
 
 
-def _best_header(sheet: Sheet, raw: RawSheet, rows: int) -> tuple[Table | None, int]:
-    keys = header_keys(sheet)
-    best: Table | None = None
-    best_score = 0
-    cleaned = _cleaned_top(raw, settings.HEADER_SCAN_ROWS + rows)
+def _best_header(sheet: Sheet, raw: RawSheet, rows: int, keys: dict[str, str],
+                 cleaned: list[list[str]], matched: list[list[str | None]],
+                 ) -> tuple[Table | None, int]:
+    """The first header of `rows` rows matching most columns, and how many it matches;
+    `cleaned`: the sheet's top rows as text, `matched`: the column id of each such text."""
+    best_row0, best_score = -1, 0
     for row0 in range(min(settings.HEADER_SCAN_ROWS, len(raw.grid))):
-        texts = _header_texts(cleaned, row0, rows)
-        found: dict[str, list[int]] = {}
-        extra: dict[int, str] = {}
-        for col0, text in enumerate(texts):
-            if not text:
-                continue
-            column_id = keys.get(fold(text))
-            if column_id:
-                found.setdefault(column_id, []).append(col0)
-            else:
-                extra[col0] = echo(text)
-        score = len(found)
+        block = range(min(row0 + rows, len(cleaned)) - 1, row0 - 1, -1)  # the lowest first
+        if not any(any(matched[r]) for r in block):
+            continue  # no header text here: no match
+        score = len(_found_ids(cleaned, matched, block))
         if score > best_score:
-            best_score = score
-            best = Table(sheet=sheet, raw=raw, header_row0=row0,
-                         columns={k: v[0] for k, v in found.items()}, extra=extra,
-                         ambiguous={k: v for k, v in found.items() if len(v) > 1})
-    return best, best_score
+            best_row0, best_score = row0, score
+    if best_row0 < 0:
+        return None, 0
+    found: dict[str, list[int]] = {}
+    extra: dict[int, str] = {}
+    for col0, text in enumerate(_header_texts(cleaned, best_row0, rows)):
+        if not text:
+            continue
+        column_id = keys.get(fold(text))
+        if column_id:
+            found.setdefault(column_id, []).append(col0)
+        else:
+            extra[col0] = echo(text)
+    return Table(sheet=sheet, raw=raw, header_row0=best_row0,
+                 columns={k: v[0] for k, v in found.items()}, extra=extra,
+                 ambiguous={k: v for k, v in found.items() if len(v) > 1}), best_score
+
+
+def _found_ids(cleaned: list[list[str]], matched: list[list[str | None]],
+               block: range) -> set[str]:
+    """The column ids a header over the rows of `block` (the lowest first) matches: each
+    column's lowest text decides."""
+    width = max(len(cleaned[r]) for r in block)
+    found = set()
+    for col0 in range(width):
+        for r in block:
+            if col0 < len(cleaned[r]) and cleaned[r][col0]:
+                if matched[r][col0]:
+                    found.add(matched[r][col0])
+                break
+    return found
 
 
 def _match_fields(table: Table) -> None:
@@ -847,23 +886,59 @@ def table_frame(table: Table) -> pd.DataFrame:
     xml = sheet_xml(table.book, table.raw)
     ids = list(table.columns)
     specs = [table.sheet.column(i) for i in ids]
+    places = [table.columns[i] for i in ids]
     content = [n for n, i in enumerate(ids) if i != "seq"]
+    # No problem cell and no 1904 date: every value is the cached one (_file_value's answer).
+    plain = not xml.problems and not xml.date1904
+    grid = table.raw.grid
     rows: list[list[Any]] = []
     index: list[int] = []
-    for row0 in range(table.data_row0, len(table.raw.grid)):
-        if _is_footer(table.raw.grid[row0]) or _is_totals(table.raw.grid[row0]):
+    for row0 in range(table.data_row0, len(grid)):
+        line = grid[row0]
+        if _is_footer(line) or _is_totals(line):
             break  # the signature block or the totals row: the table has ended
-        values = [_file_value(table, xml, row0, table.columns[i], spec)
-                  for i, spec in zip(ids, specs, strict=True)]
+        if plain:
+            width = len(line)
+            values = [line[c] if c < width else None for c in places]
+        else:
+            values = [_file_value(table, xml, row0, c, spec)
+                      for c, spec in zip(places, specs, strict=True)]
         if all(values[n] is None for n in content):
             continue
         rows.append(values)
         index.append(row0 + 1)
-    frame = pd.DataFrame(rows, columns=ids, index=pd.Index(index, name="row"), dtype=object)
+    frame = object_frame([list(c) for c in zip(*rows, strict=True)] if rows else
+                         [[] for _ in ids], ids, row_index(index))
     frame.attrs["hidden_rows"] = [r for r in index if r in xml.hidden_rows]
     frame.attrs["hidden_columns"] = [i for i in ids if table.columns[i] in xml.hidden_columns]
     frame.attrs["filtered"] = xml.filtered
     return frame
+
+
+def object_frame(columns: list[list[Any]], names: list[str] | pd.Index,
+                 index: pd.Index) -> pd.DataFrame:
+    """A frame of Python objects (dtype object, nothing converted) from its columns' values,
+    built in one block: what pd.DataFrame(rows, dtype=object) makes, at a fraction of the
+    cost."""
+    values = np.empty((len(index), len(names)), dtype=object)
+    for j, column in enumerate(columns):
+        values[:, j] = np.fromiter(column, dtype=object, count=len(index))
+    labels = names.copy() if isinstance(names, pd.Index) else _labels(tuple(names)).copy()
+    return pd.DataFrame(values, index=index, columns=labels, dtype=object, copy=False)
+
+
+@functools.lru_cache(maxsize=256)
+def _labels(names: tuple[str, ...]) -> pd.Index:
+    """The column labels of a frame, as pandas makes them from a list of names (each frame
+    gets its own copy: a label's name may be set)."""
+    return pd.Index(list(names))
+
+
+def row_index(rows: list[int]) -> pd.Index:
+    """A frame's index of Excel rows, named "row" (as pandas makes it from the list)."""
+    if not rows:
+        return pd.Index(rows, name="row")
+    return pd.Index(np.fromiter(rows, dtype=np.int64, count=len(rows)), name="row")
 
 
 _DATE_LINE = re.compile(r"(^|\s)ngay(\s.*)?\sthang(\s.*)?\snam(\s|$)")
@@ -874,12 +949,27 @@ _TOTALS = frozenset({"tong cong", "tong so", "cong"})
 
 def _is_totals(row: list[Any]) -> bool:
     """A totals row under a table ("Tổng cộng" and numbers): a sum, not a record."""
-    texts = [fold(str(v)) for v in row if isinstance(v, str)]
-    return bool(texts) and all(t in _TOTALS for t in texts)
+    texts = False
+    for v in row:
+        if isinstance(v, str):
+            if fold(v) not in _TOTALS:
+                return False
+            texts = True
+    return texts
 
 
 def _is_footer(row: list[Any]) -> bool:
     """A signature-block row: every text is a closing phrase or a "…, ngày … tháng … năm …" line."""
-    texts = [fold(str(v)) for v in row if v is not None]
-    return bool(texts) and all(
-        t.startswith(settings.FOOTER_PREFIXES) or _DATE_LINE.search(t) for t in texts)
+    texts = False
+    for v in row:
+        if v is not None:
+            if not _closing(fold(str(v))):
+                return False
+            texts = True
+    return texts
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _closing(text: str) -> bool:
+    """Whether a folded text belongs to a signature block."""
+    return text.startswith(settings.FOOTER_PREFIXES) or bool(_DATE_LINE.search(text))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import html
+import io
 import posixpath
 import re
 import zipfile
@@ -364,29 +365,79 @@ _CELL_OPEN_REF = re.compile(
     rb"<" + _PREFIX + rb"c\s[^>]*?(?<![\w:.-])r\s*=\s*[\"']\$?([A-Za-z]+)\$?(\d+)[\"']")
 
 
-# A cell reference attribute, as writers put it (r="K104"); `<row r="104">` has no letters.
-_SIMPLE_REF = re.compile(rb"\sr=\"([A-Z]+)(\d+)\"")
-
 
 def xlsx_bound(pieces: Iterator[bytes]) -> Extent | None:
     """A quick upper bound of a worksheet's reach: the farthest cell reference, empty cells
     included. None when some cell has no reference (only xlsx_extent can place it)."""
     bound: Extent | None = Extent()
     for piece in pieces:
+        if bound is not None:
+            bound = _piece_bound(piece, bound)
+    return bound
+
+
+def _piece_bound(piece: bytes, bound: Extent) -> Extent | None:
+    """The bound widened to the cell references of one piece; None when a cell has none.
+
+    Each reference is read inside its own tag: text such as ` r="A1"` between the tags of a
+    cell written without one does not stand for it."""
+    refs = _CELL_OPEN_REF.findall(piece)
+    if len(refs) != len(_CELL_OPEN.findall(piece)):
+        return None
+    if refs:
+        letters, digits = zip(*refs, strict=True)
+        bound.add(max(map(reference_row, set(digits))),
+                  max(map(reference_column, set(letters))))
+    return bound
+
+
+# A worksheet piece flattened for byte searches that stand in for patterns: spaces are " ",
+# "/" is ">", ":" is "<" (a prefixed tag reads as unprefixed), quotes are '"', capital letters
+# "A" and digits "0". `<c r="K104">` becomes `<c r="A000">`: counting a few such shapes
+# measures every cell reference at once.
+_FLAT = bytes.maketrans(
+    b"\t\n\r\x0b\x0c/:'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    b"     ><\"" + b"A" * 26 + b"0" * 10)
+# Every match of NOTABLE holds one of these, once flattened.
+_FLAT_NOTABLE = tuple(m.translate(_FLAT) for m in (b"<f ", b"<f>", b'"e', b"hidden",
+                                                     b"autoFilter"))
+
+
+def _flat_bound(flat: bytes, limits: tuple[int, int]) -> Extent | None:
+    """An upper bound within `limits` when every cell of a flattened piece opens with a plain
+    reference (`<c r="K104"`) of one letter and no more digits than the row limit has, less
+    one; None when that is not shown (xlsx_bound then reads the references themselves)."""
+    digits = len(str(limits[0] + 1)) - 1  # the most digits of a row number always allowed
+    if limits[1] < 26 or digits < 1:
+        return None
+    cells = flat.count(b"<c ") + flat.count(b"<c>")
+    shaped = longest = 0
+    while shaped < cells and longest < digits:  # the shortest references first
+        longest += 1
+        shaped += flat.count(b'<c r="A' + b"0" * longest + b'"')
+    if shaped != cells:
+        return None
+    return Extent(10 ** longest - 1 if longest else 0, 26 if cells else 0)
+
+
+def _worksheet_scan(pieces: Iterator[bytes], limits: tuple[int, int]) -> tuple[Extent | None,
+                                                                             bool]:
+    """A worksheet's quick bound (as xlsx_bound, or a coarser one proven within `limits`)
+    and whether its XML holds something NOTABLE, in one pass over its pieces."""
+    bound: Extent | None = Extent()
+    notable = False
+    for piece in pieces:
+        flat = piece.translate(_FLAT)
+        if not notable and any(m in flat for m in _FLAT_NOTABLE) and NOTABLE.search(piece):
+            notable = True
         if bound is None:
             continue
-        refs = _SIMPLE_REF.findall(piece)
-        cells = piece.count(b"<c ") + piece.count(b"<c>") + piece.count(b"<c/>")
-        if len(refs) != cells or b":c" in piece:  # no fast answer: tag by tag
-            refs = _CELL_OPEN_REF.findall(piece)
-            if len(refs) != len(_CELL_OPEN.findall(piece)):
-                bound = None
-                continue
-        if refs:
-            letters, digits = zip(*refs, strict=True)
-            bound.add(max(map(reference_row, set(digits))),
-                      max(map(reference_column, set(letters))))
-    return bound
+        quick = None if b":c" in piece else _flat_bound(flat, limits)
+        if quick is None:
+            bound = _piece_bound(piece, bound)
+        else:
+            bound.add(quick.rows, quick.cols)
+    return bound, notable
 
 
 def xlsx_extent(pieces: Iterator[bytes]) -> Extent:
@@ -483,25 +534,15 @@ def _noting(pieces: Iterator[bytes], pattern: re.Pattern[bytes], member: str,
             found: set[str]) -> Iterator[bytes]:
     """The pieces, adding `member` to `found` when one matches (pieces never cut a tag)."""
     for piece in pieces:
-        if member not in found and _may_match(pattern, piece) and pattern.search(piece):
+        if member not in found and pattern.search(piece):
             found.add(member)
         yield piece
 
 
-def _may_match(pattern: re.Pattern[bytes], piece: bytes) -> bool:
-    """A byte search (far quicker than the pattern) that rules most pieces out."""
-    if pattern is NOTABLE:
-        return any(marker in piece for marker in _NOTABLE_MARKERS)
-    return True
-
-
-# Every match of NOTABLE holds one of these.
-_NOTABLE_MARKERS = (*(f"{start}f{end}".encode() for start in "<:" for end in "> /\t\n\r"),
-                    b'"e"', b"'e'", b"hidden", b"autoFilter")
-
-
 _UNPACK_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
                   OSError, ValueError)
+# The members sheet_parts parses: kept from the scan, not unpacked twice.
+_BOOK_PARTS = ("xl/_rels/workbook.xml.rels", "xl/workbook.xml")
 
 
 def scan_zip(archive: zipfile.ZipFile, kind: str, limits: tuple[int, int]) -> ZipScan:
@@ -514,17 +555,26 @@ def scan_zip(archive: zipfile.ZipFile, kind: str, limits: tuple[int, int]) -> Zi
     reach: dict[str, Extent | None] = {}
     notable: set[str] = set()
     dated: set[str] = set()
+    kept: dict[str, bytes] = {}
     for info in xml_members(archive):
         try:
             with archive.open(info) as stream:
-                pieces = _without_dtd(xml_pieces(stream))
+                source: IO[bytes] = stream
+                if info.filename in _BOOK_PARTS:
+                    kept[info.filename] = stream.read()  # its size was checked: it is small
+                    source = io.BytesIO(kept[info.filename])
+                pieces = _without_dtd(xml_pieces(source))
                 if kind == "ods" and info.filename == "content.xml":
                     scan.extents = ods_extents(pieces)
                 elif "worksheets/" in info.filename.lower():
-                    reach[info.filename] = xlsx_bound(_noting(pieces, NOTABLE, info.filename,
-                                                              notable))
-                else:  # styles, strings, relationships: the DTD check (and the 1904 flag)
+                    reach[info.filename], marked = _worksheet_scan(pieces, limits)
+                    if marked:
+                        notable.add(info.filename)
+                elif info.filename.lower().endswith("workbook.xml"):  # and the 1904 flag
                     for _ in _noting(pieces, _DATE1904, info.filename, dated):
+                        pass
+                else:  # styles, strings, relationships: the DTD check
+                    for _ in pieces:
                         pass
         except _DtdFound:
             scan.dtd = info.filename
@@ -533,11 +583,11 @@ def scan_zip(archive: zipfile.ZipFile, kind: str, limits: tuple[int, int]) -> Zi
             raise CorruptMember(info.filename) from exc
     if kind == "xlsx":
         try:
-            parts = sheet_parts(archive)
+            parts = sheet_parts(archive, kept)
         except (ElementTree.ParseError, KeyError, *_UNPACK_ERRORS) as exc:
             raise CorruptMember("xl/workbook.xml") from exc
         names = set(archive.namelist())
-        scan.date1904 = any(m.lower().endswith("workbook.xml") for m in dated)
+        scan.date1904 = bool(dated)
         scan.notable = frozenset(sheet for sheet, part in parts.items()
                                  if part in notable or part not in reach)
         for sheet, part in parts.items():
@@ -566,15 +616,21 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name → worksheet member of an .xlsx (parsed with defusedxml, DTDs refused)."""
-    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+def sheet_parts(archive: zipfile.ZipFile, kept: dict[str, bytes] | None = None) -> dict[str, str]:
+    """Sheet name → worksheet member of an .xlsx (parsed with defusedxml, DTDs refused);
+    `kept`: the bytes of its members already unpacked, by name."""
+    kept = kept or {}
+
+    def member(name: str) -> bytes:
+        return kept[name] if name in kept else archive.read(name)
+
+    rels = ElementTree.fromstring(member("xl/_rels/workbook.xml.rels"))
     targets = {}
     for rel in rels:
         target = rel.get("Target", "")
         joined = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
         targets[rel.get("Id")] = posixpath.normpath(joined)
-    book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    book = ElementTree.fromstring(member("xl/workbook.xml"))
     parts = {}
     for sheet in book.iter():
         if _local(sheet.tag) != "sheet":

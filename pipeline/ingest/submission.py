@@ -354,6 +354,9 @@ def submission(book: RawBook, forms: FormSet, form_id: str | tuple[str, ...],
         if checked is not None:
             sheet_findings[sheet_id], validation[sheet_id] = one_per_fault(
                 sheet_findings[sheet_id], tuple(_with_unit(f, unit) for f in checked))
+    # The tables' link to the whole book (its bytes, every sheet) served reading only: a
+    # submission travels between processes and is kept for the whole run without it.
+    tables = {sheet_id: replace(table, book=None) for sheet_id, table in tables.items()}
     return replace(base, form=form, unit_code=unit, frames=frames, fields=fields, tables=tables,
                    intake=tuple(_with_unit(f, unit) for f in intake),
                    sheet_findings=sheet_findings, validation=validation)
