@@ -255,3 +255,17 @@ def test_text_that_looks_like_rich_text_reads_back_as_typed(tmp_path):
     ws = openpyxl.load_workbook(path)["Bảng"]
     body = [ws.cell(r, 1).value for r in range(1, ws.max_row + 1)]
     assert [v for v in body if isinstance(v, str) and v.startswith("<r>")] == texts
+
+
+def test_an_empty_body_writes_no_row(tmp_path):
+    """An official report's table may have no row (no one proposed for a title): its body is
+    written directly (official._rows), not through table_sheet's "no data" line."""
+    frame = pd.DataFrame({"name": pd.Series([], dtype=object),
+                          "count": pd.Series([], dtype="int64")})
+    cols = [Col("name", "Họ và tên", 20), Col("count", "Số", 6, "int")]
+    with ReportBook(tmp_path / "e.xlsx", LETTERHEAD, "Thử") as book:
+        ws = book._sheet("Bảng")
+        assert book._body(ws, 7, frame, cols, [20, 6], [], 3, False) == 7
+        ws.write_string(7, 0, "sau bảng")
+    ws = openpyxl.load_workbook(tmp_path / "e.xlsx")["Bảng"]
+    assert ws.cell(8, 1).value == "sau bảng" and ws.max_row == 8

@@ -375,7 +375,8 @@ class ReportBook:
         if max_lines > 1:  # one line is all a row of a one-line list needs
             for i, col in enumerate(cols):
                 if col.kind == "text" and col.printed:
-                    np.maximum(lines, _column_lines(columns[i], widths[i]), out=lines)
+                    own = np.asarray(_column_lines(columns[i], widths[i]), dtype=np.int64)
+                    np.maximum(lines, own, out=lines)
         need = np.minimum(lines, max_lines)
         if uniform:
             need[:] = need.max(initial=1)
