@@ -191,6 +191,7 @@ def test_end_to_end_no_output_cell_is_a_formula(sample_run):
                     assert cell.data_type != "f", (path.name, ws.title, cell.coordinate)
 
 
+@pytest.mark.slow  # generates both sample inboxes again: `make test-slow`, in CI
 def test_end_to_end_samples_regenerate_identically(generated_samples):
     """The committed sample inbox is what the seeded generator writes."""
     root, record = generated_samples  # tests.sample_inbox.build, in a temporary folder

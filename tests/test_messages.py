@@ -260,6 +260,7 @@ def _reports(stdout: str) -> list[tuple[str, int]]:
             for b in blocks]
 
 
+@pytest.mark.slow  # `make test-slow`, in CI
 def test_messages_check_recognises_every_form_and_exits_1_on_errors(office, tmp_path):
     made = _tdkt("templates", "--form", "lich-su", "--out", tmp_path / "mau", "--config",
                  "tdkt.toml", cwd=office)

@@ -22,8 +22,9 @@ def _manifest(out):
 
 @pytest.mark.skipif(not parallel.can_fork(), reason="workbooks are written in forked workers")
 @pytest.mark.parametrize("inbox, round_", [
-    pytest.param("hop-thu", "dang-ky", marks=pytest.mark.slow),  # `make test-slow`, in CI
-    ("hop-thu-ket-qua", "ket-qua")])
+    # Both in `make test-slow` (CI runs it); the golden test checks the workers' outputs.
+    pytest.param("hop-thu", "dang-ky", marks=pytest.mark.slow),
+    pytest.param("hop-thu-ket-qua", "ket-qua", marks=pytest.mark.slow)])
 def test_parallel_run_equals_serial_run(request, tmp_path, monkeypatch, inbox, round_):
     config = load_config(SAMPLES / "tdkt.toml")
     # The serial run: the session's consolidation of the same inbox (fewer files than

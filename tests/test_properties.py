@@ -7,6 +7,7 @@ import shutil
 import unicodedata
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -75,6 +76,7 @@ unit_plan = st.tuples(st.lists(person, min_size=1, max_size=8),
 batch = st.dictionaries(st.sampled_from(REGISTRY_CODES), unit_plan, min_size=1, max_size=4)
 
 
+@pytest.mark.slow  # eight consolidations: `make test-slow`, in CI
 @settings(max_examples=8, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=batch)

@@ -253,6 +253,7 @@ def test_rule_layers_every_decision_names_its_layer(results_run):
     assert ("registration.title", "Phòng/Sở (kế hoạch năm học)") in written
 
 
+@pytest.mark.slow  # `make test-slow`, in CI
 def test_rule_layers_the_current_school_year_consolidates_the_samples(tmp_path):
     out = tmp_path / "out"
     runner = CliRunner()
