@@ -57,7 +57,8 @@ templates: $(STAMP)
 # (TESTS_A, which share session fixtures) and all the others (a new test file lands there) —
 # each with its own temporary folder; both must pass. Tests marked `slow` (a generated
 # 300-school office compared with its golden copy, the wheel installed, more rule-table runs,
-# timeouts and kills, a sheet filled to Excel's last row) run in `make test-slow`; CI runs both.
+# serial-vs-parallel runs, the samples regenerated, timeouts and kills, a sheet filled to
+# Excel's last row) run in `make test-slow`; CI runs both.
 TESTS_A := tests/test_results.py tests/test_end_to_end.py tests/test_parallel.py \
 	tests/test_cli.py tests/test_golden.py tests/test_completeness.py tests/test_roundtrip.py \
 	tests/test_template.py tests/test_xlsx.py tests/test_install.py tests/test_rule_cases.py \

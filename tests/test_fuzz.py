@@ -30,6 +30,7 @@ import zipfile
 from pathlib import Path
 
 import openpyxl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -369,6 +370,7 @@ def _state(inbox: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in inbox.iterdir()}
 
 
+@pytest.mark.slow  # `make test-slow` (CI) and `make fuzz`
 @settings(max_examples=40 * SCALE, deadline=None, derandomize=SCALE == 1,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(MUTATION)

@@ -109,6 +109,7 @@ def _signed_by_the_office(message) -> bool:
     return signed_with(message, SIGNED)
 
 
+@pytest.mark.slow  # `make test-slow`, in CI
 def test_monthly_each_recipient_gets_one_message_then_nothing_new(month_office, smtp_server,
                                                                   tmp_path):
     handler, _ = smtp_server
