@@ -166,6 +166,7 @@ def test_cli_check_prints_one_file_s_findings(office):
     assert "Lỗi: 0; cảnh báo: 2." in result.output
 
 
+@pytest.mark.slow  # `make test-slow`, in CI
 def test_cli_results_templates_carry_the_khoi_criteria(office, tmp_path):
     import openpyxl
 
