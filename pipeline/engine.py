@@ -163,11 +163,7 @@ def _without_unused_grids(sub: Submission) -> Submission:
         return sub
     kept = {t.raw.name for t in sub.tables.values()} | {f.sheet for f in sub.findings}
     sheets = [s if s.name in kept else replace(s, grid=[]) for s in sub.raw.sheets]
-    raw = replace(sub.raw, sheets=sheets, package=None)
-    # The tables point at the book they were read from: at this one too, or they would keep
-    # the file's bytes and every grid alive (and send them to the parent).
-    tables = {k: replace(t, book=raw) if t.book is not None else t for k, t in sub.tables.items()}
-    return replace(sub, raw=raw, tables=tables)
+    return replace(sub, raw=replace(sub.raw, sheets=sheets, package=None))
 
 
 _WORKER_JOB: _ReadJob | None = None
