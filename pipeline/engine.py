@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
 import json
 import os
 import shutil
@@ -15,11 +14,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import settings
+from pipeline import parallel, settings
 from pipeline import texts as wording
 from pipeline.config import Config
 from pipeline.findings import Finding, has_errors
 from pipeline.forms.definitions import FormSet, load_forms
+from pipeline.heap import collections_paused
 from pipeline.ingest import isolated
 from pipeline.ingest.inbox import entry_name, ignored_entries, inbox_entries
 from pipeline.ingest.normalize import Context
@@ -45,7 +45,7 @@ from pipeline.safeguard import (
 from pipeline.settings import Limits
 from pipeline.status import FileStatus, label
 from pipeline.store.database import open_store
-from pipeline.store.record import record
+from pipeline.store.record import matched_round
 
 # The round `consolidate` runs when none is named.
 REGISTRATION = settings.DEFAULT_ROUND
@@ -113,7 +113,7 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
         chunk = max(1, min(64, len(files) // (workers * 8)))
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
                                    initializer=_start_worker, initargs=(job,))
-        with pool, _collections_paused():
+        with pool, collections_paused():
             subs: Iterator[Submission] = pool.map(_read_in_worker, files, chunksize=chunk)
             submissions = list(progress(subs, len(files)) if progress else subs)
     else:
@@ -121,20 +121,6 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
             subs = (job.read(p) for p in files)
             submissions = list(progress(subs, len(files)) if progress else subs)
     return validated_submissions(submissions, forms.vocabs)
-
-
-@contextlib.contextmanager
-def _collections_paused() -> Iterator[None]:
-    """No garbage collection while the workers' submissions arrive: each would walk every
-    submission received so far (a province's worth: 10–15 % of this process's time), and
-    receiving them makes no cyclic garbage. Collections resume as before afterwards."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -256,17 +242,22 @@ def _swap_in(staging: Path, target: Path, backups: Path | None = None) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def write_outputs(round_: Round, result: RoundResult, out: Path) -> RoundResult:
+def write_outputs(round_: Round, result: RoundResult, out: Path,
+                  alongside: Callable[[], object] | None = None) -> RoundResult:
     """Every report of the round, written into a staging folder and swapped in at once, with
     the manifest; the outputs replaced are kept as a dated backup (the newest few, under
-    OUT/<năm học>/sao-luu/<round>/). Returns the result with where it was written."""
+    OUT/<năm học>/sao-luu/<round>/). Returns the result with where it was written.
+
+    `alongside` runs in this process while worker processes write the reports (or after the
+    reports when none do), before anything is swapped in: when it fails nothing is."""
     target = out / result.school_year / round_.folder
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        written = round_.write(result, staging)
+        with parallel.alongside(alongside):
+            written = round_.write(result, staging)
         manifest = staging / settings.MANIFEST_FILE
         data = {**manifest_data(result, round_.form_id, written, staging),
                 **round_.manifest(result)}
@@ -427,11 +418,16 @@ def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = 
             if not force:
                 _refuse_shrinking(result, round_, target, history, inbox, out)
             with history.transaction():  # commits once the outputs are swapped in
-                matches = record(history, result, dt.datetime.now().astimezone().isoformat(
-                    timespec="seconds"))
+                pending = matched_round(history, result, dt.datetime.now().astimezone(
+                ).isoformat(timespec="seconds"))
                 clock.lap("record")
-                result = write_outputs(round_, replace(result, matches=matches), out)
+                # The round's rows are written while the worker processes write the
+                # workbooks (they need the matches only), before the outputs are swapped in.
+                rows = _Timed(pending.write)
+                result = write_outputs(round_, replace(result, matches=pending.matches), out,
+                                       alongside=rows)
                 clock.lap("write")
+                clock.add("record_rows", rows.seconds)
         append_run_log(out, {
             "command": "consolidate", "round": result.round, "school_year": result.school_year,
             "files": len(result.submissions), "errors": len(result.errors),
@@ -464,9 +460,28 @@ class _StageClock:
         self._laps[stage] = now - self._last
         self._last = now
 
+    def add(self, part: str, seconds: float) -> None:
+        """The seconds of work done during another stage (not counted in the total twice)."""
+        self._laps[part] = seconds
+
     def seconds(self) -> dict[str, float]:
         return {k: round(v, 3) for k, v in
                 {**self._laps, "total": time.perf_counter() - self._start}.items()}
+
+
+class _Timed:
+    """A task that remembers how long it ran."""
+
+    def __init__(self, task: Callable[[], object]) -> None:
+        self._task = task
+        self.seconds = 0.0
+
+    def __call__(self) -> object:
+        started = time.perf_counter()
+        try:
+            return self._task()
+        finally:
+            self.seconds = time.perf_counter() - started
 
 
 def append_run_log(out: Path, entry: dict) -> Path:

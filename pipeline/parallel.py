@@ -56,20 +56,63 @@ def can_fork() -> bool:
     return start_method() == "fork"
 
 
+# The work this process does while its workers run the jobs (see `alongside`): the task and
+# the process that set it (a forked worker inherits this and must never run it).
+_ALONGSIDE: list[tuple[int, Callable[[], object]]] = []
+
+
+@contextlib.contextmanager
+def alongside(task: Callable[[], object] | None) -> Iterator[None]:
+    """Run `task` in this process while the workers of the first `run_jobs` inside the block
+    run their jobs (this process would only wait for them meanwhile); when no `run_jobs` inside
+    ran it, at the end of the block. Not run when the block raises first; the task's own
+    exception is raised from the `run_jobs` that ran it (once its workers have stopped) or at
+    the end of the block."""
+    global _ALONGSIDE
+    outer = _ALONGSIDE
+    _ALONGSIDE = [(os.getpid(), task)] if task is not None else []
+    try:
+        yield
+        _run_alongside()
+    finally:
+        _ALONGSIDE = outer
+
+
+def _run_alongside() -> None:
+    """The pending `alongside` task of this process, run once."""
+    if _ALONGSIDE and _ALONGSIDE[0][0] == os.getpid():
+        _, task = _ALONGSIDE.pop()
+        task()
+
+
+def _mapped(pool: ProcessPoolExecutor, count: int) -> list:
+    """The pool's results of jobs 0 … count-1, this process's `alongside` task run while the
+    workers run them."""
+    results = pool.map(_run, range(count))  # every job handed out: the workers have started
+    try:
+        _run_alongside()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    return list(results)
+
+
 def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
-    """Each job's result, in order; jobs run in `workers` processes when there are several.
+    """Each job's result, in order; jobs run in `workers` processes when there are several
+    (and this process runs its `alongside` task meanwhile).
 
     Forked workers inherit the jobs; spawned ones receive them once each, pickled. Put the
     longest jobs first: they are handed out in order.
     """
     if workers <= 1 or len(jobs) <= 1:
+        _run_alongside()
         return [job() for job in jobs]
     workers = min(workers, len(jobs))
     if not can_fork():
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
                                    initializer=_install, initargs=(tuple(jobs),))
         with pool:
-            return list(pool.map(_run, range(len(jobs))))
+            return _mapped(pool, len(jobs))
     global _JOBS
     _JOBS = jobs
     # Objects that exist now are never collected in the workers: a collection there would
@@ -80,7 +123,7 @@ def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
                                  initializer=ignore_interrupt) as pool:
-            return list(pool.map(_run, range(len(jobs))))
+            return _mapped(pool, len(jobs))
     finally:
         gc.unfreeze()
         _JOBS = ()

@@ -82,3 +82,14 @@ def test_the_check_refuses_a_run_that_decided_otherwise(tmp_path: Path, statuses
                                                         wrong: str | None) -> None:
     problems = bp.run_problems(_run(tmp_path, statuses, total, errors), TRUTH)
     assert (problems == []) if wrong is None else any(wrong in p for p in problems)
+
+
+def test_bench_record_stage_counts_the_rows_written_alongside_the_write():
+    from .bench import stage_checks
+
+    checks = {text.split()[1]: (text, ok) for text, ok, _ in stage_checks(
+        {"read_check": 8.0, "record": 1.0, "record_rows": 2.5, "write": 8.0}, 3000)}
+    text, ok = checks["record"]
+    assert text.startswith("stage record 3.5 s (matching 1.0 s") and not ok  # 9.2 / 3 < 3.5
+    assert checks["read_check"][1] and checks["write"][1]
+    assert stage_checks({"record": 3.0}, 3000)[1][1]  # an older log: no rows part

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import time
 
 import pytest
 
@@ -60,3 +62,59 @@ def test_parallel_jobs_keep_their_order_and_chunks_cover_everything(monkeypatch)
     assert [x for piece in pieces for x in piece] == list(range(25))
     assert all(pieces) and len(pieces) <= 4
     assert parallel.worker_count(1) == 1
+
+
+def _handshake(folder, index: int) -> bool:
+    """A job that says it runs, then waits for this process's `alongside` task to answer:
+    True when the answer came while the job was running."""
+    (folder / f"worker-{index}").touch()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if (folder / "parent").exists():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _answer(folder, seen: list) -> None:
+    """The task run alongside: waits for a job to run, answers, and notes its process."""
+    deadline = time.monotonic() + 20
+    while not list(folder.glob("worker-*")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (folder / "parent").touch()
+    seen.append(os.getpid())
+
+
+def test_parallel_alongside_task_runs_once_here_while_the_workers_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "PARALLEL_MIN_FILES", 2)
+    seen: list[int] = []
+    jobs = [functools.partial(_handshake, tmp_path, i) for i in range(2)]
+    with parallel.alongside(functools.partial(_answer, tmp_path, seen)):
+        answered = parallel.run_jobs(jobs, 2)
+    assert answered == [True, True]  # the task ran while the jobs waited for it
+    assert seen == [os.getpid()]  # in this process, once
+
+
+def test_parallel_alongside_without_workers_runs_before_the_jobs_or_at_the_end(monkeypatch):
+    order: list[str] = []
+    with parallel.alongside(lambda: order.append("task")):
+        parallel.run_jobs([lambda: order.append("job")] * 2, 1)
+    assert order == ["task", "job", "job"]
+    with parallel.alongside(lambda: order.append("late")):
+        order.append("block")
+    assert order[-2:] == ["block", "late"]
+    with pytest.raises(KeyError), parallel.alongside(lambda: order.append("never")):
+        raise KeyError("the block failed first")
+    assert "never" not in order
+
+
+def _fail() -> None:
+    raise RuntimeError("the task failed")
+
+
+def test_parallel_alongside_task_failure_is_raised_once_the_workers_stop(monkeypatch):
+    monkeypatch.setattr(settings, "PARALLEL_MIN_FILES", 2)
+    jobs = [functools.partial(pow, i, 2) for i in range(4)]
+    with pytest.raises(RuntimeError, match="the task failed"), parallel.alongside(_fail):
+        parallel.run_jobs(jobs, 2)
+    assert parallel.run_jobs(jobs, 2) == [0, 1, 4, 9]  # nothing left pending

@@ -502,3 +502,38 @@ def test_store_killed_during_record_round_keeps_previous_round(tmp_path: Path) -
         store.record_round(_record("2024-2025", "dang-ky", ids, n_staff=7))
         assert _counts(store, "2024-2025", "dang-ky")["staff"] == 7
         assert len(store.round_runs()) == 1
+
+
+def test_store_rows_kept_as_columns_read_as_dicts_and_tuples() -> None:
+    rows = database.Rows({"person_id": [4, 5], "full_name": ["Lan", "Đức"]})
+    assert len(rows) == 2
+    assert list(rows) == [{"person_id": 4, "full_name": "Lan"},
+                          {"person_id": 5, "full_name": "Đức"}]
+    assert rows[1] == {"person_id": 5, "full_name": "Đức"} and rows[-1:] == [rows[1]]
+    assert list(rows.values(["full_name", "sex"])) == [("Lan", None), ("Đức", None)]
+    with pytest.raises(ValueError):
+        database.Rows({"person_id": [1], "full_name": []})
+
+
+def test_store_round_of_rows_as_columns_equals_the_round_of_dicts(tmp_path: Path) -> None:
+    """A round given as Rows (what record.round_record builds) stores exactly what the same
+    round given as dicts stores, registrations and spellings included."""
+    run = _record("2024-2025", "dang-ky", [1, 2], n_staff=5)
+    columns = database.Rows({key: [p.get(key) for p in run.people]
+                             for key in run.people[0]})
+    tables = []
+    for people in (run.people, columns):
+        with Store.open(tmp_path / f"{len(tables)}.sqlite") as store, store.transaction():
+            for person in (1, 2):
+                store.upsert_person(f"Người {person - 1}", f"nguoi {person - 1}", "1980-01-01",
+                                    "2024-2025")
+            store.record_round(RoundRecord(run.school_year, run.round, run.run_at,
+                                           inputs=run.inputs, units=run.units, people=people,
+                                           proposals=run.proposals))
+            tables.append({t: store.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
+                           for t in ("staff", "proposals", "person_names")})
+    assert tables[0] == tables[1]
+    assert len(tables[0]["proposals"]) == 3  # the collective and two persons' LĐTT
+    assert [tuple(r) for r in tables[0]["person_names"]] == [  # every name seen
+        (1, "nguoi 0", "Người 0"), (2, "nguoi 1", "Người 1"), (1, "nguoi 2", "Người 2"),
+        (2, "nguoi 3", "Người 3"), (1, "nguoi 4", "Người 4")]

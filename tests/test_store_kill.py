@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from pipeline import settings
 from pipeline.config import load_config
 from pipeline.engine import consolidate
 from pipeline.status import UnitStatus
@@ -50,14 +53,19 @@ def _snapshot(store) -> dict:
         connection.close()
 
 
-@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX-only")
-def test_store_kill_while_recording_keeps_store_and_outputs(office, tmp_path):
+def _first_run(office, tmp_path):
+    """An office of two sample schools, consolidated once: (root, out, config, result)."""
     root = office()
     for name in ("dang-ky_01001.xlsx", "dang-ky_01002.xlsx"):
         (root / "hop-thu" / name).write_bytes((SAMPLES / "hop-thu" / name).read_bytes())
     out = tmp_path / "out"
     config = load_config(root / "tdkt.toml")
-    first = consolidate(root / "hop-thu", out, config)
+    return root, out, config, consolidate(root / "hop-thu", out, config)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX-only")
+def test_store_kill_while_recording_keeps_store_and_outputs(office, tmp_path):
+    root, out, config, first = _first_run(office, tmp_path)
     store = out / "tdkt-lich-su.sqlite"
     before = _snapshot(store)
     cells = {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")}
@@ -79,3 +87,32 @@ def test_store_kill_while_recording_keeps_store_and_outputs(office, tmp_path):
     after = _snapshot(store)
     assert after["runs"] == 1 and after["staff"] > before["staff"]
     assert again.units.loc["02001", "status"] == UnitStatus.VALID
+
+
+def test_store_rows_failing_during_the_write_keep_store_and_outputs(office, tmp_path,
+                                                                    monkeypatch):
+    """The round's rows are written while the workbooks are (parallel.alongside): when that
+    fails, the run fails, the store and the outputs stay as they were."""
+    from pipeline.store import record
+
+    root, out, config, first = _first_run(office, tmp_path)
+    store = out / "tdkt-lich-su.sqlite"
+    before = _snapshot(store)
+    cells = {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")}
+    log = json.loads((out / settings.RUN_LOG).read_text(encoding="utf-8").splitlines()[-1])
+    assert log["seconds"]["record_rows"] > 0  # the rows' own time is logged
+
+    written = record.PendingRecord.write
+
+    def fails_after_writing(pending):
+        written(pending)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(record.PendingRecord, "write", fails_after_writing)
+    (root / "hop-thu" / "dang-ky_02001.xlsx").write_bytes(
+        (SAMPLES / "hop-thu" / "dang-ky_02001.xlsx").read_bytes())
+    with pytest.raises(sqlite3.OperationalError):
+        consolidate(root / "hop-thu", out, config)
+    assert _snapshot(store) == before
+    assert {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")} == cells
+    assert not list(first.out_dir.parent.glob(".*tmp-*"))  # no staging folder left

@@ -12,12 +12,12 @@ Statuses are kept as codes (pipeline.status), never as the Vietnamese labels peo
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from pipeline.status import UnitStatus
 from pipeline.text import fold
@@ -242,6 +242,48 @@ class StoreError(Exception):
     """The history store can't be used: written by a newer tdkt, or not a store at all."""
 
 
+class Rows(Sequence[dict]):
+    """Rows of a table kept as columns (name → one list each, all of one length): each row
+    read is a dict built on the way, and `values` gives the rows as tuples without any dict
+    (a province's round is a few hundred thousand rows)."""
+
+    def __init__(self, columns: dict[str, list]) -> None:
+        self._columns = columns
+        self._length = len(next(iter(columns.values()))) if columns else 0
+        if any(len(values) != self._length for values in columns.values()):
+            raise ValueError("columns of different lengths")
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> dict: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict]: ...
+    def __getitem__(self, index: int | slice) -> dict | list[dict]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._length))]
+        return {name: values[index] for name, values in self._columns.items()}
+
+    def __iter__(self) -> Iterator[dict]:
+        names = list(self._columns)
+        return (dict(zip(names, row, strict=True))
+                for row in zip(*self._columns.values(), strict=True))
+
+    def values(self, names: Sequence[str]) -> Iterator[tuple]:
+        """Each row's values of the columns `names`, in that order (None for a column the
+        rows do not have)."""
+        absent = [None] * self._length
+        return zip(*(self._columns.get(name, absent) for name in names), strict=True)
+
+
+def row_values(rows: Sequence[dict], names: Sequence[str]) -> Iterator[tuple]:
+    """Each row's values of the columns `names` (None where a row has no such key)."""
+    if isinstance(rows, Rows):
+        return rows.values(names)
+    return (tuple(map(row.get, names)) for row in rows)
+
+
 @dataclass(frozen=True)
 class RoundRecord:
     """One consolidated round, as it is written to the store.
@@ -249,18 +291,21 @@ class RoundRecord:
     Each person's `title` and `commendation` are stored as proposals of that person (result
     'registered' in the registration round, 'proposed' otherwise) unless empty, "khong_dang_ky",
     or already in `proposals` with the same (person_id, kind, code). Each unit's `status` is a
-    UnitStatus code.
+    UnitStatus code. Every name a person of `people` is listed under is kept as a spelling of
+    that person: `spellings`, (person_id, fold_name, full_name) each, when the caller has them
+    (record.match_persons), else worked out from the rows written.
     """
 
     school_year: str
     round: str
     run_at: str  # ISO timestamp
-    inputs: list[dict] = field(default_factory=list)
-    units: list[dict] = field(default_factory=list)
-    people: list[dict] = field(default_factory=list)
-    proposals: list[dict] = field(default_factory=list)
-    decisions: list[dict] = field(default_factory=list)
-    findings: list[dict] = field(default_factory=list)
+    inputs: Sequence[dict] = field(default_factory=list)
+    units: Sequence[dict] = field(default_factory=list)
+    people: Sequence[dict] = field(default_factory=list)
+    proposals: Sequence[dict] = field(default_factory=list)
+    decisions: Sequence[dict] = field(default_factory=list)
+    findings: Sequence[dict] = field(default_factory=list)
+    spellings: Sequence[tuple[int, str, str]] | None = None
 
 
 class Store:
@@ -385,7 +430,6 @@ class Store:
         """Store one round, replacing the earlier record of the same year and round; the run
         id. Joins the caller's transaction when one is open (person ids assigned in the same
         one)."""
-        proposals = list(run.proposals) + _registrations(run)
         units = [{**unit, "status": _status_code(unit.get("status"))} for unit in run.units]
         conn = self.connection
         with self.transaction():
@@ -395,20 +439,22 @@ class Store:
                 "INSERT INTO runs (school_year, round, run_at) VALUES (?, ?, ?)",
                 (run.school_year, run.round, run.run_at)).lastrowid
             for table, rows in (("inputs", run.inputs), ("units", units), ("staff", run.people),
-                                ("proposals", proposals), ("decisions", run.decisions),
-                                ("findings", run.findings)):
+                                ("proposals", run.proposals), ("proposals", _registrations(run)),
+                                ("decisions", run.decisions), ("findings", run.findings)):
                 columns = _COLUMNS[table]
                 conn.executemany(
                     f"INSERT INTO {table} (run_id, {', '.join(columns)}) "
-                    f"VALUES (?{', ?' * len(columns)})",
-                    [(run_id, *map(row.get, columns)) for row in rows])
+                    f"VALUES ({run_id:d}{', ?' * len(columns)})", row_values(rows, columns))
             # Every spelling a person was recorded under finds them later (a typo match keeps
             # the person's id, not the name typed this year).
-            conn.execute(
-                "INSERT OR IGNORE INTO person_names (person_id, fold_name, full_name) "
-                "SELECT person_id, tdkt_fold(full_name), full_name FROM staff "
-                "WHERE run_id = ? AND person_id IS NOT NULL AND tdkt_fold(full_name) != '' "
-                "ORDER BY row", (run_id,))
+            if run.spellings is not None:
+                self.add_spellings(run.spellings)
+            else:
+                conn.execute(
+                    "INSERT OR IGNORE INTO person_names (person_id, fold_name, full_name) "
+                    "SELECT person_id, tdkt_fold(full_name), full_name FROM staff "
+                    "WHERE run_id = ? AND person_id IS NOT NULL AND tdkt_fold(full_name) != '' "
+                    "ORDER BY row", (run_id,))
         return run_id
 
     def round_runs(self, school_year: str | None = None) -> list[dict]:
@@ -797,17 +843,24 @@ def _status_code(value: object) -> str | None:
         raise ValueError(f"not a unit status: {value!r}") from None
 
 
-def _registrations(run: RoundRecord) -> list[dict]:
+def _registrations(run: RoundRecord) -> Rows:
     """Each person's title and commendation as a proposal not already in `run.proposals`."""
     known = {(p.get("person_id"), p.get("kind"), p.get("code")) for p in run.proposals}
     # The Sở's registration round ("tinh-dang-ky") registers as the schools' does.
     result = "registered" if run.round.endswith(REGISTRATION_ROUND) else "proposed"
-    return [{"person_id": person["person_id"], "unit_code": person.get("unit_code"),
-             "subject": "person", "name": person.get("full_name"), "kind": kind,
-             "code": person[kind], "result": result, "office": person.get("office")}
-            for person in run.people for kind in ("title", "commendation")
-            if person.get(kind) and person[kind] != NOT_REGISTERED
-            and (person["person_id"], kind, person[kind]) not in known]
+    names = ("person_id", "unit_code", "name", "kind", "code", "office")
+    columns: tuple[list, ...] = tuple([] for _ in names)
+    appends = [column.append for column in columns]
+    for person, unit, name, title, commendation, office in row_values(run.people, (
+            "person_id", "unit_code", "full_name", "title", "commendation", "office")):
+        for kind, code in (("title", title), ("commendation", commendation)):
+            if code and code != NOT_REGISTERED and (person, kind, code) not in known:
+                for append, value in zip(appends, (person, unit, name, kind, code, office),
+                                         strict=True):
+                    append(value)
+    count = len(columns[0])
+    return Rows({**dict(zip(names, columns, strict=True)), "subject": ["person"] * count,
+                 "result": [result] * count})
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict]:

@@ -95,12 +95,12 @@ class KnownPeople:
         """Remember a person seen in a unit."""
         if birth_date:
             unit = unit_code or ""
-            self._by_name.setdefault((birth_date, fold_name), set()).add((person_id, unit))
-            self._by_unit.setdefault((birth_date, unit), set()).add((person_id, fold_name))
+            _put(self._by_name, (birth_date, fold_name), (person_id, unit))
+            _put(self._by_unit, (birth_date, unit), (person_id, fold_name))
 
     def add_undated(self, person_id: int, fold_name: str, unit_code: str | None) -> None:
         """Remember a person without a birth date seen in a unit this school year."""
-        self._undated.setdefault((fold_name, unit_code or ""), set()).add(person_id)
+        _put(self._undated, (fold_name, unit_code or ""), person_id)
 
     def undated(self, fold_name: str, unit_code: str) -> set[int]:
         """The persons without a birth date of that name seen in that unit this school year."""
@@ -113,6 +113,15 @@ class KnownPeople:
     def in_unit(self, birth_date: str, unit_code: str) -> set[tuple[int, str]]:
         """(person_id, folded name) of everyone of that unit born that day."""
         return self._by_unit.get((birth_date, unit_code), set())
+
+
+def _put(index: dict, key: tuple, item: object) -> None:
+    """Add `item` to the set at `key` (no set built when there is one: most keys have one)."""
+    found = index.get(key)
+    if found is None:
+        index[key] = {item}
+    else:
+        found.add(item)
 
 
 def match_person(known: KnownPeople, full_name: str, birth_date: object, unit_code: str,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 
+from pipeline.heap import collections_paused
 from pipeline.rounds.base import RoundResult
-from pipeline.store.database import RoundRecord, Store
+from pipeline.store.database import RoundRecord, Rows, Store
 from pipeline.store.identity import (
     AMBIGUOUS,
     MATCH_LABELS,
@@ -18,9 +20,11 @@ from pipeline.store.identity import (
     TYPO,
     KnownPeople,
     Match,
+    _iso_date,
     match_key,
     person_key,
 )
+from pipeline.text import fold
 
 REGISTRATION_ROUND = "dang-ky"
 RESULTS_ROUND = "ket-qua"
@@ -62,37 +66,57 @@ def known_people(store: Store) -> pd.DataFrame:
                                             "unit_code"]), store)
 
 
-def assign_person_ids(store: Store, staff: pd.DataFrame,
-                      school_year: str) -> tuple[pd.Series, pd.DataFrame]:
-    """A person id for every staff row (new persons added) and the matches to confirm.
+@dataclass(frozen=True)
+class Matched:
+    """A round's staff rows matched to the store's people, nothing written yet.
 
-    Runs inside the caller's transaction when one is open. New persons take the ids after the
-    largest one and are inserted together.
-    """
+    `ids`: a person id for every row (new persons take the ids after the largest one);
+    `notes`: the matches to confirm; `added`: the new persons, (id, full_name, fold_name,
+    birth_date, created_year) each; `spellings`: (person_id, fold_name, full_name) of each row
+    matched to a person already known (a new person's spelling is its `added` row)."""
+
+    ids: pd.Series
+    notes: pd.DataFrame
+    added: list[tuple[int, str, str, str | None, str]]
+    spellings: list[tuple[int, str, str]]
+
+
+_NOTE_COLUMNS = ["unit_code", "full_name", "birth_date", "person_id", "how", "label",
+                 "candidates"]
+
+
+def match_persons(store: Store, staff: pd.DataFrame, school_year: str) -> Matched:
+    """A person id for every staff row, matched in row order (`identity`'s steps; a row is
+    matched against the store and the rows before it). Reads the store, writes nothing."""
     known = KnownPeople.from_frame(known_people(store))
     for person, full_name, unit_code in store.undated_staff(school_year):
         known.add_undated(person, person_key(full_name, None)[0], unit_code)
     next_id = store.next_person_id()
+    names = staff["full_name"].tolist()
+    births = staff["birth_date"].tolist()
+    folds = _each_once(names, lambda name: fold(str(name)))
+    isos = _each_once(births, _iso_date)
     added: list[tuple[int, str, str, str | None, str]] = []
+    spellings: list[tuple[int, str, str]] = []
     ids: list[int] = []
     notes = []
     taken: set[int] = set()  # ids given to earlier rows of this round
-    for unit_code, full_name, birth_date in zip(staff["unit_code"].tolist(),
-                                                staff["full_name"].tolist(),
-                                                staff["birth_date"].tolist(), strict=True):
-        key = person_key(full_name, birth_date)
-        match = match_key(known, key[0], key[1], unit_code)
-        if match.person_id in taken:
+    for unit_code, full_name, birth_date, name, born in zip(
+            staff["unit_code"].tolist(), names, births, folds, isos, strict=True):
+        match = match_key(known, name, born, unit_code)
+        person = match.person_id
+        if person in taken:
             # Two rows of one round cannot be one person: same name and birth date in two
             # schools. Nobody is guessed; the office confirms.
-            match = Match(None, AMBIGUOUS, (match.person_id,))
-        person = match.person_id
+            match, person = Match(None, AMBIGUOUS, (person,)), None
         if person is None:
             person, next_id = next_id, next_id + 1
-            added.append((person, str(full_name), key[0], key[1] or None, school_year))
-        known.add(person, key[0], key[1], unit_code)
-        if not key[1]:
-            known.add_undated(person, key[0], unit_code)
+            added.append((person, str(full_name), name, born or None, school_year))
+        elif name and full_name is not None and full_name == full_name:  # not NULL in SQL
+            spellings.append((person, name, full_name))
+        known.add(person, name, born, unit_code)
+        if not born:
+            known.add_undated(person, name, unit_code)
         if match.how in TO_CONFIRM or (match.how == NEW and match.candidates):
             notes.append({"unit_code": unit_code, "full_name": full_name,
                           "birth_date": birth_date, "person_id": person, "how": match.how,
@@ -100,9 +124,35 @@ def assign_person_ids(store: Store, staff: pd.DataFrame,
                           "candidates": ", ".join(map(str, match.candidates))})
         ids.append(person)
         taken.add(person)
-    store.add_persons(added)
-    columns = ["unit_code", "full_name", "birth_date", "person_id", "how", "label", "candidates"]
-    return pd.Series(ids, index=staff.index, dtype="Int64"), pd.DataFrame(notes, columns=columns)
+    return Matched(pd.Series(ids, index=staff.index, dtype="Int64"),
+                   pd.DataFrame(notes, columns=_NOTE_COLUMNS), added, spellings)
+
+
+def _each_once(values: list, convert: Callable[[Any], Any]) -> list:
+    """`convert` of every value, computed once per distinct value (names and birth dates
+    repeat across a province's rows)."""
+    done: dict[tuple[type, Any], Any] = {}  # by type too: 1 and 1.0 are one key otherwise
+    out = []
+    for value in values:
+        key = (type(value), value)
+        try:
+            out.append(done[key])
+        except KeyError:
+            out.append(done.setdefault(key, convert(value)))
+        except TypeError:  # unhashable
+            out.append(convert(value))
+    return out
+
+
+def assign_person_ids(store: Store, staff: pd.DataFrame,
+                      school_year: str) -> tuple[pd.Series, pd.DataFrame]:
+    """A person id for every staff row (new persons added) and the matches to confirm.
+
+    Runs inside the caller's transaction when one is open. New persons take the ids after the
+    largest one and are inserted together."""
+    matched = match_persons(store, staff, school_year)
+    store.add_persons(matched.added)
+    return matched.ids, matched.notes
 
 
 # Earlier years
@@ -131,14 +181,7 @@ def round_record(result: RoundResult, staff: pd.DataFrame, run_at: str) -> Round
     The year-end round's result also has `verdicts` and `decisions`."""
     verdicts = getattr(result, "verdicts", None)
     rule_decisions = getattr(result, "decisions", None)
-    people = [{"person_id": _int(r.get("person_id")), "unit_code": r["unit_code"],
-               "row": int(r["row"]), "full_name": r["full_name"],
-               "birth_date": _iso(r.get("birth_date")), "sex": r.get("sex"),
-               "position": r.get("position"), "staff_group": r.get("staff_group"),
-               "grade": r.get("grade"),
-               "title": r.get("title") if rule_decisions is None else None,
-               "commendation": r.get("commendation") if rule_decisions is None else None}
-              for r in _records(staff)]
+    people = staff_rows(staff, with_proposals=rule_decisions is None)
     proposals: list[dict] = []
     decisions: list[dict] = []
     if verdicts is not None:
@@ -171,6 +214,28 @@ def round_record(result: RoundResult, staff: pd.DataFrame, run_at: str) -> Round
     return RoundRecord(school_year=result.school_year, round=result.round, run_at=run_at,
                        inputs=inputs, units=units, people=people, proposals=proposals,
                        decisions=decisions, findings=[f.to_dict() for f in result.findings])
+
+
+def staff_rows(staff: pd.DataFrame, *, with_proposals: bool = True,
+               extra: tuple[str, ...] = ()) -> Rows:
+    """The staff table's rows as the store keeps them (a person's title and commendation only
+    `with_proposals`; the columns `extra` as they are)."""
+    count = len(staff)
+
+    def column(name: str) -> list:
+        return staff[name].tolist() if name in staff else [None] * count
+
+    ids = staff["person_id"].to_numpy(dtype=object, na_value=None) \
+        if "person_id" in staff else [None] * count
+    columns = {
+        "person_id": [_int(v) for v in ids], "unit_code": staff["unit_code"].tolist(),
+        "row": [int(v) for v in staff["row"].tolist()], "full_name": staff["full_name"].tolist(),
+        "birth_date": _each_once(column("birth_date"), _iso),
+        **{name: column(name) for name in ("sex", "position", "staff_group", "grade")},
+        **{name: column(name) if with_proposals else [None] * count
+           for name in ("title", "commendation")},
+        **{name: staff[name].tolist() for name in extra}}
+    return Rows(columns)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -263,22 +328,54 @@ def province_record(result: Any, ids: pd.Series, run_at: str) -> RoundRecord:
         findings=[f.to_dict() for f in result.findings])
 
 
+@dataclass(frozen=True)
+class PendingRecord:
+    """A round whose persons are matched to the store's, its rows not yet written."""
+
+    store: Store
+    result: RoundResult
+    matched: Matched
+    run_at: str
+
+    @property
+    def matches(self) -> pd.DataFrame:
+        """The matches the office should confirm (the round's workbook lists them)."""
+        return self.matched.notes
+
+    def write(self) -> int:
+        """Write the new persons and the round's rows, replacing that round's earlier record;
+        the run id. Joins the caller's transaction when one is open."""
+        result, matched = self.result, self.matched
+        with collections_paused(), self.store.transaction():
+            self.store.add_persons(matched.added)
+            if hasattr(result, "reported"):
+                run = province_record(result, matched.ids, self.run_at)
+            else:
+                run = round_record(result, result.staff.assign(person_id=matched.ids),
+                                   self.run_at)
+            return self.store.record_round(replace(run, spellings=matched.spellings))
+
+
+def matched_round(store: Store, result: RoundResult, run_at: str) -> PendingRecord:
+    """The round's persons matched to the store's people (read only; `PendingRecord.write`
+    writes them). A Sở's round (one with `direct` schools and `reported` tables) matches its
+    direct schools' staff and every person of the communes' reports together."""
+    if hasattr(result, "reported"):
+        staff = pd.concat([result.direct.staff[["unit_code", "full_name", "birth_date"]],
+                           reported_persons(result.reported.staff)[
+                               ["unit_code", "full_name", "birth_date"]]],
+                          ignore_index=True)
+    else:
+        staff = result.staff
+    with collections_paused():
+        return PendingRecord(store, result, match_persons(store, staff, result.school_year),
+                             run_at)
+
+
 def record(store: Store, result: RoundResult, run_at: str) -> pd.DataFrame:
     """Write the round to the store in one transaction: person ids (new persons added) and the
-    round's rows, replacing that round's earlier record. Returns the matches to confirm.
-
-    A Sở's round (one with `direct` schools and `reported` tables) records its direct schools
-    and every person of the communes' reports, matched against the store together."""
+    round's rows, replacing that round's earlier record. Returns the matches to confirm."""
     with store.transaction():
-        if hasattr(result, "reported"):
-            staff = pd.concat([result.direct.staff[["unit_code", "full_name", "birth_date"]],
-                               reported_persons(result.reported.staff)[
-                                   ["unit_code", "full_name", "birth_date"]]],
-                              ignore_index=True)
-            ids, notes = assign_person_ids(store, staff, result.school_year)
-            store.record_round(province_record(result, ids, run_at))
-        else:
-            ids, notes = assign_person_ids(store, result.staff, result.school_year)
-            store.record_round(round_record(result, result.staff.assign(person_id=ids),
-                                            run_at))
-    return notes
+        pending = matched_round(store, result, run_at)
+        pending.write()
+    return pending.matches
