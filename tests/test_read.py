@@ -170,3 +170,21 @@ def test_read_unreadable_registry_stops_the_run(office, forms):
     (root / "danh-muc-don-vi.xlsx").write_bytes(b"")
     with pytest.raises(RegistryError):
         load_registry(root / "danh-muc-don-vi.xlsx", forms)
+
+
+def test_read_raw_sheet_travels_with_its_grid_packed_until_used():
+    import pickle
+
+    from pipeline.ingest.read import RawSheet
+
+    sheet = RawSheet("Cá nhân", [["STT", "Họ và tên"], [1, "Nguyễn Thị Lan"], [None, 2.5]])
+    table = {"raw": sheet, "same": sheet}  # one sheet referred to twice: sent once
+    received = pickle.loads(pickle.dumps(table))
+    assert received["raw"] is received["same"]
+    assert "grid" not in received["raw"].__dict__  # still packed: nothing built yet
+    again = pickle.loads(pickle.dumps(received["raw"]))  # sent on without unpacking
+    for copy in (received["raw"], again):
+        assert copy.value(1, 1) == "Nguyễn Thị Lan" and copy.value(5, 5) is None
+        assert copy == sheet and copy.grid == sheet.grid
+    with pytest.raises(AttributeError):
+        _ = received["raw"].missing

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import io
 import os
+import pickle
 import re
 import zipfile
 from collections.abc import Iterable
@@ -49,6 +50,23 @@ class RawSheet:
         if row0 < len(self.grid) and col0 < len(self.grid[row0]):
             return self.grid[row0][col0]
         return None
+
+    # Sent between processes, the grid travels as one pickled blob, unpacked where it is
+    # first used: the parent of the reading workers rarely looks at a grid (a feedback copy
+    # of a file it cannot load again), and a province's grids are millions of objects.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if "grid" in state:
+            state["_grid_blob"] = pickle.dumps(state.pop("grid"), protocol=pickle.HIGHEST_PROTOCOL)
+        return state
+
+    def __getattr__(self, name: str) -> Any:
+        blob = self.__dict__.get("_grid_blob") if name == "grid" else None
+        if blob is None:
+            raise AttributeError(name)
+        grid = self.__dict__["grid"] = pickle.loads(blob)  # our own blob
+        del self.__dict__["_grid_blob"]
+        return grid
 
 
 @dataclass
