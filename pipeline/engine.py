@@ -403,7 +403,9 @@ def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = 
     a ShrinkingRoundError, nothing written, unless `force`. The round is recorded in one
     transaction that commits only once the outputs are in place: a run stopped or failing
     before that leaves the store and the outputs as they were; the replaced outputs are kept
-    as a dated backup.
+    as a dated backup. Its persons are matched first (the workbooks list the matches to
+    confirm); its rows are written while worker processes write the workbooks. The run log
+    gives each stage's seconds, and "record_rows" for those rows (within "write").
     """
     round_ = _round(round)
     checked_folder(inbox)
