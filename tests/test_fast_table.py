@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +270,23 @@ def test_an_empty_body_writes_no_row(tmp_path):
         ws.write_string(7, 0, "sau bảng")
     ws = openpyxl.load_workbook(tmp_path / "e.xlsx")["Bảng"]
     assert ws.cell(8, 1).value == "sau bảng" and ws.max_row == 8
+
+
+@pytest.mark.parametrize("big", [False, True])  # parts in memory, or in temporary files
+def test_report_book_package_is_deflated_at_tdkts_level(tmp_path, big):
+    import xlsxwriter.workbook
+
+    from pipeline.reports.workbook import DEFLATE_LEVEL
+
+    frame = pd.DataFrame({"name": [f"Nguyễn Văn {i}" for i in range(300)]})
+    path = tmp_path / "z.xlsx"
+    with ReportBook(path, LETTERHEAD, "Thử", big=big) as book:
+        book.table_sheet("Bảng", "DANH SÁCH", frame, [Col("name", "Họ và tên", 20)])
+    assert xlsxwriter.workbook.ZipFile is zipfile.ZipFile  # put back after the save
+    with zipfile.ZipFile(path) as package:
+        for info in package.infolist():
+            packer = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
+            data = package.read(info)
+            assert info.compress_type == zipfile.ZIP_DEFLATED
+            assert info.compress_size == len(packer.compress(data) + packer.flush()), info
+    assert openpyxl.load_workbook(path)["Bảng"].max_row > 300

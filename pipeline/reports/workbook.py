@@ -24,13 +24,16 @@ import functools
 import math
 import numbers
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xlsxwriter
+import xlsxwriter.workbook
 from xlsxwriter.format import Format
 from xlsxwriter.packager import Packager
 from xlsxwriter.sharedstrings import SharedStrings, _preserve_whitespace
@@ -166,11 +169,41 @@ class _Packager(Packager):
         sst._assemble_xml_file()
 
 
+# zlib's level for tdkt's workbooks (XlsxWriter leaves zlib's default, 6). Measured on a
+# province's office workbook (122 MB of XML): level 6 1.83 s, 12.4 MB; level 4 0.63 s,
+# 13.7 MB; level 1 0.45 s, 16.3 MB.
+DEFLATE_LEVEL = 4
+
+
+class _FastZip(zipfile.ZipFile):
+    """A zip package deflated at DEFLATE_LEVEL: at zlib's default a province's workbook spent
+    a third of its writing time compressing, for a file a tenth smaller."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, compresslevel=DEFLATE_LEVEL, **kwargs)
+
+    def writestr(self, zinfo_or_arcname: Any, data: Any, compress_type: int | None = None,
+                 compresslevel: int | None = None) -> None:
+        super().writestr(zinfo_or_arcname, data, compress_type,
+                         DEFLATE_LEVEL if compresslevel is None else compresslevel)
+
+
 class _Workbook(xlsxwriter.Workbook):
-    """XlsxWriter's workbook, its shared strings always written as text (_PlainStrings)."""
+    """XlsxWriter's workbook, its shared strings always written as text (_PlainStrings),
+    its package deflated at DEFLATE_LEVEL."""
 
     def _get_packager(self) -> Packager:
         return _Packager()
+
+    def _store_workbook(self) -> None:
+        # XlsxWriter names zipfile.ZipFile in its own module and sets no level: the package is
+        # made with _FastZip for the time of this call (no other thread writes workbooks).
+        module = xlsxwriter.workbook
+        original, module.ZipFile = module.ZipFile, _FastZip
+        try:
+            super()._store_workbook()
+        finally:
+            module.ZipFile = original
 
 
 class ReportBook:
