@@ -169,7 +169,14 @@ def _trim_heap() -> None:
 
 
 def _run(index: int) -> object:
-    return _JOBS[index]()
+    """A worker's job, then its garbage freed and given back to the system: a workbook's
+    writer leaves reference cycles behind (XlsxWriter's objects), and the worker's next job
+    would otherwise start on top of them (a province's office workbook: ~100 MB)."""
+    try:
+        return _JOBS[index]()
+    finally:
+        gc.collect()
+        _trim_heap()
 
 
 def chunks(items: Sequence[T], count: int) -> list[Sequence[T]]:

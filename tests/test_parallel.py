@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import time
@@ -118,3 +119,26 @@ def test_parallel_alongside_task_failure_is_raised_once_the_workers_stop(monkeyp
     with pytest.raises(RuntimeError, match="the task failed"), parallel.alongside(_fail):
         parallel.run_jobs(jobs, 2)
     assert parallel.run_jobs(jobs, 2) == [0, 1, 4, 9]  # nothing left pending
+
+
+class _Cycle:
+    """An object in a reference cycle that says when it is freed."""
+
+    def __init__(self, freed: list) -> None:
+        self.me, self.freed = self, freed
+
+    def __del__(self) -> None:
+        self.freed.append(True)
+
+
+def test_parallel_worker_frees_a_jobs_garbage_before_the_next(monkeypatch):
+    freed: list[bool] = []
+    monkeypatch.setattr(parallel, "_JOBS", [lambda: _Cycle(freed) and "done"])
+    was = gc.isenabled()
+    gc.disable()  # only the worker's own collection can free the cycle
+    try:
+        assert parallel._run(0) == "done"
+        assert freed == [True]
+    finally:
+        if was:
+            gc.enable()
