@@ -186,5 +186,9 @@ def test_read_raw_sheet_travels_with_its_grid_packed_until_used():
     for copy in (received["raw"], again):
         assert copy.value(1, 1) == "Nguyễn Thị Lan" and copy.value(5, 5) is None
         assert copy == sheet and copy.grid == sheet.grid
+    blob = received["raw"].__getstate__()["_grid_blob"]  # unpacked: sent on with its blob
+    assert blob is received["raw"]._packed[1]
+    received["raw"].grid = [["khác"]]  # a grid put in its place is packed anew
+    assert pickle.loads(pickle.dumps(received["raw"])).grid == [["khác"]]
     with pytest.raises(AttributeError):
         _ = received["raw"].missing

@@ -53,11 +53,16 @@ class RawSheet:
 
     # Sent between processes, the grid travels as one pickled blob, unpacked where it is
     # first used: the parent of the reading workers rarely looks at a grid (a feedback copy
-    # of a file it cannot load again), and a province's grids are millions of objects.
+    # of a file it cannot load again), and a province's grids are millions of objects. An
+    # unpacked grid keeps its blob (`_packed`: the grid and its blob; grids are never changed
+    # in place) and is sent on with it, not pickled again.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
+        packed = state.pop("_packed", None)
         if "grid" in state:
-            state["_grid_blob"] = pickle.dumps(state.pop("grid"), protocol=pickle.HIGHEST_PROTOCOL)
+            grid = state.pop("grid")
+            state["_grid_blob"] = packed[1] if packed is not None and packed[0] is grid \
+                else pickle.dumps(grid, protocol=pickle.HIGHEST_PROTOCOL)
         return state
 
     def __getattr__(self, name: str) -> Any:
@@ -65,7 +70,7 @@ class RawSheet:
         if blob is None:
             raise AttributeError(name)
         grid = self.__dict__["grid"] = pickle.loads(blob)  # our own blob
-        del self.__dict__["_grid_blob"]
+        self.__dict__["_packed"] = (grid, self.__dict__.pop("_grid_blob"))
         return grid
 
 
