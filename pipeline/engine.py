@@ -413,9 +413,12 @@ def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = 
     with output_lock(out):
         clock = _StageClock()
         with contextlib.closing(open_store(store or out / config.store_name)) as history:
-            result = consolidation(
-                inbox, config, round=round_, run_date=run_date, progress=progress,
-                forms=forms, store=history, previous=target, **options)
+            # Bulk work that makes little cyclic garbage: each full collection would walk a
+            # province's objects (what there is is freed before the workbooks' workers fork).
+            with collections_paused():
+                result = consolidation(
+                    inbox, config, round=round_, run_date=run_date, progress=progress,
+                    forms=forms, store=history, previous=target, **options)
             clock.lap("read_check")
             if not force:
                 _refuse_shrinking(result, round_, target, history, inbox, out)
