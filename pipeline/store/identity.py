@@ -45,10 +45,10 @@ class Match:
 def person_key(full_name: str, birth_date: object) -> tuple[str, str]:
     """(folded name, ISO birth date or ""): a missing date (None, NaN, NaT, blank) is "", so a
     person without one is never matched by name alone."""
-    return fold(str(full_name)), _iso_date(birth_date)
+    return fold(str(full_name)), iso_date(birth_date)
 
 
-def _iso_date(value: object) -> str:
+def iso_date(value: object) -> str:
     """An ISO date ("1985-03-12"), or "" when there is none."""
     if value is None or (not isinstance(value, str) and pd.isna(value) is True):
         return ""  # None, NaN, NaT, pd.NA

@@ -20,7 +20,7 @@ from pipeline.store.identity import (
     TYPO,
     KnownPeople,
     Match,
-    _iso_date,
+    iso_date,
     match_key,
     person_key,
 )
@@ -95,7 +95,7 @@ def match_persons(store: Store, staff: pd.DataFrame, school_year: str) -> Matche
     names = staff["full_name"].tolist()
     births = staff["birth_date"].tolist()
     folds = _each_once(names, lambda name: fold(str(name)))
-    isos = _each_once(births, _iso_date)
+    isos = _each_once(births, iso_date)
     added: list[tuple[int, str, str, str | None, str]] = []
     spellings: list[tuple[int, str, str]] = []
     ids: list[int] = []
@@ -216,10 +216,9 @@ def round_record(result: RoundResult, staff: pd.DataFrame, run_at: str) -> Round
                        decisions=decisions, findings=[f.to_dict() for f in result.findings])
 
 
-def staff_rows(staff: pd.DataFrame, *, with_proposals: bool = True,
-               extra: tuple[str, ...] = ()) -> Rows:
-    """The staff table's rows as the store keeps them (a person's title and commendation only
-    `with_proposals`; the columns `extra` as they are)."""
+def staff_rows(staff: pd.DataFrame, *, with_proposals: bool = True) -> Rows:
+    """The staff table's rows as the store keeps them, as columns (a person's title and
+    commendation only `with_proposals`)."""
     count = len(staff)
 
     def column(name: str) -> list:
@@ -233,8 +232,7 @@ def staff_rows(staff: pd.DataFrame, *, with_proposals: bool = True,
         "birth_date": _each_once(column("birth_date"), _iso),
         **{name: column(name) for name in ("sex", "position", "staff_group", "grade")},
         **{name: column(name) if with_proposals else [None] * count
-           for name in ("title", "commendation")},
-        **{name: staff[name].tolist() for name in extra}}
+           for name in ("title", "commendation")}}
     return Rows(columns)
 
 
