@@ -357,3 +357,27 @@ def test_feedback_with_a_date_is_written_by_openpyxl(sample_run, tmp_path):
     path = write_feedback(sample_run[0], [], None, "T", tmp_path / "d.xlsx", tables=[dated])
     cell = openpyxl.load_workbook(path)["Kết quả xét"]["B8"]
     assert cell.value == dt.datetime(2026, 5, 1) and cell.is_date
+
+
+def test_feedback_package_is_what_zipfile_writes(tmp_path):
+    """feedback_xml.zip_package: zipfile's bytes for the same members (a name in UTF-8, a
+    member repeated, packed once: the same bytes both times; an empty member)."""
+    import io
+    import zipfile
+
+    from pipeline.reports.feedback_xml import ZIP_TIME, zip_package
+
+    parts = [("xl/theme/theme1.xml", "<a:theme>" + "x" * 5000 + "</a:theme>"),
+             ("docProps/app.xml", b"<Properties/>"), ("xl/trống.xml", "Tiếng Việt có dấu"),
+             ("empty.xml", b""), ("xl/theme/theme2.xml", "<a:theme>" + "x" * 5000 + "</a:theme>")]
+    for attempt in range(2):  # the second time every member is already packed
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as package:
+            for name, data in parts:
+                entry = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+                entry.compress_type, entry.external_attr = zipfile.ZIP_DEFLATED, 0o600 << 16
+                package.writestr(entry, data)
+        assert zip_package(parts) == buffer.getvalue(), attempt
+    with zipfile.ZipFile(io.BytesIO(zip_package(parts))) as package:
+        assert package.testzip() is None
+        assert package.read("xl/trống.xml").decode() == "Tiếng Việt có dấu"
