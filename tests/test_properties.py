@@ -116,3 +116,22 @@ def test_properties_totals_add_up_for_any_valid_batch(plan, tmp_path_factory):
         assert grand[f"collective:{title}"] == collectives[title]
     assert grand["submitted"] == len(plan)
     assert grand["expected"] == len(registry)
+
+
+_CODES = st.sampled_from(["lao_dong_tien_tien", "cstd_co_so", "khong_dang_ky", None, float("nan")])
+
+
+@given(st.lists(st.tuples(st.sampled_from(["01001", "01002", "02001", None]), _CODES),
+                min_size=1, max_size=40))
+@settings(max_examples=60, deadline=None)
+def test_properties_title_counts_are_pandas_crosstab_s(rows):
+    """aggregate._counts (a groupby) counts what pd.crosstab counts, missing values left out."""
+    import pandas as pd
+
+    from pipeline.rules.aggregate import _counts
+
+    frame = pd.DataFrame(rows, columns=["unit_code", "title"])
+    codes = ["cstd_co_so", "lao_dong_tien_tien", "chien_si_thi_dua_cap_tinh"]
+    expected = pd.crosstab(frame["unit_code"], frame["title"]).reindex(columns=codes,
+                                                                      fill_value=0)
+    pd.testing.assert_frame_equal(_counts(frame, "title", codes), expected)

@@ -92,7 +92,9 @@ def collective_rows(chosen: dict[str, Submission]) -> pd.DataFrame:
 def _counts(frame: pd.DataFrame, column: str, codes: list[str]) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=codes, dtype=int)
-    table = pd.crosstab(frame["unit_code"], frame[column])
+    # What pd.crosstab counts (rows with a missing value in either column left out), at a
+    # fraction of its cost on a province's rows.
+    table = frame.groupby(["unit_code", column]).size().unstack(fill_value=0)
     return table.reindex(columns=codes, fill_value=0)
 
 
