@@ -116,3 +116,31 @@ def test_store_rows_failing_during_the_write_keep_store_and_outputs(office, tmp_
     assert _snapshot(store) == before
     assert {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")} == cells
     assert not list(first.out_dir.parent.glob(".*tmp-*"))  # no staging folder left
+
+
+def test_store_held_by_another_program_is_said_in_vietnamese(office, tmp_path, monkeypatch):
+    """Another program writing the store (a second tdkt, a database browser) when the round is
+    to be recorded: `tdkt consolidate` says so in Vietnamese, exit 2, and changes nothing."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from pipeline.store import database
+
+    root, out, _config, first = _first_run(office, tmp_path)
+    store = out / "tdkt-lich-su.sqlite"
+    before = _snapshot(store)
+    cells = {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")}
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 200)  # it waits 10 s before giving up
+    other = sqlite3.connect(store, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        result = CliRunner().invoke(main, ["consolidate", str(root / "hop-thu"), "--out",
+                                           str(out), "--config", str(root / "tdkt.toml")])
+    finally:
+        other.close()
+    assert result.exit_code == 2, result.output
+    assert f"Không ghi được vào kho lịch sử {store}: một chương trình khác đang ghi" \
+        in result.output
+    assert "Traceback" not in result.output and "locked" not in result.output
+    assert _snapshot(store) == before
+    assert {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")} == cells

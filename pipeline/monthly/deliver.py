@@ -40,7 +40,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from pipeline import settings as defaults
-from pipeline.store.database import Store
+from pipeline.store.database import Store, StoreError
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 SECURITY_MODES = ("starttls", "ssl", "none")
@@ -403,7 +403,7 @@ def build_message(item: Outgoing, sender: str, *, date: datetime | None = None,
 def _log_sent(store: Store, key: str, recipient: str, digest: str, sent_at: str) -> None:
     try:
         store.mark_sent(key, recipient, digest, sent_at)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, StoreError) as exc:  # StoreError: the store could not be written
         raise DeliveryError(
             f"Thư {key} đã gửi đến {recipient} nhưng không ghi được vào nhật ký gửi thư ({exc}). "
             "Đã dừng để không gửi thêm thư mà không ghi lại được.") from exc

@@ -238,6 +238,19 @@ _SAME_PERSON = """
 """
 
 
+# Why SQLite could not write the store (its primary result codes), as the office can act on it.
+_UNWRITABLE = {
+    5: "một chương trình khác đang ghi vào kho (một lần chạy tdkt khác, hoặc một phần mềm đang "
+       "mở tệp này); hãy chờ hoặc đóng chương trình đó rồi chạy lại",  # SQLITE_BUSY
+    6: "một chương trình khác đang giữ kho; hãy đóng chương trình đó rồi chạy lại",  # LOCKED
+    3: "không được phép ghi vào tệp hoặc thư mục của kho; hãy cho phép ghi rồi chạy lại",
+    8: "tệp kho hoặc thư mục của nó chỉ cho đọc; hãy cho phép ghi rồi chạy lại",  # READONLY
+    10: "lỗi đọc ghi ổ đĩa; hãy kiểm tra ổ đĩa (hoặc ổ mạng) rồi chạy lại",  # SQLITE_IOERR
+    13: "ổ đĩa đã đầy; hãy giải phóng chỗ trống rồi chạy lại",  # SQLITE_FULL
+    14: "không mở được tệp của kho để ghi; hãy kiểm tra thư mục rồi chạy lại",  # CANTOPEN
+}
+
+
 class StoreError(Exception):
     """The history store can't be used: written by a newer tdkt, or not a store at all."""
 
@@ -407,14 +420,22 @@ class Store:
                 self._savepoints -= 1
             conn.execute(f"RELEASE {name}")
             return
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self
-        except BaseException:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            reason = _UNWRITABLE.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+            if reason is None:  # not the file or the disk: our own mistake, as it is
+                raise
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            raise StoreError(f"Không ghi được vào kho lịch sử {self.path}: {reason}.") from exc
 
     def execute(self, sql: str, parameters: Iterable[Any] = ()) -> sqlite3.Cursor:
         """Run one statement (for checks and tests; tdkt itself uses the named queries)."""
