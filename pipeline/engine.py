@@ -9,7 +9,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,14 +22,14 @@ from pipeline.heap import collections_paused
 from pipeline.ingest import isolated
 from pipeline.ingest.inbox import entry_name, ignored_entries, inbox_entries
 from pipeline.ingest.normalize import Context
-from pipeline.ingest.read import file_sha256, read_workbook
+from pipeline.ingest.read import file_sha256, read_workbook, reader_died
 from pipeline.ingest.submission import (
     Registry,
     Submission,
     submission,
     validated_submissions,
 )
-from pipeline.parallel import ignore_interrupt, worker_context, worker_count
+from pipeline.parallel import worker_count
 from pipeline.rounds.base import CheckedInbox, Round, RoundInputs, RoundResult, round_named
 from pipeline.rules.ruleset import RuleSet, load_rules
 from pipeline.safeguard import (
@@ -46,6 +45,7 @@ from pipeline.settings import Limits
 from pipeline.status import FileStatus, label
 from pipeline.store.database import open_store
 from pipeline.store.record import matched_round
+from pipeline.text import nfc
 
 # The round `consolidate` runs when none is named.
 REGISTRATION = settings.DEFAULT_ROUND
@@ -102,30 +102,24 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
                workers: int | None = None, limits: Limits | None = None) -> list[Submission]:
     """Every file of the inbox as a validated submission of form `form_id`, in name order.
 
-    Files are read, identified and normalised in `workers` processes (by default one per core
-    when the inbox is large); then each form sheet is validated once over all files.
+    Files are read, identified and normalised in `workers` reader processes (by default one
+    per core when the inbox is large, else one; see pipeline.ingest.isolated): a file whose
+    reader dies is unreadable, and the others go on. Then each form sheet is validated once
+    over all files.
     """
     files = inbox_entries(inbox)
     if workers is None:
         workers = worker_count(len(files))
     job = _ReadJob(inbox, forms, registry, context, form_id, limits)
-    if workers > 1 and len(files) > 1:
-        chunk = max(1, min(64, len(files) // (workers * 8)))
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
-                                   initializer=_start_worker, initargs=(job,))
-        with pool, collections_paused():
-            subs: Iterator[Submission] = pool.map(_read_in_worker, files, chunksize=chunk)
-            submissions = list(progress(subs, len(files)) if progress else subs)
-    else:
-        with isolated.reader():  # one reader process for the batch (one per worker above)
-            subs = (job.read(p) for p in files)
-            submissions = list(progress(subs, len(files)) if progress else subs)
+    with collections_paused():
+        subs = isolated.imap(job.read, files, workers, job.died)
+        submissions = list(progress(subs, len(files)) if progress else subs)
     return validated_submissions(submissions, forms.vocabs)
 
 
 @dataclass(frozen=True)
 class _ReadJob:
-    """What a reading process needs, sent to it once."""
+    """What a reader process needs, sent to it once."""
 
     inbox: Path
     forms: FormSet
@@ -139,6 +133,16 @@ class _ReadJob:
                               self.form_id, validate=False, limits=self.limits)
         return _without_unused_grids(sub)
 
+    def died(self, path: Path, why: isolated.ReaderDied) -> Submission:
+        """The submission of a file whose reader died (or gave up) on it: unreadable."""
+        name = entry_name(path, self.inbox)
+        finding = reader_died(nfc(name), why)
+        try:
+            sha, mtime = file_sha256(path), path.stat().st_mtime_ns
+        except OSError:  # gone meanwhile
+            sha, mtime = None, 0
+        return Submission(file=name, path=path, sha256=sha, intake=(finding,), mtime_ns=mtime)
+
 
 def _without_unused_grids(sub: Submission) -> Submission:
     """The submission without the cells of sheets no table was read from and no finding names
@@ -150,21 +154,6 @@ def _without_unused_grids(sub: Submission) -> Submission:
     kept = {t.raw.name for t in sub.tables.values()} | {f.sheet for f in sub.findings}
     sheets = [s if s.name in kept else replace(s, grid=[]) for s in sub.raw.sheets]
     return replace(sub, raw=replace(sub.raw, sheets=sheets, package=None))
-
-
-_WORKER_JOB: _ReadJob | None = None
-
-
-def _start_worker(job: _ReadJob) -> None:
-    global _WORKER_JOB
-    ignore_interrupt()  # Ctrl-C is the parent's to report
-    _WORKER_JOB = job
-    isolated.start_reader()  # the worker's files are parsed in its own reader process
-
-
-def _read_in_worker(path: Path) -> Submission:
-    assert _WORKER_JOB is not None
-    return _WORKER_JOB.read(path)
 
 
 def chosen_submissions(submissions: list[Submission]) -> CheckedInbox:

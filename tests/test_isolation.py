@@ -118,3 +118,72 @@ def test_isolation_our_own_mistake_is_raised_not_reported():
     with pytest.raises(isolated.ReaderError, match="ValueError"):
         isolated.call("builtins:int", "không phải số")
     assert isolated.call("builtins:len", "abc") == 3  # a fresh reader after the error
+
+
+# The pool of readers itself (isolated.imap), on items that are numbers: every item answered
+# in order, a death blamed on its item only, the items after it read by a fresh reader.
+
+def _square_unless(item: int) -> int:
+    """item², except for the items the test names: those die, run out of memory, hang or
+    raise (forked readers see the module's _BAD as the test set it)."""
+    action = _BAD.get(item)
+    if action == "abort":
+        os.abort()
+    if action == "memory":
+        bytearray(3 << 30)
+    if action == "hang":
+        time.sleep(60)
+    if action == "raise":
+        raise ValueError("our own mistake")
+    return item * item
+
+
+_BAD: dict[int, str] = {}
+
+
+def _died(item, why):
+    return ("died", item, why.signum, why.memory, why.timeout)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_isolation_pool_blames_only_the_item_its_reader_died_on(monkeypatch, workers):
+    # 300 items: runs of several per message, so the victim's run mates are read again alone.
+    monkeypatch.setattr(sys.modules[__name__], "_BAD", {7: "abort", 150: "abort"})
+    got = list(isolated.imap(_square_unless, range(300), workers, _died))
+    expected = [i * i for i in range(300)]
+    expected[7] = ("died", 7, 6, False, None)
+    expected[150] = ("died", 150, 6, False, None)
+    assert got == expected
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the memory cap is set on Linux")
+def test_isolation_pool_reader_out_of_memory_answers_and_is_replaced(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "_BAD", {3: "memory"})
+    got = list(isolated.imap(_square_unless, range(100), 2, _died))
+    assert got[3] == ("died", 3, None, True, None)
+    assert got[:3] + got[4:] == [i * i for i in range(100) if i != 3]
+
+
+def test_isolation_pool_gives_up_on_an_item_past_its_time(monkeypatch):
+    monkeypatch.setattr(settings, "READER_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(sys.modules[__name__], "_BAD", {40: "hang"})
+    started = time.monotonic()
+    got = list(isolated.imap(_square_unless, range(200), 2, _died))
+    assert got[40] == ("died", 40, None, False, 1)
+    assert got[:40] + got[41:] == [i * i for i in range(200) if i != 40]
+    assert time.monotonic() - started < 30
+
+
+def test_isolation_pool_raises_our_own_mistake_and_stops_its_readers(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "_BAD", {5: "raise"})
+    with pytest.raises(isolated.ReaderError, match="our own mistake"):
+        list(isolated.imap(_square_unless, range(50), 2, _died))
+    assert isolated.call("builtins:len", "abc") == 3  # nothing left behind in the way
+
+
+def test_isolation_pool_stopped_early_ends_its_readers():
+    import multiprocessing
+    results = isolated.imap(_square_unless, range(1000), 2, _died)
+    assert next(results) == 0
+    results.close()
+    assert multiprocessing.active_children() == []

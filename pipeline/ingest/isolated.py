@@ -1,41 +1,51 @@
-"""Run the reader of untrusted bytes in a child process, so that no file can end the run.
+"""Run the reader of untrusted bytes in another process, so that no file can end the run.
 
 A spreadsheet library can abort the whole process on a hostile file (a Rust panic that aborts,
-an allocation of hundreds of gigabytes, SIGABRT, SIGSEGV). The functions that judge and read a
-file's bytes therefore run in a child process, one file at a time: when the child dies the
-caller gets ReaderDied for the file it held, and the next file gets a fresh child. On Linux the
-child's address space is capped (settings.READER_MEMORY_BYTES above what it inherited), so a
-runaway allocation fails in the child instead of exhausting the machine.
+an allocation of hundreds of gigabytes, SIGABRT, SIGSEGV). Files are therefore read in reader
+processes: `imap` hands a batch's files to one or more of them, one file at a time per
+process, and the whole work on a file (judging its bytes, parsing them, making its tables) runs
+there. When a reader dies, the file it held gets `died(file, why)`, the files it was sent
+after that one go to a fresh reader, and the rest of the batch goes on. On Linux a reader's
+address space is capped (settings.READER_MEMORY_BYTES above what it inherited), so a runaway
+allocation fails in the reader instead of exhausting the machine; a reader that ran out of
+memory answers for its file and is replaced.
 
-Inside `reader()` (a batch) one child serves every call and is restarted only after a death;
-outside, each call starts and ends its own child. Where the platform can fork, the child
-inherits this process (it starts in milliseconds and sees the functions as they are now);
-elsewhere it is spawned and imports them.
+`call` runs a function on a file's bytes: inside a reader, in that process; elsewhere, in a
+child process started for the call. Where the platform can fork, readers inherit this process
+(they start in milliseconds and see the functions as they are now); elsewhere they are spawned
+and import them.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import faulthandler
 import importlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
 import threading
+import time
 import traceback
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline import parallel, settings
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 class ReaderDied(Exception):
-    """The child reading a file ended without an answer: killed by a signal (`signum`), exited
+    """The reader of a file ended without an answer: killed by a signal (`signum`), exited
     (`exitcode`), out of memory, or still busy after the time allowed (`timeout`)."""
 
     def __init__(self, *, signum: int | None = None, exitcode: int | None = None,
@@ -49,52 +59,58 @@ class ReaderDied(Exception):
 
 
 class ReaderError(RuntimeError):
-    """The function run in the child raised (our mistake, not the file's): its traceback."""
+    """The function run in a reader raised (our mistake, not the file's): its traceback."""
 
 
 def call(target: str, *args: Any) -> Any:
-    """The function `target` ("module:name") applied to `args` in a reader process: this
-    batch's, or one started for this call.
+    """The function `target` ("module:name") applied to `args`: in this process when it is a
+    reader (see `imap`), else in a reader process started for the call.
 
-    The child looks the function up by name when it is called (a forked child sees it as this
-    process had it when the child started). Raises ReaderDied when the child dies or overruns
-    settings.READER_TIMEOUT_SECONDS, and ReaderError when the function raised."""
-    if _BATCH is not None and _BATCH.owner == os.getpid():
-        return _BATCH.call(target, args)
-    child = _Reader()
+    The function is looked up by name when it is called (a forked reader sees it as this
+    process had it when the reader started). Raises ReaderDied when the reader dies, overruns
+    settings.READER_TIMEOUT_SECONDS or runs out of memory (in a reader: this call's answer,
+    then the reader is replaced), and ReaderError when the function raised."""
+    if _IN_READER:
+        return _call_here(target, args)
+    return next(imap(_Apply(target), [args], 1, _raise))
+
+
+@dataclass(frozen=True)
+class _Apply:
+    """The function named `target`, applied to a tuple of arguments (picklable by name)."""
+
+    target: str
+
+    def __call__(self, args: tuple) -> Any:
+        return _function(self.target)(*args)
+
+
+def _raise(_: object, why: ReaderDied) -> Any:
+    raise why
+
+
+def _function(target: str) -> Any:
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _call_here(target: str, args: tuple) -> Any:
+    global _RETIRING
     try:
-        return child.call(target, args)
-    finally:
-        child.close()
+        return _function(target)(*args)
+    except MemoryError:
+        _RETIRING = True  # a process that ran out of memory may be left half broken
+        raise ReaderDied(memory=True) from None
+    except BaseException as exc:  # as a child's answer: the parent decides
+        raise ReaderError(traceback.format_exc()) from exc
 
 
-@contextlib.contextmanager
-def reader() -> Iterator[None]:
-    """Every call inside goes to one reader process of this process (restarted after a death);
-    nested uses share the outer one."""
-    global _BATCH
-    if _BATCH is not None and _BATCH.owner == os.getpid():
-        yield
-        return
-    outer, _BATCH = _BATCH, _Reader()
-    try:
-        yield
-    finally:
-        _BATCH.close()
-        _BATCH = outer
-
-
-def start_reader() -> None:
-    """Open a reader for the rest of this process's life (a pool worker: it ends with it)."""
-    global _BATCH
-    if _BATCH is None or _BATCH.owner != os.getpid():
-        _close_inherited()
-        _BATCH = _Reader()
-
-
-_BATCH: _Reader | None = None
-# The parent ends of the pipes to this process's readers. A process forked from this one holds
-# copies: it closes them, or a reader would never see its pipe close when this process dies.
+# In a reader process: `call` runs here; after running out of memory it asks to be replaced.
+_IN_READER = False
+_RETIRING = False
+# The parent ends of the pipes to this process's children. A process forked from this one
+# holds copies: it closes them, or a child would never see its pipe close when this process
+# dies.
 _PIPES: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
@@ -104,87 +120,218 @@ def _close_inherited() -> None:
     _PIPES.clear()
 
 
-class _Reader:
-    """One child process at a time, started when needed, answering calls in order."""
+def imap(function: Callable[[T], R], items: Sequence[T], workers: int,
+         died: Callable[[T, ReaderDied], R]) -> Iterator[R]:
+    """`function(item)` for each item, in order, each computed in one of `workers` reader
+    processes; `died(item, why)` for an item whose reader died, ran out of memory or overran
+    settings.READER_TIMEOUT_SECONDS on it.
 
-    def __init__(self) -> None:
-        self.owner = os.getpid()
-        self._process: Any = None
-        self._connection: Connection | None = None
-        self._busy = False  # a call is under way (the child is reading a file)
-        self._lock = threading.Lock()  # threads take turns: one file at a time
+    Items go to the readers in runs (one message each way per run; what the answers of a run
+    share, such as the definitions they point to, is sent once), each reader a run ahead, so
+    it never waits for this process. When a reader dies in a run of several items, those
+    items are read again one by one in fresh readers: the one that fails alone is the one
+    blamed. Where readers are spawned, `function` is pickled once per reader (a top-level
+    function, or a method of a picklable object). Raises ReaderError when `function` raised
+    (our mistake, not a file's); closing the iterator early stops the readers."""
+    if not items:
+        return
+    workers = max(1, min(workers, len(items)))
+    run = max(1, min(_MAX_RUN, len(items) // (workers * 8)))
+    pool = _Pool(function, items, died, workers, run)
+    try:
+        yield from pool.results()
+    finally:
+        pool.close()
 
-    def call(self, target: str, args: tuple) -> Any:
-        with self._lock:
-            return self._call(target, args)
 
-    def _call(self, target: str, args: tuple) -> Any:
-        if self._process is None:
-            self._start()
-        assert self._connection is not None
-        timeout = settings.READER_TIMEOUT_SECONDS
-        self._busy = True
-        try:
-            self._connection.send((target, args))
-            if not self._connection.poll(timeout):
-                self._end(kill=True)
-                raise ReaderDied(timeout=timeout)
-            status, value = self._connection.recv()
-        except (EOFError, OSError) as exc:
-            raise self._death() from exc
-        self._busy = False
-        if status == "memory":
-            self._end(kill=True)  # a child that ran out of memory may be left half broken
-            raise ReaderDied(memory=True)
-        if status == "error":
-            raise ReaderError(value)
-        return value
+# The most items sent to a reader at once, and the runs a reader holds at once (the one it
+# reads and the next, already in its pipe).
+_MAX_RUN = 32
+_AHEAD = 2
+
+
+class _Slot:
+    """One reader of a pool: its process, its pipe, and the runs it holds, oldest first."""
+
+    def __init__(self, process: Any, connection: Connection) -> None:
+        self.process = process
+        self.connection = connection
+        self.held: collections.deque[list[int]] = collections.deque()
+        self.since = time.monotonic()  # when it started on its oldest run
+
+    def end(self, *, kill: bool) -> None:
+        self.connection.close()  # the reader reads end-of-file and leaves
+        if kill:
+            self.process.kill()
+        self.process.join(5)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+
+    def death(self) -> ReaderDied:
+        """Why the reader ended (its pipe closed without an answer)."""
+        self.process.join(5)
+        code = self.process.exitcode
+        return ReaderDied(signum=-code) if code is not None and code < 0 \
+            else ReaderDied(exitcode=code)
+
+
+class _Pool:
+    """The readers of one `imap`, the items still to hand out and the answers not yet given.
+    Items under suspicion (held by a reader that died on a run of several) go out alone."""
+
+    def __init__(self, function: Callable[[T], R], items: Sequence[T],
+                 died: Callable[[T, ReaderDied], R], workers: int, run: int) -> None:
+        self.function, self.items, self.died, self.run = function, items, died, run
+        self.waiting: collections.deque[int] = collections.deque(range(len(items)))
+        self.suspects: set[int] = set()
+        self.answers: dict[int, R] = {}
+        self.slots = [self._start() for _ in range(workers)]
+
+    def results(self) -> Iterator[R]:
+        for index in range(len(self.items)):
+            while index not in self.answers:
+                self._step()
+            yield self.answers.pop(index)
 
     def close(self) -> None:
-        self._end(kill=self._busy)  # busy: the call was interrupted (Ctrl-C), nobody waits
+        slots, self.slots = self.slots, []
+        for slot in slots:
+            slot.end(kill=bool(slot.held))  # busy: interrupted (Ctrl-C), nobody waits
 
-    def _start(self) -> None:
+    def _start(self) -> _Slot:
         context = parallel.worker_context()  # fork where possible, spawn on Windows
         ours, theirs = context.Pipe()
         # Only a child of the main thread may die with its parent: Linux ties that signal to
         # the thread that started the child.
         main = threading.current_thread() is threading.main_thread()
         process = context.Process(
-            target=_serve, args=(theirs, ours, settings.READER_MEMORY_BYTES, os.getpid(), main),
+            target=_serve_items,
+            args=(theirs, ours, self.function, settings.READER_MEMORY_BYTES, os.getpid(), main),
             daemon=not multiprocessing.current_process().daemon)
         with parallel.interrupt_held():
             process.start()
         theirs.close()
         _PIPES.add(ours)
-        self._process, self._connection = process, ours
+        return _Slot(process, ours)
 
-    def _death(self) -> ReaderDied:
-        process = self._process
-        self._end(kill=True)
-        code = process.exitcode if process is not None else None
-        if code is not None and code < 0:
-            return ReaderDied(signum=-code)
-        return ReaderDied(exitcode=code)
+    def _next_run(self) -> list[int]:
+        """The next items to hand out together: a suspect alone, else up to a run of others."""
+        if self.waiting[0] in self.suspects:
+            return [self.waiting.popleft()]
+        run: list[int] = []
+        while self.waiting and len(run) < self.run and self.waiting[0] not in self.suspects:
+            run.append(self.waiting.popleft())
+        return run
 
-    def _end(self, *, kill: bool) -> None:
-        process, connection = self._process, self._connection
-        self._process = self._connection = None
-        self._busy = False
-        if connection is not None:
-            connection.close()  # the child reads end-of-file and leaves
-        if process is None:
+    def _step(self) -> None:
+        """Hand out runs, then take the answers that came (or the deaths) and give up on a
+        reader past its time."""
+        for slot in self.slots:
+            while self.waiting and len(slot.held) < _AHEAD:
+                run = self._next_run()
+                if not slot.held:
+                    slot.since = time.monotonic()
+                slot.held.append(run)
+                try:
+                    slot.connection.send((run, [self.items[i] for i in run]))
+                except OSError:  # it died: seen when its pipe is read
+                    break
+        timeout = settings.READER_TIMEOUT_SECONDS
+        busy = [s for s in self.slots if s.held]
+        left = min(s.since for s in busy) + timeout - time.monotonic()
+        ready = multiprocessing.connection.wait([s.connection for s in busy], max(0, left))
+        for slot in [s for s in busy if s.connection in ready]:
+            self._answer(slot)
+        now = time.monotonic()
+        for slot in [s for s in self.slots if s.held and now - s.since >= timeout]:
+            self._replace(slot, ReaderDied(timeout=timeout))
+
+    def _answer(self, slot: _Slot) -> None:
+        try:
+            answers, leaving = slot.connection.recv()
+        except (EOFError, OSError):
+            self._replace(slot, slot.death())
             return
-        if kill:
-            process.kill()
-        process.join(5)
-        if process.exitcode is None:
-            process.kill()
-            process.join()
+        run = slot.held.popleft()
+        slot.since = time.monotonic()
+        for index, status, value in answers:
+            if status == "error":
+                raise ReaderError(value)
+            self.answers[index] = (self.died(self.items[index], ReaderDied(memory=True))
+                                   if status == "memory" else value)
+            self.suspects.discard(index)
+        if leaving:  # the rest of its run, unread, goes out again (alone, when suspected)
+            rest = [i for i in run if i not in self.answers]
+            if leaving == "suspects":
+                self.suspects.update(rest)
+            slot.held.appendleft(rest)
+            self._replace(slot, None)
+
+    def _replace(self, slot: _Slot, why: ReaderDied | None) -> None:
+        """End a reader and start another if there is more to read. `why` it failed its
+        oldest run (None: it asked to be replaced): an item alone is blamed, the items of a
+        longer run become suspects. Everything it held unanswered is handed out again first."""
+        held = [run for run in slot.held if run]
+        slot.held.clear()
+        slot.end(kill=True)
+        if why is not None and held:
+            first = held.pop(0)
+            if len(first) == 1:
+                self.answers[first[0]] = self.died(self.items[first[0]], why)
+                self.suspects.discard(first[0])
+            else:
+                self.suspects.update(first)
+                held.insert(0, first)
+        self.waiting.extendleft(reversed([i for run in held for i in run]))
+        if self.waiting:
+            self.slots[self.slots.index(slot)] = self._start()
+        else:  # nothing left for it to read
+            self.slots.remove(slot)
 
 
-def _serve(connection: Connection, parent_end: Connection, memory: int, parent: int,
-           with_parent: bool) -> None:
-    """The child: answer calls until the parent closes the pipe (or dies)."""
+def _serve_items(connection: Connection, parent_end: Connection, function: Callable,
+                 memory: int, parent: int, with_parent: bool) -> None:
+    """A reader of a pool: answer each run of items with ([(index, status, value), …],
+    leaving) until the parent closes the pipe (or dies); `leaving` is None, "leaving", or
+    "suspects" (the run's answers could not be sent: it is read again item by item). A reader
+    that ran out of memory, or met our own mistake, answers up to that item and leaves."""
+    global _IN_READER
+    _become_reader(parent_end, memory, parent, with_parent)
+    _IN_READER = True
+    while True:
+        try:
+            indexes, items = connection.recv()
+        except (EOFError, OSError):
+            return
+        answers: list[tuple[int, str, Any]] = []
+        retiring = False
+        for index, item in zip(indexes, items, strict=True):
+            try:
+                answers.append((index, "ok", function(item)))
+            except MemoryError:
+                answers.append((index, "memory", None))
+                retiring = True
+            except BaseException:  # the parent raises it
+                answers.append((index, "error", traceback.format_exc()))
+                retiring = True
+            if retiring or _RETIRING:
+                break
+        retiring = retiring or _RETIRING
+        try:
+            connection.send((answers, "leaving" if retiring else None))
+        except MemoryError:  # too large to send: one alone is blamed, several read again alone
+            connection.send(([(answers[0][0], "memory", None)], "leaving") if len(answers) == 1
+                            else ([], "suspects"))
+            retiring = True
+        if retiring:
+            return
+
+
+def _become_reader(parent_end: Connection, memory: int, parent: int,
+                   with_parent: bool) -> None:
+    """A reader process's start: no pipe of its parent's other children held, dying with the
+    parent, Ctrl-C left to the parent, no output of a dying library, the memory capped."""
     parent_end.close()
     _close_inherited()
     if with_parent:
@@ -196,22 +343,6 @@ def _serve(connection: Connection, parent_end: Connection, memory: int, parent: 
     with contextlib.suppress(OSError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     _cap_memory(memory)
-    while True:
-        try:
-            target, args = connection.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            module, name = target.split(":")
-            answer: tuple[str, Any] = ("ok", getattr(importlib.import_module(module), name)(*args))
-        except MemoryError:
-            answer = ("memory", None)
-        except BaseException:  # the parent decides; the traceback goes to it
-            answer = ("error", traceback.format_exc())
-        try:
-            connection.send(answer)
-        except MemoryError:
-            connection.send(("memory", None))
 
 
 def _die_with(parent: int) -> None:

@@ -420,7 +420,7 @@ def _judged(data: bytes, suffix: str, name: str, limits: Limits,
 _JUDGED = f"{__name__}:_judged"  # what the reader process runs, looked up there by name
 
 
-def _reader_died(name: str, died: isolated.ReaderDied) -> Finding:
+def reader_died(name: str, died: isolated.ReaderDied) -> Finding:
     """`unreadable-workbook` for a file whose reader process died or gave up."""
     if died.timeout is not None:
         why = f"đọc tệp quá {died.timeout:g} giây vẫn chưa xong"
@@ -471,7 +471,7 @@ def read_workbook(path: Path, name: str,
     try:
         inspection, sheets, findings = isolated.call(_JUDGED, data, suffix, name, limits)
     except isolated.ReaderDied as died:
-        inspection, sheets, findings = None, None, [_reader_died(name, died)]
+        inspection, sheets, findings = None, None, [reader_died(name, died)]
     changed = _change(before, path.stat(), len(data))
     if changed is not None:
         return None, [Finding.make("file-changing", name, value=changed)]
