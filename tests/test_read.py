@@ -192,3 +192,46 @@ def test_read_raw_sheet_travels_with_its_grid_packed_until_used():
     assert pickle.loads(pickle.dumps(received["raw"])).grid == [["khác"]]
     with pytest.raises(AttributeError):
         _ = received["raw"].missing
+
+
+def _zip_with(data: bytes, at: int, byte: int) -> bytes:
+    return data[:at] + bytes([byte]) + data[at + 1:]
+
+
+def test_read_small_members_unpacked_in_memory_as_zipfile_unpacks_them():
+    """sniff unpacks a workbook's small members itself (not through zipfile's streams): the
+    same bytes for each member, packed or stored, and each corruption zipfile refuses refused
+    (with an error the scan turns into `unreadable-workbook`)."""
+    import io
+    import zipfile
+
+    from pipeline.ingest import sniff
+
+    stored = io.BytesIO()
+    with zipfile.ZipFile(stored, "w") as archive:
+        archive.writestr("a.xml", "<a>Tiếng Việt</a>", compress_type=zipfile.ZIP_STORED)
+        archive.writestr("b/ĐƠN.xml", "<b/>" * 500, compress_type=zipfile.ZIP_DEFLATED)
+    for data in (CLEAN.read_bytes(), stored.getvalue()):
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        for info in archive.infolist():
+            with sniff._opened(archive, info) as stream:
+                assert stream.read() == archive.read(info.filename), info.filename
+    data = CLEAN.read_bytes()
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/worksheets/sheet3.xml")
+    name_at = info.header_offset + 30
+    extra = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    packed_at = name_at + len(info.filename.encode()) + extra + info.compress_size // 2
+    broken = {
+        "a byte of the packed data": _zip_with(data, packed_at, data[packed_at] ^ 0x55),
+        "the name in the local header": _zip_with(data, name_at + 3, ord("X")),
+        "the local header's signature": _zip_with(data, info.header_offset, 0),
+        "the declared CRC-32": _zip_with(data, data.rfind(info.filename.encode()) - 30,
+                                         data[data.rfind(info.filename.encode()) - 30] ^ 1),
+    }
+    for bad in broken.values():
+        archive = zipfile.ZipFile(io.BytesIO(bad))
+        member = archive.getinfo(info.filename)
+        with pytest.raises(sniff._UNPACK_ERRORS):
+            archive.read(member)
+        with pytest.raises(sniff._UNPACK_ERRORS):
+            sniff._opened(archive, member).read()

@@ -558,7 +558,7 @@ def scan_zip(archive: zipfile.ZipFile, kind: str, limits: tuple[int, int]) -> Zi
     kept: dict[str, bytes] = {}
     for info in xml_members(archive):
         try:
-            with archive.open(info) as stream:
+            with _opened(archive, info) as stream:
                 source: IO[bytes] = stream
                 if info.filename in _BOOK_PARTS:
                     kept[info.filename] = stream.read()  # its size was checked: it is small
@@ -601,6 +601,42 @@ def scan_zip(archive: zipfile.ZipFile, kind: str, limits: tuple[int, int]) -> Zi
             except _UNPACK_ERRORS as exc:
                 raise CorruptMember(part) from exc
     return scan
+
+
+def _opened(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
+    """A member's bytes as a stream: a small member of a zip held in memory unpacked at once
+    (what zipfile does, without its machinery per read: a workbook has a dozen members), any
+    other as zipfile streams it. Raises what zipfile raises for a member it cannot unpack."""
+    data = getattr(archive.fp, "getbuffer", None)
+    if data is None or info.file_size > _CHUNK or info.flag_bits & 1 \
+            or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return archive.open(info)
+    return io.BytesIO(_unpacked(data(), info))
+
+
+def _unpacked(data: memoryview, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes from the zip's bytes, checked as zipfile checks them (its local header
+    and name, its declared size and CRC-32); never more than its declared size is unpacked."""
+    at = info.header_offset
+    header = bytes(data[at:at + 30])
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local header: {info.filename}")
+    named = int.from_bytes(header[26:28], "little")
+    name = bytes(data[at + 30:at + 30 + named])
+    flags = int.from_bytes(header[6:8], "little")
+    if name.decode("utf-8" if flags & 0x800 else "cp437", "replace") != info.orig_filename:
+        raise zipfile.BadZipFile(f"names in directory and header differ: {info.filename}")
+    start = at + 30 + named + int.from_bytes(header[28:30], "little")
+    packed = data[start:start + info.compress_size]
+    if len(packed) < info.compress_size:
+        raise EOFError(info.filename)
+    if info.compress_type == zipfile.ZIP_STORED:
+        out = bytes(packed)
+    else:
+        out = zlib.decompressobj(-15).decompress(packed, info.file_size + 1)
+    if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+        raise zipfile.BadZipFile(f"bad CRC-32 or size: {info.filename}")
+    return out
 
 
 def _reach(archive: zipfile.ZipFile, part: str, bound: Extent | None,
