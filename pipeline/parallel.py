@@ -85,6 +85,13 @@ def _run_alongside() -> None:
         task()
 
 
+def _background_from() -> int | None:
+    """The first job that runs at a lower priority: while this process runs an `alongside`
+    task, every job but the first (the longest: the task and it are the run's long poles,
+    the other jobs fill the cores around them); None when there is no task."""
+    return 1 if _ALONGSIDE and _ALONGSIDE[0][0] == os.getpid() else None
+
+
 def _mapped(pool: ProcessPoolExecutor, count: int) -> list:
     """The pool's results of jobs 0 … count-1, this process's `alongside` task run while the
     workers run them."""
@@ -102,19 +109,21 @@ def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
     (and this process runs its `alongside` task meanwhile).
 
     Forked workers inherit the jobs; spawned ones receive them once each, pickled. Put the
-    longest jobs first: they are handed out in order.
+    longest jobs first: they are handed out in order. While this process runs its `alongside`
+    task, the jobs after the first run at a lower priority (settings.BACKGROUND_NICENESS).
     """
     if workers <= 1 or len(jobs) <= 1:
         _run_alongside()
         return [job() for job in jobs]
     workers = min(workers, len(jobs))
+    background = _background_from()
     if not can_fork():
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(),
-                                   initializer=_install, initargs=(tuple(jobs),))
+                                   initializer=_install, initargs=(tuple(jobs), background))
         with pool:
             return _mapped(pool, len(jobs))
-    global _JOBS
-    _JOBS = jobs
+    global _JOBS, _BACKGROUND
+    _JOBS, _BACKGROUND = jobs, background
     # Objects that exist now are never collected in the workers: a collection there would
     # touch every object's header and so copy every page the workers share with this process.
     gc.collect()
@@ -126,14 +135,14 @@ def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
             return _mapped(pool, len(jobs))
     finally:
         gc.unfreeze()
-        _JOBS = ()
+        _JOBS, _BACKGROUND = (), None
 
 
-def _install(jobs: Sequence[Callable[[], object]]) -> None:
+def _install(jobs: Sequence[Callable[[], object]], background: int | None) -> None:
     """A spawned worker's start: keep the jobs it was sent."""
-    global _JOBS
+    global _JOBS, _BACKGROUND
     ignore_interrupt()
-    _JOBS = jobs
+    _JOBS, _BACKGROUND = jobs, background
 
 
 def ignore_interrupt() -> None:
@@ -169,14 +178,32 @@ def _trim_heap() -> None:
 
 
 def _run(index: int) -> object:
-    """A worker's job, then its garbage freed and given back to the system: a workbook's
-    writer leaves reference cycles behind (XlsxWriter's objects), and the worker's next job
-    would otherwise start on top of them (a province's office workbook: ~100 MB)."""
+    """A worker's job (at a lower priority from job _BACKGROUND on), then its garbage freed
+    and given back to the system: a workbook's writer leaves reference cycles behind
+    (XlsxWriter's objects), and the worker's next job would otherwise start on top of them (a
+    province's office workbook: ~100 MB)."""
+    if _BACKGROUND is not None and index >= _BACKGROUND:
+        _lower_priority()
     try:
         return _JOBS[index]()
     finally:
         gc.collect()
         _trim_heap()
+
+
+def _lower_priority() -> None:
+    """Lower this worker's priority once (POSIX niceness; elsewhere it stays as it is)."""
+    global _LOWERED
+    if not _LOWERED:
+        _LOWERED = True
+        with contextlib.suppress(AttributeError, OSError):
+            os.nice(settings.BACKGROUND_NICENESS)
+
+
+# The jobs of the worker pool running now, and the first of them run at a lower priority (see
+# `_background_from`); whether this worker has lowered its priority.
+_BACKGROUND: int | None = None
+_LOWERED = False
 
 
 def chunks(items: Sequence[T], count: int) -> list[Sequence[T]]:
