@@ -24,6 +24,10 @@ from pipeline.text import fold
 
 SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 10_000
+# SQLite's page cache per connection, in KiB (its default is 2 MB): a round's rows go into
+# indexes keyed by unit, name and person, and a province's no longer fit in 2 MB (16 MB: the
+# rows of 3,000 schools 3.6 -> 3.2 s; more gained nothing measurable).
+CACHE_KIB = 16 * 1024
 
 # MIGRATIONS[i] upgrades a store from version i to i + 1. Never edit a shipped entry: stores
 # written by that version exist in the offices; add a new entry instead.
@@ -347,6 +351,7 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             conn.create_function("tdkt_fold", 1, _fold_or_empty, deterministic=True)
             store._migrate()
         except sqlite3.DatabaseError as exc:
