@@ -392,9 +392,9 @@ def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = 
     a ShrinkingRoundError, nothing written, unless `force`. The round is recorded in one
     transaction that commits only once the outputs are in place: a run stopped or failing
     before that leaves the store and the outputs as they were; the replaced outputs are kept
-    as a dated backup. Its persons are matched first (the workbooks list the matches to
-    confirm); its rows are written while worker processes write the workbooks. The run log
-    gives each stage's seconds, and "record_rows" for those rows (within "write").
+    as a dated backup. The round is recorded (its persons matched, then its rows written) in
+    this process while worker processes write the workbooks. The run log gives each stage's
+    seconds, and within "write" the recording's: "record" (matching), "record_rows".
     """
     round_ = _round(round)
     checked_folder(inbox)
@@ -412,16 +412,21 @@ def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = 
             if not force:
                 _refuse_shrinking(result, round_, target, history, inbox, out)
             with history.transaction():  # commits once the outputs are swapped in
-                pending = matched_round(history, result, dt.datetime.now().astimezone(
+                # The round is recorded here while the worker processes write the workbooks:
+                # its persons matched, then its rows written, before the outputs are swapped
+                # in. The office workbook lists the matches to confirm: it waits for them at
+                # its closing sheets only.
+                recording = _Recording(history, result, dt.datetime.now().astimezone(
                 ).isoformat(timespec="seconds"))
-                clock.lap("record")
-                # The round's rows are written while the worker processes write the
-                # workbooks (they need the matches only), before the outputs are swapped in.
-                rows = _Timed(pending.write)
-                result = write_outputs(round_, replace(result, matches=pending.matches), out,
-                                       alongside=rows)
+                try:
+                    written = write_outputs(round_, replace(result, matches=recording.matches),
+                                            out, alongside=recording)
+                finally:
+                    recording.matches.close()
                 clock.lap("write")
-                clock.add("record_rows", rows.seconds)
+                clock.add("record", recording.match_seconds)
+                clock.add("record_rows", recording.rows_seconds)
+                result = replace(written, matches=recording.matches.get())
         append_run_log(out, {
             "command": "consolidate", "round": result.round, "school_year": result.school_year,
             "files": len(result.submissions), "errors": len(result.errors),
@@ -463,19 +468,30 @@ class _StageClock:
                 {**self._laps, "total": time.perf_counter() - self._start}.items()}
 
 
-class _Timed:
-    """A task that remembers how long it ran."""
+class _Recording:
+    """The task that records a round in the history store: its persons matched (the matches
+    to confirm given to the jobs waiting for them), then its rows written; it remembers how
+    long each part took."""
 
-    def __init__(self, task: Callable[[], object]) -> None:
-        self._task = task
-        self.seconds = 0.0
+    def __init__(self, store: Any, result: RoundResult, run_at: str) -> None:
+        self.store, self.result, self.run_at = store, result, run_at
+        self.matches: parallel.Later = parallel.Later()
+        self.match_seconds = self.rows_seconds = 0.0
 
-    def __call__(self) -> object:
+    def __call__(self) -> None:
         started = time.perf_counter()
         try:
-            return self._task()
+            pending = matched_round(self.store, self.result, self.run_at)
+        except BaseException:
+            self.matches.fail()
+            raise
+        self.matches.set(pending.matches)
+        self.match_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            pending.write()
         finally:
-            self.seconds = time.perf_counter() - started
+            self.rows_seconds = time.perf_counter() - started
 
 
 def append_run_log(out: Path, entry: dict) -> Path:

@@ -15,15 +15,19 @@ import ctypes
 import gc
 import multiprocessing
 import os
+import pickle
 import signal
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from pipeline import settings
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 _JOBS: Sequence[Callable[[], object]] = ()
 
@@ -83,6 +87,72 @@ def _run_alongside() -> None:
     if _ALONGSIDE and _ALONGSIDE[0][0] == os.getpid():
         _, task = _ALONGSIDE.pop()
         task()
+
+
+class LaterFailed(RuntimeError):
+    """The process computing a `Later` value failed (it raises its own error)."""
+
+
+_UNSET: Any = object()
+
+
+class Later(Generic[V]):
+    """A value this process computes while its workers run (in its `alongside` task), for the
+    jobs that need it only part-way: a job's `get` waits until this process has `set` it, or
+    raises LaterFailed once it has `fail`ed (a job never waits for a process that is gone).
+
+    The value travels through a file (any size, any number of jobs); `close` removes it. Made
+    before the workers start: forked ones inherit it, spawned ones receive it with their
+    jobs."""
+
+    def __init__(self) -> None:
+        self._ready = worker_context().Event()
+        handle, name = tempfile.mkstemp(prefix="tdkt-", suffix=".later")
+        os.close(handle)
+        self._path = name
+        self._owner = os.getpid()
+        self._value: Any = _UNSET
+
+    def set(self, value: V) -> None:
+        """Give the value to every job waiting for it (or asking later)."""
+        self._value = value
+        Path(self._path).write_bytes(pickle.dumps((True, value), pickle.HIGHEST_PROTOCOL))
+        self._ready.set()
+
+    def fail(self) -> None:
+        """Release the jobs waiting: they raise LaterFailed (no value will come)."""
+        if not self._ready.is_set():
+            Path(self._path).write_bytes(pickle.dumps((False, None)))
+            self._ready.set()
+
+    def get(self) -> V:
+        """The value, once set (waiting for it in a worker)."""
+        if self._value is _UNSET:
+            if os.getpid() == self._owner and not self._ready.is_set():
+                raise LaterFailed("asked for before it was computed")  # never wait for oneself
+            while not self._ready.wait(1.0):
+                if os.getppid() != self._owner:
+                    raise LaterFailed("the process computing the value is gone")
+            ok, value = pickle.loads(Path(self._path).read_bytes())  # our own file
+            if not ok:
+                raise LaterFailed("the process computing the value failed")
+            self._value = value
+        return self._value
+
+    def close(self) -> None:
+        """Remove the value's file (in the process that made it)."""
+        if os.getpid() == self._owner:
+            self.fail()
+            with contextlib.suppress(OSError):
+                os.remove(self._path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_value": _UNSET}  # sent unset: read from the file
+
+
+def resolved(value: Later[V] | V) -> V:
+    """The value itself, or a Later's value (waiting for it)."""
+    return value.get() if isinstance(value, Later) else value
 
 
 def _background_from() -> int | None:

@@ -11,8 +11,9 @@ school with 30–120 staff rows (tests/province.py), then measures in this one r
   * the baseline: a loop of pandas.read_excel(engine="openpyxl") over the same files;
   * the floor: python-calamine reading every sheet of the same files.
 Prints the figures and the ratios the targets of issue 16 are stated in (and each stage's time
-against a third of that issue's measurement; the record stage's is its matching plus the rows
-it writes while the workbooks are written, the run log's "record_rows"), each target marked ok
+against a third of that issue's measurement; the record stage's is its matching plus its rows,
+both done while the workbooks are written: the run log's "record" and "record_rows"), each
+target marked ok
 or MISSED (with --strict a missed target makes the exit status 1). The Sở's part (no target
 in issue 15: its figures are printed) is described in tests/bench_province.py; `--communes 12
 --direct 15` is a quick check of it. With --keep, the generated files are kept (DIR/tinh:
@@ -239,11 +240,11 @@ def stage_checks(stages: dict[str, float], count: int) -> list[tuple[str, bool, 
         seconds = float(stages.get(stage, 0.0))
         text = f"stage {stage} {seconds:.1f} s"
         if stage == "record" and "record_rows" in stages:
-            # The matching, then the rows written while the workbooks are (their time is
+            # The matching, then the rows, written while the workbooks are (their time is
             # inside the write's too): the recording's own work is both.
             rows = float(stages["record_rows"])
             text = (f"stage record {seconds + rows:.1f} s (matching {seconds:.1f} s, then the "
-                    f"rows {rows:.1f} s alongside the write)")
+                    f"rows {rows:.1f} s, alongside the write)")
             seconds += rows
         out.append((text, seconds <= limit,
                     f"<= {limit:.1f} s, a third of {before * count / 3000:.1f} s"))

@@ -160,3 +160,58 @@ def test_parallel_jobs_after_the_first_yield_to_the_alongside_task(monkeypatch):
     assert during[1:] == [min(19, here + settings.BACKGROUND_NICENESS)] * 5
     assert parallel.run_jobs(jobs, 2) == [here] * 6  # no task: every job as this process
     assert os.nice(0) == here
+
+
+def _later_value(later, _: int):
+    try:
+        return later.get()
+    except parallel.LaterFailed as exc:
+        return f"failed: {exc}"
+
+
+def _set_after_the_jobs_start(later, folder, value) -> None:
+    deadline = time.monotonic() + 20
+    while not list(folder.glob("worker-*")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if value is None:
+        later.fail()
+        raise RuntimeError("the task failed")
+    later.set(value)
+
+
+def _waiting_job(later, folder, index: int):
+    (folder / f"worker-{index}").touch()  # the job runs: the task may answer
+    return _later_value(later, index)
+
+
+def test_parallel_later_value_reaches_the_jobs_waiting_for_it(tmp_path):
+    """Jobs already running wait for the value this process computes alongside them; a value
+    set before they ask is there at once; in this process it is the value itself."""
+    later = parallel.Later()
+    try:
+        jobs = [functools.partial(_waiting_job, later, tmp_path, i) for i in range(3)]
+        with parallel.alongside(functools.partial(_set_after_the_jobs_start, later, tmp_path,
+                                                  {"khớp": [1, 2]})):
+            got = parallel.run_jobs(jobs, 2)
+        assert got == [{"khớp": [1, 2]}] * 3
+        assert parallel.resolved(later) == {"khớp": [1, 2]} and parallel.resolved(7) == 7
+    finally:
+        later.close()
+
+
+def test_parallel_later_failed_releases_the_jobs_and_the_task_error_is_raised(tmp_path):
+    later = parallel.Later()
+    try:
+        jobs = [functools.partial(_waiting_job, later, tmp_path, i) for i in range(3)]
+        with pytest.raises(RuntimeError, match="the task failed"), parallel.alongside(
+                functools.partial(_set_after_the_jobs_start, later, tmp_path, None)):
+            parallel.run_jobs(jobs, 2)  # returns: no job waits for ever
+        assert _later_value(later, 0).startswith("failed")
+    finally:
+        later.close()
+    unset = parallel.Later()
+    try:
+        with pytest.raises(parallel.LaterFailed):
+            unset.get()  # asked for here before it is set: never a wait for oneself
+    finally:
+        unset.close()

@@ -9,10 +9,11 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
-from pipeline import settings
+from pipeline import parallel, settings
 from pipeline.config import load_config
 from pipeline.engine import consolidate
 from pipeline.status import UnitStatus
@@ -116,6 +117,35 @@ def test_store_rows_failing_during_the_write_keep_store_and_outputs(office, tmp_
     assert _snapshot(store) == before
     assert {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")} == cells
     assert not list(first.out_dir.parent.glob(".*tmp-*"))  # no staging folder left
+
+
+@pytest.mark.skipif(not parallel.can_fork(), reason="workbooks are written in forked workers")
+def test_store_matching_failing_while_workers_write_releases_them(office, tmp_path,
+                                                                 monkeypatch):
+    """The persons are matched while worker processes write the workbooks, the office
+    workbook waiting for the matches: when the matching fails, that workbook's job is
+    released (no run waits for ever), the run fails, the store and the outputs stay."""
+    from pipeline.store import record
+
+    root, out, config, first = _first_run(office, tmp_path)
+    store = out / "tdkt-lich-su.sqlite"
+    before = _snapshot(store)
+    cells = {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")}
+    monkeypatch.setattr(settings, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(settings, "MAX_WORKERS", 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+
+    def fails(*_args):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(record, "match_persons", fails)
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError):
+        consolidate(root / "hop-thu", out, config)
+    assert time.monotonic() - started < 60
+    assert _snapshot(store) == before
+    assert {p.name: workbook_cells(p) for p in first.out_dir.glob("*.xlsx")} == cells
+    assert not list(first.out_dir.parent.glob(".*tmp-*"))
 
 
 def test_store_held_by_another_program_is_said_in_vietnamese(office, tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import pandas as pd
 
 from pipeline.findings import Severity
 from pipeline.forms.definitions import Vocabulary
-from pipeline.parallel import chunks, run_jobs, worker_count
+from pipeline.parallel import chunks, resolved, run_jobs, worker_count
 from pipeline.reports import official
 from pipeline.reports.feedback import feedback_jobs, registration_feedback
 from pipeline.reports.workbook import Col, Letterhead, ReportBook, txt
@@ -181,7 +181,8 @@ def _rules_frame(result: RoundResult) -> pd.DataFrame:
 def matches_sheet(book: ReportBook, result: RoundResult) -> None:
     """People matched to earlier years by a near name or in another school, or not matched
     because several people fit: the office checks them (the history store keeps the ids)."""
-    matches = result.matches if result.matches is not None else pd.DataFrame(
+    matches = resolved(result.matches)  # computed while the workbook is written: waits
+    matches = matches if matches is not None else pd.DataFrame(
         columns=["unit_code", "full_name", "birth_date", "person_id", "label", "candidates"])
     frame = _numbered(matches.merge(result.units[["unit_name"]], left_on="unit_code",
                                     right_index=True, how="left")).assign(same_as=None)

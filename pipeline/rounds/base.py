@@ -24,6 +24,7 @@ from pipeline.findings import Finding, Severity
 from pipeline.forms.definitions import FormSet
 from pipeline.ingest.inbox import Ignored
 from pipeline.ingest.submission import Registry, Submission
+from pipeline.parallel import Later
 from pipeline.rules.ruleset import RuleSet
 
 # The modules of the rounds tdkt ships; importing one registers its round.
@@ -97,8 +98,9 @@ class RoundResult:
     collectives: pd.DataFrame
     findings: tuple[Finding, ...]
     run_date: dt.date
-    # Person matches across years the office should confirm (from recording the round).
-    matches: pd.DataFrame | None = None
+    # Person matches across years the office should confirm (from recording the round; while
+    # the workbooks are written, a parallel.Later of them: parallel.resolved gives them).
+    matches: pd.DataFrame | Later[pd.DataFrame] | None = None
     out_dir: Path | None = None
     outputs: tuple[Path, ...] = ()
     # The inbox entries not read (lock, system and hidden files).
