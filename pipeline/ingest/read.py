@@ -387,9 +387,13 @@ def _sheets(data: bytes, inspection: _Inspection, name: str,
 
 
 def _new_cell(value: Any, texts: dict[str, str | None]) -> Any:
-    """_cell of a value not in `texts`; a text is added to them."""
+    """_cell of a value not in `texts`; a text is added to them. (The kinds calamine gives
+    most, a text and a number, are told by their exact type first.)"""
+    kind = type(value)
+    if kind is float:
+        return int(value) if value.is_integer() and -1e15 < value < 1e15 else value
     cell = _cell(value)
-    if type(value) is str:
+    if kind is str:
         texts[value] = cell
     return cell
 

@@ -399,7 +399,7 @@ _FLAT = bytes.maketrans(
     b"\t\n\r\x0b\x0c/:'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
     b"     ><\"" + b"A" * 26 + b"0" * 10)
 # Every match of NOTABLE holds one of these, once flattened.
-_FLAT_NOTABLE = tuple(m.translate(_FLAT) for m in (b"<f ", b"<f>", b'"e', b"hidden",
+_FLAT_NOTABLE = tuple(m.translate(_FLAT) for m in (b"<f ", b"<f>", b'"e"', b"hidden",
                                                      b"autoFilter"))
 
 
