@@ -104,17 +104,24 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
 
     Files are read, identified and normalised in `workers` reader processes (by default one
     per core when the inbox is large, else one; see pipeline.ingest.isolated): a file whose
-    reader dies is unreadable, and the others go on. Then each form sheet is validated once
-    over all files.
+    reader dies is unreadable, and the others go on. Each form sheet is validated over many
+    files at once (settings.VALIDATION_BATCH), here, while the readers read the next ones
+    (every check is within one file: the batches find what one run over all would).
     """
     files = inbox_entries(inbox)
     if workers is None:
         workers = worker_count(len(files))
     job = _ReadJob(inbox, forms, registry, context, form_id, limits)
+    submissions: list[Submission] = []
     with collections_paused():
         subs = isolated.imap(job.read, files, workers, job.died)
-        submissions = list(progress(subs, len(files)) if progress else subs)
-    return validated_submissions(submissions, forms.vocabs)
+        batch: list[Submission] = []
+        for sub in progress(subs, len(files)) if progress else subs:
+            batch.append(sub)
+            if len(batch) == settings.VALIDATION_BATCH:
+                submissions += validated_submissions(batch, forms.vocabs)
+                batch = []
+        return submissions + validated_submissions(batch, forms.vocabs)
 
 
 @dataclass(frozen=True)

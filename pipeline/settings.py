@@ -112,6 +112,9 @@ ACL_COMMAND_TIMEOUT = 15.0
 
 # Read the inbox in one process per core from this many files on.
 PARALLEL_MIN_FILES = 64
+# The files whose sheets are validated together, while the next ones are read (Pandera's cost
+# per run is a few milliseconds: per file it would be most of the validation's time).
+VALIDATION_BATCH = 500
 # At most this many worker processes, however many cores.
 MAX_WORKERS = 8
 # While the parent writes the history store's rows, the workbook workers' jobs but the first

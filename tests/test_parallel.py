@@ -215,3 +215,24 @@ def test_parallel_later_failed_releases_the_jobs_and_the_task_error_is_raised(tm
             unset.get()  # asked for here before it is set: never a wait for oneself
     finally:
         unset.close()
+
+
+def test_parallel_validation_in_batches_finds_what_one_run_finds(sample_run, monkeypatch):
+    """The inbox's sheets are validated a few files at a time while the next are read: the
+    same findings, in the same order, as validating them all at once (every check is within
+    one file)."""
+    import contextlib
+
+    from pipeline.engine import consolidation
+    from pipeline.store.database import open_store
+
+    first = sample_run[0]
+    validation = [f for s in first.submissions for found in s.validation.values() for f in found]
+    assert len(validation) >= 3  # the samples hold files with values Pandera refuses
+    monkeypatch.setattr(settings, "VALIDATION_BATCH", 4)
+    with contextlib.closing(open_store(first.out_dir.parent.parent / "tdkt-lich-su.sqlite")) \
+            as store:
+        again = consolidation(SAMPLES / "hop-thu", load_config(SAMPLES / "tdkt.toml"),
+                              run_date=first.run_date, store=store)
+    assert [f.to_dict() for f in again.findings] == [f.to_dict() for f in first.findings]
+    assert again.units.equals(first.units)
