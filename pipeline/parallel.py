@@ -147,7 +147,10 @@ class Later(Generic[V]):
                 os.remove(self._path)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_value": _UNSET}  # sent unset: read from the file
+        return {k: v for k, v in self.__dict__.items() if k != "_value"}  # read from the file
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _value=_UNSET)
 
 
 def resolved(value: Later[V] | V) -> V:

@@ -236,3 +236,20 @@ def test_parallel_validation_in_batches_finds_what_one_run_finds(sample_run, mon
                               run_date=first.run_date, store=store)
     assert [f.to_dict() for f in again.findings] == [f.to_dict() for f in first.findings]
     assert again.units.equals(first.units)
+
+
+def _set_now(later, value) -> None:
+    later.set(value)
+
+
+def test_parallel_later_value_reaches_spawned_workers(monkeypatch):
+    """Spawned workers (Windows) receive the Later with their jobs, unset: they read the
+    value this process sets meanwhile."""
+    monkeypatch.setenv(settings.START_METHOD_ENV, "spawn")
+    later = parallel.Later()
+    try:
+        jobs = [functools.partial(_later_value, later, i) for i in range(3)]
+        with parallel.alongside(functools.partial(_set_now, later, ["Nguyễn Văn A"])):
+            assert parallel.run_jobs(jobs, 2) == [["Nguyễn Văn A"]] * 3
+    finally:
+        later.close()
