@@ -224,6 +224,11 @@ def guarded(run: Callable[[], Any]) -> Any:
         result = run()
     except KeyboardInterrupt:
         stopped()
+    except RuntimeError as exc:
+        # A Ctrl-C while a class is being made (as a module loads): Python 3.11 wraps it.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            stopped()
+        raise
     except OSError as exc:
         system_error(exc)
     except SystemExit:

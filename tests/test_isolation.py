@@ -187,3 +187,16 @@ def test_isolation_pool_stopped_early_ends_its_readers():
     assert next(results) == 0
     results.close()
     assert multiprocessing.active_children() == []
+
+
+def test_isolation_ctrl_c_while_a_reader_ends_is_not_lost(monkeypatch):
+    """A Ctrl-C landing while `call` waits for its reader to end reaches the caller (a
+    reader ended by a finaliser would have it ignored, and the run go on)."""
+    def interrupted(slot, *, kill):
+        slot.process.kill()
+        slot.process.join()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(isolated._Slot, "end", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        isolated.call("builtins:len", "abc")

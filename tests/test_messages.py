@@ -460,3 +460,26 @@ def test_messages_ctrl_c_during_an_import_still_says_stopped(monkeypatch, capsys
     # The fallback says what the catalogue says.
     monkeypatch.undo()
     assert texts.text("console", "stopped") == console.STOPPED_FALLBACK
+
+
+def test_messages_ctrl_c_while_a_class_is_made_still_says_stopped(capsys):
+    """Python 3.11 wraps a Ctrl-C landing in a class's __set_name__ (a module loading) in a
+    RuntimeError: it still ends with the message and 130; another RuntimeError is raised."""
+    from pipeline import console
+
+    def interrupted():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on 'cached_property'") from exc
+
+    with pytest.raises(SystemExit) as stop:
+        console.guarded(interrupted)
+    assert stop.value.code == 130
+    assert "Đã dừng." in capsys.readouterr().err
+
+    def broken():
+        raise RuntimeError("something else")
+
+    with pytest.raises(RuntimeError, match="something else"):
+        console.guarded(broken)

@@ -72,7 +72,13 @@ def call(target: str, *args: Any) -> Any:
     then the reader is replaced), and ReaderError when the function raised."""
     if _IN_READER:
         return _call_here(target, args)
-    return next(imap(_Apply(target), [args], 1, _raise))
+    pool = _Pool(_Apply(target), [args], _raise, 1, 1)
+    try:
+        return next(iter(pool.results()))
+    finally:
+        # Closed here, not when the iterator is collected: a Ctrl-C while the reader is
+        # joined would be ignored in a finaliser (and the run would go on).
+        pool.close()
 
 
 @dataclass(frozen=True)
