@@ -745,11 +745,12 @@ def _match_header(sheet: Sheet, raw: RawSheet) -> Table | None:
     cleaned = _cleaned_top(raw, settings.HEADER_SCAN_ROWS + sheet.header_rows + 1)
     matched = [[keys.get(fold(text)) if text else None for text in row] for row in cleaned]
     best, score = _best_header(sheet, raw, sheet.header_rows, keys, cleaned, matched)
-    taller, taller_score = _best_header(sheet, raw, sheet.header_rows + 1, keys, cleaned,
-                                        matched)
-    if taller is not None and taller_score > score:
-        taller.header_rows = sheet.header_rows + 1
-        best, score = taller, taller_score
+    if score < len(set(keys.values())):  # else every column matched: nothing matches more
+        taller, taller_score = _best_header(sheet, raw, sheet.header_rows + 1, keys, cleaned,
+                                            matched)
+        if taller is not None and taller_score > score:
+            taller.header_rows = sheet.header_rows + 1
+            best, score = taller, taller_score
     needed = min(settings.MIN_HEADER_MATCHES, len(sheet.columns))
     return best if best is not None and score >= needed else None
 
@@ -760,6 +761,7 @@ def _best_header(sheet: Sheet, raw: RawSheet, rows: int, keys: dict[str, str],
     """The first header of `rows` rows matching most columns, and how many it matches;
     `cleaned`: the sheet's top rows as text, `matched`: the column id of each such text."""
     best_row0, best_score = -1, 0
+    most = len(set(keys.values()))
     for row0 in range(min(settings.HEADER_SCAN_ROWS, len(raw.grid))):
         block = range(min(row0 + rows, len(cleaned)) - 1, row0 - 1, -1)  # the lowest first
         if not any(any(matched[r]) for r in block):
@@ -767,6 +769,8 @@ def _best_header(sheet: Sheet, raw: RawSheet, rows: int, keys: dict[str, str],
         score = len(_found_ids(cleaned, matched, block))
         if score > best_score:
             best_row0, best_score = row0, score
+            if score == most:
+                break  # every column matched: no later header matches more
     if best_row0 < 0:
         return None, 0
     found: dict[str, list[int]] = {}
