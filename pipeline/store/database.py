@@ -875,18 +875,19 @@ def _registrations(run: RoundRecord) -> Rows:
     # The Sở's registration round ("tinh-dang-ky") registers as the schools' does.
     result = "registered" if run.round.endswith(REGISTRATION_ROUND) else "proposed"
     names = ("person_id", "unit_code", "name", "kind", "code", "office")
-    columns: tuple[list, ...] = tuple([] for _ in names)
-    appends = [column.append for column in columns]
+    rows = []
+    add = rows.append
     for person, unit, name, title, commendation, office in row_values(run.people, (
             "person_id", "unit_code", "full_name", "title", "commendation", "office")):
-        for kind, code in (("title", title), ("commendation", commendation)):
-            if code and code != NOT_REGISTERED and (person, kind, code) not in known:
-                for append, value in zip(appends, (person, unit, name, kind, code, office),
-                                         strict=True):
-                    append(value)
-    count = len(columns[0])
-    return Rows({**dict(zip(names, columns, strict=True)), "subject": ["person"] * count,
-                 "result": [result] * count})
+        if title and title != NOT_REGISTERED and (person, "title", title) not in known:
+            add((person, unit, name, "title", title, office))
+        if commendation and commendation != NOT_REGISTERED and \
+                (person, "commendation", commendation) not in known:
+            add((person, unit, name, "commendation", commendation, office))
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows \
+        else [[] for _ in names]
+    return Rows({**dict(zip(names, columns, strict=True)), "subject": ["person"] * len(rows),
+                 "result": [result] * len(rows)})
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict]:

@@ -227,7 +227,8 @@ def staff_rows(staff: pd.DataFrame, *, with_proposals: bool = True) -> Rows:
     ids = staff["person_id"].to_numpy(dtype=object, na_value=None) \
         if "person_id" in staff else [None] * count
     columns = {
-        "person_id": [_int(v) for v in ids], "unit_code": staff["unit_code"].tolist(),
+        "person_id": [None if v is None else int(v) for v in ids],  # NA is None already
+        "unit_code": staff["unit_code"].tolist(),
         "row": [int(v) for v in staff["row"].tolist()], "full_name": staff["full_name"].tolist(),
         "birth_date": _each_once(column("birth_date"), _iso),
         **{name: column(name) for name in ("sex", "position", "staff_group", "grade")},
