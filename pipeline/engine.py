@@ -114,7 +114,7 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
     job = _ReadJob(inbox, forms, registry, context, form_id, limits)
     submissions: list[Submission] = []
     with collections_paused():
-        subs = isolated.imap(job.read, files, workers, job.died)
+        subs = isolated.imap(job.read, files, workers, job.died, [_size(p) for p in files])
         batch: list[Submission] = []
         for sub in progress(subs, len(files)) if progress else subs:
             batch.append(sub)
@@ -122,6 +122,14 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
                 submissions += validated_submissions(batch, forms.vocabs)
                 batch = []
         return submissions + validated_submissions(batch, forms.vocabs)
+
+
+def _size(path: Path) -> int:
+    """A file's size (0 for what is not a file, or is gone)."""
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
 
 
 @dataclass(frozen=True)

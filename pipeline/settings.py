@@ -146,11 +146,15 @@ MAX_COLUMNS = 200
 ZIP_BOMB_MIN_BYTES = 10 * 1024 * 1024
 # A zip directory larger than this lists too many members to parse (each costs memory).
 MAX_ZIP_DIRECTORY_BYTES = 4 * 1024 * 1024
-# Each file's bytes are judged and read in a child process (pipeline/ingest/isolated.py): on
-# Linux its address space may grow this much beyond what it inherits, and a file still being
-# read after this many seconds is given up; either way the file gets `unreadable-workbook`.
+# Each file is read in a reader process (pipeline/ingest/isolated.py): on Linux its address
+# space may grow this much beyond what it inherits, and a run of files still being read after
+# this many seconds is given up (its files then read one by one: the one still being read
+# after that long is given up); either way that file gets `unreadable-workbook`.
 READER_MEMORY_BYTES = 2 * 1024 * 1024 * 1024
 READER_TIMEOUT_SECONDS = 300
+# Files are sent to a reader several at a time, weighing together at most this much (a larger
+# file alone): the time allowed is per run, and a run of large files must not overrun it.
+READER_RUN_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)

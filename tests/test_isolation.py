@@ -200,3 +200,14 @@ def test_isolation_ctrl_c_while_a_reader_ends_is_not_lost(monkeypatch):
     monkeypatch.setattr(isolated._Slot, "end", interrupted)
     with pytest.raises(KeyboardInterrupt):
         isolated.call("builtins:len", "abc")
+
+
+def test_isolation_runs_hold_a_few_light_items_and_a_heavy_or_suspect_one_alone():
+    from collections import deque
+
+    runs = isolated._Runs(most=3, weight=100, weights=[10, 10, 10, 10, 500, 60, 60, 10, 10])
+    waiting, suspects = deque(range(9)), {7}
+    taken = []
+    while waiting:
+        taken.append(runs.take(waiting, suspects))
+    assert taken == [[0, 1, 2], [3], [4], [5], [6], [7], [8]]

@@ -72,7 +72,7 @@ def call(target: str, *args: Any) -> Any:
     then the reader is replaced), and ReaderError when the function raised."""
     if _IN_READER:
         return _call_here(target, args)
-    pool = _Pool(_Apply(target), [args], _raise, 1, 1)
+    pool = _Pool(_Apply(target), [args], _raise, 1, _Runs(1, 0, [0]))
     try:
         return next(iter(pool.results()))
     finally:
@@ -127,7 +127,8 @@ def _close_inherited() -> None:
 
 
 def imap(function: Callable[[T], R], items: Sequence[T], workers: int,
-         died: Callable[[T, ReaderDied], R]) -> Iterator[R]:
+         died: Callable[[T, ReaderDied], R],
+         weights: Sequence[int] | None = None) -> Iterator[R]:
     """`function(item)` for each item, in order, each computed in one of `workers` reader
     processes; `died(item, why)` for an item whose reader died, ran out of memory or overran
     settings.READER_TIMEOUT_SECONDS on it.
@@ -136,14 +137,17 @@ def imap(function: Callable[[T], R], items: Sequence[T], workers: int,
     share, such as the definitions they point to, is sent once), each reader a run ahead, so
     it never waits for this process. When a reader dies in a run of several items, those
     items are read again one by one in fresh readers: the one that fails alone is the one
-    blamed. Where readers are spawned, `function` is pickled once per reader (a top-level
-    function, or a method of a picklable object). Raises ReaderError when `function` raised
-    (our mistake, not a file's); closing the iterator early stops the readers."""
+    blamed. A run's `weights` (the files' sizes) stay within settings.READER_RUN_BYTES, so
+    that a run of large files is not given up for the time it rightly takes (an item heavier
+    than that goes alone). Where readers are spawned, `function` is pickled once per reader (a
+    top-level function, or a method of a picklable object). Raises ReaderError when `function`
+    raised (our mistake, not a file's); closing the iterator early stops the readers."""
     if not items:
         return
     workers = max(1, min(workers, len(items)))
     run = max(1, min(_MAX_RUN, len(items) // (workers * 8)))
-    pool = _Pool(function, items, died, workers, run)
+    pool = _Pool(function, items, died, workers,
+                 _Runs(run, settings.READER_RUN_BYTES, weights or [0] * len(items)))
     try:
         yield from pool.results()
     finally:
@@ -154,6 +158,30 @@ def imap(function: Callable[[T], R], items: Sequence[T], workers: int,
 # reads and the next, already in its pipe).
 _MAX_RUN = 32
 _AHEAD = 2
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """How the items are cut into runs: at most `most` items weighing at most `weight` (an
+    item heavier than that alone), a suspect always alone."""
+
+    most: int
+    weight: int
+    weights: Sequence[int]
+
+    def take(self, waiting: collections.deque[int], suspects: set[int]) -> list[int]:
+        """The next run, taken from the front of `waiting`."""
+        if waiting[0] in suspects:
+            return [waiting.popleft()]
+        run: list[int] = []
+        total = 0
+        while waiting and len(run) < self.most and waiting[0] not in suspects:
+            weight = self.weights[waiting[0]]
+            if run and total + weight > self.weight:
+                break
+            total += weight
+            run.append(waiting.popleft())
+        return run
 
 
 class _Slot:
@@ -187,8 +215,8 @@ class _Pool:
     Items under suspicion (held by a reader that died on a run of several) go out alone."""
 
     def __init__(self, function: Callable[[T], R], items: Sequence[T],
-                 died: Callable[[T, ReaderDied], R], workers: int, run: int) -> None:
-        self.function, self.items, self.died, self.run = function, items, died, run
+                 died: Callable[[T, ReaderDied], R], workers: int, runs: _Runs) -> None:
+        self.function, self.items, self.died, self.runs = function, items, died, runs
         self.waiting: collections.deque[int] = collections.deque(range(len(items)))
         self.suspects: set[int] = set()
         self.answers: dict[int, R] = {}
@@ -221,21 +249,12 @@ class _Pool:
         _PIPES.add(ours)
         return _Slot(process, ours)
 
-    def _next_run(self) -> list[int]:
-        """The next items to hand out together: a suspect alone, else up to a run of others."""
-        if self.waiting[0] in self.suspects:
-            return [self.waiting.popleft()]
-        run: list[int] = []
-        while self.waiting and len(run) < self.run and self.waiting[0] not in self.suspects:
-            run.append(self.waiting.popleft())
-        return run
-
     def _step(self) -> None:
         """Hand out runs, then take the answers that came (or the deaths) and give up on a
         reader past its time."""
         for slot in self.slots:
             while self.waiting and len(slot.held) < _AHEAD:
-                run = self._next_run()
+                run = self.runs.take(self.waiting, self.suspects)
                 if not slot.held:
                     slot.since = time.monotonic()
                 slot.held.append(run)
