@@ -2,10 +2,10 @@
 
 A spreadsheet library can abort the whole process on a hostile file (a Rust panic that aborts,
 an allocation of hundreds of gigabytes, SIGABRT, SIGSEGV). Files are therefore read in reader
-processes: `imap` hands a batch's files to one or more of them, one file at a time per
-process, and the whole work on a file (judging its bytes, parsing them, making its tables) runs
-there. When a reader dies, the file it held gets `died(file, why)`, the files it was sent
-after that one go to a fresh reader, and the rest of the batch goes on. On Linux a reader's
+processes: `imap` hands a batch's files to one or more of them in runs of a few files, and the
+whole work on a file (judging its bytes, parsing them, making its tables) runs there. When a
+reader dies on a run, that run's files are read again one by one by fresh readers: the file
+that fails alone gets `died(file, why)`, and the rest of the batch goes on. On Linux a reader's
 address space is capped (settings.READER_MEMORY_BYTES above what it inherited), so a runaway
 allocation fails in the reader instead of exhausting the machine; a reader that ran out of
 memory answers for its file and is replaced.
