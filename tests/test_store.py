@@ -537,3 +537,74 @@ def test_store_round_of_rows_as_columns_equals_the_round_of_dicts(tmp_path: Path
     assert [tuple(r) for r in tables[0]["person_names"]] == [  # every name seen
         (1, "nguoi 0", "Người 0"), (2, "nguoi 1", "Người 1"), (1, "nguoi 2", "Người 2"),
         (2, "nguoi 3", "Người 3"), (1, "nguoi 4", "Người 4")]
+
+
+# Bulk loads: indexes built again after the rows
+
+
+def _indexes(store: Store) -> list[tuple]:
+    return sorted(map(tuple, store.execute(
+        "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'")))
+
+
+def _persons(first: int, count: int) -> list[tuple]:
+    return [(first + i, f"Người {i}", f"nguoi {i}", "1980-01-01", "2025-2026")
+            for i in range(count)]
+
+
+def _statements(store: Store) -> list[str]:
+    seen: list[str] = []
+    store.connection.set_trace_callback(seen.append)
+    return seen
+
+
+def test_store_bulk_load_rebuilds_the_same_indexes_and_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def recorded(threshold: int, folder: str) -> tuple[list, dict, list[str]]:
+        monkeypatch.setattr(database, "BULK_LOAD_ROWS", threshold)
+        with Store.open(tmp_path / folder / "tdkt.sqlite") as store:
+            seen = _statements(store)
+            store.add_persons(_persons(1, 5))
+            store.record_round(_record("2025-2026", "dang-ky", [1, 2, 3, 4, 5], n_staff=8))
+            lookup = store.execute("EXPLAIN QUERY PLAN SELECT person_id FROM person_names "
+                                   "WHERE fold_name = 'nguoi 3'").fetchall()
+            return _indexes(store), _contents(store), [*seen, repr([tuple(r) for r in lookup])]
+
+    grown = recorded(10**9, "grown")
+    rebuilt = recorded(1, "rebuilt")
+    assert rebuilt[0] == grown[0]  # every index back, as the schema declares it
+    assert rebuilt[1] == grown[1]
+    dropped = [s for s in rebuilt[2] if s.startswith("DROP INDEX")]
+    assert {s.split('"')[1] for s in dropped} >= {"persons_fold", "person_names_fold",
+                                                  "staff_person", "proposals_unit"}
+    assert not any(s.startswith("DROP INDEX") for s in grown[2])
+    assert "person_names_fold" in rebuilt[2][-1]  # the rebuilt index serves the lookups
+
+
+def test_store_bulk_load_keeps_the_indexes_of_a_larger_table(
+        db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database, "BULK_LOAD_ROWS", 1)
+    db.add_persons(_persons(1, 10))
+    seen = _statements(db)
+    db.add_persons(_persons(11, 9))  # fewer than the 10 held: grown row by row
+    assert not any(s.startswith("DROP INDEX") for s in seen)
+    seen.clear()
+    db.add_persons(_persons(20, 19))  # 19 held: as many again or more → rebuilt
+    assert any(s.startswith('DROP INDEX "persons_fold"') for s in seen)
+    assert db.execute("SELECT count(*) FROM persons").fetchone()[0] == 38
+
+
+def test_store_bulk_load_failing_leaves_rows_and_indexes(
+        db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database, "BULK_LOAD_ROWS", 1)
+    before_indexes = _indexes(db)
+    before = _contents(db)
+    with pytest.raises(sqlite3.IntegrityError):
+        db.add_persons([*_persons(1, 5), *_persons(3, 1)])  # id 3 twice
+    assert _indexes(db) == before_indexes
+    assert _contents(db) == before
+    with pytest.raises(sqlite3.IntegrityError), db.transaction():
+        db.add_persons(_persons(1, 5))
+        db.add_persons(_persons(5, 1))  # inside the caller's transaction
+    assert _indexes(db) == before_indexes
+    assert _contents(db) == before
