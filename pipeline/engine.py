@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from pipeline.heap import collections_paused
 from pipeline.ingest import isolated
 from pipeline.ingest.inbox import entry_name, ignored_entries, inbox_entries
 from pipeline.ingest.normalize import Context
-from pipeline.ingest.read import file_sha256, read_workbook, reader_died
+from pipeline.ingest.read import UnreadableSheet, file_sha256, read_workbook, reader_died
 from pipeline.ingest.submission import (
     Registry,
     Submission,
@@ -73,25 +74,34 @@ def checked_folder(inbox: Path) -> Path:
 
 def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
                     context: Context, form_id: str | tuple[str, ...] = REGISTRATION, *,
-                    validate: bool = True, limits: Limits | None = None) -> Submission:
+                    validate: bool = True, limits: Limits | None = None,
+                    form_sheets: frozenset[str] | None = None) -> Submission:
     """One inbox file → a submission of form `form_id` (of one of them, when several: its
     hidden id says which, else its headers), however broken the file is.
 
     With `validate=False` its sheets are left for `validated_submissions` (a whole batch).
-    A file read with warnings only (macros ignored, a wrong extension, …) still counts."""
+    A file read with warnings only (macros ignored, a wrong extension, …) still counts.
+    In a reader process the sheets the forms do not name are read only if looked at (a
+    renamed sheet is searched for by its headers); `form_sheets`: forms.sheet_names(form_id),
+    when the caller keeps it."""
     name = entry_name(path, inbox)
     if path.is_symlink() or not path.is_file():
         what = "một liên kết (lối tắt)" if path.is_symlink() else "một thư mục"
         return Submission(file=name, path=path, intake=(
             Finding.make("not-a-file", name, value=what),))
-    book, findings = read_workbook(path, name, limits)
+    first = form_sheets if form_sheets is not None else forms.sheet_names(form_id)
+    book, findings = read_workbook(path, name, limits, first=first)
     mtime = path.stat().st_mtime_ns
     if book is None or has_errors(findings):
         sha = book.sha256 if book else file_sha256(path)
         return Submission(file=name, path=path, sha256=sha, raw=book, intake=tuple(findings),
                           mtime_ns=mtime)
-    return submission(book, forms, form_id, registry, context, mtime_ns=mtime,
-                      validate=validate, read_findings=tuple(findings))
+    try:
+        return submission(book, forms, form_id, registry, context, mtime_ns=mtime,
+                          validate=validate, read_findings=tuple(findings))
+    except UnreadableSheet as broken:  # a sheet read on first use: as if read at once
+        return Submission(file=name, path=path, sha256=book.sha256, intake=(broken.finding,),
+                          mtime_ns=mtime)
 
 
 Progress = Callable[[Iterator[Submission], int], Iterator[Submission]]
@@ -116,12 +126,21 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
     with collections_paused():
         subs = isolated.imap(job.read, files, workers, job.died, [_size(p) for p in files])
         batch: list[Submission] = []
+        left = len(files)
         for sub in progress(subs, len(files)) if progress else subs:
             batch.append(sub)
-            if len(batch) == settings.VALIDATION_BATCH:
+            left -= 1
+            if len(batch) >= _batch_size(left):
                 submissions += validated_submissions(batch, forms.vocabs)
                 batch = []
         return submissions + validated_submissions(batch, forms.vocabs)
+
+
+def _batch_size(left: int) -> int:
+    """How many files to validate together, `left` files still to come: VALIDATION_BATCH,
+    then, near the end, as many as are still to come (at least VALIDATION_TAIL). The batch
+    validated after the last file is read keeps the run waiting: it stays small."""
+    return min(settings.VALIDATION_BATCH, max(settings.VALIDATION_TAIL, left))
 
 
 def _size(path: Path) -> int:
@@ -145,8 +164,13 @@ class _ReadJob:
 
     def read(self, path: Path) -> Submission:
         sub = read_submission(path, self.inbox, self.forms, self.registry, self.context,
-                              self.form_id, validate=False, limits=self.limits)
+                              self.form_id, validate=False, limits=self.limits,
+                              form_sheets=self.form_sheets)
         return _without_unused_grids(sub)
+
+    @functools.cached_property
+    def form_sheets(self) -> frozenset[str]:
+        return self.forms.sheet_names(self.form_id)
 
     def died(self, path: Path, why: isolated.ReaderDied) -> Submission:
         """The submission of a file whose reader died (or gave up) on it: unreadable."""

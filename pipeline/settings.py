@@ -115,6 +115,9 @@ PARALLEL_MIN_FILES = 64
 # The files whose sheets are validated together, while the next ones are read (Pandera's cost
 # per run is a few milliseconds: per file it would be most of the validation's time).
 VALIDATION_BATCH = 500
+# Near the end of the inbox the batches halve, down to this many files (the last one is
+# validated after the readers are done, with nothing else running).
+VALIDATION_TAIL = 32
 # At most this many worker processes, however many cores.
 MAX_WORKERS = 8
 # While the parent writes the history store's rows, the workbook workers' jobs but the first

@@ -47,10 +47,10 @@ def _hook(monkeypatch, death) -> None:
     """Make the reader run `death()` instead of reading the victim file."""
     judged = read._judged
 
-    def dying(data, suffix, name, limits):
+    def dying(data, suffix, name, *rest):
         if name == VICTIM:
             death()
-        return judged(data, suffix, name, limits)
+        return judged(data, suffix, name, *rest)
 
     monkeypatch.setattr(read, "_judged", dying)
 

@@ -229,13 +229,28 @@ def test_parallel_validation_in_batches_finds_what_one_run_finds(sample_run, mon
     first = sample_run[0]
     validation = [f for s in first.submissions for found in s.validation.values() for f in found]
     assert len(validation) >= 3  # the samples hold files with values Pandera refuses
-    monkeypatch.setattr(settings, "VALIDATION_BATCH", 4)
+    from pipeline import engine
+
+    monkeypatch.setattr(settings, "VALIDATION_BATCH", 8)
+    monkeypatch.setattr(settings, "VALIDATION_TAIL", 1)
+    sizes: list[int] = []
+    validated = engine.validated_submissions
+
+    def spy(batch, vocabs):
+        sizes.append(len(batch))
+        return validated(batch, vocabs)
+
+    monkeypatch.setattr(engine, "validated_submissions", spy)
     with contextlib.closing(open_store(first.out_dir.parent.parent / "tdkt-lich-su.sqlite")) \
             as store:
         again = consolidation(SAMPLES / "hop-thu", load_config(SAMPLES / "tdkt.toml"),
                               run_date=first.run_date, store=store)
     assert [f.to_dict() for f in again.findings] == [f.to_dict() for f in first.findings]
     assert again.units.equals(first.units)
+    # Batches of 8, then halving near the end: the last file is validated alone.
+    assert sum(sizes) == len(again.submissions) > 16 and sizes[0] == 8
+    tail = sizes[sizes.index(next(n for n in sizes if n < 8)):]
+    assert tail == sorted(tail, reverse=True) and len(tail) >= 3 and sizes[-2:] == [1, 0]
 
 
 def _set_now(later, value) -> None:

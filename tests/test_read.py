@@ -235,3 +235,97 @@ def test_read_small_members_unpacked_in_memory_as_zipfile_unpacks_them():
             archive.read(member)
         with pytest.raises(sniff._UNPACK_ERRORS):
             sniff._opened(archive, member).read()
+
+
+# Sheets no form names: read on first use (in a reader process)
+
+_NO_STRING = (b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+              b'spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="s"><v>99</v></c>'
+              b'</row></sheetData></worksheet>')  # a shared string the file does not have
+
+
+def _rewritten(target: Path, *, broken: str | None = None,
+               renamed: tuple[str, str] | None = None) -> Path:
+    """CLEAN with the sheet `broken` made unreadable to calamine (its XML naming a missing
+    shared string: whole, unpacked and measured without fault) and/or one sheet renamed."""
+    import zipfile
+
+    from pipeline.ingest import sniff
+
+    with zipfile.ZipFile(CLEAN) as source:
+        parts = sniff.sheet_parts(source)
+        members = {i.filename: source.read(i) for i in source.infolist()}
+    if broken is not None:
+        members[parts[broken]] = _NO_STRING
+    if renamed is not None:
+        old, new = (f'name="{n}"'.encode() for n in renamed)
+        assert old in members["xl/workbook.xml"]
+        members["xl/workbook.xml"] = members["xl/workbook.xml"].replace(old, new)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, data in members.items():
+            out.writestr(name, data)
+    return target
+
+
+def _read(path: Path, monkeypatch, *, in_reader: bool):
+    """The submission of `path` as a reader process reads it (in place) or as any other
+    caller does (every sheet read at once, in a reader started for it)."""
+    from pipeline.engine import read_submission
+    from pipeline.ingest import isolated
+    from pipeline.ingest.normalize import Context
+    from pipeline.rounds.base import round_named
+
+    config = load_config(SAMPLES / "tdkt.toml")
+    forms = load_forms()
+    registry, _ = round_named("dang-ky").load_registry(config, forms)
+    with monkeypatch.context() as patch:
+        patch.setattr(isolated, "_IN_READER", in_reader)
+        return read_submission(path, path.parent, forms, registry,
+                               Context(vocabs=forms.vocabs, unit_codes=registry.codes),
+                               "dang-ky", validate=False)
+
+
+def _outcome(sub) -> tuple:
+    return ([(f.code, f.sheet, f.cell, f.value) for f in sub.findings], sub.unit_code,
+            {k: t.raw.name for k, t in sub.tables.items()},
+            {k: f.to_dict("split") for k, f in sub.frames.items()})
+
+
+def test_read_sheets_no_form_names_are_read_only_when_looked_at(tmp_path, monkeypatch):
+    lazy = _read(CLEAN, monkeypatch, in_reader=True)
+    eager = _read(CLEAN, monkeypatch, in_reader=False)
+    assert _outcome(lazy) == _outcome(eager) and lazy.tables and not lazy.findings
+    loaded = {s.name: s.loaded for s in lazy.raw.sheets}
+    assert loaded == {"Hướng dẫn": False, "Đơn vị": True, "Cá nhân": True, "Danh mục": False,
+                      "_tdkt": True}
+    for sheet in lazy.raw.sheets:  # read when looked at: what reading at once gives
+        assert sheet.grid == next(s.grid for s in eager.raw.sheets if s.name == sheet.name)
+        assert sheet.loaded
+
+    # A data sheet renamed: found by its headers, the sheets it is looked for in read then.
+    renamed = _rewritten(tmp_path / "doi-ten.xlsx", renamed=(STAFF, "DS cán bộ"))
+    lazy, eager = (_read(renamed, monkeypatch, in_reader=r) for r in (True, False))
+    assert _outcome(lazy) == _outcome(eager)
+    assert lazy.tables["staff"].raw.name == "DS cán bộ" and not lazy.findings
+
+    # Broken, and read when looked for: unreadable, as when read at once.
+    both = _rewritten(tmp_path / "hong.xlsx", renamed=(STAFF, "DS cán bộ"), broken=STAFF)
+    lazy, eager = (_read(both, monkeypatch, in_reader=r) for r in (True, False))
+    assert _outcome(lazy) == _outcome(eager)
+    assert [f.code for f in lazy.findings] == ["unreadable-workbook"] and lazy.raw is None
+
+
+def test_read_broken_sheet_no_form_names_is_never_read_in_a_reader(tmp_path, monkeypatch):
+    """The instructions sheet broken: the inbox's readers never read it, and the school's
+    data is consolidated; a caller reading every sheet at once finds the file unreadable."""
+    broken = _rewritten(tmp_path / "huong-dan-hong.xlsx", broken="Hướng dẫn")
+    lazy = _read(broken, monkeypatch, in_reader=True)
+    assert _outcome(lazy)[1:] == _outcome(_read(CLEAN, monkeypatch, in_reader=True))[1:]
+    assert not lazy.findings
+    eager = _read(broken, monkeypatch, in_reader=False)
+    assert [f.code for f in eager.findings] == ["unreadable-workbook"]
+    import pickle  # sent to the parent: the broken sheet travels empty, the rest whole
+    sent = pickle.loads(pickle.dumps(lazy.raw))
+    assert [(s.name, bool(s.grid)) for s in sent.sheets] == [
+        ("Hướng dẫn", False), ("Đơn vị", True), ("Cá nhân", True), ("Danh mục", True),
+        ("_tdkt", True)]

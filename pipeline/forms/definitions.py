@@ -300,6 +300,12 @@ class FormSet:
         """Every version of a form, the current one first."""
         return sorted((f for f in self.forms if f.form == form), key=lambda f: not f.current)
 
+    def sheet_names(self, form_ids: str | tuple[str, ...]) -> frozenset[str]:
+        """The folded names and aliases of every sheet of every version of these forms."""
+        ids = (form_ids,) if isinstance(form_ids, str) else form_ids
+        return frozenset(fold(name) for f in self.forms if f.form in ids
+                         for sheet in f.sheets for name in sheet.names)
+
 
 def load_forms(forms_dir: Path = settings.FORMS_DIR,
                vocab_dir: Path = settings.VOCAB_DIR) -> FormSet:

@@ -100,6 +100,11 @@ def _function(target: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def in_reader() -> bool:
+    """Whether this process is a reader (`call` runs in it, its answers stay here)."""
+    return _IN_READER
+
+
 def _call_here(target: str, args: tuple) -> Any:
     global _RETIRING
     try:

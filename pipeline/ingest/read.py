@@ -16,7 +16,7 @@ import os
 import pickle
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,11 @@ class RawSheet:
     # unpacked grid keeps its blob (`_packed`: the grid and its blob; grids are never changed
     # in place) and is sent on with it, not pickled again.
     def __getstate__(self) -> dict[str, Any]:
+        if "_load" in self.__dict__:  # a sheet read on first use, sent on: read it now
+            try:
+                self.grid  # noqa: B018 (reads it)
+            except UnreadableSheet:
+                self.__dict__["grid"] = []
         state = dict(self.__dict__)
         packed = state.pop("_packed", None)
         if "grid" in state:
@@ -66,12 +71,39 @@ class RawSheet:
         return state
 
     def __getattr__(self, name: str) -> Any:
+        if name == "grid" and "_load" in self.__dict__:
+            load = self.__dict__.pop("_load")
+            grid = self.__dict__["grid"] = load()
+            return grid
         blob = self.__dict__.get("_grid_blob") if name == "grid" else None
         if blob is None:
             raise AttributeError(name)
         grid = self.__dict__["grid"] = pickle.loads(blob)  # our own blob
         self.__dict__["_packed"] = (grid, self.__dict__.pop("_grid_blob"))
         return grid
+
+
+    @classmethod
+    def deferred(cls, name: str, visible: bool, load: Callable[[], list[list[Any]]]
+                 ) -> RawSheet:
+        """A sheet whose grid `load` reads when it is first used (it may raise
+        UnreadableSheet then)."""
+        sheet = cls.__new__(cls)
+        sheet.__dict__.update(name=name, visible=visible, _load=load)
+        return sheet
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the grid is at hand (not left to read on first use)."""
+        return "_load" not in self.__dict__
+
+
+class UnreadableSheet(Exception):
+    """A sheet read on first use turned out broken: the file is unreadable (`finding`)."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.code)
+        self.finding = finding
 
 
 @dataclass
@@ -348,11 +380,15 @@ def _calamine_grid(sheet: Any, limits: Limits,
     return grid, reach if _too_far(reach, limits) else None
 
 
-def _sheets(data: bytes, inspection: _Inspection, name: str,
-            limits: Limits) -> tuple[list[RawSheet] | None, list[Finding]]:
+def _sheets(data: bytes, inspection: _Inspection, name: str, limits: Limits,
+            first: frozenset[str] | None = None) -> tuple[list[RawSheet] | None, list[Finding]]:
     """Every sheet's cached values within the limits, a warning for each sheet cut; an .xlsx
     sheet reaching beyond them is streamed (calamine would hold every cell in between), an
-    .ods or .xls too large to build whole refuses the file."""
+    .ods or .xls too large to build whole refuses the file.
+
+    `first`: the folded names of the sheets to read now (None: all). The others of an .xlsx
+    (instructions, lists) are read on first use, most never: their reach is within the limits
+    (sniff measured it), so reading one later cuts nothing."""
     refused = _too_large(inspection, name, limits)
     if refused is not None:
         return None, [refused]
@@ -365,6 +401,12 @@ def _sheets(data: bytes, inspection: _Inspection, name: str,
         cut = _first_cells(data, list(far), limits) if far else {}
         sheets = []
         for meta in book.sheets_metadata:
+            visible = str(meta.visible).endswith("Visible")
+            if first is not None and inspection.kind == "xlsx" and meta.name not in cut \
+                    and meta.name != settings.META_SHEET and fold(meta.name) not in first:
+                sheets.append(RawSheet.deferred(meta.name, visible, functools.partial(
+                    _later_grid, book, meta.name, name, limits, texts)))
+                continue
             if meta.name in cut:
                 grid = [[_cell(v) for v in row] for row in cut[meta.name]]
                 findings += _cut_findings(name, meta.name, far[meta.name], limits)
@@ -373,17 +415,33 @@ def _sheets(data: bytes, inspection: _Inspection, name: str,
                                              texts)
                 if reach is not None:
                     findings += _cut_findings(name, meta.name, reach, limits)
-            sheets.append(RawSheet(meta.name, grid, str(meta.visible).endswith("Visible")))
+            sheets.append(RawSheet(meta.name, grid, visible))
     except (KeyboardInterrupt, SystemExit):
         raise
     # calamine and openpyxl raise many error types for broken files, and calamine can even
     # panic (a pyo3 PanicException, not an Exception): one broken file never stops the batch.
     except BaseException as exc:
-        if "password" in str(exc).lower() or "encrypt" in str(exc).lower():
-            return None, [Finding.make("password-protected", name)]
-        return None, [Finding.make("unreadable-workbook", name,
-                                   value="cấu trúc bảng tính bên trong bị hỏng hoặc sai chuẩn")]
+        return None, [_unreadable(name, exc)]
     return sheets, findings
+
+
+def _unreadable(name: str, exc: BaseException) -> Finding:
+    """The finding for a workbook calamine could not read (`exc`)."""
+    if "password" in str(exc).lower() or "encrypt" in str(exc).lower():
+        return Finding.make("password-protected", name)
+    return Finding.make("unreadable-workbook", name,
+                        value="cấu trúc bảng tính bên trong bị hỏng hoặc sai chuẩn")
+
+
+def _later_grid(book: Any, sheet: str, name: str, limits: Limits,
+                texts: dict[str, str | None]) -> list[list[Any]]:
+    """A sheet's grid read on first use; UnreadableSheet when calamine cannot read it."""
+    try:
+        return _calamine_grid(book.get_sheet_by_name(sheet), limits, texts)[0]
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # as in _sheets
+        raise UnreadableSheet(_unreadable(name, exc)) from None
 
 
 def _new_cell(value: Any, texts: dict[str, str | None]) -> Any:
@@ -409,14 +467,15 @@ def _cell(value: Any) -> Any:
 
 
 def _judged(data: bytes, suffix: str, name: str, limits: Limits,
+            first: frozenset[str] | None = None,
             ) -> tuple[_Inspection | None, list[RawSheet] | None, list[Finding]]:
     """What the bytes are and, for a safe workbook of a readable kind, its sheets' values
-    with the findings on the way. Runs in the reader process (pipeline.ingest.isolated): the
-    only code that hands a school's bytes to a parser."""
+    with the findings on the way (`first`: as in _sheets). Runs in the reader process
+    (pipeline.ingest.isolated): the only code that hands a school's bytes to a parser."""
     inspection, findings = _inspect(data, suffix, name, limits)
     sheets: list[RawSheet] | None = None
     if inspection is not None:
-        sheets, cut = _sheets(data, inspection, name, limits)
+        sheets, cut = _sheets(data, inspection, name, limits, first)
         findings = inspection.warnings + cut if sheets is not None else cut
     return inspection, sheets, findings
 
@@ -450,14 +509,16 @@ def _meta(sheets: list[RawSheet]) -> dict[str, str] | None:
     return None
 
 
-def read_workbook(path: Path, name: str,
-                  limits: Limits | None = None) -> tuple[RawBook | None, list[Finding]]:
+def read_workbook(path: Path, name: str, limits: Limits | None = None, *,
+                  first: frozenset[str] | None = None) -> tuple[RawBook | None, list[Finding]]:
     """Open one inbox file read-only; a file that is not a safe, readable workbook becomes a
     finding, and so does anything read but worth a warning (macros, links, cut sheets).
 
     The file is read into memory once (within the size limit): every check and the reader see
     those same bytes, and a file that changed meanwhile (still being copied) is refused.
-    `limits` default to the settings; the name in findings is NFC.
+    `limits` default to the settings; the name in findings is NFC. In a reader process,
+    the sheets whose folded names are not in `first` (when given) are read on first use: a
+    sheet then found broken raises UnreadableSheet.
     """
     limits = limits or settings.default_limits()
     name = nfc(name)
@@ -473,7 +534,8 @@ def read_workbook(path: Path, name: str,
                                    expected=_megabytes(limits.max_file_bytes))]
     data = _snapshot(path, limits.max_file_bytes)
     try:
-        inspection, sheets, findings = isolated.call(_JUDGED, data, suffix, name, limits)
+        inspection, sheets, findings = isolated.call(
+            _JUDGED, data, suffix, name, limits, first if isolated.in_reader() else None)
     except isolated.ReaderDied as died:
         inspection, sheets, findings = None, None, [reader_died(name, died)]
     changed = _change(before, path.stat(), len(data))
@@ -487,9 +549,15 @@ def read_workbook(path: Path, name: str,
                   notable=inspection.notable if inspection is not None else None,
                   date1904=inspection.date1904 if inspection is not None else False,
                   meta=_meta(sheets))
-    if not any(any(v is not None for v in row) for s in raw.visible_sheets for row in s.grid):
-        empty = "mọi trang tính đều trống" if raw.sheets else "không có trang tính"
-        return raw, [*findings, Finding.make("empty-workbook", name, value=empty)]
+    try:  # the sheets at hand first: those left for later are read only when these are empty
+        empty = not any(any(v is not None for v in row)
+                        for s in sorted(raw.visible_sheets, key=lambda s: not s.loaded)
+                        for row in s.grid)
+    except UnreadableSheet as broken:
+        return None, [broken.finding]
+    if empty:
+        what = "mọi trang tính đều trống" if raw.sheets else "không có trang tính"
+        return raw, [*findings, Finding.make("empty-workbook", name, value=what)]
     return raw, findings
 
 
