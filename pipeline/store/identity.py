@@ -106,6 +106,12 @@ class KnownPeople:
         """The persons without a birth date of that name seen in that unit this school year."""
         return self._undated.get((fold_name, unit_code), set())
 
+    def unknown(self, fold_name: str, birth_date: str, unit_code: str) -> bool:
+        """Whether nobody of that name, nor of that unit, was born that day: `match_key`
+        finds nobody for a dated person (the check most rows of a first round end at)."""
+        return (birth_date, fold_name) not in self._by_name \
+            and (birth_date, unit_code) not in self._by_unit
+
     def named(self, birth_date: str, fold_name: str) -> set[tuple[int, str]]:
         """(person_id, unit) of everyone of that name born that day."""
         return self._by_name.get((birth_date, fold_name), set())

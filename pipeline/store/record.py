@@ -103,7 +103,8 @@ def match_persons(store: Store, staff: pd.DataFrame, school_year: str) -> Matche
     taken: set[int] = set()  # ids given to earlier rows of this round
     for unit_code, full_name, birth_date, name, born in zip(
             staff["unit_code"].tolist(), names, births, folds, isos, strict=True):
-        match = match_key(known, name, born, unit_code)
+        match = _NEW if born and known.unknown(name, born, unit_code) \
+            else match_key(known, name, born, unit_code)
         person = match.person_id
         if person in taken:
             # Two rows of one round cannot be one person: same name and birth date in two
@@ -126,6 +127,9 @@ def match_persons(store: Store, staff: pd.DataFrame, school_year: str) -> Matche
         taken.add(person)
     return Matched(pd.Series(ids, index=staff.index, dtype="Int64"),
                    pd.DataFrame(notes, columns=_NOTE_COLUMNS), added, spellings)
+
+
+_NEW = Match(None, NEW)
 
 
 def _each_once(values: list, convert: Callable[[Any], Any]) -> list:
