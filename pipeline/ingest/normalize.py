@@ -21,7 +21,15 @@ from pipeline import settings
 from pipeline.findings import Finding
 from pipeline.forms.definitions import Column, Derive, Sheet, Vocabulary
 from pipeline.ingest.legacy import fix_legacy
-from pipeline.ingest.read import EXCEL_ERRORS, CellProblem, Serial1904, echo, object_frame
+from pipeline.ingest.read import (
+    EXCEL_ERRORS,
+    CellProblem,
+    Serial1904,
+    TableCells,
+    echo,
+    object_frame,
+    row_index,
+)
 from pipeline.text import clean, fold, has_control, loose
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -311,28 +319,27 @@ def fix_finding(fix: Fix, *, file: str, sheet: str, cell: str, column: str,
 
 
 def normalized_frame(
-    frame: pd.DataFrame, sheet: Sheet, letters: dict[str, str], context: Context, *,
+    cells: TableCells, sheet: Sheet, letters: dict[str, str], context: Context, *,
     file: str, sheet_name: str, unit: str | None,
 ) -> tuple[pd.DataFrame, list[Finding]]:
-    """Every cell of a table normalised by its column, with one warning per corrected cell.
+    """Every cell of a table normalised by its column, with one warning per corrected cell: a
+    frame with one column per column id, index = Excel row ("row").
 
     Rows and columns the file hides are counted like the others, with one warning each for the
     sheet (the school may have forgotten them: what it sees is not all it sent).
     """
-    findings = _hidden_findings(frame, sheet, letters, file=file, sheet_name=sheet_name,
+    findings = _hidden_findings(cells, sheet, letters, file=file, sheet_name=sheet_name,
                                 unit=unit)
-    names = list(frame.columns)
-    cells = frame.to_numpy(dtype=object)
-    rows = frame.index.tolist()
+    rows = cells.rows
     columns = []
-    for j, column_id in enumerate(names):
+    for column_id, raw in zip(cells.ids, cells.columns, strict=True):
         column = sheet.column(column_id)
-        values, fixes = _normalized_column(cells[:, j].tolist(), column, context)
+        values, fixes = _normalized_column(raw, column, context)
         columns.append(values)
         findings += [fix_finding(fix, file=file, sheet=sheet_name,
                                  cell=f"{letters[column_id]}{rows[n]}", column=column.header,
                                  unit=unit) for n, fix in fixes]
-    return object_frame(columns, frame.columns, frame.index), findings
+    return object_frame(columns, cells.ids, row_index(rows)), findings
 
 
 def _normalized_column(values: list[Any], column: Column, context: Context,
@@ -376,16 +383,16 @@ _DISTINCT_KINDS = frozenset({type(None), str, int, float, dt.date, dt.datetime, 
                              dt.timedelta, CellProblem, Serial1904})
 
 
-def _hidden_findings(frame: pd.DataFrame, sheet: Sheet, letters: dict[str, str], *, file: str,
+def _hidden_findings(cells: TableCells, sheet: Sheet, letters: dict[str, str], *, file: str,
                      sheet_name: str, unit: str | None) -> list[Finding]:
-    """Warnings for the table's hidden rows and columns (`frame.attrs`, set by the reader)."""
+    """Warnings for the table's hidden rows and columns."""
     findings = []
-    rows = list(frame.attrs.get("hidden_rows", []))
+    rows = cells.hidden_rows
     if rows:
-        filtered = " (ẩn bởi bộ lọc đang bật)" if frame.attrs.get("filtered") else ""
+        filtered = " (ẩn bởi bộ lọc đang bật)" if cells.filtered else ""
         findings.append(Finding.make("hidden-rows", file, sheet=sheet_name, cell=str(rows[0]),
                                      value=f"{_row_ranges(rows)}{filtered}", unit=unit))
-    columns = [c for c in frame.attrs.get("hidden_columns", []) if c in letters]
+    columns = [c for c in cells.hidden_columns if c in letters]
     if columns:
         value = ", ".join(f"{letters[c]} ({sheet.column(c).header})" for c in columns)
         findings.append(Finding.make("hidden-columns", file, sheet=sheet_name,

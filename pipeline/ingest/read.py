@@ -974,14 +974,25 @@ def _file_value(table: Table, xml: SheetXml, row0: int, col0: int, column: Any) 
     return value
 
 
-def table_frame(table: Table) -> pd.DataFrame:
-    """The table's rows as text-or-value cells: one column per column id, index = Excel row.
+@dataclass(frozen=True)
+class TableCells:
+    """A table's cells as the file holds them, by column: `columns[j]` holds the values of
+    column id `ids[j]`, `rows` each value's Excel row. Rows and columns hidden in the file are
+    read like the others (they are data); what the cached values do not show comes with them:
+    `hidden_rows` (Excel rows of the table hidden in the file), `hidden_columns` (column ids),
+    `filtered` (an autofilter is on). Normalisation reports them."""
 
-    Rows and columns hidden in the file are read like the others (they are data). What the
-    cached values do not show travels with the frame in `frame.attrs`: `hidden_rows` (Excel
-    rows of the frame hidden in the file), `hidden_columns` (column ids), `filtered` (an
-    autofilter is on); normalisation reports them.
-    """
+    ids: list[str]
+    columns: list[list[Any]]
+    rows: list[int]
+    hidden_rows: list[int]
+    hidden_columns: list[str]
+    filtered: bool
+
+
+def table_cells(table: Table) -> TableCells:
+    """The table's rows as text-or-value cells, by column, up to its end (a signature block
+    or a totals row); rows with no value but their number are left out."""
     xml = sheet_xml(table.book, table.raw)
     ids = list(table.columns)
     specs = [table.sheet.column(i) for i in ids]
@@ -1006,12 +1017,12 @@ def table_frame(table: Table) -> pd.DataFrame:
             continue
         rows.append(values)
         index.append(row0 + 1)
-    frame = object_frame([list(c) for c in zip(*rows, strict=True)] if rows else
-                         [[] for _ in ids], ids, row_index(index))
-    frame.attrs["hidden_rows"] = [r for r in index if r in xml.hidden_rows]
-    frame.attrs["hidden_columns"] = [i for i in ids if table.columns[i] in xml.hidden_columns]
-    frame.attrs["filtered"] = xml.filtered
-    return frame
+    return TableCells(
+        ids=ids,
+        columns=[list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in ids],
+        rows=index, hidden_rows=[r for r in index if r in xml.hidden_rows],
+        hidden_columns=[i for i in ids if table.columns[i] in xml.hidden_columns],
+        filtered=xml.filtered)
 
 
 def object_frame(columns: list[list[Any]], names: list[str] | pd.Index,

@@ -28,7 +28,7 @@ from pipeline.ingest.read import (
     find_tables,
     form_score,
     identify_form,
-    table_frame,
+    table_cells,
 )
 from pipeline.ingest.sections import with_sections
 from pipeline.status import FileStatus
@@ -237,9 +237,9 @@ def _sheet_stage(file: str, unit: str | None, table: Table, context: Context,
     """One sheet's clean frame, its normalisation findings, and its validation findings (None
     when validation is left for the batch)."""
     sheet = table.sheet
-    frame = table_frame(table)
+    cells = table_cells(table)
     letters = {c: table.letter(c) for c in table.columns}
-    clean_frame, fixes = normalized_frame(frame, sheet, letters, context, file=file,
+    clean_frame, fixes = normalized_frame(cells, sheet, letters, context, file=file,
                                           sheet_name=table.raw.name, unit=unit)
     if sheet.derive:
         clean_frame = derived_frame(clean_frame, sheet.derive, context.vocabs)
