@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
+import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.config import load_config
 from pipeline.engine import consolidation
@@ -134,3 +139,25 @@ def test_forms_reader_and_schema_follow_a_data_change(changed_forms, office, tmp
 
 def col_letter(index: int) -> str:
     return openpyxl.utils.get_column_letter(index)
+
+
+_VALUES = st.one_of(st.none(), st.integers(-5, 5), st.booleans(), st.floats(allow_nan=True),
+                    st.text(max_size=3), st.dates(), st.datetimes(), st.sampled_from(
+                        [pd.NaT, pd.NA, pd.Timestamp("2020-01-02"), np.int64(3)]))
+
+
+@given(st.lists(_VALUES, max_size=12))
+def test_forms_type_checks_judge_each_value_as_the_form_says(values):
+    """The checks by column type (taken at once for a column of the right kinds): a date is a
+    date, an integer an int but not a bool, a number an int or float but not a bool; an empty
+    cell passes them all."""
+    from pipeline.forms.validate import _is_date, _is_integer, _is_number
+
+    series = pd.Series(values, dtype=object, index=range(10, 10 + len(values)))
+    for check, valid in ((_is_date, lambda v: isinstance(v, dt.date)),
+                         (_is_integer, lambda v: isinstance(v, int) and not isinstance(v, bool)),
+                         (_is_number, lambda v: isinstance(v, (int, float))
+                          and not isinstance(v, bool))):
+        judged = check(series)
+        assert list(judged.index) == list(series.index)
+        assert judged.tolist() == [v is None or valid(v) for v in values]

@@ -25,16 +25,30 @@ _BUILTIN_CODES = {"not_nullable": "missing-value"}
 # Checks by column type
 
 
+def _of_kinds(series: pd.Series, kinds: frozenset[type],
+              valid: Callable[[Any], bool]) -> pd.Series:
+    """`valid` of each value; at once True for all when every value is of one of `kinds` (a
+    province's columns are: a value per value only where one is not)."""
+    if set(map(type, series.tolist())) <= kinds:
+        return pd.Series(True, index=series.index)
+    return series.map(valid)
+
+
+_NONE = type(None)
+
+
 def _is_date(series: pd.Series) -> pd.Series:
-    return series.map(lambda v: v is None or isinstance(v, dt.date))
+    return _of_kinds(series, frozenset({_NONE, dt.date, dt.datetime}),
+                     lambda v: v is None or isinstance(v, dt.date))
 
 
 def _is_integer(series: pd.Series) -> pd.Series:
-    return series.map(lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)))
+    return _of_kinds(series, frozenset({_NONE, int}),
+                     lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)))
 
 
 def _is_number(series: pd.Series) -> pd.Series:
-    return series.map(lambda v: v is None or _numeric(v))
+    return _of_kinds(series, frozenset({_NONE, int, float}), lambda v: v is None or _numeric(v))
 
 
 def _numeric(value: Any) -> bool:
@@ -88,7 +102,11 @@ def _unique(check: Check) -> Callable[[pd.DataFrame], pd.Series]:
         if not set(columns) <= set(frame.columns):
             return pd.Series(True, index=frame.index)
         # Over many files at once (a part column is present) duplicates count per file.
-        keys = frame[[*columns, PART] if PART in frame else columns].map(_unique_key)
+        keys = pd.DataFrame({c: [v.casefold() if isinstance(v, str) else v
+                                 for v in frame[c].tolist()] for c in columns},
+                            index=frame.index)
+        if PART in frame:
+            keys[PART] = frame[PART]
         complete = keys.notna().all(axis=1)
         return ~(keys.duplicated(keep="first") & complete)
     return run
