@@ -608,3 +608,16 @@ def test_store_bulk_load_failing_leaves_rows_and_indexes(
         db.add_persons(_persons(5, 1))  # inside the caller's transaction
     assert _indexes(db) == before_indexes
     assert _contents(db) == before
+
+
+def test_store_bulk_load_keeps_unique_indexes(db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unique index decides which rows go in: it is never dropped for a bulk load."""
+    monkeypatch.setattr(database, "BULK_LOAD_ROWS", 1)
+    db.execute("CREATE UNIQUE INDEX persons_once ON persons (fold_name, birth_date)")
+    seen = _statements(db)
+    with pytest.raises(sqlite3.IntegrityError):
+        db.add_persons([(1, "An", "an", "1980-01-01", "2025-2026"),
+                        (2, "An", "an", "1980-01-01", "2025-2026")])
+    assert any(s.startswith('DROP INDEX "persons_fold"') for s in seen)
+    assert not any("persons_once" in s for s in seen if s.startswith("DROP"))
+    assert db.execute("SELECT count(*) FROM persons").fetchone()[0] == 0

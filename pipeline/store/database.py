@@ -589,14 +589,17 @@ class Store:
         index from all its keys at once faster than it grows it row by row (the 945,000 rows
         of 3,000 schools: 2.7 -> 1.9 s). In a transaction of its own within the caller's: a
         failure puts the indexes back with the rows. A table of earlier years, larger than
-        the rows, keeps its indexes (building them again would cost more)."""
+        the rows, keeps its indexes (building them again would cost more). Unique indexes
+        stay: they decide which rows go in (INSERT OR IGNORE)."""
         held = self.connection.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
         if count < BULK_LOAD_ROWS or held > count:
             yield
             return
-        indexes = self.connection.execute(
+        plain = {row[1] for row in self.connection.execute(f"PRAGMA index_list({table})")
+                 if not row[2] and row[3] == "c"}  # (seq, name, unique, origin, partial)
+        indexes = [(name, sql) for name, sql in self.connection.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-            "AND sql IS NOT NULL ORDER BY name", (table,)).fetchall()
+            "AND sql IS NOT NULL ORDER BY name", (table,)) if name in plain]
         with self.transaction():
             for name, _ in indexes:
                 self.connection.execute(f'DROP INDEX "{name}"')
