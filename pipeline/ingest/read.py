@@ -785,10 +785,39 @@ def header_keys(sheet: Sheet) -> dict[str, str]:
     return keys
 
 
-def _header_texts(cleaned: list[list[str]], row0: int, rows: int) -> list[str]:
-    """Each column's header text over `rows` rows from row0 (the lowest text wins), from the
-    sheet's top rows already cleaned."""
-    block = cleaned[row0:row0 + rows]
+class _TopRows:
+    """The first rows of a sheet as cleaned text ("" for an empty cell) and, for each text,
+    the column id it names (None for none): each row worked out when first looked at (the
+    header is found within the first few; the rows below are names and dates)."""
+
+    def __init__(self, raw: RawSheet, rows: int, keys: dict[str, str]) -> None:
+        self._grid = raw.grid[:rows]
+        self._keys = keys
+        self._cleaned: dict[int, list[str]] = {}
+        self._matched: dict[int, list[str | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._grid)
+
+    def cleaned(self, row0: int) -> list[str]:
+        row = self._cleaned.get(row0)
+        if row is None:
+            row = self._cleaned[row0] = [clean(str(v)) if v is not None else ""
+                                         for v in self._grid[row0]]
+        return row
+
+    def matched(self, row0: int) -> list[str | None]:
+        row = self._matched.get(row0)
+        if row is None:
+            keys = self._keys
+            row = self._matched[row0] = [keys.get(fold(text)) if text else None
+                                         for text in self.cleaned(row0)]
+        return row
+
+
+def _header_texts(top: _TopRows, row0: int, rows: int) -> list[str]:
+    """Each column's header text over `rows` rows from row0 (the lowest text wins)."""
+    block = [top.cleaned(r) for r in range(row0, min(row0 + rows, len(top)))]
     width = max((len(r) for r in block), default=0)
     texts = []
     for col0 in range(width):
@@ -801,21 +830,14 @@ def _header_texts(cleaned: list[list[str]], row0: int, rows: int) -> list[str]:
     return texts
 
 
-def _cleaned_top(raw: RawSheet, rows: int) -> list[list[str]]:
-    """The first `rows` rows of a sheet as cleaned text ("" for an empty cell)."""
-    return [[clean(str(v)) if v is not None else "" for v in row] for row in raw.grid[:rows]]
-
-
 def _match_header(sheet: Sheet, raw: RawSheet) -> Table | None:
     """The header row matching most columns; a header one row taller than the form's (a group
     header merged over some columns, their own headers below) only when it matches more."""
     keys = header_keys(sheet)
-    cleaned = _cleaned_top(raw, settings.HEADER_SCAN_ROWS + sheet.header_rows + 1)
-    matched = [[keys.get(fold(text)) if text else None for text in row] for row in cleaned]
-    best, score = _best_header(sheet, raw, sheet.header_rows, keys, cleaned, matched)
+    top = _TopRows(raw, settings.HEADER_SCAN_ROWS + sheet.header_rows + 1, keys)
+    best, score = _best_header(sheet, raw, sheet.header_rows, keys, top)
     if score < len(set(keys.values())):  # else every column matched: nothing matches more
-        taller, taller_score = _best_header(sheet, raw, sheet.header_rows + 1, keys, cleaned,
-                                            matched)
+        taller, taller_score = _best_header(sheet, raw, sheet.header_rows + 1, keys, top)
         if taller is not None and taller_score > score:
             taller.header_rows = sheet.header_rows + 1
             best, score = taller, taller_score
@@ -824,17 +846,15 @@ def _match_header(sheet: Sheet, raw: RawSheet) -> Table | None:
 
 
 def _best_header(sheet: Sheet, raw: RawSheet, rows: int, keys: dict[str, str],
-                 cleaned: list[list[str]], matched: list[list[str | None]],
-                 ) -> tuple[Table | None, int]:
-    """The first header of `rows` rows matching most columns, and how many it matches;
-    `cleaned`: the sheet's top rows as text, `matched`: the column id of each such text."""
+                 top: _TopRows) -> tuple[Table | None, int]:
+    """The first header of `rows` rows matching most columns, and how many it matches."""
     best_row0, best_score = -1, 0
     most = len(set(keys.values()))
     for row0 in range(min(settings.HEADER_SCAN_ROWS, len(raw.grid))):
-        block = range(min(row0 + rows, len(cleaned)) - 1, row0 - 1, -1)  # the lowest first
-        if not any(any(matched[r]) for r in block):
+        block = range(min(row0 + rows, len(top)) - 1, row0 - 1, -1)  # the lowest first
+        if not any(any(top.matched(r)) for r in block):
             continue  # no header text here: no match
-        score = len(_found_ids(cleaned, matched, block))
+        score = len(_found_ids(top, block))
         if score > best_score:
             best_row0, best_score = row0, score
             if score == most:
@@ -843,7 +863,7 @@ def _best_header(sheet: Sheet, raw: RawSheet, rows: int, keys: dict[str, str],
         return None, 0
     found: dict[str, list[int]] = {}
     extra: dict[int, str] = {}
-    for col0, text in enumerate(_header_texts(cleaned, best_row0, rows)):
+    for col0, text in enumerate(_header_texts(top, best_row0, rows)):
         if not text:
             continue
         column_id = keys.get(fold(text))
@@ -856,17 +876,18 @@ def _best_header(sheet: Sheet, raw: RawSheet, rows: int, keys: dict[str, str],
                  ambiguous={k: v for k, v in found.items() if len(v) > 1}), best_score
 
 
-def _found_ids(cleaned: list[list[str]], matched: list[list[str | None]],
-               block: range) -> set[str]:
+def _found_ids(top: _TopRows, block: range) -> set[str]:
     """The column ids a header over the rows of `block` (the lowest first) matches: each
     column's lowest text decides."""
-    width = max(len(cleaned[r]) for r in block)
+    width = max(len(top.cleaned(r)) for r in block)
     found = set()
     for col0 in range(width):
         for r in block:
-            if col0 < len(cleaned[r]) and cleaned[r][col0]:
-                if matched[r][col0]:
-                    found.add(matched[r][col0])
+            cleaned = top.cleaned(r)
+            if col0 < len(cleaned) and cleaned[col0]:
+                matched = top.matched(r)[col0]
+                if matched:
+                    found.add(matched)
                 break
     return found
 
