@@ -170,6 +170,7 @@ class _ReadJob:
 
     @functools.cached_property
     def form_sheets(self) -> frozenset[str]:
+        """The folded names of the forms' sheets (worked out once per reader)."""
         return self.forms.sheet_names(self.form_id)
 
     def died(self, path: Path, why: isolated.ReaderDied) -> Submission:

@@ -27,8 +27,8 @@ _BUILTIN_CODES = {"not_nullable": "missing-value"}
 
 def _of_kinds(series: pd.Series, kinds: frozenset[type],
               valid: Callable[[Any], bool]) -> pd.Series:
-    """`valid` of each value; at once True for all when every value is of one of `kinds` (a
-    province's columns are: a value per value only where one is not)."""
+    """`valid` of each value: all True at once when every value is of one of `kinds` (a
+    province's columns are), each value looked at only when some value is not."""
     if set(map(type, series.tolist())) <= kinds:
         return pd.Series(True, index=series.index)
     return series.map(valid)

@@ -82,7 +82,6 @@ class RawSheet:
         self.__dict__["_packed"] = (grid, self.__dict__.pop("_grid_blob"))
         return grid
 
-
     @classmethod
     def deferred(cls, name: str, visible: bool, load: Callable[[], list[list[Any]]]
                  ) -> RawSheet:
