@@ -161,3 +161,22 @@ def test_forms_type_checks_judge_each_value_as_the_form_says(values):
         judged = check(series)
         assert list(judged.index) == list(series.index)
         assert judged.tolist() == [v is None or valid(v) for v in values]
+
+
+def test_forms_cross_checks_pass_rows_with_every_cell_empty(forms):
+    """A row whose every cell is empty gives no cross-check finding (Pandera is not asked to
+    skip such rows: each check passes what it cannot judge)."""
+    from pipeline.forms.validate import validation_findings
+
+    sheets = [(f, s) for f in forms.forms for s in f.sheets if s.checks]
+    assert {c.check for _, s in sheets for c in s.checks} == {"unique", "required_if",
+                                                              "not_above"}
+    for form, sheet in sheets:
+        ids = sheet.column_ids
+        frame = pd.DataFrame([[None] * len(ids)] * 2, columns=ids, index=[10, 11],
+                             dtype=object)
+        found = validation_findings(frame, sheet, forms.vocabs,
+                                    letters={c: "A" for c in ids}, file="t.xlsx",
+                                    sheet_name=sheet.name, unit=None)
+        codes = {c.code for c in sheet.checks}
+        assert [f for f in found if f.code in codes] == [], (form.key, sheet.id)

@@ -146,7 +146,11 @@ def build_schema(sheet: Sheet, vocabs: dict[str, Vocabulary]) -> pa.DataFrameSch
         for c in sheet.columns
     }
     # The error names the check's code and target column: two checks may share a code.
-    checks = [pa.Check(CROSS_CHECKS[c.check](c), error=_cross_key(c)) for c in sheet.checks]
+    # Each cross check passes a row it cannot judge (a value it needs is empty) by itself:
+    # Pandera's own pass for rows with every cell empty (ignore_na) would take a look at every
+    # cell of the stacked frame per check, for nothing.
+    checks = [pa.Check(CROSS_CHECKS[c.check](c), error=_cross_key(c), ignore_na=False)
+              for c in sheet.checks]
     return pa.DataFrameSchema(columns, checks=checks, coerce=False)
 
 
