@@ -103,16 +103,17 @@ def unit_table(registry: Registry, chosen: Mapping[str, Submission], submitted: 
                vocabs: dict[str, Vocabulary], rules: RuleSet) -> pd.DataFrame:
     """One row per registry unit: status, headcounts, registrations by title, quota."""
     units = unit_frame(registry, chosen, submitted)
-    registered = staff[staff["title"] != NOT_REGISTERED] if not staff.empty else staff
     units["staff_listed"] = staff.groupby("unit_code").size().reindex(units.index, fill_value=0) \
         if not staff.empty else 0
-    units["registered"] = _per_unit(registered, units.index)
+    # Counted on the rows' unit codes alone (a province's staff: no copy of every column).
+    registered = staff["title"] != NOT_REGISTERED if not staff.empty else None
+    units["registered"] = _per_unit(staff, units.index, registered)
     # Leadership posts are marked in the positions vocabulary (`leader: true`); Tổ trưởng,
     # Tổ phó chuyên môn are not leaders for this share (glossary.md).
     leaders = {v.code for v in vocabs["positions"].values if v.attrs.get("leader")}
-    non_leaders = registered[~registered["position"].isin(leaders)] \
-        if not registered.empty else registered
-    units["non_leader_registered"] = _per_unit(non_leaders, units.index)
+    units["non_leader_registered"] = _per_unit(
+        staff, units.index,
+        registered & ~staff["position"].isin(leaders) if registered is not None else None)
     titles = _counts(staff, "title", vocabs["individual_titles"].codes)
     for code in vocabs["individual_titles"].codes:
         units[f"title:{code}"] = titles[code].reindex(units.index, fill_value=0) \
@@ -133,10 +134,13 @@ def unit_table(registry: Registry, chosen: Mapping[str, Submission], submitted: 
     return _with_shares(units)
 
 
-def _per_unit(frame: pd.DataFrame, index: pd.Index) -> pd.Series:
+def _per_unit(frame: pd.DataFrame, index: pd.Index, rows: pd.Series | None = None
+              ) -> pd.Series:
+    """How many of the frame's rows (those where `rows` is True, when given) each unit has."""
     if frame.empty:
         return pd.Series(0, index=index)
-    return frame.groupby("unit_code").size().reindex(index, fill_value=0)
+    codes = frame["unit_code"] if rows is None else frame["unit_code"][rows]
+    return codes.groupby(codes).size().reindex(index, fill_value=0)
 
 
 def _with_shares(table: pd.DataFrame) -> pd.DataFrame:
