@@ -265,12 +265,16 @@ def _run(index: int) -> object:
 
 
 def _lower_priority() -> None:
-    """Lower this worker's priority once (POSIX niceness; elsewhere it stays as it is)."""
+    """Lower this worker's priority once: POSIX niceness, and on Linux the idle scheduling
+    class (it runs only on a core nothing else wants: the rows of 3,000 schools took 2.5 s
+    instead of 2.6 s beside it, the whole run no longer); elsewhere it stays as it is."""
     global _LOWERED
     if not _LOWERED:
         _LOWERED = True
         with contextlib.suppress(AttributeError, OSError):
             os.nice(settings.BACKGROUND_NICENESS)
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 # The jobs of the worker pool running now, and the first of them run at a lower priority (see

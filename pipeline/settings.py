@@ -121,7 +121,8 @@ VALIDATION_TAIL = 32
 # At most this many worker processes, however many cores.
 MAX_WORKERS = 8
 # While the parent writes the history store's rows, the workbook workers' jobs but the first
-# (the longest) run this much nicer (POSIX niceness): the rows and that job keep a core each.
+# (the longest) run this much nicer (POSIX niceness; on Linux also in the idle scheduling
+# class): the rows and that job keep a core each.
 BACKGROUND_NICENESS = 10
 # The environment variable that forces how worker processes start (fork, spawn, forkserver);
 # unset, they fork where the platform can (Linux) and are spawned elsewhere (Windows, macOS).
