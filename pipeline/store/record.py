@@ -212,9 +212,10 @@ def round_record(result: RoundResult, staff: pd.DataFrame, run_at: str) -> Round
                                       "kind": kind, "code": c[kind], "result": "registered"})
     inputs = [{"file": s.file, "sha256": s.sha256, "unit_code": s.unit_code,
                "classification": s.status.value} for s in result.submissions]
-    units = [{"unit_code": code, "unit_name": u["unit_name"], "level": u["level"],
-              "block": u["block"], "status": u["status"]}
-             for code, u in result.units.iterrows()]
+    names = ("unit_name", "level", "block", "status")
+    units = [{"unit_code": code, **dict(zip(names, values, strict=True))}
+             for code, *values in zip(result.units.index.tolist(),
+                                      *(result.units[c].tolist() for c in names), strict=True)]
     return RoundRecord(school_year=result.school_year, round=result.round, run_at=run_at,
                        inputs=inputs, units=units, people=people, proposals=proposals,
                        decisions=decisions, findings=[f.to_dict() for f in result.findings])
