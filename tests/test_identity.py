@@ -80,3 +80,23 @@ def test_identity_unknown_person_is_new_for_match_key(name, born, unit):
         assert match_key(KNOWN, name, born, unit) == Match(None, NEW)
     else:
         assert KNOWN.named(born, name) or KNOWN.in_unit(born, unit)
+
+
+def test_identity_known_people_keep_one_entry_per_person_and_key():
+    """A key held by one person, by two, by the same person seen twice: named, in_unit and
+    undated answer the set of everyone recorded under it."""
+    known = KnownPeople()
+    known.add(1, "an", "1980-01-01", "01")
+    assert known.named("1980-01-01", "an") == {(1, "01")}
+    assert known.in_unit("1980-01-01", "01") == {(1, "an")}
+    known.add(1, "an", "1980-01-01", "01")  # the same row read again
+    assert known.named("1980-01-01", "an") == {(1, "01")}
+    known.add(2, "an", "1980-01-01", "02")
+    known.add(3, "an", "1980-01-01", "03")
+    assert known.named("1980-01-01", "an") == {(1, "01"), (2, "02"), (3, "03")}
+    assert known.in_unit("1980-01-01", "01") == {(1, "an")}
+    assert known.named("1980-01-01", "binh") == set() and not known.unknown("an", "1980-01-01",
+                                                                            "09")
+    known.add_undated(4, "lan", "01")
+    known.add_undated(5, "lan", "01")
+    assert known.undated("lan", "01") == {4, 5} and known.undated("lan", "02") == set()

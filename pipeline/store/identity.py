@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -74,12 +75,14 @@ def one_edit_apart(a: str, b: str) -> bool:
 
 class KnownPeople:
     """The people a store knows, indexed by birth date with name and with unit (a province
-    knows a few hundred thousand people: no step of a match scans more than one such set)."""
+    knows a few hundred thousand people: no step of a match scans more than one such set).
+    A key held by one person keeps that person's entry itself, not a set of one (a set each
+    would cost a province's matching ~100 MB and a tenth of its time); see `_put`, `_got`."""
 
     def __init__(self) -> None:
-        self._by_name: dict[tuple[str, str], set[tuple[int, str]]] = {}
-        self._by_unit: dict[tuple[str, str], set[tuple[int, str]]] = {}
-        self._undated: dict[tuple[str, str], set[int]] = {}  # this school year's only
+        self._by_name: dict[tuple[str, str], Any] = {}  # → (person_id, unit), or a set of them
+        self._by_unit: dict[tuple[str, str], Any] = {}  # → (person_id, folded name), or a set
+        self._undated: dict[tuple[str, str], Any] = {}  # → person_id, or a set; this year's
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> KnownPeople:
@@ -104,7 +107,7 @@ class KnownPeople:
 
     def undated(self, fold_name: str, unit_code: str) -> set[int]:
         """The persons without a birth date of that name seen in that unit this school year."""
-        return self._undated.get((fold_name, unit_code), set())
+        return _got(self._undated, (fold_name, unit_code))
 
     def unknown(self, fold_name: str, birth_date: str, unit_code: str) -> bool:
         """Whether nobody of that name, nor of that unit, was born that day: `match_key`
@@ -114,20 +117,31 @@ class KnownPeople:
 
     def named(self, birth_date: str, fold_name: str) -> set[tuple[int, str]]:
         """(person_id, unit) of everyone of that name born that day."""
-        return self._by_name.get((birth_date, fold_name), set())
+        return _got(self._by_name, (birth_date, fold_name))
 
     def in_unit(self, birth_date: str, unit_code: str) -> set[tuple[int, str]]:
         """(person_id, folded name) of everyone of that unit born that day."""
-        return self._by_unit.get((birth_date, unit_code), set())
+        return _got(self._by_unit, (birth_date, unit_code))
 
 
 def _put(index: dict, key: tuple, item: object) -> None:
-    """Add `item` to the set at `key` (no set built when there is one: most keys have one)."""
+    """Add `item` at `key`: the item itself while it is the only one there, a set of them
+    from the second on (items are tuples or ints, never sets nor None)."""
     found = index.get(key)
     if found is None:
-        index[key] = {item}
-    else:
+        index[key] = item
+    elif type(found) is set:
         found.add(item)
+    elif found != item:
+        index[key] = {found, item}
+
+
+def _got(index: dict, key: tuple) -> set:
+    """The items at `key`, as a set (empty when none)."""
+    found = index.get(key)
+    if found is None:
+        return set()
+    return found if type(found) is set else {found}
 
 
 def match_person(known: KnownPeople, full_name: str, birth_date: object, unit_code: str,

@@ -101,10 +101,19 @@ def match_persons(store: Store, staff: pd.DataFrame, school_year: str) -> Matche
     ids: list[int] = []
     notes = []
     taken: set[int] = set()  # ids given to earlier rows of this round
+    unknown, add = known.unknown, known.add
     for unit_code, full_name, birth_date, name, born in zip(
             staff["unit_code"].tolist(), names, births, folds, isos, strict=True):
-        match = _NEW if born and known.unknown(name, born, unit_code) \
-            else match_key(known, name, born, unit_code)
+        if born and unknown(name, born, unit_code):
+            # Nobody of this name, nor of this unit, born that day: a new person without
+            # match_key's steps (most rows of a first round) and nothing to confirm.
+            person, next_id = next_id, next_id + 1
+            added.append((person, str(full_name), name, born, school_year))
+            add(person, name, born, unit_code)
+            ids.append(person)
+            taken.add(person)
+            continue
+        match = match_key(known, name, born, unit_code)
         person = match.person_id
         if person in taken:
             # Two rows of one round cannot be one person: same name and birth date in two
@@ -128,8 +137,6 @@ def match_persons(store: Store, staff: pd.DataFrame, school_year: str) -> Matche
     return Matched(pd.Series(ids, index=staff.index, dtype="Int64"),
                    pd.DataFrame(notes, columns=_NOTE_COLUMNS), added, spellings)
 
-
-_NEW = Match(None, NEW)
 
 
 def _each_once(values: list, convert: Callable[[Any], Any]) -> list:
