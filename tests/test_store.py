@@ -621,3 +621,18 @@ def test_store_bulk_load_keeps_unique_indexes(db: Store, monkeypatch: pytest.Mon
     assert any(s.startswith('DROP INDEX "persons_fold"') for s in seen)
     assert not any("persons_once" in s for s in seen if s.startswith("DROP"))
     assert db.execute("SELECT count(*) FROM persons").fetchone()[0] == 0
+
+
+def test_store_new_store_pages_and_an_existing_one_kept(tmp_path: Path) -> None:
+    """A new store is made of 16 KB pages; a store made earlier with SQLite's default keeps
+    its pages (and its rows) when tdkt opens it."""
+    with Store.open(tmp_path / "moi.sqlite") as store:
+        assert store.execute("PRAGMA page_size").fetchone()[0] == database.PAGE_BYTES
+    old = tmp_path / "cu.sqlite"
+    conn = sqlite3.connect(old)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    with Store.open(old) as store:
+        assert store.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert "t" in _tables(store) and _tables(store) >= TABLES
