@@ -100,3 +100,21 @@ def test_identity_known_people_keep_one_entry_per_person_and_key():
     known.add_undated(4, "lan", "01")
     known.add_undated(5, "lan", "01")
     assert known.undated("lan", "01") == {4, 5} and known.undated("lan", "02") == set()
+
+
+def test_identity_values_converted_once_each_keep_kinds_apart():
+    """Names and birth dates are converted once per distinct value; values of kinds that
+    compare equal (1, 1.0, True) are never taken for one another, unhashable ones still go."""
+    from pipeline.store.record import _each_once
+
+    seen: list[object] = []
+
+    def converted(value: object) -> str:
+        seen.append(value)
+        return repr(value)
+
+    dates = [dt.date(2020, 1, 1), None, dt.date(2020, 1, 1), dt.date(1985, 9, 5)]
+    assert _each_once(dates, converted) == [repr(v) for v in dates]
+    assert seen == [dt.date(2020, 1, 1), None, dt.date(1985, 9, 5)]
+    assert _each_once([1, 1.0, True, None, 1], repr) == ["1", "1.0", "True", "None", "1"]
+    assert _each_once([[1], [1]], repr) == ["[1]", "[1]"]

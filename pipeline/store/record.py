@@ -138,10 +138,16 @@ def match_persons(store: Store, staff: pd.DataFrame, school_year: str) -> Matche
                    pd.DataFrame(notes, columns=_NOTE_COLUMNS), added, spellings)
 
 
-
 def _each_once(values: list, convert: Callable[[Any], Any]) -> list:
     """`convert` of every value, computed once per distinct value (names and birth dates
     repeat across a province's rows)."""
+    if len(set(map(type, values)) - {type(None)}) <= 1:  # one kind: each value its own key
+        try:
+            known = {value: convert(value) for value in dict.fromkeys(values)}
+        except TypeError:  # unhashable
+            pass
+        else:
+            return [known[value] for value in values]
     done: dict[tuple[type, Any], Any] = {}  # by type too: 1 and 1.0 are one key otherwise
     out = []
     for value in values:
