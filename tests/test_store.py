@@ -636,3 +636,21 @@ def test_store_new_store_pages_and_an_existing_one_kept(tmp_path: Path) -> None:
     with Store.open(old) as store:
         assert store.execute("PRAGMA page_size").fetchone()[0] == 4096
         assert "t" in _tables(store) and _tables(store) >= TABLES
+
+
+def test_store_rows_given_as_tuples_read_as_columns_would() -> None:
+    """Rows given as tuples give their values back in any column order, None for a column
+    they lack, and read as dicts like rows given as columns."""
+    names = ("person_id", "name", "kind")
+    tuples = [(1, "An", "title"), (2, "Bình", "commendation")]
+    rows = database.Rows.from_tuples(names, tuples)
+    columns = database.Rows({"person_id": [1, 2], "name": ["An", "Bình"],
+                             "kind": ["title", "commendation"]})
+    assert len(rows) == 2 and list(rows) == list(columns) and rows[1] == columns[1]
+    assert list(database.row_values(rows, names)) == tuples
+    assert list(database.row_values(rows, ("kind", "office", "person_id"))) == \
+        [("title", None, 1), ("commendation", None, 2)] == \
+        list(database.row_values(columns, ("kind", "office", "person_id")))
+    assert list(database.Rows.from_tuples(names, [])) == []
+    with pytest.raises(ValueError):
+        database.Rows.from_tuples(names, [(1, "An")])

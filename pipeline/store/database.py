@@ -267,15 +267,34 @@ class StoreError(Exception):
 
 
 class Rows(Sequence[dict]):
-    """Rows of a table kept as columns (name → one list each, all of one length): each row
-    read is a dict built on the way, and `values` gives the rows as tuples without any dict
-    (a province's round is a few hundred thousand rows)."""
+    """Rows of a table kept as columns (name → one list each, all of one length), or as
+    tuples (`from_tuples`): each row read is a dict built on the way, and `values` gives the
+    rows as tuples without any dict (a province's round is a few hundred thousand rows)."""
 
     def __init__(self, columns: dict[str, list]) -> None:
-        self._columns = columns
+        self.__columns: dict[str, list] | None = columns
+        self._tuples: tuple[tuple[str, ...], list[tuple]] | None = None
         self._length = len(next(iter(columns.values()))) if columns else 0
         if any(len(values) != self._length for values in columns.values()):
             raise ValueError("columns of different lengths")
+
+    @classmethod
+    def from_tuples(cls, names: Sequence[str], rows: list[tuple]) -> Rows:
+        """Rows given as tuples of the columns `names`, in that order: `values` in that order
+        gives them back as they are (no pass through columns)."""
+        if any(len(row) != len(names) for row in rows):
+            raise ValueError("rows of another width than the names")
+        made = cls({})
+        made.__columns, made._tuples, made._length = None, (tuple(names), rows), len(rows)
+        return made
+
+    @property
+    def _columns(self) -> dict[str, list]:
+        if self.__columns is None:
+            names, rows = self._tuples  # type: ignore[misc]
+            values = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in names]
+            self.__columns = dict(zip(names, values, strict=True))
+        return self.__columns
 
     def __len__(self) -> int:
         return self._length
@@ -297,6 +316,8 @@ class Rows(Sequence[dict]):
     def values(self, names: Sequence[str]) -> Iterator[tuple]:
         """Each row's values of the columns `names`, in that order (None for a column the
         rows do not have)."""
+        if self._tuples is not None and tuple(names) == self._tuples[0]:
+            return iter(self._tuples[1])
         absent = [None] * self._length
         return zip(*(self._columns.get(name, absent) for name in names), strict=True)
 
@@ -916,20 +937,16 @@ def _registrations(run: RoundRecord) -> Rows:
     known = {(p.get("person_id"), p.get("kind"), p.get("code")) for p in run.proposals}
     # The Sở's registration round ("tinh-dang-ky") registers as the schools' does.
     result = "registered" if run.round.endswith(REGISTRATION_ROUND) else "proposed"
-    names = ("person_id", "unit_code", "name", "kind", "code", "office")
-    rows = []
+    rows = []  # in the order of _COLUMNS["proposals"]
     add = rows.append
     for person, unit, name, title, commendation, office in row_values(run.people, (
             "person_id", "unit_code", "full_name", "title", "commendation", "office")):
         if title and title != NOT_REGISTERED and (person, "title", title) not in known:
-            add((person, unit, name, "title", title, office))
+            add((person, unit, "person", name, "title", title, result, office))
         if commendation and commendation != NOT_REGISTERED and \
                 (person, "commendation", commendation) not in known:
-            add((person, unit, name, "commendation", commendation, office))
-    columns = [list(column) for column in zip(*rows, strict=True)] if rows \
-        else [[] for _ in names]
-    return Rows({**dict(zip(names, columns, strict=True)), "subject": ["person"] * len(rows),
-                 "result": [result] * len(rows)})
+            add((person, unit, "person", name, "commendation", commendation, result, office))
+    return Rows.from_tuples(_COLUMNS["proposals"], rows)
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
