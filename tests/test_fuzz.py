@@ -451,3 +451,58 @@ def test_fuzz_any_cell_value_normalises_or_is_reported(column, value):
     if isinstance(clean_value, str):
         assert len(clean_value) <= max_length(column) + 1
         assert clean_value == clean(clean_value)
+
+
+# The worksheet scan: as an array (long pieces) it answers as the byte searches do
+
+_LETTERS = st.text("ABCDEFGHXYZabcxyz#_-", max_size=4)
+_PLAIN_REF = st.builds(lambda letters, row: f'r="{letters}{row}"',
+                       st.text("ABCKXZ", min_size=1, max_size=3),
+                       st.one_of(*(st.integers(10**n, 10**(n + 1) - 1) for n in range(4))))
+_REF = st.one_of(
+    _PLAIN_REF, _PLAIN_REF, _PLAIN_REF,
+    st.just(""),  # no reference: only a measure tag by tag places the cell
+    st.builds(lambda q, d1, letters, d2, zeros, row, space: (
+        f"r{space}={space}{q}{d1}{letters}{d2}{'0' * zeros}{row}{q}"),
+        st.sampled_from(['"', "'"]), st.sampled_from(["", "$"]), _LETTERS,
+        st.sampled_from(["", "$"]), st.integers(0, 3),
+        st.one_of(st.integers(1, 120), st.integers(1, 10**12), st.just("")),
+        st.sampled_from(["", "", " ", "\t"])))
+_CELL_TAG = st.builds(
+    lambda prefix, space, ref, attrs, body: f"<{prefix}c{space if ref else ''}{ref}{attrs}"
+                                            f"{body.format(p=prefix)}",
+    st.sampled_from(["", "", "", "", "x:"]), st.sampled_from([" ", " ", "\t", "\n"]), _REF,
+    st.sampled_from(["", ' s="3"', ' t="s"', ' t="e"', " t='e'", ' t="inlineStr"']),
+    st.sampled_from(["/>", "><{p}v>1</{p}v></{p}c>", "><{p}f>A1+1</{p}f><{p}v>2</{p}v></{p}c>",
+                     "><{p}is><{p}t>hidden text</{p}t></{p}is></{p}c>", "></{p}c>",
+                     "><{p}f/><{p}v>0</{p}v></{p}c>"]))
+_OTHER_TAG = st.sampled_from([
+    '<row r="3" spans="1:11">', "</row>", '<row r="4" hidden="1">', '<col min="1" hidden = "1"/>',
+    '<autoFilter ref="A1:B2"/>', "<x:autoFilter/>", '<sheetProtection autoFilter="1"/>',
+    "<cols>", "<c:chart/>", '<mc:Choice Requires="x14">', "<x:row>", "<fill/>",
+    "<v>3</v>", "<!-- c r=A1 -->", '<c>r="B7"</c>', "<c r=C9/>", '<c r=A1"/>', '<c r=_B3"/>'])
+_BODY = st.sampled_from(["/>", "><v>1</v></c>", "><f>A1+1</f><v>2</v></c>", "></c>",
+                        "><is><t>hidden text</t></is></c>"])
+_PLAIN_CELL = st.builds(lambda ref, attrs, body: f"<c {ref}{attrs}{body}", _PLAIN_REF,
+                        st.sampled_from(["", ' s="3"', ' t="s"', ' t="e"']), _BODY)
+_PIECE = st.one_of(st.lists(st.one_of(_PLAIN_CELL, _PLAIN_CELL, _PLAIN_CELL, _OTHER_TAG,
+                                      _CELL_TAG), max_size=30),
+                   st.lists(st.one_of(_CELL_TAG, _CELL_TAG, _OTHER_TAG), max_size=30)).map(
+    lambda tags: "".join(tags).encode())
+
+
+@settings(max_examples=300 * SCALE, deadline=None, derandomize=SCALE == 1)
+@given(_PIECE, st.sampled_from([(1000, 200), (10**6, 16384), (99, 26), (10**4, 25), (10**9, 50)]))
+def test_fuzz_worksheet_array_scan_answers_as_the_byte_scan(piece, limits):
+    """A long worksheet piece is scanned with numpy (sniff._array_scan), a short one with byte
+    searches: both give the same quick bound (or none), and the array's hint of something
+    NOTABLE is never missing where NOTABLE matches (the scan confirms a hint with it)."""
+    flat = piece.translate(sniff._FLAT)
+    array_hint, array_bound = sniff._array_scan(piece, flat, limits)
+    bytes_hint, bytes_bound = sniff._bytes_scan(piece, flat, limits)
+    assert array_bound == bytes_bound or (array_bound is None and limits[0] >= 10**9)
+    assert bool(sniff.NOTABLE.search(piece)) <= array_hint <= bytes_hint
+    if bytes_bound is not None:  # the quick bound holds every reference that was read
+        exact = sniff.xlsx_bound(iter([piece]))
+        assert exact is None or (exact.rows <= bytes_bound.rows
+                                 and exact.cols <= bytes_bound.cols)
