@@ -180,3 +180,41 @@ def test_forms_cross_checks_pass_rows_with_every_cell_empty(forms):
                                     sheet_name=sheet.name, unit=None)
         codes = {c.code for c in sheet.checks}
         assert [f for f in found if f.code in codes] == [], (form.key, sheet.id)
+
+
+def test_forms_validation_loads_without_hypothesis_and_still_finds_faults():
+    """A run (a process that has not loaded hypothesis) loads Pandera's checks without its
+    data synthesis: hypothesis is not imported, and a schema still finds a value outside its
+    vocabulary and passes a good one; hypothesis can still be imported afterwards."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+import pandas as pd
+from pipeline.forms.definitions import load_forms
+from pipeline.forms.validate import build_schema
+from pandera.errors import SchemaErrors
+assert "hypothesis" not in sys.modules
+forms = load_forms()
+sheet = forms.current("dang-ky").sheet("staff")
+schema = build_schema(sheet, forms.vocabs)
+column = next(c for c in sheet.columns if c.type == "choice")
+good = forms.vocabs[column.choices].codes[0]
+frame = pd.DataFrame({c.id: [None, None] for c in sheet.columns}, dtype=object)
+frame[column.id] = pd.Series([good, "không có trong danh mục"], dtype=object)
+try:
+    schema.validate(frame, lazy=True)
+    failed = []
+except SchemaErrors as errors:
+    failed = errors.failure_cases
+    failed = failed[failed["column"] == column.id]["index"].tolist()
+assert failed == [1], failed
+assert "hypothesis" not in sys.modules
+import hypothesis
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

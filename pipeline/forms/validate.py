@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,25 @@ from pandera.errors import SchemaErrors
 from pipeline.findings import Finding
 from pipeline.forms.definitions import Check, Column, Sheet, Vocabulary
 from pipeline.ingest.normalize import format_date
+
+
+def _checks_without_synthesis() -> None:
+    """Load Pandera's checks for pandas now, without its data synthesis: Pandera imports
+    hypothesis for its strategies when it is installed (a development dependency of tdkt),
+    which tdkt never uses, and that import cost a run's start ~70 ms before the readers could
+    start. Pandera works without hypothesis (an optional extra of it); where hypothesis is
+    already loaded (the tests), Pandera takes it as before."""
+    blocked = "hypothesis" not in sys.modules
+    if blocked:
+        sys.modules["hypothesis"] = None  # type: ignore[assignment]  # its import fails here
+    try:
+        import pandera.backends.pandas.builtin_checks  # noqa: F401
+    finally:
+        if blocked:
+            del sys.modules["hypothesis"]
+
+
+_checks_without_synthesis()
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
