@@ -211,3 +211,22 @@ def test_isolation_runs_hold_a_few_light_items_and_a_heavy_or_suspect_one_alone(
     while waiting:
         taken.append(runs.take(waiting, suspects))
     assert taken == [[0, 1, 2], [3], [4], [5], [6], [7], [8]]
+
+
+def test_isolation_runs_shrink_near_the_end_to_one_item():
+    """With `spread`, a run holds at most 1/spread of the items left: full runs first, then
+    smaller ones, the last ones of one item; every item once, in order."""
+    from collections import deque
+
+    runs = isolated._Runs(most=32, weight=10**9, weights=[0] * 400, spread=8)
+    waiting: deque[int] = deque(range(400))
+    sizes, order = [], []
+    while waiting:
+        run = runs.take(waiting, set())
+        sizes.append(len(run))
+        order += run
+    assert order == list(range(400))
+    assert sizes[:5] == [32] * 5
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[-8:] == [1] * 8
+    assert len(sizes) < 400 // 32 + 40  # a few more messages, not one per item

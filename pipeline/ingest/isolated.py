@@ -152,7 +152,8 @@ def imap(function: Callable[[T], R], items: Sequence[T], workers: int,
     workers = max(1, min(workers, len(items)))
     run = max(1, min(_MAX_RUN, len(items) // (workers * 8)))
     pool = _Pool(function, items, died, workers,
-                 _Runs(run, settings.READER_RUN_BYTES, weights or [0] * len(items)))
+                 _Runs(run, settings.READER_RUN_BYTES, weights or [0] * len(items),
+                       spread=workers * _AHEAD * 2))
     try:
         yield from pool.results()
     finally:
@@ -168,11 +169,14 @@ _AHEAD = 2
 @dataclass(frozen=True)
 class _Runs:
     """How the items are cut into runs: at most `most` items weighing at most `weight` (an
-    item heavier than that alone), a suspect always alone."""
+    item heavier than that alone), a suspect always alone. Near the end a run holds no more
+    than 1/`spread` of the items left: the last runs shrink to one item, so that the readers
+    end together (one run of `most` left to one reader kept the other idle for half of it)."""
 
     most: int
     weight: int
     weights: Sequence[int]
+    spread: int = 1
 
     def take(self, waiting: collections.deque[int], suspects: set[int]) -> list[int]:
         """The next run, taken from the front of `waiting`."""
@@ -180,7 +184,8 @@ class _Runs:
             return [waiting.popleft()]
         run: list[int] = []
         total = 0
-        while waiting and len(run) < self.most and waiting[0] not in suspects:
+        most = min(self.most, -(-len(waiting) // self.spread))
+        while waiting and len(run) < most and waiting[0] not in suspects:
             weight = self.weights[waiting[0]]
             if run and total + weight > self.weight:
                 break
