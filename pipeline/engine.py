@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import gc
 import json
 import os
 import shutil
@@ -441,10 +442,12 @@ def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = 
     target = out / config.school_year / round_.folder
     with output_lock(out):
         clock = _StageClock()
-        with contextlib.closing(open_store(store or out / config.store_name)) as history:
+        with contextlib.closing(open_store(store or out / config.store_name)) as history, \
+                _unfrozen_after():
             # Bulk work that makes little cyclic garbage: each full collection would walk a
-            # province's objects (what there is is freed before the workbooks' workers fork).
-            with collections_paused():
+            # province's objects. What the round holds is then set aside from the collector
+            # (the workbooks' workers share it untouched; handed back when they are done).
+            with collections_paused(freeze_survivors=True):
                 result = consolidation(
                     inbox, config, round=round_, run_date=run_date, progress=progress,
                     forms=forms, store=history, previous=target, **options)
@@ -472,6 +475,15 @@ def consolidate(inbox: Path, out: Path, config: Config, *, round: Round | str = 
             "files": len(result.submissions), "errors": len(result.errors),
             "seconds": clock.seconds()})
     return result
+
+
+@contextlib.contextmanager
+def _unfrozen_after() -> Iterator[None]:
+    """gc.unfreeze() on leaving: objects set aside from the collector inside go back to it."""
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _refuse_shrinking(result: RoundResult, round_: Round, target: Path, history: Any,

@@ -271,3 +271,43 @@ def test_parallel_later_value_reaches_spawned_workers(monkeypatch):
             assert parallel.run_jobs(jobs, 2) == [["Nguyễn Văn A"]] * 3
     finally:
         later.close()
+
+
+def test_parallel_collections_paused_can_set_the_survivors_aside_until_unfrozen():
+    """collections_paused(freeze_survivors=True): no collection inside; on leaving, what is
+    alive is out of the collector's reach (frozen) and collections resume; gc.unfreeze()
+    hands it back."""
+    from pipeline.heap import collections_paused
+
+    gc.unfreeze()
+    was = gc.isenabled()
+    with collections_paused(freeze_survivors=True):
+        assert not gc.isenabled()
+        made = [[n] for n in range(5000)]
+    assert gc.isenabled() == was
+    assert gc.get_freeze_count() >= len(made)
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_parallel_consolidate_leaves_no_object_set_aside(fails, tmp_path, monkeypatch):
+    """A consolidation sets the round's objects aside from the collector while the workbooks
+    are written, and hands them all back when it ends, written or failed: nothing stays
+    frozen in a process that goes on (the scheduler, the tests)."""
+    from pipeline.rounds import registration
+
+    gc.unfreeze()
+    if fails:
+        def broken(*args, **kwargs):
+            raise OSError("disk full")
+
+        monkeypatch.setattr(registration, "write_reports", broken)
+    config = load_config(SAMPLES / "tdkt.toml")
+    if fails:
+        with pytest.raises(OSError):
+            consolidate(SAMPLES / "hop-thu", tmp_path / "out", config)
+    else:
+        consolidate(SAMPLES / "hop-thu", tmp_path / "out", config)
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
