@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from pipeline.findings import Finding
 from pipeline.forms.definitions import Check, Column, Sheet, Vocabulary
+from pipeline.ingest.frames import FrameParts, stacked
 from pipeline.ingest.normalize import format_date
 
 
@@ -236,13 +239,18 @@ def _cross_finding(check: Check, row: int, frame: pd.DataFrame, sheet: Sheet,
 
 @dataclass
 class Part:
-    """One file's normalised sheet to validate (index = Excel row) and where it came from."""
+    """One file's normalised sheet to validate and where it came from."""
 
-    frame: pd.DataFrame
-    letters: dict[str, str]  # column id → column letter in this file
+    table: FrameParts
+    letters: Mapping[str, str]  # column id → column letter in this file
     file: str
     sheet_name: str
     unit: str | None
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """The sheet as a frame (index = Excel row): built for a finding that looks at it."""
+        return self.table.frame()
 
 
 # The column telling the files apart when their frames are validated together.
@@ -253,7 +261,7 @@ def validation_findings(frame: pd.DataFrame, sheet: Sheet, vocabs: dict[str, Voc
                         letters: dict[str, str], file: str, sheet_name: str,
                         unit: str | None) -> list[Finding]:
     """Every problem in one normalised sheet, found in one lazy Pandera run."""
-    part = Part(frame, letters, file, sheet_name, unit)
+    part = Part(FrameParts.of_frame(frame), letters, file, sheet_name, unit)
     return batch_validation_findings([part], sheet, vocabs)[0]
 
 
@@ -262,19 +270,16 @@ def batch_validation_findings(parts: list[Part], sheet: Sheet,
     """Every problem in many files' frames of one form sheet (all with the same columns),
     found in ONE lazy Pandera run over the frames stacked; returns the findings per part."""
     results: list[list[Finding]] = [[] for _ in parts]
-    parts_at: list[int] = []
-    rows_at: list[int] = []
-    for i, part in enumerate(parts):
-        parts_at += [i] * len(part.frame)
-        rows_at += [int(r) for r in part.frame.index]
-    if not rows_at:
+    sizes = [len(p.table) for p in parts]
+    if not sum(sizes):
         return results
-    stacked = pd.concat([p.frame for p in parts], ignore_index=True) if len(parts) > 1 \
-        else parts[0].frame.reset_index(drop=True)
+    parts_at = np.repeat(np.arange(len(parts)), sizes).tolist()
+    rows_at = np.concatenate([p.table.rows for p in parts]).tolist()
+    stacked_frame = stacked([p.table for p in parts], keep_rows=False)
     if len(parts) > 1:
-        stacked[PART] = parts_at
+        stacked_frame[PART] = parts_at
     try:
-        build_schema(sheet, vocabs).validate(stacked, lazy=True)
+        build_schema(sheet, vocabs).validate(stacked_frame, lazy=True)
         return results
     except SchemaErrors as errors:
         cases = errors.failure_cases

@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline import settings
 from pipeline.findings import Finding
 from pipeline.forms.definitions import Column, Derive, Sheet, Vocabulary
+from pipeline.ingest.frames import FrameParts
 from pipeline.ingest.legacy import fix_legacy
 from pipeline.ingest.read import (
     EXCEL_ERRORS,
@@ -27,8 +28,6 @@ from pipeline.ingest.read import (
     Serial1904,
     TableCells,
     echo,
-    object_frame,
-    row_index,
 )
 from pipeline.text import clean, fold, has_control, loose
 
@@ -328,6 +327,16 @@ def normalized_frame(
     Rows and columns the file hides are counted like the others, with one warning each for the
     sheet (the school may have forgotten them: what it sees is not all it sent).
     """
+    parts, findings = normalized_parts(cells, sheet, letters, context, file=file,
+                                       sheet_name=sheet_name, unit=unit)
+    return parts.frame(), findings
+
+
+def normalized_parts(
+    cells: TableCells, sheet: Sheet, letters: dict[str, str], context: Context, *,
+    file: str, sheet_name: str, unit: str | None,
+) -> tuple[FrameParts, list[Finding]]:
+    """normalized_frame's table as arrays (what a reader sends; see pipeline.ingest.frames)."""
     findings = _hidden_findings(cells, sheet, letters, file=file, sheet_name=sheet_name,
                                 unit=unit)
     rows = cells.rows
@@ -339,7 +348,7 @@ def normalized_frame(
         findings += [fix_finding(fix, file=file, sheet=sheet_name,
                                  cell=f"{letters[column_id]}{rows[n]}", column=column.header,
                                  unit=unit) for n, fix in fixes]
-    return object_frame(columns, cells.ids, row_index(rows)), findings
+    return FrameParts.of_columns(columns, cells.ids, rows), findings
 
 
 def _normalized_column(values: list[Any], column: Column, context: Context,

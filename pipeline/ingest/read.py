@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import openpyxl
-import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from pipeline import settings
@@ -1043,32 +1041,6 @@ def table_cells(table: Table) -> TableCells:
         rows=index, hidden_rows=[r for r in index if r in xml.hidden_rows],
         hidden_columns=[i for i in ids if table.columns[i] in xml.hidden_columns],
         filtered=xml.filtered)
-
-
-def object_frame(columns: list[list[Any]], names: list[str] | pd.Index,
-                 index: pd.Index) -> pd.DataFrame:
-    """A frame of Python objects (dtype object, nothing converted) from its columns' values,
-    built in one block: what pd.DataFrame(rows, dtype=object) makes, at a fraction of the
-    cost."""
-    values = np.empty((len(index), len(names)), dtype=object)
-    for j, column in enumerate(columns):
-        values[:, j] = np.fromiter(column, dtype=object, count=len(index))
-    labels = names.copy() if isinstance(names, pd.Index) else _labels(tuple(names)).copy()
-    return pd.DataFrame(values, index=index, columns=labels, dtype=object, copy=False)
-
-
-@functools.lru_cache(maxsize=256)
-def _labels(names: tuple[str, ...]) -> pd.Index:
-    """The column labels of a frame, as pandas makes them from a list of names (each frame
-    gets its own copy: a label's name may be set)."""
-    return pd.Index(list(names))
-
-
-def row_index(rows: list[int]) -> pd.Index:
-    """A frame's index of Excel rows, named "row" (as pandas makes it from the list)."""
-    if not rows:
-        return pd.Index(rows, name="row")
-    return pd.Index(np.fromiter(rows, dtype=np.int64, count=len(rows)), name="row")
 
 
 _DATE_LINE = re.compile(r"(^|\s)ngay(\s.*)?\sthang(\s.*)?\snam(\s|$)")

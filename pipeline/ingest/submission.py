@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -14,12 +14,13 @@ import pandas as pd
 from pipeline.cells import cell_address
 from pipeline.findings import Finding, Severity, catalogue
 from pipeline.forms.definitions import Form, FormSet, Sheet, Vocabulary
-from pipeline.forms.validate import Part, batch_validation_findings, validation_findings
+from pipeline.forms.validate import Part, batch_validation_findings
+from pipeline.ingest.frames import FrameParts, Frames, frame_parts
 from pipeline.ingest.normalize import (
     Context,
     derived_frame,
     fix_finding,
-    normalized_frame,
+    normalized_parts,
     normalized_value,
 )
 from pipeline.ingest.read import (
@@ -128,6 +129,16 @@ class Submission:
         """The rows of a sheet that enter the totals."""
         return self.valid_rows(sheet_id) if self.counted else pd.DataFrame()
 
+    def counted_parts(self, sheet_id: str) -> FrameParts | None:
+        """counted_rows as arrays (None for no frame): what many files' rows are stacked from
+        (pipeline.ingest.frames.stacked)."""
+        if not self.counted or sheet_id not in self.frames or self.form is None \
+                or self.rejected or self.superseded_by or self.sheet_rejected(sheet_id):
+            return None
+        parts = frame_parts(self.frames, sheet_id)
+        dropped = self.error_rows(sheet_id)
+        return parts.without_rows(dropped) if dropped else parts
+
     @property
     def report_date(self) -> dt.date | None:
         """The date the unit wrote on its form, if any."""
@@ -233,25 +244,45 @@ def _unit_of(book: RawBook, tables: Mapping[str, Table], fields: Mapping[str, An
 
 
 def _sheet_stage(file: str, unit: str | None, table: Table, context: Context,
-                 validate: bool) -> tuple[pd.DataFrame, list[Finding], list[Finding] | None]:
-    """One sheet's clean frame, its normalisation findings, and its validation findings (None
+                 validate: bool) -> tuple[FrameParts, list[Finding], list[Finding] | None]:
+    """One sheet's clean table, its normalisation findings, and its validation findings (None
     when validation is left for the batch)."""
     sheet = table.sheet
     cells = table_cells(table)
     letters = {c: table.letter(c) for c in table.columns}
-    clean_frame, fixes = normalized_frame(cells, sheet, letters, context, file=file,
-                                          sheet_name=table.raw.name, unit=unit)
+    parts, fixes = normalized_parts(cells, sheet, letters, context, file=file,
+                                    sheet_name=table.raw.name, unit=unit)
     if sheet.derive:
-        clean_frame = derived_frame(clean_frame, sheet.derive, context.vocabs)
-    checked = validation_findings(clean_frame, sheet, context.vocabs, letters=letters, file=file,
-                                  sheet_name=table.raw.name, unit=unit) if validate else None
-    return clean_frame, fixes, checked
+        parts = FrameParts.of_frame(derived_frame(parts.frame(), sheet.derive,
+                                                  context.vocabs))
+    checked = batch_validation_findings(
+        [Part(parts, letters, file, table.raw.name, unit)], sheet, context.vocabs)[0] \
+        if validate else None
+    return parts, fixes, checked
+
+
+class _Letters(Mapping[str, str]):
+    """Column id → its letter in a table, worked out when asked (a finding names a cell)."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def __getitem__(self, column_id: str) -> str:
+        if column_id not in self._table.columns:
+            raise KeyError(column_id)
+        return self._table.letter(column_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table.columns)
+
+    def __len__(self) -> int:
+        return len(self._table.columns)
 
 
 def _part(sub: Submission, sheet_id: str) -> Part:
     table = sub.tables[sheet_id]
-    return Part(frame=sub.frames[sheet_id], letters={c: table.letter(c) for c in table.columns},
-                file=sub.file, sheet_name=table.raw.name, unit=sub.unit_code)
+    return Part(frame_parts(sub.frames, sheet_id), _Letters(table), sub.file, table.raw.name,
+                sub.unit_code)
 
 
 def validated_submissions(subs: list[Submission],
@@ -261,7 +292,7 @@ def validated_submissions(subs: list[Submission],
     batches: dict[tuple, list[tuple[int, str]]] = {}
     for index, sub in enumerate(subs):
         for sheet_id in sub.unvalidated:
-            columns = tuple(sub.frames[sheet_id].columns)
+            columns = frame_parts(sub.frames, sheet_id).columns
             batches.setdefault((sub.form.key, sheet_id, columns), []).append((index, sheet_id))
     found: dict[int, dict[str, tuple[Finding, ...]]] = {}
     for batch in batches.values():
@@ -343,7 +374,7 @@ def submission(book: RawBook, forms: FormSet, form_id: str | tuple[str, ...],
         else (None, [])
     intake = [*read_findings, *unit_findings, *field_findings,
               *_form_findings(book, form, forms, form_id, tables, missing), *section_findings]
-    frames: dict[str, pd.DataFrame] = {}
+    frames: dict[str, FrameParts] = {}
     sheet_findings: dict[str, tuple[Finding, ...]] = {}
     validation: dict[str, tuple[Finding, ...]] = {}
     for sheet_id, table in tables.items():
@@ -357,7 +388,8 @@ def submission(book: RawBook, forms: FormSet, form_id: str | tuple[str, ...],
     # The tables' link to the whole book (its bytes, every sheet) served reading only: a
     # submission travels between processes and is kept for the whole run without it.
     tables = {sheet_id: replace(table, book=None) for sheet_id, table in tables.items()}
-    return replace(base, form=form, unit_code=unit, frames=frames, fields=fields, tables=tables,
+    return replace(base, form=form, unit_code=unit, frames=Frames(frames), fields=fields,
+                   tables=tables,
                    intake=tuple(_with_unit(f, unit) for f in intake),
                    sheet_findings=sheet_findings, validation=validation)
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from pipeline.findings import Finding, Severity
 from pipeline.forms.definitions import Vocabulary
+from pipeline.ingest.frames import stacked
 from pipeline.ingest.submission import Registry, Submission
 from pipeline.rules.ruleset import RuleSet, quota_limit
 from pipeline.status import UnitStatus
@@ -60,18 +61,18 @@ def sheet_rows(chosen: dict[str, Submission], sheet_id: str,
                columns: list[str]) -> pd.DataFrame:
     """Every counted row of one sheet of every unit, with its unit code, file and Excel row;
     the given columns first (present even when no file has them), then any others."""
-    frames, codes, files = [], [], []
+    tables, codes, files = [], [], []
     for code, sub in sorted(chosen.items()):
-        rows = sub.counted_rows(sheet_id)
-        if not rows.empty:
-            frames.append(rows)
+        rows = sub.counted_parts(sheet_id)
+        if rows is not None and len(rows) and rows.columns:
+            tables.append(rows)
             codes += [code] * len(rows)
             files += [sub.file] * len(rows)
     head = ["unit_code", "file", "row", *columns]
-    if not frames:
+    if not tables:
         return pd.DataFrame(columns=head)
-    # One concatenation for a province's worth of files (no per-file frame operations).
-    joined = pd.concat(frames).reset_index()
+    # One stacking of a province's worth of files' arrays (no per-file frame operations).
+    joined = stacked(tables).reset_index()
     joined["unit_code"], joined["file"] = codes, files
     return joined.reindex(columns=list(dict.fromkeys([*head, *joined.columns])))
 
