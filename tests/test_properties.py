@@ -125,13 +125,24 @@ _CODES = st.sampled_from(["lao_dong_tien_tien", "cstd_co_so", "khong_dang_ky", N
                 min_size=1, max_size=40))
 @settings(max_examples=60, deadline=None)
 def test_properties_title_counts_are_pandas_crosstab_s(rows):
-    """aggregate._counts (a groupby) counts what pd.crosstab counts, missing values left out."""
+    """aggregate._counts (positions and bincount) counts what pd.crosstab counts on the unit
+    table's units, missing values and units the table lacks left out; _per_unit what a
+    groupby's sizes are."""
+    import numpy as np
     import pandas as pd
 
-    from pipeline.rules.aggregate import _counts
+    from pipeline.rules.aggregate import _counts, _per_unit, _positions
 
     frame = pd.DataFrame(rows, columns=["unit_code", "title"])
+    units = pd.Index(["01001", "01002", "03003"])  # rows of 02001: a unit the table lacks
     codes = ["cstd_co_so", "lao_dong_tien_tien", "chien_si_thi_dua_cap_tinh"]
-    expected = pd.crosstab(frame["unit_code"], frame["title"]).reindex(columns=codes,
-                                                                      fill_value=0)
-    pd.testing.assert_frame_equal(_counts(frame, "title", codes), expected)
+    expected = pd.crosstab(frame["unit_code"], frame["title"]).reindex(
+        index=units, columns=codes, fill_value=0)
+    at = _positions(frame["unit_code"], units)
+    assert _counts(at, frame["title"], codes, len(units)).tolist() \
+        == expected.to_numpy().tolist()
+    sizes = frame.groupby("unit_code").size().reindex(units, fill_value=0)
+    pd.testing.assert_series_equal(_per_unit(at, units), sizes, check_names=False)
+    some = np.array([n % 2 == 0 for n in range(len(frame))])
+    picked = frame[some].groupby("unit_code").size().reindex(units, fill_value=0)
+    pd.testing.assert_series_equal(_per_unit(at, units, some), picked, check_names=False)

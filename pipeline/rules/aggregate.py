@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from pipeline.findings import Finding, Severity
@@ -90,13 +91,21 @@ def collective_rows(chosen: dict[str, Submission]) -> pd.DataFrame:
                                            "collective_title", "commendation"])
 
 
-def _counts(frame: pd.DataFrame, column: str, codes: list[str]) -> pd.DataFrame:
-    if frame.empty:
-        return pd.DataFrame(columns=codes, dtype=int)
-    # What pd.crosstab counts (rows with a missing value in either column left out), at a
-    # fraction of its cost on a province's rows.
-    table = frame.groupby(["unit_code", column]).size().unstack(fill_value=0)
-    return table.reindex(columns=codes, fill_value=0)
+def _positions(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """Each value's position in `index` (-1 for a value it lacks, or a missing one)."""
+    return index.get_indexer(values)
+
+
+def _counts(at: np.ndarray | None, values: pd.Series | None, codes: list[str],
+            units: int) -> np.ndarray:
+    """How many rows of each unit (by position `at`) hold each code (units × codes): what
+    pd.crosstab counts (rows with a unit or a code missing, or not listed, left out)."""
+    if at is None or values is None:
+        return np.zeros((units, len(codes)), dtype=np.int64)
+    code_at = pd.Index(codes).get_indexer(values)
+    kept = (at >= 0) & (code_at >= 0)
+    cells = np.bincount(at[kept] * len(codes) + code_at[kept], minlength=units * len(codes))
+    return cells.reshape(units, len(codes)).astype(np.int64)
 
 
 def unit_table(registry: Registry, chosen: Mapping[str, Submission], submitted: Iterable[str],
@@ -104,25 +113,28 @@ def unit_table(registry: Registry, chosen: Mapping[str, Submission], submitted: 
                vocabs: dict[str, Vocabulary], rules: RuleSet) -> pd.DataFrame:
     """One row per registry unit: status, headcounts, registrations by title, quota."""
     units = unit_frame(registry, chosen, submitted)
-    units["staff_listed"] = staff.groupby("unit_code").size().reindex(units.index, fill_value=0) \
-        if not staff.empty else 0
-    # Counted on the rows' unit codes alone (a province's staff: no copy of every column).
-    registered = staff["title"] != NOT_REGISTERED if not staff.empty else None
-    units["registered"] = _per_unit(staff, units.index, registered)
+    index = units.index
+    # Each row's unit as a position in the table, once (a province's staff: 226,000 rows).
+    at = _positions(staff["unit_code"], index) if not staff.empty else None
+    units["staff_listed"] = _per_unit(at, index) if at is not None else 0
+    registered = staff["title"].to_numpy() != NOT_REGISTERED if at is not None else None
+    units["registered"] = _per_unit(at, index, registered)
     # Leadership posts are marked in the positions vocabulary (`leader: true`); Tổ trưởng,
     # Tổ phó chuyên môn are not leaders for this share (glossary.md).
     leaders = {v.code for v in vocabs["positions"].values if v.attrs.get("leader")}
     units["non_leader_registered"] = _per_unit(
-        staff, units.index,
-        registered & ~staff["position"].isin(leaders) if registered is not None else None)
-    titles = _counts(staff, "title", vocabs["individual_titles"].codes)
-    for code in vocabs["individual_titles"].codes:
-        units[f"title:{code}"] = titles[code].reindex(units.index, fill_value=0) \
-            if code in titles else 0
-    ctitles = _counts(collectives, "collective_title", vocabs["collective_titles"].codes)
-    for code in vocabs["collective_titles"].codes:
-        units[f"collective:{code}"] = ctitles[code].reindex(units.index, fill_value=0) \
-            if code in ctitles else 0
+        at, index,
+        registered & ~staff["position"].isin(leaders).to_numpy() if at is not None else None)
+    codes = vocabs["individual_titles"].codes
+    titles = _counts(at, staff["title"] if at is not None else None, codes, len(index))
+    for j, code in enumerate(codes):
+        units[f"title:{code}"] = titles[:, j]
+    codes = vocabs["collective_titles"].codes
+    cat = _positions(collectives["unit_code"], index) if not collectives.empty else None
+    ctitles = _counts(cat, collectives["collective_title"] if cat is not None else None, codes,
+                      len(index))
+    for j, code in enumerate(codes):
+        units[f"collective:{code}"] = ctitles[:, j]
     quota = rules.rule("cstd_co_so.quota")
     base = sum(units[f"title:{t}"] for t in quota.params["base_titles"])
     units["cstd_counted"] = sum(units[f"title:{t}"] for t in quota.params["counted_titles"])
@@ -135,13 +147,14 @@ def unit_table(registry: Registry, chosen: Mapping[str, Submission], submitted: 
     return _with_shares(units)
 
 
-def _per_unit(frame: pd.DataFrame, index: pd.Index, rows: pd.Series | None = None
+def _per_unit(at: np.ndarray | None, index: pd.Index, rows: np.ndarray | None = None
               ) -> pd.Series:
-    """How many of the frame's rows (those where `rows` is True, when given) each unit has."""
-    if frame.empty:
+    """How many rows (those where `rows` is True, when given) each unit has, the rows' units
+    given as positions in `index` (`at`; None: no rows)."""
+    if at is None:
         return pd.Series(0, index=index)
-    codes = frame["unit_code"] if rows is None else frame["unit_code"][rows]
-    return codes.groupby(codes).size().reindex(index, fill_value=0)
+    kept = at >= 0 if rows is None else (at >= 0) & rows
+    return pd.Series(np.bincount(at[kept], minlength=len(index)).astype(np.int64), index=index)
 
 
 def _with_shares(table: pd.DataFrame) -> pd.DataFrame:
