@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from pipeline.heap import collections_paused
 from pipeline.ingest import isolated
 from pipeline.ingest.inbox import entry_name, ignored_entries, inbox_entries
 from pipeline.ingest.normalize import Context
-from pipeline.ingest.read import UnreadableSheet, file_sha256, read_workbook, reader_died
+from pipeline.ingest.read import RawBook, UnreadableSheet, file_sha256, read_workbook, reader_died
 from pipeline.ingest.submission import (
     Registry,
     Submission,
@@ -85,32 +85,61 @@ def read_submission(path: Path, inbox: Path, forms: FormSet, registry: Registry,
     In a reader process the sheets the forms do not name are read only if looked at (a
     renamed sheet is searched for by its headers); `form_sheets`: forms.sheet_names(form_id),
     when the caller keeps it."""
+    first = form_sheets if form_sheets is not None else forms.sheet_names(form_id)
+    return submitted(read_file(path, inbox, first, limits), forms, registry, context, form_id,
+                     validate=validate)
+
+
+@dataclass(frozen=True)
+class ReadFile:
+    """A file read and judged (its bytes, its sheets), not yet made a submission: that needs
+    the registry (read_submission's first half)."""
+
+    name: str
+    path: Path
+    book: RawBook
+    findings: tuple[Finding, ...]
+    mtime_ns: int
+
+
+def read_file(path: Path, inbox: Path, first: frozenset[str],
+              limits: Limits | None = None) -> ReadFile | Submission:
+    """A file read as read_submission reads it, up to where the registry is needed; or the
+    submission already, for a file that is not a readable workbook."""
     name = entry_name(path, inbox)
     if path.is_symlink() or not path.is_file():
         what = "một liên kết (lối tắt)" if path.is_symlink() else "một thư mục"
         return Submission(file=name, path=path, intake=(
             Finding.make("not-a-file", name, value=what),))
-    first = form_sheets if form_sheets is not None else forms.sheet_names(form_id)
     book, findings = read_workbook(path, name, limits, first=first)
     mtime = path.stat().st_mtime_ns
     if book is None or has_errors(findings):
         sha = book.sha256 if book else file_sha256(path)
         return Submission(file=name, path=path, sha256=sha, raw=book, intake=tuple(findings),
                           mtime_ns=mtime)
+    return ReadFile(name, path, book, tuple(findings), mtime)
+
+
+def submitted(read: ReadFile | Submission, forms: FormSet, registry: Registry,
+              context: Context, form_id: str | tuple[str, ...] = REGISTRATION, *,
+              validate: bool = True) -> Submission:
+    """The submission of a file read (read_submission's second half)."""
+    if isinstance(read, Submission):
+        return read
     try:
-        return submission(book, forms, form_id, registry, context, mtime_ns=mtime,
-                          validate=validate, read_findings=tuple(findings))
+        return submission(read.book, forms, form_id, registry, context, mtime_ns=read.mtime_ns,
+                          validate=validate, read_findings=read.findings)
     except UnreadableSheet as broken:  # a sheet read on first use: as if read at once
-        return Submission(file=name, path=path, sha256=book.sha256, intake=(broken.finding,),
-                          mtime_ns=mtime)
+        return Submission(file=read.name, path=read.path, sha256=read.book.sha256,
+                          intake=(broken.finding,), mtime_ns=read.mtime_ns)
 
 
 Progress = Callable[[Iterator[Submission], int], Iterator[Submission]]
 
 
-def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context,
-               form_id: str | tuple[str, ...] = REGISTRATION, progress: Progress | None = None, *,
-               workers: int | None = None, limits: Limits | None = None) -> list[Submission]:
+def read_inbox(inbox: Path, forms: FormSet, registry: Registry | Callable[[], Registry],
+               form_id: str | tuple[str, ...] = REGISTRATION, progress: Progress | None = None,
+               *, workers: int | None = None, limits: Limits | None = None) -> list[Submission]:
     """Every file of the inbox as a validated submission of form `form_id`, in name order.
 
     Files are read, identified and normalised in `workers` reader processes (by default one
@@ -118,23 +147,41 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry, context: Context
     reader dies is unreadable, and the others go on. Each form sheet is validated over many
     files at once (settings.VALIDATION_BATCH), here, while the readers read the next ones
     (every check is within one file: the batches find what one run over all would).
+
+    `registry` may be the function that loads it: the readers then start at once, reading
+    their first files ahead (bytes judged, sheets parsed) while this process loads it, and
+    go on with them once it has come (it is loaded, once, in any case).
     """
     files = inbox_entries(inbox)
     if workers is None:
         workers = worker_count(len(files))
-    job = _ReadJob(inbox, forms, registry, context, form_id, limits)
+    load = registry if callable(registry) else None
+    later: parallel.Later | None = parallel.Later() if load is not None else None
+    job = _ReadJob(inbox, forms, later if later is not None else registry, form_id, limits)
+
+    def start() -> None:
+        loaded = load()  # type: ignore[misc]
+        later.set(loaded)  # type: ignore[union-attr]
+
     submissions: list[Submission] = []
-    with collections_paused():
-        subs = isolated.imap(job.read, files, workers, job.died, [_size(p) for p in files])
-        batch: list[Submission] = []
-        left = len(files)
-        for sub in progress(subs, len(files)) if progress else subs:
-            batch.append(sub)
-            left -= 1
-            if len(batch) >= _batch_size(left):
-                submissions += validated_submissions(batch, forms.vocabs)
-                batch = []
-        return submissions + validated_submissions(batch, forms.vocabs)
+    try:
+        with collections_paused():
+            subs = isolated.imap(job.read, files, workers, job.died,
+                                 [_size(p) for p in files],
+                                 prepare=job.prepare if later is not None else None,
+                                 on_start=start if load is not None else None)
+            batch: list[Submission] = []
+            left = len(files)
+            for sub in progress(subs, len(files)) if progress else subs:
+                batch.append(sub)
+                left -= 1
+                if len(batch) >= _batch_size(left):
+                    submissions += validated_submissions(batch, forms.vocabs)
+                    batch = []
+            return submissions + validated_submissions(batch, forms.vocabs)
+    finally:
+        if later is not None:
+            later.close()
 
 
 def _batch_size(left: int) -> int:
@@ -154,25 +201,47 @@ def _size(path: Path) -> int:
 
 @dataclass(frozen=True)
 class _ReadJob:
-    """What a reader process needs, sent to it once."""
+    """What a reader process needs, sent to it once. The registry may be on its way (a
+    parallel.Later the parent sets once it has loaded it)."""
 
     inbox: Path
     forms: FormSet
-    registry: Registry
-    context: Context
+    registry: Registry | parallel.Later
     form_id: str | tuple[str, ...]
     limits: Limits | None = None
+    # Files read ahead in this reader while the registry was on its way, by path.
+    _ahead: dict[Path, ReadFile | Submission] = field(default_factory=dict, init=False,
+                                                      repr=False, compare=False)
 
     def read(self, path: Path) -> Submission:
-        sub = read_submission(path, self.inbox, self.forms, self.registry, self.context,
-                              self.form_id, validate=False, limits=self.limits,
-                              form_sheets=self.form_sheets)
+        read = self._ahead.pop(path, None)
+        if read is None:
+            read = read_file(path, self.inbox, self.form_sheets, self.limits)
+        sub = submitted(read, self.forms, self._registry, self._context, self.form_id,
+                        validate=False)
         return _without_unused_grids(sub)
+
+    def prepare(self, paths: list[Path]) -> None:
+        """A run's files read ahead while the registry is on its way (until it comes)."""
+        if not isinstance(self.registry, parallel.Later):
+            return
+        for path in paths:
+            if self.registry.ready():
+                return
+            self._ahead[path] = read_file(path, self.inbox, self.form_sheets, self.limits)
 
     @functools.cached_property
     def form_sheets(self) -> frozenset[str]:
         """The folded names of the forms' sheets (worked out once per reader)."""
         return self.forms.sheet_names(self.form_id)
+
+    @functools.cached_property
+    def _registry(self) -> Registry:
+        return parallel.resolved(self.registry)
+
+    @functools.cached_property
+    def _context(self) -> Context:
+        return Context(vocabs=self.forms.vocabs, unit_codes=self._registry.codes)
 
     def died(self, path: Path, why: isolated.ReaderDied) -> Submission:
         """The submission of a file whose reader died (or gave up) on it: unreadable."""
@@ -359,14 +428,14 @@ def manifest_data(result: RoundResult, form_id: str, written: list[Path],
     }
 
 
-def checked_inbox(inbox: Path, round_: Round, forms: FormSet, registry: Registry,
-                  limits: Limits | None = None,
+def checked_inbox(inbox: Path, round_: Round, forms: FormSet,
+                  registry: Registry | Callable[[], Registry], limits: Limits | None = None,
                   progress: Progress | None = None) -> CheckedInbox:
     """Every file of the inbox read, identified, checked, and the newest of each unit chosen;
-    lock, system and hidden files listed as ignored. A missing inbox is an InboxError."""
+    lock, system and hidden files listed as ignored. A missing inbox is an InboxError.
+    `registry`: as read_inbox takes it."""
     checked_folder(inbox)
-    context = Context(vocabs=forms.vocabs, unit_codes=registry.codes)
-    checked = chosen_submissions(read_inbox(inbox, forms, registry, context, round_.form_ids,
+    checked = chosen_submissions(read_inbox(inbox, forms, registry, round_.form_ids,
                                             progress, limits=limits))
     return replace(checked, ignored=tuple(ignored_entries(inbox)))
 
@@ -411,11 +480,17 @@ def consolidation(inbox: Path, config: Config, *, round: Round | str = REGISTRAT
     forms = forms or load_forms()
     # The Sở's round of a phase is judged on the date of that phase in the calendar.
     rules = rules or rules_for(config, getattr(round_, "phase", round_.name))
-    registry, registry_findings = round_.load_registry(config, forms)
+    loaded: list[tuple[Registry, list[Finding]]] = []
+
+    def load() -> Registry:  # while the readers start on the inbox (read_inbox)
+        loaded.append(round_.load_registry(config, forms))
+        return loaded[0][0]
+
+    checked = checked_inbox(inbox, round_, forms, load, config.limits, progress)
+    registry, registry_findings = loaded[0]
     inputs = RoundInputs(
         config=config, forms=forms, rules=rules, registry=registry,
-        registry_findings=tuple(registry_findings),
-        inbox=checked_inbox(inbox, round_, forms, registry, config.limits, progress),
+        registry_findings=tuple(registry_findings), inbox=checked,
         run_date=run_date or dt.date.today(), store=store, previous=previous,
         options=options)
     return replace(round_.decide(inputs), ignored=inputs.inbox.ignored)

@@ -125,6 +125,10 @@ class Later(Generic[V]):
             Path(self._path).write_bytes(pickle.dumps((False, None)))
             self._ready.set()
 
+    def ready(self) -> bool:
+        """Whether the value was set, or failed (never waits)."""
+        return self._value is not _UNSET or self._ready.is_set()
+
     def get(self) -> V:
         """The value, once set (waiting for it in a worker)."""
         if self._value is _UNSET:

@@ -230,3 +230,114 @@ def test_isolation_runs_shrink_near_the_end_to_one_item():
     assert sizes == sorted(sizes, reverse=True)
     assert sizes[-8:] == [1] * 8
     assert len(sizes) < 400 // 32 + 40  # a few more messages, not one per item
+
+
+# Work ahead: `prepare` in the readers, `on_start` here while they read
+
+def _record_run(path: str, items: list[int]) -> None:
+    """A `prepare` that notes each run it is given (a file per reader process)."""
+    with open(f"{path}.{os.getpid()}", "a", encoding="utf-8") as notes:
+        notes.write(",".join(map(str, items)) + "\n")
+
+
+def test_isolation_pool_prepares_each_run_in_its_reader_and_works_here_meanwhile(tmp_path):
+    """prepare(run) runs in the reader before the run's items, every item in exactly one run;
+    on_start runs here once, after the readers have their first runs, before any answer is
+    taken; the answers are unchanged."""
+    import functools
+    import multiprocessing
+
+    order: list[str] = []
+    prepare = functools.partial(_record_run, str(tmp_path / "runs"))
+    got = []
+    for answer in isolated.imap(_square_unless, range(300), 2, _died, prepare=prepare,
+                                on_start=lambda: order.append("started")):
+        order.append("answer")
+        got.append(answer)
+    assert got == [i * i for i in range(300)]
+    assert order[0] == "started" and order.count("started") == 1
+    runs = [line for notes in tmp_path.glob("runs.*")
+            for line in notes.read_text(encoding="utf-8").split()]
+    assert len(list(tmp_path.glob("runs.*"))) == 2  # both readers prepared runs
+    assert sorted(int(i) for run in runs for i in run.split(",")) == list(range(300))
+    assert multiprocessing.active_children() == []
+
+
+def test_isolation_pool_stops_its_readers_when_the_work_meanwhile_fails():
+    """An error raised by on_start stops the readers and reaches the caller; with no items
+    on_start still runs (it is work the caller needs done in any case)."""
+    import multiprocessing
+
+    def failing() -> None:
+        raise RuntimeError("the registry cannot be read")
+
+    with pytest.raises(RuntimeError, match="registry"):
+        list(isolated.imap(_square_unless, range(300), 2, _died, on_start=failing))
+    assert multiprocessing.active_children() == []
+    ran = []
+    assert list(isolated.imap(_square_unless, [], 2, _died,
+                              on_start=lambda: ran.append(1))) == []
+    assert ran == [1]
+
+
+def test_isolation_inbox_read_while_the_registry_loads_is_read_as_with_it(batch, monkeypatch):
+    """read_inbox given the registry's loader: the readers start on the files at once and
+    read their first files ahead while it loads (slowly here); every submission is what a
+    registry given at once makes, the loader ran once, no reader or value file is left."""
+    import multiprocessing
+    import tempfile
+
+    from pipeline.engine import read_inbox
+    from pipeline.forms.definitions import load_forms
+    from pipeline.rounds.base import office_registry
+
+    _parallel_reader(monkeypatch)
+    forms = load_forms()
+    registry, _ = office_registry(load_config(batch / "tdkt.toml"), forms)
+    loads = []
+
+    def slow_load():
+        loads.append(time.monotonic())
+        time.sleep(1.0)  # the readers read ahead meanwhile
+        return registry
+
+    left_before = set(os.listdir(tempfile.gettempdir()))
+    ahead = read_inbox(batch / "hop-thu", forms, slow_load, "dang-ky", workers=2)
+    plain = read_inbox(batch / "hop-thu", forms, registry, "dang-ky", workers=2)
+    assert len(loads) == 1
+    assert [s.file for s in ahead] == [s.file for s in plain] == sorted(FILES)
+    for a, b in zip(ahead, plain, strict=True):
+        assert (a.unit_code, a.sha256, a.findings) == (b.unit_code, b.sha256, b.findings)
+        assert set(a.frames) == set(b.frames)
+        for sheet in a.frames:
+            assert a.frames[sheet].equals(b.frames[sheet])
+    assert multiprocessing.active_children() == []
+    assert not {n for n in set(os.listdir(tempfile.gettempdir())) - left_before
+                if n.endswith(".later")}
+
+
+def test_isolation_read_job_reads_ahead_only_until_the_registry_comes(batch):
+    """A reader's job reads a run's files ahead while the registry is on its way (and nothing
+    once it has come); a file read ahead is then made a submission from what was read."""
+    from pipeline.engine import ReadFile, _ReadJob
+    from pipeline.forms.definitions import load_forms
+    from pipeline.rounds.base import office_registry
+
+    forms = load_forms()
+    registry, _ = office_registry(load_config(batch / "tdkt.toml"), forms)
+    paths = sorted((batch / "hop-thu").glob("*.xlsx"))
+    later = parallel.Later()
+    try:
+        job = _ReadJob(batch / "hop-thu", forms, later, "dang-ky")
+        job.prepare(paths)
+        assert set(job._ahead) == set(paths)
+        assert all(isinstance(r, ReadFile) for r in job._ahead.values())
+        later.set(registry)
+        subs = [job.read(p) for p in paths]
+        assert job._ahead == {}
+        assert [s.unit_code for s in subs] == ["01001", "01004", "01005"]
+        fresh = _ReadJob(batch / "hop-thu", forms, later, "dang-ky")
+        fresh.prepare(paths)  # the registry has come: nothing read ahead
+        assert fresh._ahead == {}
+    finally:
+        later.close()

@@ -133,7 +133,9 @@ def _close_inherited() -> None:
 
 def imap(function: Callable[[T], R], items: Sequence[T], workers: int,
          died: Callable[[T, ReaderDied], R],
-         weights: Sequence[int] | None = None) -> Iterator[R]:
+         weights: Sequence[int] | None = None, *,
+         prepare: Callable[[list[T]], None] | None = None,
+         on_start: Callable[[], None] | None = None) -> Iterator[R]:
     """`function(item)` for each item, in order, each computed in one of `workers` reader
     processes; `died(item, why)` for an item whose reader died, ran out of memory or overran
     settings.READER_TIMEOUT_SECONDS on it.
@@ -146,15 +148,26 @@ def imap(function: Callable[[T], R], items: Sequence[T], workers: int,
     that a run of large files is not given up for the time it rightly takes (an item heavier
     than that goes alone). Where readers are spawned, `function` is pickled once per reader (a
     top-level function, or a method of a picklable object). Raises ReaderError when `function`
-    raised (our mistake, not a file's); closing the iterator early stops the readers."""
+    raised (our mistake, not a file's); closing the iterator early stops the readers.
+
+    `prepare(items)`, when given, runs in the reader on each run before its items (work it
+    may do ahead, such as reading while something `function` needs is still on its way; a
+    MemoryError there is dropped: the items are then read as usual). `on_start()`, when
+    given, runs here once the readers have their first runs (work this process does
+    meanwhile); an error it raises stops the readers and is raised."""
     if not items:
+        if on_start is not None:
+            on_start()
         return
     workers = max(1, min(workers, len(items)))
     run = max(1, min(_MAX_RUN, len(items) // (workers * 8)))
     pool = _Pool(function, items, died, workers,
                  _Runs(run, settings.READER_RUN_BYTES, weights or [0] * len(items),
-                       spread=workers * _AHEAD * 2))
+                       spread=workers * _AHEAD * 2), prepare)
     try:
+        if on_start is not None:
+            pool.hand_out()
+            on_start()
         yield from pool.results()
     finally:
         pool.close()
@@ -225,8 +238,10 @@ class _Pool:
     Items under suspicion (held by a reader that died on a run of several) go out alone."""
 
     def __init__(self, function: Callable[[T], R], items: Sequence[T],
-                 died: Callable[[T, ReaderDied], R], workers: int, runs: _Runs) -> None:
+                 died: Callable[[T, ReaderDied], R], workers: int, runs: _Runs,
+                 prepare: Callable[[list[T]], None] | None = None) -> None:
         self.function, self.items, self.died, self.runs = function, items, died, runs
+        self.prepare = prepare
         self.waiting: collections.deque[int] = collections.deque(range(len(items)))
         self.suspects: set[int] = set()
         self.answers: dict[int, R] = {}
@@ -251,7 +266,8 @@ class _Pool:
         main = threading.current_thread() is threading.main_thread()
         process = context.Process(
             target=_serve_items,
-            args=(theirs, ours, self.function, settings.READER_MEMORY_BYTES, os.getpid(), main),
+            args=(theirs, ours, self.function, settings.READER_MEMORY_BYTES, os.getpid(), main,
+                  self.prepare),
             daemon=not multiprocessing.current_process().daemon)
         with parallel.interrupt_held():
             process.start()
@@ -262,6 +278,11 @@ class _Pool:
     def _step(self) -> None:
         """Hand out runs, then take the answers that came (or the deaths) and give up on a
         reader past its time."""
+        self.hand_out()
+        self._wait()
+
+    def hand_out(self) -> None:
+        """Send each reader runs until it holds _AHEAD of them (or nothing is left)."""
         for slot in self.slots:
             while self.waiting and len(slot.held) < _AHEAD:
                 run = self.runs.take(self.waiting, self.suspects)
@@ -272,6 +293,8 @@ class _Pool:
                     slot.connection.send((run, [self.items[i] for i in run]))
                 except OSError:  # it died: seen when its pipe is read
                     break
+
+    def _wait(self) -> None:
         timeout = settings.READER_TIMEOUT_SECONDS
         busy = [s for s in self.slots if s.held]
         left = min(s.since for s in busy) + timeout - time.monotonic()
@@ -326,7 +349,8 @@ class _Pool:
 
 
 def _serve_items(connection: Connection, parent_end: Connection, function: Callable,
-                 memory: int, parent: int, with_parent: bool) -> None:
+                 memory: int, parent: int, with_parent: bool,
+                 prepare: Callable[[list], None] | None = None) -> None:
     """A reader of a pool: answer each run of items with ([(index, status, value), …],
     leaving) until the parent closes the pipe (or dies); `leaving` is None, "leaving", or
     "suspects" (the run's answers could not be sent: it is read again item by item). A reader
@@ -341,7 +365,17 @@ def _serve_items(connection: Connection, parent_end: Connection, function: Calla
             return
         answers: list[tuple[int, str, Any]] = []
         retiring = False
+        if prepare is not None:
+            try:
+                prepare(items)
+            except MemoryError:  # the items are read as usual
+                pass
+            except BaseException:  # our mistake: the parent raises it
+                answers.append((indexes[0], "error", traceback.format_exc()))
+                retiring = True
         for index, item in zip(indexes, items, strict=True):
+            if retiring:
+                break
             try:
                 answers.append((index, "ok", function(item)))
             except MemoryError:
