@@ -218,3 +218,24 @@ print("ok")
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_forms_validation_library_loads_only_when_a_run_validates():
+    """The engine, the command line and every round load without Pandera: the readers a run
+    starts at once are forked without it (they never validate), and the run loads it while
+    they read (the first validation: the registry's)."""
+    import subprocess
+    import sys
+
+    script = ("import sys, pipeline.cli, pipeline.engine\n"
+              "from pipeline.rounds.base import rounds\n"
+              "rounds()\n"
+              "assert 'pandera' not in sys.modules, 'pandera loaded'\n"
+              "from pipeline.ingest.submission import validated_submissions\n"
+              "validated_submissions([], {})\n"
+              "assert 'pandera' in sys.modules\n"
+              "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

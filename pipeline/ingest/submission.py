@@ -7,14 +7,13 @@ import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from pipeline.cells import cell_address
 from pipeline.findings import Finding, Severity, catalogue
 from pipeline.forms.definitions import Form, FormSet, Sheet, Vocabulary
-from pipeline.forms.validate import Part, batch_validation_findings
 from pipeline.ingest.frames import FrameParts, Frames, frame_parts
 from pipeline.ingest.normalize import (
     Context,
@@ -34,6 +33,13 @@ from pipeline.ingest.read import (
 from pipeline.ingest.sections import with_sections
 from pipeline.status import FileStatus
 from pipeline.text import clean, fold
+
+if TYPE_CHECKING:
+    from pipeline.forms.validate import Part
+
+# Validation (Pandera, pipeline.forms.validate) is imported where it is first used: a reader
+# process never validates, and the run starts its readers before this process needs it (it
+# loads while they read: 0.15 s of a run's start).
 
 
 @dataclass(frozen=True)
@@ -255,9 +261,12 @@ def _sheet_stage(file: str, unit: str | None, table: Table, context: Context,
     if sheet.derive:
         parts = FrameParts.of_frame(derived_frame(parts.frame(), sheet.derive,
                                                   context.vocabs))
-    checked = batch_validation_findings(
-        [Part(parts, letters, file, table.raw.name, unit)], sheet, context.vocabs)[0] \
-        if validate else None
+    checked = None
+    if validate:
+        from pipeline.forms.validate import Part, batch_validation_findings
+
+        checked = batch_validation_findings(
+            [Part(parts, letters, file, table.raw.name, unit)], sheet, context.vocabs)[0]
     return parts, fixes, checked
 
 
@@ -280,6 +289,8 @@ class _Letters(Mapping[str, str]):
 
 
 def _part(sub: Submission, sheet_id: str) -> Part:
+    from pipeline.forms.validate import Part
+
     table = sub.tables[sheet_id]
     return Part(frame_parts(sub.frames, sheet_id), _Letters(table), sub.file, table.raw.name,
                 sub.unit_code)
@@ -289,6 +300,8 @@ def validated_submissions(subs: list[Submission],
                           vocabs: dict[str, Vocabulary]) -> list[Submission]:
     """Every sheet left unvalidated, validated: one Pandera run per form sheet and column set
     over all files at once; each file comes back with its sheets' validation findings."""
+    from pipeline.forms import validate
+
     batches: dict[tuple, list[tuple[int, str]]] = {}
     for index, sub in enumerate(subs):
         for sheet_id in sub.unvalidated:
@@ -299,7 +312,8 @@ def validated_submissions(subs: list[Submission],
         first, sheet_id = batch[0]
         sheet = subs[first].form.sheet(sheet_id)
         parts = [_part(subs[i], s) for i, s in batch]
-        for (i, s), findings in zip(batch, batch_validation_findings(parts, sheet, vocabs),
+        for (i, s), findings in zip(batch, validate.batch_validation_findings(parts, sheet,
+                                                                               vocabs),
                                     strict=True):
             found.setdefault(i, {})[s] = tuple(findings)
     return [_with_validation(sub, found[i]) if i in found else sub
