@@ -155,21 +155,15 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry | Callable[[], Re
     files = inbox_entries(inbox)
     if workers is None:
         workers = worker_count(len(files))
-    load = registry if callable(registry) else None
-    later: parallel.Later | None = parallel.Later() if load is not None else None
+    later = parallel.Later() if callable(registry) else None
     job = _ReadJob(inbox, forms, later if later is not None else registry, form_id, limits)
-
-    def start() -> None:
-        loaded = load()  # type: ignore[misc]
-        later.set(loaded)  # type: ignore[union-attr]
-
     submissions: list[Submission] = []
     try:
         with collections_paused():
             subs = isolated.imap(job.read, files, workers, job.died,
-                                 [_size(p) for p in files],
-                                 prepare=job.prepare if later is not None else None,
-                                 on_start=start if load is not None else None)
+                                 [_size(p) for p in files], prepare=job.prepare,
+                                 on_start=functools.partial(_hand_over, registry, later)
+                                 if later is not None else None)
             batch: list[Submission] = []
             left = len(files)
             for sub in progress(subs, len(files)) if progress else subs:
@@ -182,6 +176,11 @@ def read_inbox(inbox: Path, forms: FormSet, registry: Registry | Callable[[], Re
     finally:
         if later is not None:
             later.close()
+
+
+def _hand_over(load: Callable[[], Registry], later: parallel.Later) -> None:
+    """Load the registry and hand it to the readers waiting for it."""
+    later.set(load())
 
 
 def _batch_size(left: int) -> int:

@@ -167,6 +167,7 @@ def test_forms_cross_checks_pass_rows_with_every_cell_empty(forms):
     """A row whose every cell is empty gives no cross-check finding (Pandera is not asked to
     skip such rows: each check passes what it cannot judge)."""
     from pipeline.forms.validate import validation_findings
+    from pipeline.ingest.frames import FrameParts
 
     sheets = [(f, s) for f in forms.forms for s in f.sheets if s.checks]
     assert {c.check for _, s in sheets for c in s.checks} == {"unique", "required_if",
@@ -175,7 +176,7 @@ def test_forms_cross_checks_pass_rows_with_every_cell_empty(forms):
         ids = sheet.column_ids
         frame = pd.DataFrame([[None] * len(ids)] * 2, columns=ids, index=[10, 11],
                              dtype=object)
-        found = validation_findings(frame, sheet, forms.vocabs,
+        found = validation_findings(FrameParts.of_frame(frame), sheet, forms.vocabs,
                                     letters={c: "A" for c in ids}, file="t.xlsx",
                                     sheet_name=sheet.name, unit=None)
         codes = {c.code for c in sheet.checks}

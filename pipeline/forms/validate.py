@@ -257,11 +257,11 @@ class Part:
 PART = "_part"
 
 
-def validation_findings(frame: pd.DataFrame, sheet: Sheet, vocabs: dict[str, Vocabulary], *,
-                        letters: dict[str, str], file: str, sheet_name: str,
+def validation_findings(table: FrameParts, sheet: Sheet, vocabs: dict[str, Vocabulary], *,
+                        letters: Mapping[str, str], file: str, sheet_name: str,
                         unit: str | None) -> list[Finding]:
     """Every problem in one normalised sheet, found in one lazy Pandera run."""
-    part = Part(FrameParts.of_frame(frame), letters, file, sheet_name, unit)
+    part = Part(table, letters, file, sheet_name, unit)
     return batch_validation_findings([part], sheet, vocabs)[0]
 
 

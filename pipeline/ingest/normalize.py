@@ -317,26 +317,17 @@ def fix_finding(fix: Fix, *, file: str, sheet: str, cell: str, column: str,
                         expected=fix.expected, unit=unit)
 
 
-def normalized_frame(
-    cells: TableCells, sheet: Sheet, letters: dict[str, str], context: Context, *,
-    file: str, sheet_name: str, unit: str | None,
-) -> tuple[pd.DataFrame, list[Finding]]:
-    """Every cell of a table normalised by its column, with one warning per corrected cell: a
-    frame with one column per column id, index = Excel row ("row").
-
-    Rows and columns the file hides are counted like the others, with one warning each for the
-    sheet (the school may have forgotten them: what it sees is not all it sent).
-    """
-    parts, findings = normalized_parts(cells, sheet, letters, context, file=file,
-                                       sheet_name=sheet_name, unit=unit)
-    return parts.frame(), findings
-
-
 def normalized_parts(
     cells: TableCells, sheet: Sheet, letters: dict[str, str], context: Context, *,
     file: str, sheet_name: str, unit: str | None,
 ) -> tuple[FrameParts, list[Finding]]:
-    """normalized_frame's table as arrays (what a reader sends; see pipeline.ingest.frames)."""
+    """Every cell of a table normalised by its column, with one warning per corrected cell:
+    the table as arrays (one column per column id, each row's Excel row; what a reader sends,
+    see pipeline.ingest.frames).
+
+    Rows and columns the file hides are counted like the others, with one warning each for the
+    sheet (the school may have forgotten them: what it sees is not all it sent).
+    """
     findings = _hidden_findings(cells, sheet, letters, file=file, sheet_name=sheet_name,
                                 unit=unit)
     rows = cells.rows

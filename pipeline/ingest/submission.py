@@ -263,10 +263,10 @@ def _sheet_stage(file: str, unit: str | None, table: Table, context: Context,
                                                   context.vocabs))
     checked = None
     if validate:
-        from pipeline.forms.validate import Part, batch_validation_findings
+        from pipeline.forms.validate import validation_findings
 
-        checked = batch_validation_findings(
-            [Part(parts, letters, file, table.raw.name, unit)], sheet, context.vocabs)[0]
+        checked = validation_findings(parts, sheet, context.vocabs, letters=letters, file=file,
+                                      sheet_name=table.raw.name, unit=unit)
     return parts, fixes, checked
 
 

@@ -130,9 +130,10 @@ def unit_table(registry: Registry, chosen: Mapping[str, Submission], submitted: 
     for j, code in enumerate(codes):
         units[f"title:{code}"] = titles[:, j]
     codes = vocabs["collective_titles"].codes
-    cat = _positions(collectives["unit_code"], index) if not collectives.empty else None
-    ctitles = _counts(cat, collectives["collective_title"] if cat is not None else None, codes,
-                      len(index))
+    collective_at = _positions(collectives["unit_code"], index) \
+        if not collectives.empty else None
+    ctitles = _counts(collective_at, collectives["collective_title"]
+                      if collective_at is not None else None, codes, len(index))
     for j, code in enumerate(codes):
         units[f"collective:{code}"] = ctitles[:, j]
     quota = rules.rule("cstd_co_so.quota")
