@@ -581,6 +581,32 @@ def test_store_bulk_load_rebuilds_the_same_indexes_and_rows(
     assert "person_names_fold" in rebuilt[2][-1]  # the rebuilt index serves the lookups
 
 
+def test_store_add_persons_names_them_in_order_whatever_their_ids(tmp_path: Path) -> None:
+    """A round's new persons (ids one after another) have their names copied by SQLite; any
+    other ids are named row by row: the same person_names rows, in the same rowid order, and a
+    name that folds to nothing is not a spelling either way."""
+    people = [(7, "Lê Văn A", "le van a", "1980-01-01", "2025-2026"),
+              (8, "  ", "", None, "2025-2026"),
+              (9, "Lê  văn a", "le van a", "1980-01-01", "2025-2026"),
+              (10, "Trần B", "tran b", None, "2025-2026")]
+    expected = [(7, "le van a", "Lê Văn A"), (9, "le van a", "Lê  văn a"),
+                (10, "tran b", "Trần B")]
+
+    def names(order: list[int], folder: str) -> list[tuple]:
+        with Store.open(tmp_path / folder / "tdkt.sqlite") as store:
+            store.add_persons([people[i] for i in order])
+            return [tuple(r) for r in store.execute(
+                "SELECT person_id, fold_name, full_name FROM person_names ORDER BY rowid")]
+
+    assert names([0, 1, 2, 3], "consecutive") == expected
+    assert names([0, 2, 3], "gap") == expected  # 7, 9, 10: named row by row
+    assert names([3, 2, 1, 0], "descending") == expected[::-1]
+    with Store.open(tmp_path / "held" / "tdkt.sqlite") as store:
+        store.add_persons([people[0]])
+        store.add_persons([people[2], people[3]])  # 9, 10: person 7 is not named twice
+        assert store.execute("SELECT count(*) FROM person_names").fetchone()[0] == 3
+
+
 def test_store_bulk_load_keeps_the_indexes_of_a_larger_table(
         db: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(database, "BULK_LOAD_ROWS", 1)
