@@ -82,6 +82,22 @@ def test_identity_unknown_person_is_new_for_match_key(name, born, unit):
         assert KNOWN.named(born, name) or KNOWN.in_unit(born, unit)
 
 
+@given(st.lists(st.tuples(st.sampled_from(["an", "anh", "lan"]),
+                          st.sampled_from(["1980-01-01", "1981-02-02"]),
+                          st.sampled_from(["01", "02", "", None])), max_size=12))
+def test_identity_add_if_unknown_is_unknown_then_add(rows):
+    """The one-step form the matching takes for most rows answers as `unknown` and leaves
+    the indexes as `add` does (a unit missing or blank included)."""
+    one, two = KnownPeople(), KnownPeople()
+    for person, (name, born, unit) in enumerate(rows):
+        was_unknown = two.unknown(name, born, unit)
+        assert one.add_if_unknown(person, name, born, unit) == was_unknown
+        if not was_unknown:
+            one.add(person, name, born, unit)
+        two.add(person, name, born, unit)
+        assert vars(one) == vars(two)
+
+
 def test_identity_known_people_keep_one_entry_per_person_and_key():
     """A key held by one person, by two, by the same person seen twice: named, in_unit and
     undated answer the set of everyone recorded under it."""

@@ -115,6 +115,20 @@ class KnownPeople:
         return (birth_date, fold_name) not in self._by_name \
             and (birth_date, unit_code) not in self._by_unit
 
+    def add_if_unknown(self, person_id: int, fold_name: str, birth_date: str,
+                       unit_code: str | None) -> bool:
+        """`add` a dated person when `unknown` (nobody of that name, nor of that unit, born
+        that day); whether it was. One look-up per index for most rows of a first round."""
+        named = (birth_date, fold_name)
+        if named in self._by_name or (birth_date, unit_code) in self._by_unit:
+            return False
+        self._by_name[named] = (person_id, unit_code or "")
+        if unit_code:
+            self._by_unit[(birth_date, unit_code)] = (person_id, fold_name)
+        else:  # kept under "" (see add), which `unknown` did not look at
+            _put(self._by_unit, (birth_date, ""), (person_id, fold_name))
+        return True
+
     def named(self, birth_date: str, fold_name: str) -> set[tuple[int, str]]:
         """(person_id, unit) of everyone of that name born that day."""
         return _got(self._by_name, (birth_date, fold_name))

@@ -101,15 +101,14 @@ def match_persons(store: Store, staff: pd.DataFrame, school_year: str) -> Matche
     ids: list[int] = []
     notes = []
     taken: set[int] = set()  # ids given to earlier rows of this round
-    unknown, add = known.unknown, known.add
+    add_if_unknown = known.add_if_unknown
     for unit_code, full_name, birth_date, name, born in zip(
             staff["unit_code"].tolist(), names, births, folds, isos, strict=True):
-        if born and unknown(name, born, unit_code):
+        if born and add_if_unknown(next_id, name, born, unit_code):
             # Nobody of this name, nor of this unit, born that day: a new person without
             # match_key's steps (most rows of a first round) and nothing to confirm.
             person, next_id = next_id, next_id + 1
             added.append((person, str(full_name), name, born, school_year))
-            add(person, name, born, unit_code)
             ids.append(person)
             taken.add(person)
             continue
