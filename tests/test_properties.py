@@ -8,13 +8,14 @@ import unicodedata
 from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import load_config
 from pipeline.engine import consolidation
 from pipeline.forms.definitions import load_forms
-from pipeline.ingest.normalize import normalized_text
+from pipeline.ingest.normalize import Context, _normalized_column, normalized_text, normalized_value
+from pipeline.ingest.read import CellProblem
 from pipeline.rules.aggregate import COUNT_COLUMNS
 from pipeline.text import fold, name_sort_key, nfc
 
@@ -61,6 +62,48 @@ def test_properties_normalising_twice_changes_nothing(text):
     if once is not None:
         again, fix = normalized_text(once)
         assert again == once and fix is None
+
+
+# Every column type of the forms once, with a form's vocabularies and a registry's codes.
+COLUMNS = {c.type: c for f in FORMS.forms for sh in f.sheets for c in (*sh.columns, *sh.fields)}
+CONTEXT = Context(vocabs=FORMS.vocabs, unit_codes=frozenset(REGISTRY_CODES))
+CELL = st.one_of(
+    st.none(), st.integers(-3, 50000), st.floats(allow_nan=True), st.booleans(),
+    st.sampled_from([1, 1.0, 2.5, 1985, 31000.0, "1", "01001", "1.234", "85,5", "#REF!",
+                     " #N/A ", "Giáo viên", "giao vien", "Nữ", "x" * 300, "y" * 1500, "12/03/1985",
+                     "1985-03-12", "Nguye\u0302\u0303n", "A\u200bB"]),
+    st.dates(dt.date(1900, 1, 1), dt.date(2100, 1, 1)),
+    st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2100, 1, 1)),
+    st.builds(CellProblem, st.sampled_from(["error-cell", "formula-no-value"]),
+              st.sampled_from(["#DIV/0!", "=A1"])),
+    VIETNAMESE)
+
+
+@settings(max_examples=300)
+@example("integer", [3.0, None]).via("a whole number typed as a float")
+@example("date", [dt.date(1900, 1, 1), dt.date(1985, 3, 12)]).via("a day out of range")
+@example("date", [dt.datetime(1985, 3, 12, 8, 30)]).via("a date cell with a time")
+@example("text", ["#REF!", "Lê Văn An"]).via("an error typed as text")
+@example("text", ["z" * 1500]).via("a text longer than allowed")
+@given(st.sampled_from(sorted(COLUMNS)),
+       st.one_of(st.lists(CELL, max_size=12),
+                 st.lists(st.one_of(st.none(), st.integers(-5, 10**6)), max_size=12),
+                 st.lists(st.one_of(st.none(), st.integers(), st.floats(),
+                                    st.integers(-100, 100).map(float)), max_size=12),
+                 st.lists(st.one_of(st.none(), st.dates(dt.date(1930, 1, 1),
+                                                        dt.date(2040, 1, 1))), max_size=12),
+                 st.lists(st.one_of(st.none(), VIETNAMESE, st.sampled_from(
+                     ["#REF!", "z" * 1500, "Lê Văn " * 20])), max_size=12)))
+def test_properties_a_column_normalised_at_once_is_each_cell_normalised(kind, values):
+    """What a reader does to a whole column (each distinct value once, numbers and in-range
+    dates kept as read, texts straight to the texts seen before) is normalized_value of each
+    cell: the same values, the same corrections at the same places."""
+    column = COLUMNS[kind]
+    one_by_one = [normalized_value(v, column, CONTEXT) for v in values]
+    out, fixes = _normalized_column(list(values), column, CONTEXT)
+    assert out == [value for value, _ in one_by_one]
+    assert [type(v) for v in out] == [type(value) for value, _ in one_by_one]
+    assert fixes == [(n, fix) for n, (_, fix) in enumerate(one_by_one) if fix is not None]
 
 
 # Totals

@@ -273,6 +273,15 @@ def _normalized(value: Any, column: Column, context: Context,
     return _typed_value(value, column, context)
 
 
+def _text_cell(value: str, column: Column, context: Context,
+               limit: int) -> tuple[str | None, Fix | None]:
+    """_normalized of a text in a text column: straight to the texts already normalised when
+    it can be neither an Excel error nor too long."""
+    if "#" in value or len(value) > limit:
+        return _normalized(value, column, context, limit)
+    return _normalized_str(value)
+
+
 _PROBLEM_EXPECTED = {
     "error-cell": "một giá trị, không phải lỗi công thức",
     "formula-no-value": "giá trị đã được Excel tính sẵn",
@@ -349,10 +358,18 @@ def _normalized_column(values: list[Any], column: Column, context: Context,
     Choices and codes repeat down a column: each distinct value is normalised once."""
     limit = max_length(column)
     kinds = set(map(type, values))
+    if kinds <= _AS_READ.get(column.type, frozenset()):
+        return list(values), []  # numbers in a number column: nothing to normalise
+    if column.type == "date" and kinds <= _DATE_CELLS:
+        days = [v.date() if type(v) is dt.datetime else v for v in values]
+        low, high = _DATE_RANGE
+        if all(d is None or low <= d <= high for d in days):
+            return days, []  # date cells, every one in range (else as below: reported)
     if kinds <= _DISTINCT_KINDS and not {int, float} <= kinds:
         # No two values of different kinds are equal here (True == 1, 1 == 1.0 would be):
         # the values themselves tell the distinct ones.
-        found = {v: _normalized(v, column, context, limit) if v is not None else (None, None)
+        one = _text_cell if column.type == "text" and kinds <= _TEXT_CELLS else _normalized
+        found = {v: one(v, column, context, limit) if v is not None else (None, None)
                  for v in dict.fromkeys(values)}
         normal = {v: result[0] for v, result in found.items()}
         fixed = {v: result[1] for v, result in found.items() if result[1] is not None}
@@ -376,6 +393,13 @@ def _normalized_column(values: list[Any], column: Column, context: Context,
             fixes.append((n, result[1]))
     return out, fixes
 
+
+# The kinds of value a column of each type keeps as read (normalized_value leaves them as they
+# are, without a correction), and the date cells a date column takes the day of.
+_AS_READ = {"integer": frozenset({type(None), int}),
+            "number": frozenset({type(None), int, float})}
+_DATE_CELLS = frozenset({type(None), dt.date, dt.datetime})
+_TEXT_CELLS = frozenset({type(None), str})
 
 # The kinds of value a cell holds as read; no value of one equals a value of another, but for
 # int and float.
