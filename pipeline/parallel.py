@@ -18,6 +18,7 @@ import os
 import pickle
 import signal
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
@@ -96,6 +97,25 @@ class LaterFailed(RuntimeError):
 _UNSET: Any = object()
 
 
+_LATER_PREFIX, _LATER_SUFFIX = "tdkt-", ".later"
+# A value's file this old was left by a run that was killed (a run removes its own at once):
+# the first Later a process makes removes those from the temporary folder.
+STALE_LATER_SECONDS = 24 * 3600
+_swept = False
+
+
+def _sweep_stale_laters() -> None:
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    now = time.time()
+    for path in Path(tempfile.gettempdir()).glob(f"{_LATER_PREFIX}*{_LATER_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > STALE_LATER_SECONDS:
+                path.unlink()
+
+
 class Later(Generic[V]):
     """A value this process computes while its workers run (in its `alongside` task), for the
     jobs that need it only part-way: a job's `get` waits until this process has `set` it, or
@@ -107,7 +127,8 @@ class Later(Generic[V]):
 
     def __init__(self) -> None:
         self._ready = worker_context().Event()
-        handle, name = tempfile.mkstemp(prefix="tdkt-", suffix=".later")
+        _sweep_stale_laters()
+        handle, name = tempfile.mkstemp(prefix=_LATER_PREFIX, suffix=_LATER_SUFFIX)
         os.close(handle)
         self._path = name
         self._owner = os.getpid()

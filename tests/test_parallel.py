@@ -6,7 +6,9 @@ import functools
 import gc
 import json
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -311,3 +313,29 @@ def test_parallel_consolidate_leaves_no_object_set_aside(fails, tmp_path, monkey
         consolidate(SAMPLES / "hop-thu", tmp_path / "out", config)
     assert gc.get_freeze_count() == 0
     assert gc.isenabled()
+
+
+def test_parallel_later_files_left_by_killed_runs_are_removed(tmp_path, monkeypatch):
+    """A run killed before it could remove its value's file leaves it in the temporary folder:
+    the next process to make a Later removes those older than a day, and nothing else."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(parallel, "_swept", False)
+    day = parallel.STALE_LATER_SECONDS
+    stale, recent = tmp_path / "tdkt-abc.later", tmp_path / "tdkt-def.later"
+    other = tmp_path / "tdkt-ghi.txt"
+    for path in (stale, recent, other):
+        path.write_bytes(b"x")
+    old = time.time() - day - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    later = parallel.Later()
+    try:
+        assert not stale.exists() and recent.exists() and other.exists()
+        assert Path(later._path).parent == tmp_path and Path(later._path).exists()
+    finally:
+        later.close()
+    assert not Path(later._path).exists()
+    stale.write_bytes(b"x")
+    os.utime(stale, (old, old))
+    parallel.Later().close()  # once per process: a run makes several
+    assert stale.exists()
