@@ -119,10 +119,9 @@ class KnownPeople:
                        unit_code: str | None) -> bool:
         """`add` a dated person when `unknown` (nobody of that name, nor of that unit, born
         that day); whether it was. One look-up per index for most rows of a first round."""
-        named = (birth_date, fold_name)
-        if named in self._by_name or (birth_date, unit_code) in self._by_unit:
+        if not self.unknown(fold_name, birth_date, unit_code):
             return False
-        self._by_name[named] = (person_id, unit_code or "")
+        self._by_name[(birth_date, fold_name)] = (person_id, unit_code or "")
         if unit_code:
             self._by_unit[(birth_date, unit_code)] = (person_id, fold_name)
         else:  # kept under "" (see add), which `unknown` did not look at
