@@ -105,15 +105,18 @@ _swept = False
 
 
 def _sweep_stale_laters() -> None:
+    """Remove the stale value files (once per process; a folder or file it may not touch is
+    left as it is)."""
     global _swept
     if _swept:
         return
     _swept = True
     now = time.time()
-    for path in Path(tempfile.gettempdir()).glob(f"{_LATER_PREFIX}*{_LATER_SUFFIX}"):
-        with contextlib.suppress(OSError):
-            if now - path.stat().st_mtime > STALE_LATER_SECONDS:
-                path.unlink()
+    with contextlib.suppress(OSError):
+        for path in Path(tempfile.gettempdir()).glob(f"{_LATER_PREFIX}*{_LATER_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > STALE_LATER_SECONDS:
+                    path.unlink()
 
 
 class Later(Generic[V]):
