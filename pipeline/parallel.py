@@ -101,6 +101,9 @@ _LATER_PREFIX, _LATER_SUFFIX = "tdkt-", ".later"
 # A value's file this old was left by a run that was killed (a run removes its own at once):
 # the first Later a process makes removes those from the temporary folder.
 STALE_LATER_SECONDS = 24 * 3600
+# A job waiting for a value looks for it after LATER_FIRST_PAUSE seconds, then twice as long
+# each time up to LATER_LONGEST_PAUSE: a value comes to it at most that late.
+LATER_FIRST_PAUSE, LATER_LONGEST_PAUSE = 0.0005, 0.01
 _swept = False
 
 
@@ -124,12 +127,14 @@ class Later(Generic[V]):
     jobs that need it only part-way: a job's `get` waits until this process has `set` it, or
     raises LaterFailed once it has `fail`ed (a job never waits for a process that is gone).
 
-    The value travels through a file (any size, any number of jobs); `close` removes it. Made
-    before the workers start: forked ones inherit it, spawned ones receive it with their
-    jobs."""
+    The value travels through a file (any size, any number of jobs), made whole at once (a
+    rename): a job sees the value's file empty until then. Nothing is shared but the file: a
+    job killed while it waits (a reader stopped by Ctrl-C or its time limit) can never hold
+    up this process (a multiprocessing Event's `set` waits for every waiter, the dead too).
+    `close` removes the file. Made before the workers start: forked ones inherit it, spawned
+    ones receive it with their jobs."""
 
     def __init__(self) -> None:
-        self._ready = worker_context().Event()
         _sweep_stale_laters()
         handle, name = tempfile.mkstemp(prefix=_LATER_PREFIX, suffix=_LATER_SUFFIX)
         os.close(handle)
@@ -140,39 +145,67 @@ class Later(Generic[V]):
     def set(self, value: V) -> None:
         """Give the value to every job waiting for it (or asking later)."""
         self._value = value
-        Path(self._path).write_bytes(pickle.dumps((True, value), pickle.HIGHEST_PROTOCOL))
-        self._ready.set()
+        self._publish(pickle.dumps((True, value), pickle.HIGHEST_PROTOCOL))
 
     def fail(self) -> None:
         """Release the jobs waiting: they raise LaterFailed (no value will come)."""
-        if not self._ready.is_set():
-            Path(self._path).write_bytes(pickle.dumps((False, None)))
-            self._ready.set()
+        if not self.ready():
+            self._publish(pickle.dumps((False, None)))
+
+    def _publish(self, data: bytes) -> None:
+        Path(self._part).write_bytes(data)
+        os.replace(self._part, self._path)
+
+    @property
+    def _part(self) -> str:
+        """Where the value's file is written before it is renamed whole into place."""
+        return self._path.removesuffix(_LATER_SUFFIX) + "-part" + _LATER_SUFFIX
 
     def ready(self) -> bool:
-        """Whether the value was set, or failed (never waits)."""
-        return self._value is not _UNSET or self._ready.is_set()
+        """Whether the value was set, or failed, or its file is gone (never waits)."""
+        if self._value is not _UNSET:
+            return True
+        try:
+            return os.stat(self._path).st_size > 0
+        except OSError:  # removed: the process computing it has closed it, nothing will come
+            return True
 
     def get(self) -> V:
         """The value, once set (waiting for it in a worker)."""
         if self._value is _UNSET:
-            if os.getpid() == self._owner and not self._ready.is_set():
+            if os.getpid() == self._owner and not self.ready():
                 raise LaterFailed("asked for before it was computed")  # never wait for oneself
-            while not self._ready.wait(1.0):
-                if os.getppid() != self._owner:
-                    raise LaterFailed("the process computing the value is gone")
-            ok, value = pickle.loads(Path(self._path).read_bytes())  # our own file
+            self._wait()
+            try:
+                ok, value = pickle.loads(Path(self._path).read_bytes())  # our own file
+            except OSError as exc:
+                raise LaterFailed("the process computing the value closed it") from exc
             if not ok:
                 raise LaterFailed("the process computing the value failed")
             self._value = value
         return self._value
 
+    def _wait(self) -> None:
+        """Until the value's file is whole: looked at every few milliseconds, and whether
+        the process computing it is still there about every second."""
+        pause, checked = LATER_FIRST_PAUSE, time.monotonic()
+        while not self.ready():
+            time.sleep(pause)
+            pause = min(pause * 2, LATER_LONGEST_PAUSE)
+            if time.monotonic() - checked >= 1.0:
+                if os.getppid() != self._owner:
+                    raise LaterFailed("the process computing the value is gone")
+                checked = time.monotonic()
+
     def close(self) -> None:
-        """Remove the value's file (in the process that made it)."""
+        """Release the jobs still waiting and remove the value's file (in the process that
+        made it; never raises: it runs as a run ends, failed or not)."""
         if os.getpid() == self._owner:
-            self.fail()
             with contextlib.suppress(OSError):
-                os.remove(self._path)
+                self.fail()
+            for path in (self._path, self._part):
+                with contextlib.suppress(OSError):
+                    os.remove(path)
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_value"}  # read from the file

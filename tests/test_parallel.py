@@ -6,7 +6,9 @@ import functools
 import gc
 import json
 import os
+import pickle
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -339,3 +341,58 @@ def test_parallel_later_files_left_by_killed_runs_are_removed(tmp_path, monkeypa
     os.utime(stale, (old, old))
     parallel.Later().close()  # once per process: a run makes several
     assert stale.exists()
+
+
+def _wait_for_later(later, started: Path) -> None:
+    started.touch()
+    later.get()
+
+
+@pytest.mark.parametrize("answer", ["set", "close"])
+def test_parallel_a_job_killed_while_it_waits_never_holds_up_the_value(tmp_path, answer):
+    """A reader waiting for the registry is killed (Ctrl-C stops the busy readers, a time
+    limit too): this process then sets the value, or closes it as the run ends, at once.
+    A multiprocessing Event would wait for ever there for the dead waiter to wake."""
+    later = parallel.Later()
+    started = tmp_path / "started"
+    worker = parallel.worker_context().Process(target=_wait_for_later, args=(later, started))
+    worker.start()
+    answered = None
+    try:
+        deadline = time.monotonic() + 20
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # inside get, waiting
+        assert worker.is_alive()
+        worker.kill()
+        worker.join(10)
+        answered = threading.Thread(target=later.set if answer == "set" else later.close,
+                                    args=(["Nguyễn Văn A"],) if answer == "set" else (),
+                                    daemon=True)
+        answered.start()
+        answered.join(10)
+        assert not answered.is_alive(), f"{answer} waited for the killed job"
+    finally:
+        worker.kill()
+        if answered is None or not answered.is_alive():  # else close would wait as well
+            later.close()
+    assert not Path(later._path).exists() and not Path(later._part).exists()
+
+
+def test_parallel_later_seen_from_a_job_once_whole(tmp_path):
+    """A job sees no value until it is whole; once its file is removed (the run is over),
+    it stops waiting and is told so."""
+    later = parallel.Later()
+    copy = pickle.loads(pickle.dumps(later))  # as a spawned job receives it
+    copy._owner = -1  # a job: not the process computing it
+    try:
+        assert not copy.ready() and not later.ready()
+        later.set({"khớp": 1})
+        assert copy.ready() and copy.get() == {"khớp": 1}
+    finally:
+        later.close()
+    gone = pickle.loads(pickle.dumps(later))
+    gone._owner = -1
+    assert gone.ready()
+    with pytest.raises(parallel.LaterFailed, match="closed"):
+        gone.get()
