@@ -380,14 +380,17 @@ def test_parallel_a_job_killed_while_it_waits_never_holds_up_the_value(tmp_path,
 
 
 def test_parallel_later_seen_from_a_job_once_whole(tmp_path):
-    """A job sees no value until it is whole; once its file is removed (the run is over),
-    it stops waiting and is told so."""
+    """A job sees no value until it is whole (written aside, then renamed into place); once
+    its file is removed (the run is over), it stops waiting and is told so."""
     later = parallel.Later()
     copy = pickle.loads(pickle.dumps(later))  # as a spawned job receives it
     copy._owner = -1  # a job: not the process computing it
     try:
         assert not copy.ready() and not later.ready()
+        Path(later._part).write_bytes(b"\x80\x05 half written")  # a set under way
+        assert not copy.ready()
         later.set({"khớp": 1})
+        assert not Path(later._part).exists()
         assert copy.ready() and copy.get() == {"khớp": 1}
     finally:
         later.close()
